@@ -1,0 +1,47 @@
+// Package notionfake is an in-process fake of Notion's API for tests, served
+// over httptest. It behaves as the project's Notion notes (notion-facts.md)
+// describe Notion, and where Notion's behaviour is unknown it lets the test
+// choose.
+//
+// # What it owns
+//
+// Server holds the state of every workspace and connection behind one mutex.
+// The OAuth part (files oauth*.go) serves:
+//
+//   - POST /v1/oauth/token: authorization_code and refresh_token grants, with
+//     client Basic authentication and a required Notion-Version header.
+//     Refresh rotates: each success issues a new access token (ntn_...) and a
+//     new refresh token (nrt_...) and kills the spent one (reuse answers 400
+//     invalid_grant). Codes are single-use and bound to their redirect_uri.
+//   - GET /v1/oauth/authorize: auto-approves and redirects with code and state.
+//   - POST /v1/oauth/revoke and POST /v1/oauth/introspect.
+//
+// Error bodies come in OAuth shape or Notion shape (Options.ErrorStyle,
+// SetErrorStyle). Test-control methods seed connections (SeedConnection),
+// issue codes (IssueCode), revoke (Revoke), count (Stats, RefreshGrantsFor)
+// and inject faults into the next token requests: FailNext (5xx, nothing
+// rotated), RateLimitNext (429 with Retry-After, nothing rotated),
+// RotateThenDropNext (rotation committed, connection closed without a
+// response), SetLatency (response delayed after the rotation) and
+// BlockRefresh/BlockRefreshWith (requests parked at a Gate, before or after
+// the rotation, until the test releases or aborts them).
+//
+// # Extending: the data API
+//
+// Other files of this package (data*.go) add Notion's data endpoints to the
+// same Server. They register their routes in registerRoutes (fake.go) or,
+// from a test, on Mux(); authenticate requests with Authenticate (or
+// CheckAccessToken, whose ErrUnknownToken, ErrTokenExpired and
+// ErrTokenRevoked all mean 401); write errors with writeNotionError; and keep
+// their per-Server state under s.mu through extLocked, keyed by a private type.
+//
+// # Concurrency
+//
+// Every exported method of Server and Gate is safe for concurrent use, also
+// while requests are served. Handlers never hold the mutex while waiting
+// (latency, gates), so a parked request does not stall others. Close (called
+// by NewTest's cleanup) aborts parked and delayed requests, so the httptest
+// server can shut down.
+//
+// Tokens are generated with crypto/rand; they exist only in tests.
+package notionfake
