@@ -1,0 +1,87 @@
+// Package notionclient is the one way sync jobs talk to Notion: an
+// http.RoundTripper per connection that authenticates, rate-limits (shared
+// by every worker process through Redis), retries what is safe to retry and
+// turns every failure into a typed error; on top of it a
+// github.com/jomei/notionapi client (Client.For) and a raw-JSON call
+// (Client.Do) for what notionapi cannot express or would lose.
+//
+// # What a request goes through
+//
+//  1. Its scheme and host are replaced by Config.BaseURL's (whose path, if
+//     any, is prefixed); path and query are kept.
+//  2. Admission: one Lua script (one Redis round trip) checks the
+//     connection's shared backoff and takes a slot of its GCRA budget
+//     (Config.RatePerMinute, Config.Burst). A request that must wait at most
+//     what remains of Config.MaxWait reserves its slot and sleeps; a longer
+//     wait returns *RateLimitError (Reason ReasonLocalBudget or
+//     ReasonBackoff) without sending anything, so the job is rescheduled
+//     instead of holding a worker.
+//  3. The token comes from TokenSource.Token for every attempt (before
+//     admission, so a connection that has none spends no budget) and
+//     replaces whatever Authorization header the request had (notionapi's is
+//     a placeholder). Notion-Version is set when absent. The body was read
+//     once into memory, so every attempt sends it whole.
+//  4. 2xx: the response is returned. Anything else is an error, never a
+//     response, so the error's type survives notionapi (which would decode
+//     the body into its own Error and drop request_id and additional_data):
+//     net/http wraps it in *url.Error, and errors.As still finds it.
+//     - 401: TokenSource.Invalidate(ctx, connID, failedToken) once, then one
+//     more attempt with the token it returns; a second 401 is an *APIError.
+//     An Invalidate error (tokens.ErrReauthRequired, tokens.ErrPaused,
+//     tokens.ErrTransient...) is returned wrapped.
+//     - 429 and 529: the Retry-After (header or additional_data.retry_after;
+//     1s if absent) is stored in Redis as the connection's backoff (the
+//     longer of the stored one and the new one wins), so every process holds
+//     off, not only this one. If it fits in what remains of MaxWait the
+//     request waits and tries again, else it returns *RateLimitError (Reason
+//     ReasonRetryAfter, wrapping the *APIError). A 429 whose
+//     rate_limit_reason is "public_api_request_blocked" is never retried: it
+//     is returned as an *APIError.
+//     - 409: retried up to Config.MaxRetries times with exponential backoff
+//     and jitter, for writes too (Notion rejected the transaction).
+//     - 500, 502, 503, 504 and network errors: retried likewise, but only for
+//     reads: GET, HEAD, and POST /v1/search, /v1/databases/{id}/query and
+//     /v1/data_sources/{id}/query. A write is never repeated after an
+//     outcome that may have been applied.
+//     - Other statuses: *APIError at once.
+//
+// # Why a Lua script of our own instead of redis_rate
+//
+// github.com/go-redis/redis_rate is a well-kept GCRA as a single Lua script,
+// and its algorithm is the one used here. Used as a library it costs a
+// second round trip per request, because the shared backoff (which must be
+// checked before every request) would be a separate GET, and pipelining
+// cannot help since redis_rate reads the result of its EVALSHA at once. Its
+// Allow also only answers "no, retry in X", so a request willing to wait
+// would need another round trip after sleeping and could lose its turn to
+// a newcomer. admitScript (limiter.go) is that GCRA plus the backoff check
+// plus reservation: one EVALSHA per request on the hot path (the benchmark
+// reports redis-cmds/op), waits served in arrival order. Time comes from
+// Redis (TIME) in integer microseconds, so worker clocks do not matter.
+// Needs Redis 5 or later (scripts replicated by effects). The two keys of a
+// connection share the hash tag {connID}, so the script works on Redis
+// Cluster.
+//
+// Redis keys, under Config.KeyPrefix: "notion:{connID}:gcra" (the
+// connection's theoretical arrival time) and "notion:{connID}:backoff"
+// (present while the connection backs off; its TTL is the backoff). When
+// Redis fails, requests fail: sending without a budget could get the
+// integration blocked.
+//
+// # Errors
+//
+// *APIError carries Notion's status, code, message, request id, Retry-After
+// and additional_data; a body that is not JSON (Cloudflare's HTML 403) gives
+// Code CodeNonJSON and a message with the status and size, not the body.
+// *RateLimitError matches ErrRateLimited. IsNotFound, IsUnauthorized and
+// RetryAfter answer the questions jobs ask. Tokens never appear in errors or
+// logs: requests are logged at debug (method, path, status, duration,
+// request id, connection id), 429s at warn.
+//
+// # Concurrency
+//
+// Client, the RoundTrippers from Client.Transport and the notionapi clients
+// from Client.For are safe for concurrent use and hold no per-connection
+// state in memory. Config.Observer and the TokenSource are called
+// concurrently from request goroutines.
+package notionclient
