@@ -1,0 +1,299 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"reflect"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Every field below carries its variable in `env` (after the group's
+// envPrefix and Prefix), its default in `envDefault` and a one-line
+// description in `doc`; Reference is built from those tags. An empty value
+// counts as unset: the default applies.
+
+// Redis says how to reach Redis, which holds the task queue, the token store,
+// the locks and the scheduler's state. UniversalOptions turns it into go-redis
+// options.
+type Redis struct {
+	// URL is the Redis server: redis://[user:password@]host:port/db, or
+	// rediss:// for TLS. go-redis URL options (dial_timeout, pool_size,
+	// skip_verify, ...) may follow as query parameters. With Sentinel only its
+	// scheme, credentials, db and options apply (to the master); its host is
+	// ignored.
+	// Default: redis://localhost:6379/0.
+	URL URL `env:"URL" envDefault:"redis://localhost:6379/0" doc:"Redis server: redis://[user:password@]host:port/db, or rediss:// for TLS; go-redis options (dial_timeout, pool_size, skip_verify, ...) may follow as query parameters. With Sentinel, only its scheme, credentials, db and options apply (to the master)."`
+
+	// SentinelAddrs are the host:port addresses of Redis Sentinels. When set,
+	// the master is found through them.
+	// Default: unset (no Sentinel).
+	SentinelAddrs []string `env:"SENTINEL_ADDRS" envSeparator:"," doc:"Comma-separated host:port list of Redis Sentinels. When set, the master named by NOTIONSYNC_REDIS_SENTINEL_MASTER is found through them."`
+
+	// SentinelMaster is the name the Sentinels monitor the master under.
+	// Required with SentinelAddrs.
+	// Default: unset.
+	SentinelMaster string `env:"SENTINEL_MASTER" doc:"Name the Sentinels monitor the master under. Required with NOTIONSYNC_REDIS_SENTINEL_ADDRS."`
+
+	// SentinelPassword authenticates to the Sentinels themselves; the
+	// master's password goes in URL.
+	// Default: unset.
+	SentinelPassword Secret `env:"SENTINEL_PASSWORD" doc:"Password of the Sentinels themselves (requirepass in sentinel.conf), if they have one. The master's password goes in NOTIONSYNC_REDIS_URL."`
+
+	// KeyPrefix starts every Redis key notionsync itself writes.
+	// Default: notionsync:.
+	KeyPrefix string `env:"KEY_PREFIX" envDefault:"notionsync:" doc:"Prefix of the Redis keys notionsync itself writes (token store, locks, leader lease). asynq's own keys are not prefixed: give each deployment its own database."`
+}
+
+// Tokens configures the OAuth token lifecycle: encryption at rest, expiry,
+// early refresh and the refresh lock.
+type Tokens struct {
+	// Keys encrypt tokens at rest (AES-256-GCM). The first key encrypts; the
+	// others only decrypt, for rotation.
+	// Required.
+	Keys KeyRing `env:"TOKEN_KEYS,required,notEmpty" doc:"Token encryption keys: comma-separated keyid:base64key pairs, each key 32 bytes (AES-256, e.g. from openssl rand -base64 32). The first key encrypts; the others only decrypt, for rotation. Ids are 1 to 32 characters of A-Z, a-z, 0-9, _ and -."`
+
+	// AccessTokenLifetime is assumed when a token response has no expires_in
+	// (Notion sends none).
+	// Default: 1h.
+	AccessTokenLifetime time.Duration `env:"ACCESS_TOKEN_LIFETIME" envDefault:"1h" doc:"Access-token lifetime assumed when a token response has no expires_in (Notion sends none)."`
+
+	// RefreshMargin: tokens are refreshed this long before they expire.
+	// Default: 10m.
+	RefreshMargin time.Duration `env:"REFRESH_MARGIN" envDefault:"10m" doc:"Tokens are refreshed this long before they expire. Less than NOTIONSYNC_ACCESS_TOKEN_LIFETIME."`
+
+	// RefreshJitter: up to this much random extra is taken off each token's
+	// refresh time, so tokens issued together are not refreshed in lockstep.
+	// Default: 2m.
+	RefreshJitter time.Duration `env:"REFRESH_JITTER" envDefault:"2m" doc:"Up to this much random extra is taken off each token's refresh time, so tokens issued together are not refreshed in lockstep. 0 turns it off."`
+
+	// CallTimeout is the deadline of one call to the token endpoint.
+	// Default: 10s.
+	CallTimeout time.Duration `env:"TOKEN_CALL_TIMEOUT" envDefault:"10s" doc:"Deadline of one call to Notion's token endpoint."`
+
+	// RefreshLockTTL is the lifetime of the per-connection refresh lock; it
+	// must be more than twice CallTimeout.
+	// Default: 30s.
+	RefreshLockTTL time.Duration `env:"REFRESH_LOCK_TTL" envDefault:"30s" doc:"Lifetime of the per-connection refresh lock (extended while a refresh runs). More than twice NOTIONSYNC_TOKEN_CALL_TIMEOUT, so the lock outlives the call."`
+
+	// Cache keeps decrypted access tokens in process memory until they are
+	// due for refresh.
+	// Default: true.
+	Cache bool `env:"TOKEN_CACHE" envDefault:"true" doc:"Keep access tokens in process memory until they are due for refresh; false reads Redis on every use."`
+}
+
+// Notion configures the Notion public integration and the API client.
+type Notion struct {
+	// ClientID is the OAuth client id of the Notion public integration.
+	// Required.
+	ClientID string `env:"CLIENT_ID,required,notEmpty" doc:"OAuth client id of the Notion public integration."`
+
+	// ClientSecret is its OAuth client secret.
+	// Required.
+	ClientSecret Secret `env:"CLIENT_SECRET,required,notEmpty" doc:"OAuth client secret of the Notion public integration."`
+
+	// RedirectURI is the OAuth redirect URI registered with Notion, sent byte
+	// for byte in the authorize URL and the code exchange. Absolute http(s)
+	// URL without a fragment.
+	// Default: unset.
+	RedirectURI string `env:"REDIRECT_URI" doc:"OAuth redirect URI registered with Notion, sent byte for byte in the authorize URL and the code exchange. Absolute http(s) URL without a fragment."`
+
+	// APIURL is the base URL of the Notion API (a trailing slash is removed).
+	// Default: https://api.notion.com.
+	APIURL string `env:"API_URL" envDefault:"https://api.notion.com" doc:"Base URL of the Notion API; change it only to point at a test server."`
+
+	// Version is the Notion-Version header.
+	// Default: 2022-06-28.
+	Version string `env:"VERSION" envDefault:"2022-06-28" doc:"Notion-Version header (YYYY-MM-DD). The Notion client library decodes 2022-06-28 responses; later versions change response shapes."`
+
+	// RateLimit is the number of requests per minute allowed per connection.
+	// Default: 180.
+	RateLimit int `env:"RATE_LIMIT" envDefault:"180" doc:"Requests per minute allowed per connection (Notion: 180 on most plans, 600 on Business and Enterprise)."`
+
+	// RateBurst is how many requests a connection may send at once before the
+	// per-minute rate applies; at most RateLimit. Notion lets a connection
+	// spend its whole minute in a burst, but the per-workspace limit is shared
+	// by every connection of the workspace and a 429 can ask for a wait of
+	// minutes, so the default keeps a burst to 10 seconds' worth of the
+	// default budget.
+	// Default: 30.
+	RateBurst int `env:"RATE_BURST" envDefault:"30" doc:"Requests a connection may send at once before the per-minute rate applies; at most NOTIONSYNC_NOTION_RATE_LIMIT. Notion allows spending the whole minute in a burst, but the per-workspace limit is shared by all of a workspace's connections and a 429 can ask for a wait of minutes: 30 keeps a burst to 10 seconds of budget."`
+}
+
+// Sync configures the sync of Notion content to the sink.
+type Sync struct {
+	// SinkURL is where synced content goes: file://DIR or postgres://...
+	// (postgresql:// too). SinkKind and SinkFilePath read it.
+	// Default: file://./data.
+	SinkURL URL `env:"SINK_URL" envDefault:"file://./data" doc:"Where synced content goes: file://DIR (file://./data is ./data relative to the working directory, file:///var/lib/notionsync is absolute) or postgres://user:password@host:port/db (postgresql:// too)."`
+
+	// Interval is how often each connection's incremental sync runs.
+	// Default: 5m.
+	Interval time.Duration `env:"SYNC_INTERVAL" envDefault:"5m" doc:"How often each connection's incremental sync runs."`
+
+	// Overlap: each incremental sync re-reads this much before its cursor,
+	// because Notion rounds last_edited_time down to the minute. At least 1m.
+	// Default: 2m.
+	Overlap time.Duration `env:"SYNC_OVERLAP" envDefault:"2m" doc:"Each incremental sync re-reads this much before its cursor, because Notion rounds last_edited_time down to the minute. At least 1m."`
+
+	// MaxBlockDepth is the deepest level of nested blocks fetched below a
+	// page.
+	// Default: 20.
+	MaxBlockDepth int `env:"MAX_BLOCK_DEPTH" envDefault:"20" doc:"Deepest level of nested blocks fetched below a page."`
+}
+
+// Log configures the logger.
+type Log struct {
+	// Level is debug, info, warn or error (normalised to lower case).
+	// Default: info.
+	Level string `env:"LEVEL" envDefault:"info" doc:"Log level: debug, info, warn or error."`
+
+	// Format is json or console (normalised to lower case).
+	// Default: json.
+	Format string `env:"FORMAT" envDefault:"json" doc:"Log format: json or console."`
+}
+
+// Pool configures the worker's task processing (asynq server).
+type Pool struct {
+	// Concurrency is the number of tasks a worker process runs at once.
+	// Default: 10.
+	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"10" doc:"Tasks a worker process runs at once."`
+
+	// Queues are the asynq queues served, with their priority weights.
+	// Default: tokens=6,sync=3,backfill=1.
+	Queues QueueWeights `env:"WORKER_QUEUES" envDefault:"tokens=6,sync=3,backfill=1" doc:"asynq queues served and their priority weights (1 to 100) as name=weight, comma-separated. A queue not listed is not served."`
+
+	// ShutdownTimeout is how long running tasks get to finish on SIGTERM;
+	// more than Tokens.CallTimeout.
+	// Default: 30s.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s" doc:"On SIGTERM, how long running tasks get to finish. More than NOTIONSYNC_TOKEN_CALL_TIMEOUT, so a token refresh in flight completes."`
+
+	// HTTPAddr is the listen address of the worker's health and metrics
+	// endpoints.
+	// Default: :8081.
+	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8081" doc:"Listen address (host:port) of the worker's health and metrics endpoints."`
+}
+
+// Control configures the scheduler: leader election, the control server and
+// its webhooks.
+type Control struct {
+	// Tick is how often the leader looks for due refreshes and syncs.
+	// Default: 5s.
+	Tick time.Duration `env:"SCHEDULER_TICK" envDefault:"5s" doc:"How often the scheduler leader looks for due token refreshes and syncs."`
+
+	// LeaderLease is the lifetime of the leader lease; more than twice Tick.
+	// Default: 15s.
+	LeaderLease time.Duration `env:"LEADER_LEASE" envDefault:"15s" doc:"Lifetime of the scheduler leader lease: another replica takes over at most this long after the leader stops renewing it. More than twice NOTIONSYNC_SCHEDULER_TICK."`
+
+	// ControlAddr is the listen address of the control server.
+	// Default: :8080.
+	ControlAddr string `env:"CONTROL_ADDR" envDefault:":8080" doc:"Listen address (host:port) of the control server: OAuth start and callback, admin API, asynqmon, inbound webhooks."`
+
+	// AdminToken is the bearer token of the admin API; at least 16
+	// characters.
+	// Required.
+	AdminToken Secret `env:"ADMIN_TOKEN,required,notEmpty" doc:"Bearer token of the admin API; at least 16 characters."`
+
+	// PublicURL is the base URL of the control server as browsers reach it
+	// (a trailing slash is removed).
+	// Default: unset.
+	PublicURL string `env:"PUBLIC_URL" doc:"Base URL of the control server as users' browsers reach it, for OAuth start and callback links. Absolute http(s) URL without query or fragment."`
+
+	// AsynqmonReadOnly serves the asynqmon dashboard read-only.
+	// Default: true.
+	AsynqmonReadOnly bool `env:"ASYNQMON_READONLY" envDefault:"true" doc:"Serve the asynqmon queue dashboard read-only."`
+
+	// WebhookURL receives a POST when a connection needs re-authorization.
+	// A secret, as such URLs often embed a token.
+	// Default: unset (no webhook).
+	WebhookURL Secret `env:"WEBHOOK_URL" doc:"URL that gets a POST when a connection needs re-authorization (needs_reauth); unset sends none. Kept secret, as such URLs often embed a token. Absolute http(s) URL."`
+
+	// WebhookSecret keys the HMAC-SHA256 signature of outbound webhooks.
+	// Required with WebhookURL; at least 16 characters.
+	// Default: unset.
+	WebhookSecret Secret `env:"WEBHOOK_SECRET" doc:"Key of the HMAC-SHA256 signature of outbound webhook bodies. Required with NOTIONSYNC_WEBHOOK_URL; at least 16 characters."`
+
+	// NotionWebhookToken verifies inbound Notion webhooks
+	// (X-Notion-Signature). Unset disables the inbound webhook endpoint.
+	// Default: unset.
+	NotionWebhookToken Secret `env:"NOTION_WEBHOOK_TOKEN" doc:"Verification token of the Notion webhook subscription, which signs inbound Notion webhooks. Unset disables the inbound webhook endpoint."`
+}
+
+// Worker is the configuration of the worker binary.
+type Worker struct {
+	Redis `envPrefix:"REDIS_"`
+	Tokens
+	Notion `envPrefix:"NOTION_"`
+	Sync
+	Log `envPrefix:"LOG_"`
+	Pool
+}
+
+// Scheduler is the configuration of the scheduler binary.
+type Scheduler struct {
+	Redis `envPrefix:"REDIS_"`
+	Tokens
+	Notion `envPrefix:"NOTION_"`
+	Sync
+	Log `envPrefix:"LOG_"`
+	Control
+}
+
+// LoadWorker reads the worker's configuration from the process environment.
+// See LoadWorkerFrom.
+func LoadWorker() (*Worker, error) { return LoadWorkerFrom(os.LookupEnv) }
+
+// LoadWorkerFrom reads the worker's configuration through lookup (os.LookupEnv
+// or MapLookup), applies defaults and validates it. On error it returns nil
+// and an error joining one *VarError per problem (see Problems).
+func LoadWorkerFrom(lookup func(string) (string, bool)) (*Worker, error) {
+	return load[Worker](lookup)
+}
+
+// LoadScheduler reads the scheduler's configuration from the process
+// environment. See LoadSchedulerFrom.
+func LoadScheduler() (*Scheduler, error) { return LoadSchedulerFrom(os.LookupEnv) }
+
+// LoadSchedulerFrom reads the scheduler's configuration through lookup,
+// applies defaults and validates it. On error it returns nil and an error
+// joining one *VarError per problem (see Problems).
+func LoadSchedulerFrom(lookup func(string) (string, bool)) (*Scheduler, error) {
+	return load[Scheduler](lookup)
+}
+
+// load parses and validates a T (Worker or Scheduler).
+func load[T any, PT interface {
+	*T
+	validate(*collector)
+}](lookup func(string) (string, bool)) (*T, error) {
+	if lookup == nil {
+		return nil, errors.New("config: nil lookup function")
+	}
+	var binary string
+	switch any(PT(nil)).(type) {
+	case *Worker:
+		binary = BinaryWorker
+	case *Scheduler:
+		binary = BinaryScheduler
+	}
+	vars := describe(reflect.TypeFor[T](), binary)
+	// Only known variables reach env, and the map is never nil, so env never
+	// falls back to the process environment.
+	environ := make(map[string]string, len(vars))
+	for _, v := range vars {
+		if value, ok := lookup(v.Name); ok {
+			environ[v.Name] = value
+		}
+	}
+	c := newCollector(vars)
+	cfg := new(T)
+	if err := env.ParseWithOptions(cfg, env.Options{Environment: environ, Prefix: Prefix}); err != nil {
+		c.addEnvErrors(err, vars, environ)
+	}
+	PT(cfg).validate(c)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}

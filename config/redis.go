@@ -1,0 +1,156 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+const (
+	varRedisURL              = Prefix + "REDIS_URL"
+	varRedisSentinelAddrs    = Prefix + "REDIS_SENTINEL_ADDRS"
+	varRedisSentinelMaster   = Prefix + "REDIS_SENTINEL_MASTER"
+	varRedisSentinelPassword = Prefix + "REDIS_SENTINEL_PASSWORD"
+	varRedisKeyPrefix        = Prefix + "REDIS_KEY_PREFIX"
+)
+
+// UniversalOptions returns go-redis options for redis.NewUniversalClient, so
+// one client type covers both deployments:
+//
+//   - single node: Addrs holds the URL's host:port; DB, username, password,
+//     TLS (rediss://) and the URL's query options come from the URL.
+//   - Sentinel (SentinelAddrs set): Addrs holds the Sentinels, MasterName the
+//     master, SentinelPassword the Sentinels' password; DB, credentials, TLS
+//     and options still come from the URL and apply to the master (go-redis
+//     uses the TLS setting for the Sentinels too). With TLS, ServerName is
+//     left empty, so each connection verifies the certificate against the
+//     host it dials (a Sentinel or the master it announced).
+//
+// Each call returns new options (and a new tls.Config) that the caller may
+// modify, e.g. to add RootCAs. The error is a *VarError naming the variable.
+func (r Redis) UniversalOptions() (*redis.UniversalOptions, error) {
+	node, verr := r.nodeOptions()
+	if verr != nil {
+		return nil, verr
+	}
+	sentinels, verr := r.sentinels()
+	if verr != nil {
+		return nil, verr
+	}
+	if verr := r.checkSentinelPairing(sentinels); verr != nil {
+		return nil, verr
+	}
+	uo := &redis.UniversalOptions{
+		Addrs:                   []string{node.Addr},
+		ClientName:              node.ClientName,
+		DB:                      node.DB,
+		Protocol:                node.Protocol,
+		Username:                node.Username,
+		Password:                node.Password,
+		MaxRetries:              node.MaxRetries,
+		MinRetryBackoff:         node.MinRetryBackoff,
+		MaxRetryBackoff:         node.MaxRetryBackoff,
+		DialTimeout:             node.DialTimeout,
+		ReadTimeout:             node.ReadTimeout,
+		WriteTimeout:            node.WriteTimeout,
+		PoolFIFO:                node.PoolFIFO,
+		PoolSize:                node.PoolSize,
+		PoolTimeout:             node.PoolTimeout,
+		MinIdleConns:            node.MinIdleConns,
+		MaxIdleConns:            node.MaxIdleConns,
+		MaxActiveConns:          node.MaxActiveConns,
+		MaxConcurrentDials:      node.MaxConcurrentDials,
+		PipelinePoolSize:        node.PipelinePoolSize,
+		PipelineReadBufferSize:  node.PipelineReadBufferSize,
+		PipelineWriteBufferSize: node.PipelineWriteBufferSize,
+		ConnMaxIdleTime:         node.ConnMaxIdleTime,
+		ConnMaxLifetime:         node.ConnMaxLifetime,
+		ConnMaxLifetimeJitter:   node.ConnMaxLifetimeJitter,
+		TLSConfig:               node.TLSConfig,
+	}
+	if len(sentinels) > 0 {
+		uo.Addrs = sentinels
+		uo.MasterName = r.SentinelMaster
+		uo.SentinelPassword = r.SentinelPassword.Value()
+		if uo.TLSConfig != nil {
+			uo.TLSConfig.ServerName = ""
+		}
+	}
+	return uo, nil
+}
+
+// nodeOptions parses URL.
+func (r Redis) nodeOptions() (*redis.Options, *VarError) {
+	raw := r.URL.Value()
+	u, err := url.Parse(raw)
+	if err != nil || u.Opaque != "" || u.Scheme == "" {
+		// url.Parse's error quotes the whole URL, password included: say
+		// nothing of it.
+		return nil, &VarError{Var: varRedisURL, Msg: "not a valid URL (want redis://[user:password@]host:port/db, or rediss:// for TLS)"}
+	}
+	shown := r.URL.String()
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return nil, &VarError{Var: varRedisURL, Value: shown, Msg: fmt.Sprintf("scheme %q is not supported (want redis, or rediss for TLS)", u.Scheme)}
+	}
+	// go-redis's messages name the offending path or query part, never the
+	// userinfo.
+	o, err := redis.ParseURL(raw)
+	if err != nil {
+		return nil, &VarError{Var: varRedisURL, Value: shown, Msg: strings.TrimPrefix(err.Error(), "redis: ")}
+	}
+	return o, nil
+}
+
+// sentinels returns the trimmed Sentinel addresses.
+func (r Redis) sentinels() ([]string, *VarError) {
+	if len(r.SentinelAddrs) == 0 {
+		return nil, nil
+	}
+	shown := strconv.Quote(strings.Join(r.SentinelAddrs, ","))
+	out := make([]string, 0, len(r.SentinelAddrs))
+	for i, addr := range r.SentinelAddrs {
+		addr = strings.TrimSpace(addr)
+		if addr == "" {
+			return nil, &VarError{Var: varRedisSentinelAddrs, Value: shown, Msg: fmt.Sprintf("entry %d is empty", i+1)}
+		}
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || host == "" {
+			return nil, &VarError{Var: varRedisSentinelAddrs, Value: shown, Msg: fmt.Sprintf("entry %d %q: want host:port", i+1, addr)}
+		}
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			return nil, &VarError{Var: varRedisSentinelAddrs, Value: shown, Msg: fmt.Sprintf("entry %d %q: port must be a number from 1 to 65535", i+1, addr)}
+		}
+		out = append(out, addr)
+	}
+	return out, nil
+}
+
+// checkSentinelPairing checks that the Sentinel variables come together.
+func (r Redis) checkSentinelPairing(sentinels []string) *VarError {
+	switch {
+	case len(sentinels) > 0 && r.SentinelMaster == "":
+		return &VarError{Var: varRedisSentinelMaster, Msg: "required with " + varRedisSentinelAddrs + " (the name the Sentinels monitor the master under)"}
+	case len(sentinels) == 0 && r.SentinelMaster != "":
+		return &VarError{Var: varRedisSentinelMaster, Value: strconv.Quote(r.SentinelMaster), Msg: "set, but " + varRedisSentinelAddrs + " is not: set both for Sentinel, neither for a single node"}
+	case len(sentinels) == 0 && r.SentinelPassword.IsSet():
+		return &VarError{Var: varRedisSentinelPassword, Msg: "set, but " + varRedisSentinelAddrs + " is not (the master's password goes in " + varRedisURL + ")"}
+	}
+	return nil
+}
+
+func (r *Redis) validate(c *collector) {
+	_, verr := r.nodeOptions()
+	c.addErr(verr)
+	sentinels, verr := r.sentinels()
+	c.addErr(verr)
+	if verr == nil {
+		c.addErr(r.checkSentinelPairing(sentinels))
+	}
+	if strings.ContainsFunc(r.KeyPrefix, isSpaceOrControl) {
+		c.add(varRedisKeyPrefix, strconv.Quote(r.KeyPrefix), "must not contain spaces or control characters")
+	}
+}
