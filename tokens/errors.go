@@ -35,8 +35,9 @@ type Reason string
 
 const (
 	// ReasonRevoked: the provider rejected the refresh token and no rotation of
-	// ours was in doubt: the user removed the integration, or the grant was
-	// revoked or expired.
+	// ours was in doubt: the user removed the integration, the grant was
+	// revoked or expired, or a system outside this one spent the token (for
+	// example the system a connection was imported from).
 	ReasonRevoked Reason = "revoked"
 	// ReasonLostRotation: a refresh whose outcome was unknown (timeout, 5xx,
 	// dropped connection, or a process killed mid-refresh) was followed by
@@ -46,9 +47,6 @@ const (
 	// ReasonNoRefreshToken: the connection has no refresh token and its access
 	// token expired.
 	ReasonNoRefreshToken Reason = "no_refresh_token"
-	// ReasonRejected: the provider rejected the refresh for another permanent
-	// reason (see the event timeline for its description).
-	ReasonRejected Reason = "refresh_rejected"
 	// ReasonOperator: an operator marked the connection.
 	ReasonOperator Reason = "operator"
 )

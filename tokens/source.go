@@ -549,7 +549,7 @@ func (s *Source) refreshFailed(ctx context.Context, rec *record, c cond, callErr
 		if cur.Version != rec.Version {
 			return Token{}, nil, true // someone else rotated: adopt their pair
 		}
-		reason, detail := ReasonRevoked, "the provider rejected the refresh token (invalid_grant)"
+		reason, detail := ReasonRevoked, "the provider rejected the refresh token (invalid_grant): access was revoked, or something outside notionsync spent this refresh token"
 		if pe != nil && pe.Description != "" {
 			detail += ": " + pe.Description
 		}

@@ -222,6 +222,7 @@ func New(opts Options) *Server {
 // that add endpoints (the data API) register theirs here.
 func (s *Server) registerRoutes() {
 	s.registerOAuthRoutes()
+	s.registerDataRoutes()
 	s.mux.HandleFunc("/", s.handleUnknownRoute)
 }
 

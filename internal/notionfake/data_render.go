@@ -1,0 +1,276 @@
+package notionfake
+
+import (
+	"strings"
+	"time"
+	"unicode"
+)
+
+// This file renders the fake's content as Notion's JSON objects (API version
+// 2022-06-28). Everything here runs with s.mu held.
+
+// notionTime formats t the way Notion does: UTC, milliseconds, minute
+// precision ("2024-05-06T07:08:00.000Z").
+func notionTime(t time.Time) string {
+	return minute(t).Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+type userRef struct {
+	Object string `json:"object"`
+	ID     string `json:"id"`
+}
+
+func parentJSON(p Parent) map[string]any {
+	switch p.Type {
+	case ParentPage, ParentDatabase, ParentBlock:
+		return map[string]any{"type": string(p.Type), string(p.Type): p.ID}
+	}
+	return map[string]any{"type": "workspace", "workspace": true}
+}
+
+// notionURL is the page or database URL Notion shows: slug of the title, then
+// the id without dashes.
+func notionURL(title, id string) string {
+	var b strings.Builder
+	b.WriteString("https://www.notion.so/")
+	dash := false
+	for _, r := range title {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if dash && b.Len() > len("https://www.notion.so/") {
+				b.WriteByte('-')
+			}
+			dash = false
+			b.WriteRune(r)
+		} else {
+			dash = true
+		}
+	}
+	if b.Len() > len("https://www.notion.so/") {
+		b.WriteByte('-')
+	}
+	b.WriteString(strings.ReplaceAll(id, "-", ""))
+	return b.String()
+}
+
+// pageJSON is Notion's page object.
+type pageJSON struct {
+	Object         string         `json:"object"`
+	ID             string         `json:"id"`
+	CreatedTime    string         `json:"created_time"`
+	LastEditedTime string         `json:"last_edited_time"`
+	CreatedBy      userRef        `json:"created_by"`
+	LastEditedBy   userRef        `json:"last_edited_by"`
+	Cover          any            `json:"cover"`
+	Icon           any            `json:"icon"`
+	Parent         map[string]any `json:"parent"`
+	Archived       bool           `json:"archived"`
+	InTrash        bool           `json:"in_trash"`
+	Properties     map[string]any `json:"properties"`
+	URL            string         `json:"url"`
+	PublicURL      *string        `json:"public_url"`
+}
+
+func (d *wsData) renderPage(p *Page) pageJSON {
+	user := userRef{Object: "user", ID: d.owner}
+	return pageJSON{
+		Object:         "page",
+		ID:             p.ID,
+		CreatedTime:    notionTime(p.CreatedTime),
+		LastEditedTime: notionTime(p.LastEditedTime),
+		CreatedBy:      user,
+		LastEditedBy:   user,
+		Parent:         parentJSON(p.Parent),
+		Archived:       p.Archived,
+		InTrash:        p.Archived,
+		Properties:     d.renderProperties(p),
+		URL:            notionURL(p.Title, p.ID),
+	}
+}
+
+// renderProperties renders a page's property values: "title" alone for a
+// page, every schema property for a row.
+func (d *wsData) renderProperties(p *Page) map[string]any {
+	db := d.rowDatabase(p)
+	if db == nil {
+		return map[string]any{"title": map[string]any{"id": "title", "type": "title", "title": RichText(p.Title)}}
+	}
+	out := make(map[string]any, len(db.schema))
+	for _, ps := range db.schema {
+		var v any
+		if ps.typ == "title" {
+			v = RichText(p.Title)
+		} else if pv, ok := p.Properties[ps.name]; ok {
+			v = pv
+		} else {
+			v = emptyPropertyValue(ps.typ)
+		}
+		prop := map[string]any{"id": ps.id, "type": ps.typ, ps.typ: v}
+		if ps.typ == "relation" {
+			prop["has_more"] = false
+		}
+		out[ps.name] = prop
+	}
+	return out
+}
+
+// rowDatabase returns the database p is a row of, or nil.
+func (d *wsData) rowDatabase(p *Page) *database {
+	if p.Parent.Type != ParentDatabase {
+		return nil
+	}
+	return d.dbs[p.Parent.ID]
+}
+
+func emptyPropertyValue(typ string) any {
+	switch typ {
+	case "title", "rich_text", "multi_select", "people", "relation", "files":
+		return []any{}
+	case "checkbox":
+		return false
+	}
+	return nil
+}
+
+// databaseJSON is Notion's database object (2022-06-28).
+type databaseJSON struct {
+	Object         string         `json:"object"`
+	ID             string         `json:"id"`
+	Cover          any            `json:"cover"`
+	Icon           any            `json:"icon"`
+	CreatedTime    string         `json:"created_time"`
+	CreatedBy      userRef        `json:"created_by"`
+	LastEditedBy   userRef        `json:"last_edited_by"`
+	LastEditedTime string         `json:"last_edited_time"`
+	Title          []any          `json:"title"`
+	Description    []any          `json:"description"`
+	IsInline       bool           `json:"is_inline"`
+	Properties     map[string]any `json:"properties"`
+	Parent         map[string]any `json:"parent"`
+	URL            string         `json:"url"`
+	PublicURL      *string        `json:"public_url"`
+	Archived       bool           `json:"archived"`
+	InTrash        bool           `json:"in_trash"`
+}
+
+func (d *wsData) renderDatabase(db *database) databaseJSON {
+	user := userRef{Object: "user", ID: d.owner}
+	props := make(map[string]any, len(db.schema))
+	for _, ps := range db.schema {
+		props[ps.name] = map[string]any{"id": ps.id, "name": ps.name, "type": ps.typ, ps.typ: ps.config}
+	}
+	return databaseJSON{
+		Object:         "database",
+		ID:             db.id,
+		CreatedTime:    notionTime(db.createdTime),
+		CreatedBy:      user,
+		LastEditedBy:   user,
+		LastEditedTime: notionTime(db.lastEditedTime),
+		Title:          RichText(db.title),
+		Description:    []any{},
+		IsInline:       db.parent.Type != ParentWorkspace,
+		Properties:     props,
+		Parent:         parentJSON(db.parent),
+		URL:            notionURL(db.title, db.id),
+		Archived:       db.archived,
+		InTrash:        db.archived,
+	}
+}
+
+// renderBlock renders a block whose parent is parent. child_page and
+// child_database blocks are rendered from the object they show.
+func (d *wsData) renderBlock(b *Block, parent Parent) map[string]any {
+	if p, ok := d.pages[b.ID]; ok && b.Type == "child_page" {
+		return d.renderPageAsBlock(p)
+	}
+	if db, ok := d.dbs[b.ID]; ok && b.Type == "child_database" {
+		return d.renderDatabaseAsBlock(db)
+	}
+	payload := make(map[string]any, len(b.Payload))
+	for k, v := range b.Payload {
+		if k != "children" {
+			payload[k] = v
+		}
+	}
+	return d.blockJSON(b.ID, b.Type, payload, parent, len(b.Children) > 0, false, b.CreatedTime, b.LastEditedTime)
+}
+
+// renderPageAsBlock renders a page as the child_page block Notion returns for
+// its id.
+func (d *wsData) renderPageAsBlock(p *Page) map[string]any {
+	return d.blockJSON(p.ID, "child_page", map[string]any{"title": p.Title}, p.Parent,
+		len(d.visibleBlocks(p.Blocks)) > 0, p.Archived, p.CreatedTime, p.LastEditedTime)
+}
+
+func (d *wsData) renderDatabaseAsBlock(db *database) map[string]any {
+	return d.blockJSON(db.id, "child_database", map[string]any{"title": db.title}, db.parent,
+		false, db.archived, db.createdTime, db.lastEditedTime)
+}
+
+func (d *wsData) blockJSON(id, typ string, payload map[string]any, parent Parent, hasChildren, archived bool,
+	created, edited time.Time) map[string]any {
+	user := userRef{Object: "user", ID: d.owner}
+	return map[string]any{
+		"object":           "block",
+		"id":               id,
+		"parent":           parentJSON(parent),
+		"created_time":     notionTime(created),
+		"last_edited_time": notionTime(edited),
+		"created_by":       user,
+		"last_edited_by":   user,
+		"has_children":     hasChildren,
+		"archived":         archived,
+		"in_trash":         archived,
+		"type":             typ,
+		typ:                payload,
+	}
+}
+
+// visibleBlocks drops child_page / child_database blocks whose object is
+// archived: Notion removes them from the parent's content with the object.
+func (d *wsData) visibleBlocks(bs []*Block) []*Block {
+	out := bs[:0:0]
+	for _, b := range bs {
+		switch b.Type {
+		case "child_page":
+			if p, ok := d.pages[b.ID]; ok && p.Archived {
+				continue
+			}
+		case "child_database":
+			if db, ok := d.dbs[b.ID]; ok && db.archived {
+				continue
+			}
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// listJSON is Notion's paginated list.
+type listJSON struct {
+	Object         string    `json:"object"`
+	Results        []any     `json:"results"`
+	NextCursor     *string   `json:"next_cursor"`
+	HasMore        bool      `json:"has_more"`
+	Type           string    `json:"type"`
+	Block          *struct{} `json:"block,omitempty"`
+	PageOrDatabase *struct{} `json:"page_or_database,omitempty"`
+	RequestID      string    `json:"request_id"`
+}
+
+func newList(typ, requestID string, results []any, next string) listJSON {
+	l := listJSON{Object: "list", Results: results, Type: typ, RequestID: requestID}
+	if results == nil {
+		l.Results = []any{}
+	}
+	if next != "" {
+		l.NextCursor = &next
+		l.HasMore = true
+	}
+	switch typ {
+	case "block":
+		l.Block = &struct{}{}
+	default:
+		l.PageOrDatabase = &struct{}{}
+	}
+	return l
+}
