@@ -168,14 +168,14 @@ func (s *Store) scriptArgs(id string, expected int64, extra ...any) []any {
 }
 
 // ValidateID checks that id can name a connection: 1 to 128 characters of
-// [A-Za-z0-9_.-].
+// [A-Za-z0-9_-] (ids become Redis keys, file names and task ids).
 func ValidateID(id string) error {
 	if len(id) == 0 || len(id) > 128 {
 		return fmt.Errorf("tokens: connection id must be 1-128 characters, got %d", len(id))
 	}
 	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
-			return fmt.Errorf("tokens: connection id %q: only [A-Za-z0-9_.-] allowed", id)
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return fmt.Errorf("tokens: connection id %q: only [A-Za-z0-9_-] allowed", id)
 		}
 	}
 	return nil
