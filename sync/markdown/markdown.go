@@ -1,0 +1,646 @@
+package markdown
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/notionsync/notionsync/sync/sink/record"
+)
+
+// Renderer renders pages to Markdown. The zero value links child pages and
+// databases to notion.so.
+type Renderer struct {
+	// PageURL returns the link target for a page id (child_page,
+	// link_to_page, relation properties). Default: the page on notion.so.
+	PageURL func(id string) string
+	// DatabaseURL returns the link target for a database id. Default: the
+	// database on notion.so.
+	DatabaseURL func(id string) string
+}
+
+// Render renders a page with the zero Renderer. See Renderer.Render.
+func Render(title string, properties json.RawMessage, blocks []record.Block) ([]byte, error) {
+	var r Renderer
+	return r.Render(title, properties, blocks)
+}
+
+// Render renders a page: title (the page's plain-text title; when empty the
+// title property is used), properties (the page object's "properties"
+// member, may be nil) and its block tree (each Block's Raw is the block
+// object as Notion returned it).
+func (r *Renderer) Render(title string, properties json.RawMessage, blocks []record.Block) ([]byte, error) {
+	rows, propTitle, err := r.properties(properties)
+	if err != nil {
+		return nil, err
+	}
+	if title == "" {
+		title = propTitle
+	}
+	if title == "" {
+		title = "Untitled"
+	}
+	var out bytes.Buffer
+	out.WriteString("# ")
+	out.WriteString(escapeLineStart(escapeText(strings.ReplaceAll(title, "\n", " "))))
+	out.WriteString("\n")
+	if len(rows) > 0 {
+		out.WriteString("\n| Property | Value |\n| --- | --- |\n")
+		for _, row := range rows {
+			fmt.Fprintf(&out, "| %s | %s |\n", row[0], row[1])
+		}
+	}
+	lines, err := r.blocks(blocks, 0)
+	if err != nil {
+		return nil, err
+	}
+	if len(lines) > 0 {
+		out.WriteString("\n")
+		for _, l := range lines {
+			out.WriteString(l)
+			out.WriteString("\n")
+		}
+	}
+	return bytes.ReplaceAll(out.Bytes(), []byte{0}, []byte("\uFFFD")), nil
+}
+
+func (r *Renderer) pageURL(id string) string {
+	if r.PageURL != nil {
+		return linkTarget(r.PageURL(id))
+	}
+	return notionURL(id)
+}
+
+func (r *Renderer) databaseURL(id string) string {
+	if r.DatabaseURL != nil {
+		return linkTarget(r.DatabaseURL(id))
+	}
+	return notionURL(id)
+}
+
+// maxIndentDepth bounds nesting: children deeper than this are rendered
+// without further indentation (or quoting), so that a hostile tree cannot
+// make the output quadratic in its depth.
+const maxIndentDepth = 32
+
+var typeName = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
+
+// safeType returns t if it can be echoed inside an HTML comment.
+func safeType(t string) string {
+	if typeName.MatchString(t) {
+		return t
+	}
+	return "invalid-type"
+}
+
+// block is the decoded part of one block that rendering needs.
+type block struct {
+	id, typ  string
+	p        payload
+	children []record.Block
+}
+
+// payload is the union of the type-specific members Render reads.
+type payload struct {
+	RichText        []richText   `json:"rich_text"`
+	Text            []richText   `json:"text"` // name before API 2022-02-22
+	Checked         bool         `json:"checked"`
+	Language        string       `json:"language"`
+	Caption         []richText   `json:"caption"`
+	Icon            *icon        `json:"icon"`
+	URL             string       `json:"url"`
+	Expression      string       `json:"expression"`
+	Title           string       `json:"title"`
+	Type            string       `json:"type"`
+	Name            string       `json:"name"`
+	External        *fileRef     `json:"external"`
+	File            *fileRef     `json:"file"`
+	HasColumnHeader bool         `json:"has_column_header"`
+	TableWidth      int          `json:"table_width"`
+	Cells           [][]richText `json:"cells"`
+	PageID          string       `json:"page_id"`
+	DatabaseID      string       `json:"database_id"`
+	SyncedFrom      *struct {
+		BlockID string `json:"block_id"`
+	} `json:"synced_from"`
+	ListStartIndex *int `json:"list_start_index"`
+}
+
+func (p *payload) text() []richText {
+	if p.RichText != nil {
+		return p.RichText
+	}
+	return p.Text
+}
+
+type fileRef struct {
+	URL string `json:"url"`
+}
+
+type icon struct {
+	Type     string   `json:"type"`
+	Emoji    string   `json:"emoji"`
+	External *fileRef `json:"external"`
+	File     *fileRef `json:"file"`
+}
+
+// blockJSON decodes a block object in one pass: its id, its type and the
+// payload of every block type Render knows (only the one named by the type
+// is present in a well-formed block).
+type blockJSON struct {
+	ID               string   `json:"id"`
+	Type             string   `json:"type"`
+	Paragraph        *payload `json:"paragraph"`
+	Heading1         *payload `json:"heading_1"`
+	Heading2         *payload `json:"heading_2"`
+	Heading3         *payload `json:"heading_3"`
+	BulletedListItem *payload `json:"bulleted_list_item"`
+	NumberedListItem *payload `json:"numbered_list_item"`
+	ToDo             *payload `json:"to_do"`
+	Toggle           *payload `json:"toggle"`
+	Quote            *payload `json:"quote"`
+	Callout          *payload `json:"callout"`
+	Code             *payload `json:"code"`
+	Image            *payload `json:"image"`
+	File             *payload `json:"file"`
+	PDF              *payload `json:"pdf"`
+	Video            *payload `json:"video"`
+	Audio            *payload `json:"audio"`
+	Bookmark         *payload `json:"bookmark"`
+	Embed            *payload `json:"embed"`
+	LinkPreview      *payload `json:"link_preview"`
+	Equation         *payload `json:"equation"`
+	Table            *payload `json:"table"`
+	TableRow         *payload `json:"table_row"`
+	ChildPage        *payload `json:"child_page"`
+	ChildDatabase    *payload `json:"child_database"`
+	SyncedBlock      *payload `json:"synced_block"`
+	LinkToPage       *payload `json:"link_to_page"`
+}
+
+// payloadOf returns the payload member named typ, or nil.
+func (j *blockJSON) payloadOf(typ string) *payload {
+	switch typ {
+	case "paragraph":
+		return j.Paragraph
+	case "heading_1":
+		return j.Heading1
+	case "heading_2":
+		return j.Heading2
+	case "heading_3":
+		return j.Heading3
+	case "bulleted_list_item":
+		return j.BulletedListItem
+	case "numbered_list_item":
+		return j.NumberedListItem
+	case "to_do":
+		return j.ToDo
+	case "toggle":
+		return j.Toggle
+	case "quote":
+		return j.Quote
+	case "callout":
+		return j.Callout
+	case "code":
+		return j.Code
+	case "image":
+		return j.Image
+	case "file":
+		return j.File
+	case "pdf":
+		return j.PDF
+	case "video":
+		return j.Video
+	case "audio":
+		return j.Audio
+	case "bookmark":
+		return j.Bookmark
+	case "embed":
+		return j.Embed
+	case "link_preview":
+		return j.LinkPreview
+	case "equation":
+		return j.Equation
+	case "table":
+		return j.Table
+	case "table_row":
+		return j.TableRow
+	case "child_page":
+		return j.ChildPage
+	case "child_database":
+		return j.ChildDatabase
+	case "synced_block":
+		return j.SyncedBlock
+	case "link_to_page":
+		return j.LinkToPage
+	}
+	return nil
+}
+
+func decodeBlock(b *record.Block) (block, error) {
+	out := block{id: b.ID, typ: b.Type, children: b.Children}
+	raw := bytes.TrimSpace(b.Raw)
+	if len(raw) == 0 {
+		return out, nil
+	}
+	var j blockJSON
+	if err := json.Unmarshal(raw, &j); err != nil {
+		return block{}, fmt.Errorf("markdown: block %q: %w", truncate(b.ID), err)
+	}
+	if out.typ == "" {
+		out.typ = j.Type
+	}
+	if out.id == "" {
+		out.id = j.ID
+	}
+	if p := j.payloadOf(out.typ); p != nil {
+		out.p = *p
+	}
+	return out, nil
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+// listKind tells which list a block belongs to ("" for none).
+func listKind(typ string) string {
+	switch typ {
+	case "bulleted_list_item", "to_do":
+		return "bullet"
+	case "numbered_list_item":
+		return "number"
+	}
+	return ""
+}
+
+// blocks renders sibling blocks to lines (without indentation).
+func (r *Renderer) blocks(bs []record.Block, depth int) ([]string, error) {
+	var out []string
+	prevList := ""
+	number := 0
+	for i := range bs {
+		b, err := decodeBlock(&bs[i])
+		if err != nil {
+			return nil, err
+		}
+		kind := listKind(b.typ)
+		if kind == "number" {
+			if prevList != "number" {
+				number = 1
+				if b.p.ListStartIndex != nil && *b.p.ListStartIndex > 0 && *b.p.ListStartIndex < 1e9 {
+					number = *b.p.ListStartIndex
+				}
+			} else {
+				number++
+			}
+		}
+		lines, err := r.block(&b, depth, number)
+		if err != nil {
+			return nil, err
+		}
+		if len(lines) == 0 {
+			continue
+		}
+		// Blocks are separated by a blank line, except items of one list.
+		if len(out) > 0 && (kind == "" || kind != prevList) {
+			out = append(out, "")
+		}
+		out = append(out, lines...)
+		prevList = kind
+	}
+	return out, nil
+}
+
+// children renders a block's children, or nothing when it has none.
+func (r *Renderer) children(b *block, depth int) ([]string, error) {
+	if len(b.children) == 0 {
+		return nil, nil
+	}
+	return r.blocks(b.children, depth+1)
+}
+
+// block renders one block to lines. number is its position in a numbered
+// list.
+func (r *Renderer) block(b *block, depth, number int) ([]string, error) {
+	kids, err := r.children(b, depth)
+	if err != nil {
+		return nil, err
+	}
+	p := &b.p
+	switch b.typ {
+	case "paragraph":
+		lines := hardBreaks(inlineLines(p.text()))
+		if len(lines) == 1 && lines[0] == "" {
+			lines = nil
+		}
+		return joinBlank(lines, kids), nil
+	case "heading_1", "heading_2", "heading_3":
+		level := int(b.typ[len(b.typ)-1]-'0') + 1
+		head := strings.Repeat("#", level) + " " + inline(p.text(), " ")
+		return joinBlank([]string{strings.TrimRight(head, " ")}, kids), nil
+	case "bulleted_list_item":
+		return listItem("- ", inlineLines(p.text()), kids, depth), nil
+	case "to_do":
+		box := "- [ ] "
+		if p.Checked {
+			box = "- [x] "
+		}
+		return listItem(box, inlineLines(p.text()), kids, depth), nil
+	case "numbered_list_item":
+		return listItem(fmt.Sprintf("%d. ", number), inlineLines(p.text()), kids, depth), nil
+	case "toggle":
+		out := []string{"<details>", "<summary>" + htmlEscape(plain(p.text())) + "</summary>"}
+		if len(kids) > 0 {
+			out = append(out, "")
+			out = append(out, kids...)
+		}
+		return append(out, "", "</details>"), nil
+	case "quote":
+		return quoted(hardBreaks(inlineLines(p.text())), kids, depth), nil
+	case "callout":
+		lines := hardBreaks(inlineLines(p.text()))
+		if p.Icon != nil && p.Icon.Emoji != "" && len(lines) > 0 {
+			lines[0] = escapeText(p.Icon.Emoji) + " " + lines[0]
+		}
+		return quoted(lines, kids, depth), nil
+	case "code":
+		return joinBlank(codeBlock(plain(p.text()), p.Language), captionLines(p.Caption)), nil
+	case "divider":
+		return []string{"---"}, nil
+	case "equation":
+		return []string{"$$", strings.ReplaceAll(p.Expression, "\x00", "\uFFFD"), "$$"}, nil
+	case "image":
+		alt := escapeText(strings.ReplaceAll(plain(p.Caption), "\n", " "))
+		return joinBlank([]string{"![" + alt + "](" + linkTarget(p.fileURL()) + ")"}, kids), nil
+	case "file", "pdf", "video", "audio":
+		name := p.Name
+		if name == "" {
+			name = plain(p.Caption)
+		}
+		if name == "" {
+			name = b.typ
+		}
+		return joinBlank([]string{link(name, p.fileURL())}, kids), nil
+	case "bookmark", "embed", "link_preview":
+		label := plain(p.Caption)
+		if label == "" {
+			label = p.URL
+		}
+		return joinBlank([]string{link(label, p.URL)}, kids), nil
+	case "table":
+		return r.table(b)
+	case "table_row":
+		return []string{tableRow(p.Cells, len(p.Cells))}, nil
+	case "child_page":
+		return []string{link(orUntitled(p.Title), r.pageURL(b.id))}, nil
+	case "child_database":
+		return []string{link(orUntitled(p.Title), r.databaseURL(b.id))}, nil
+	case "link_to_page":
+		switch {
+		case p.PageID != "":
+			return []string{link("Linked page", r.pageURL(p.PageID))}, nil
+		case p.DatabaseID != "":
+			return []string{link("Linked database", r.databaseURL(p.DatabaseID))}, nil
+		}
+		return []string{"<!-- link to page -->"}, nil
+	case "column_list", "column":
+		return kids, nil
+	case "synced_block":
+		if len(kids) == 0 && p.SyncedFrom != nil {
+			return []string{"<!-- synced block from " + safeID(p.SyncedFrom.BlockID) + " -->"}, nil
+		}
+		return kids, nil
+	case "table_of_contents", "breadcrumb":
+		return []string{"<!-- " + b.typ + " -->"}, nil
+	}
+	return joinBlank([]string{"<!-- unsupported block: " + safeType(b.typ) + " -->"}, kids), nil
+}
+
+var idChars = regexp.MustCompile(`^[0-9a-fA-F-]{1,36}$`)
+
+func safeID(id string) string {
+	if idChars.MatchString(id) {
+		return id
+	}
+	return "?"
+}
+
+func orUntitled(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "Untitled"
+	}
+	return s
+}
+
+func (p *payload) fileURL() string {
+	switch {
+	case p.Type == "file" && p.File != nil:
+		return p.File.URL
+	case p.External != nil:
+		return p.External.URL
+	case p.File != nil:
+		return p.File.URL
+	}
+	return p.URL
+}
+
+// link renders [label](url); label is plain text.
+func link(label, u string) string {
+	label = escapeText(strings.ReplaceAll(label, "\n", " "))
+	if u == "" {
+		return label
+	}
+	return "[" + label + "](" + linkTarget(u) + ")"
+}
+
+func captionLines(c []richText) []string {
+	if len(c) == 0 {
+		return nil
+	}
+	return hardBreaks(inlineLines(c))
+}
+
+// hardBreaks ends every line but the last with a Markdown hard break.
+func hardBreaks(lines []string) []string {
+	for i := 0; i < len(lines)-1; i++ {
+		lines[i] += `\`
+	}
+	return lines
+}
+
+// joinBlank joins two groups of lines with a blank line.
+func joinBlank(a, b []string) []string {
+	switch {
+	case len(a) == 0:
+		return b
+	case len(b) == 0:
+		return a
+	}
+	out := make([]string, 0, len(a)+len(b)+1)
+	out = append(out, a...)
+	out = append(out, "")
+	return append(out, b...)
+}
+
+// listItem renders a list item: marker + text, children indented under it
+// (below maxIndentDepth; deeper, they follow the item unindented).
+func listItem(marker string, text, kids []string, depth int) []string {
+	text = hardBreaks(text)
+	if depth >= maxIndentDepth {
+		return joinBlank([]string{marker + strings.Join(text, " ")}, kids)
+	}
+	pad := strings.Repeat(" ", len(marker))
+	out := make([]string, 0, len(text)+len(kids)+1)
+	for i, l := range text {
+		if i == 0 {
+			out = append(out, strings.TrimRight(marker+l, " "))
+		} else {
+			out = append(out, indent(pad, l))
+		}
+	}
+	if len(kids) > 0 && listKind(firstKind(kids)) == "" {
+		out = append(out, "")
+	}
+	for _, l := range kids {
+		out = append(out, indent(pad, l))
+	}
+	return out
+}
+
+// firstKind guesses the list kind of rendered child lines from their first
+// line's marker.
+func firstKind(lines []string) string {
+	l := lines[0]
+	switch {
+	case strings.HasPrefix(l, "- "), l == "-":
+		return "bulleted_list_item"
+	}
+	i := 0
+	for i < len(l) && l[i] >= '0' && l[i] <= '9' {
+		i++
+	}
+	if i > 0 && strings.HasPrefix(l[i:], ".") {
+		return "numbered_list_item"
+	}
+	return ""
+}
+
+func indent(pad, line string) string {
+	if line == "" {
+		return ""
+	}
+	return pad + line
+}
+
+// quoted renders text and children as a blockquote (below maxIndentDepth;
+// deeper, children follow the quote unquoted).
+func quoted(text, kids []string, depth int) []string {
+	if depth >= maxIndentDepth {
+		return joinBlank(quoted(text, nil, 0), kids)
+	}
+	lines := joinBlank(text, kids)
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		if l == "" {
+			out[i] = ">"
+		} else {
+			out[i] = "> " + l
+		}
+	}
+	return out
+}
+
+func codeBlock(code, language string) []string {
+	fence := strings.Repeat("`", max(3, longestRun(code, '`')+1))
+	lang := strings.ToLower(strings.TrimSpace(language))
+	if lang == "plain text" {
+		lang = ""
+	}
+	lang = strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '\t', '\n', '\r':
+			return '-'
+		case '`', 0:
+			return -1
+		}
+		return r
+	}, lang)
+	code = strings.ReplaceAll(strings.ReplaceAll(code, "\r\n", "\n"), "\x00", "\uFFFD")
+	out := []string{fence + lang}
+	out = append(out, strings.Split(code, "\n")...)
+	return append(out, fence)
+}
+
+func (r *Renderer) table(b *block) ([]string, error) {
+	var rows [][][]richText
+	width := b.p.TableWidth
+	if width < 0 || width > 1000 {
+		width = 0
+	}
+	for i := range b.children {
+		row, err := decodeBlock(&b.children[i])
+		if err != nil {
+			return nil, err
+		}
+		if row.typ != "table_row" {
+			continue
+		}
+		rows = append(rows, row.p.Cells)
+		width = max(width, len(row.p.Cells))
+	}
+	if width == 0 {
+		return []string{"<!-- empty table -->"}, nil
+	}
+	var out []string
+	if b.p.HasColumnHeader && len(rows) > 0 {
+		out = append(out, tableRow(rows[0], width))
+		rows = rows[1:]
+	} else {
+		out = append(out, "|"+strings.Repeat("  |", width))
+	}
+	out = append(out, "|"+strings.Repeat(" --- |", width))
+	for _, row := range rows {
+		out = append(out, tableRow(row, width))
+	}
+	return out, nil
+}
+
+func tableRow(cells [][]richText, width int) string {
+	var b strings.Builder
+	b.WriteString("|")
+	for i := 0; i < width; i++ {
+		b.WriteString(" ")
+		if i < len(cells) {
+			b.WriteString(cell(inline(cells[i], "<br>")))
+		}
+		b.WriteString(" |")
+	}
+	return b.String()
+}
+
+// cell makes an inline rendering safe inside a table cell: every pipe not
+// already escaped (code spans keep theirs raw) is escaped, as GFM requires
+// even inside code spans.
+func cell(s string) string {
+	var b strings.Builder
+	backslashes := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '|' && backslashes%2 == 0 {
+			b.WriteByte('\\')
+		}
+		if c == '\\' {
+			backslashes++
+		} else {
+			backslashes = 0
+		}
+		b.WriteByte(c)
+	}
+	return strings.TrimSpace(b.String())
+}

@@ -1,0 +1,527 @@
+package filesink
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/notionsync/notionsync/sync/markdown"
+	"github.com/notionsync/notionsync/sync/sink/record"
+)
+
+// Options configures a Sink. The zero value is usable.
+type Options struct {
+	// Logger receives debug and warning messages. Default: no logging.
+	Logger *zap.Logger
+	// Now is the clock used when a write has no SyncedAt or a deletion no
+	// time. Default: time.Now.
+	Now func() time.Time
+	// DirMode is the permission of created directories. Default: 0o750.
+	DirMode fs.FileMode
+	// FileMode is the permission of written files. Default: 0o640.
+	FileMode fs.FileMode
+	// DisableMarkdown turns off writing <page_id>.md next to each page.
+	DisableMarkdown bool
+}
+
+// Sink stores objects under one root directory. See the package doc for
+// the layout and the concurrency contract.
+type Sink struct {
+	root     string
+	log      *zap.Logger
+	now      func() time.Time
+	dirMode  fs.FileMode
+	fileMode fs.FileMode
+	markdown bool
+	renderer markdown.Renderer
+	locks    *keyedMutex
+
+	mu     sync.RWMutex // held shared by every call, exclusively by Close
+	closed bool
+}
+
+// Open returns a Sink storing under root, creating the directory if needed.
+func Open(root string, opts Options) (*Sink, error) {
+	if root == "" {
+		return nil, errors.New("filesink: empty root directory")
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("filesink: root %q: %w", root, err)
+	}
+	s := &Sink{
+		root:     abs,
+		log:      cmp.Or(opts.Logger, zap.NewNop()),
+		now:      opts.Now,
+		dirMode:  cmp.Or(opts.DirMode, 0o750),
+		fileMode: cmp.Or(opts.FileMode, 0o640),
+		markdown: !opts.DisableMarkdown,
+		locks:    newKeyedMutex(),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.renderer = markdown.Renderer{
+		PageURL: func(id string) string {
+			if n, err := record.NormalizeID(id); err == nil {
+				return n + ".md"
+			}
+			return ""
+		},
+		DatabaseURL: func(id string) string {
+			if n, err := record.NormalizeID(id); err == nil {
+				return "../databases/" + n + ".json"
+			}
+			return ""
+		},
+	}
+	if err := os.MkdirAll(abs, s.dirMode); err != nil {
+		return nil, fmt.Errorf("filesink: create root: %w", err)
+	}
+	return s, nil
+}
+
+// Root returns the absolute root directory.
+func (s *Sink) Root() string { return s.root }
+
+// Close makes later calls fail with record.ErrClosed, after waiting for
+// calls in progress. It is idempotent.
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return nil
+}
+
+func (s *Sink) begin() (end func(), err error) {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, record.ErrClosed
+	}
+	return s.mu.RUnlock, nil
+}
+
+func dirName(kind record.Kind) string {
+	if kind == record.KindDatabase {
+		return "databases"
+	}
+	return "pages"
+}
+
+// path returns the directory and JSON document path of an object. ids must
+// be validated.
+func (s *Sink) path(conn string, kind record.Kind, id string) (dir, doc string) {
+	dir = filepath.Join(s.root, conn, dirName(kind))
+	return dir, filepath.Join(dir, id+".json")
+}
+
+func validate(conn string, kind record.Kind, id string) (string, error) {
+	if err := record.ValidateConnectionID(conn); err != nil {
+		return "", err
+	}
+	if kind != record.KindPage && kind != record.KindDatabase {
+		return "", fmt.Errorf("filesink: unknown object kind %q", kind)
+	}
+	n, err := record.NormalizeID(id)
+	if err != nil {
+		return "", fmt.Errorf("%s id: %w", kind, err)
+	}
+	return n, nil
+}
+
+// withLock runs fn under the object's in-process and cross-process locks,
+// creating the object's directory first.
+func (s *Sink) withLock(ctx context.Context, conn string, kind record.Kind, id string, fn func(dir, doc string) error) error {
+	dir, doc := s.path(conn, kind, id)
+	lockDir := filepath.Join(s.root, conn, ".locks")
+	for _, d := range []string{dir, lockDir} {
+		if err := os.MkdirAll(d, s.dirMode); err != nil {
+			return fmt.Errorf("filesink: create directory: %w", err)
+		}
+	}
+	unlock, err := s.locks.lock(ctx, doc)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	lf, err := flockFile(filepath.Join(lockDir, string(kind)+"-"+id+".lock"))
+	if err != nil {
+		return err
+	}
+	defer lf.Close() // releases the flock
+	return fn(dir, doc)
+}
+
+// write stores d at doc and, for pages, writes or removes the Markdown file
+// (md nil: leave it as it is). The Markdown file goes first: the JSON
+// document is the commit point.
+func (s *Sink) write(dir, doc string, d *document, md []byte, removeMD bool) error {
+	data, err := d.encode()
+	if err != nil {
+		return err
+	}
+	mdPath := doc[:len(doc)-len(".json")] + ".md"
+	switch {
+	case removeMD:
+		if err := removeFile(mdPath); err != nil {
+			return err
+		}
+	case md != nil:
+		if err := writeFileAtomic(mdPath, md, s.fileMode); err != nil {
+			return err
+		}
+	}
+	if err := writeFileAtomic(doc, data, s.fileMode); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// PutPage stores p unless the stored version is newer (see package record),
+// returning whether p was stored.
+func (s *Sink) PutPage(ctx context.Context, p *record.Page) (written bool, err error) {
+	end, err := s.begin()
+	if err != nil {
+		return false, err
+	}
+	defer end()
+	np, err := p.Normalized(s.now())
+	if err != nil {
+		return false, err
+	}
+	fields, err := objectFields(np.Object)
+	if err != nil {
+		return false, fmt.Errorf("page %s: %w", np.ID, err)
+	}
+	keepBlocks := np.Archived && len(np.Blocks) == 0
+	var blocks json.RawMessage
+	if !keepBlocks {
+		if blocks, err = record.AppendBlocks(nil, np.Blocks); err != nil {
+			return false, fmt.Errorf("page %s: %w", np.ID, err)
+		}
+	}
+	var md []byte
+	if s.markdown && !np.Archived {
+		md = s.render(&np, fields)
+	}
+	v := np.Version()
+	err = s.withLock(ctx, np.ConnectionID, record.KindPage, np.ID, func(dir, doc string) error {
+		cur, err := readMeta(doc)
+		exists := err == nil
+		if err != nil && !notExist(err) {
+			return err
+		}
+		clearUnshared := false
+		if exists {
+			st := cur.state()
+			clearUnshared = record.ClearsUnshared(st, np.SyncedAt)
+			if !v.Supersedes(st.Version) {
+				s.log.Debug("filesink: older page version rejected",
+					zap.String("connection_id", np.ConnectionID), zap.String("page_id", np.ID),
+					zap.Stringer("stored", st.Version), zap.Stringer("incoming", v))
+				if clearUnshared {
+					return s.rewriteMeta(dir, doc, func(m *meta) { m.Unshared, m.UnsharedAt = false, time.Time{} })
+				}
+				return nil
+			}
+		}
+		m := meta{
+			Format: formatVersion, Kind: record.KindPage, ConnectionID: np.ConnectionID, ID: np.ID,
+			ParentType: np.ParentType, ParentID: np.ParentID, DatabaseID: np.DatabaseID, Title: np.Title,
+			LastEditedTime: np.LastEditedTime, SyncedAt: np.SyncedAt,
+		}
+		m.setVersion(v)
+		if np.Archived {
+			m.Deleted, m.DeletedAt = true, np.LastEditedTime
+			if exists && cur.Deleted {
+				m.DeletedAt = cur.DeletedAt
+			}
+		}
+		if exists && cur.Unshared && !clearUnshared {
+			m.Unshared, m.UnsharedAt = true, cur.UnsharedAt
+		}
+		d := &document{meta: m, object: fields, blocks: blocks}
+		if keepBlocks && exists {
+			old, err := readDocument(doc)
+			if err != nil {
+				return err
+			}
+			d.blocks = old.blocks
+		}
+		written = true
+		return s.write(dir, doc, d, md, np.Archived)
+	})
+	if err != nil {
+		return false, err
+	}
+	return written, nil
+}
+
+// render renders the page's Markdown; a page whose JSON the renderer rejects
+// still gets a file saying so (the JSON document keeps all the data).
+func (s *Sink) render(p *record.Page, fields []record.Field) []byte {
+	md, err := s.renderer.Render(p.Title, record.Lookup(fields, "properties"), p.Blocks)
+	if err != nil {
+		s.log.Warn("filesink: markdown rendering failed",
+			zap.String("connection_id", p.ConnectionID), zap.String("page_id", p.ID), zap.Error(err))
+		return []byte("<!-- notionsync: this page could not be rendered to Markdown; see " + p.ID + ".json -->\n")
+	}
+	return md
+}
+
+// rewriteMeta applies change to the metadata of the document at doc.
+func (s *Sink) rewriteMeta(dir, doc string, change func(*meta)) error {
+	d, err := readDocument(doc)
+	if err != nil {
+		return err
+	}
+	change(&d.meta)
+	return s.write(dir, doc, d, nil, false)
+}
+
+// PutDatabase stores d unless the stored version is newer, returning
+// whether d was stored.
+func (s *Sink) PutDatabase(ctx context.Context, d *record.Database) (written bool, err error) {
+	end, err := s.begin()
+	if err != nil {
+		return false, err
+	}
+	defer end()
+	nd, err := d.Normalized(s.now())
+	if err != nil {
+		return false, err
+	}
+	fields, err := objectFields(nd.Object)
+	if err != nil {
+		return false, fmt.Errorf("database %s: %w", nd.ID, err)
+	}
+	v := nd.Version()
+	err = s.withLock(ctx, nd.ConnectionID, record.KindDatabase, nd.ID, func(dir, doc string) error {
+		cur, err := readMeta(doc)
+		exists := err == nil
+		if err != nil && !notExist(err) {
+			return err
+		}
+		clearUnshared := false
+		if exists {
+			st := cur.state()
+			clearUnshared = record.ClearsUnshared(st, nd.SyncedAt)
+			if !v.Supersedes(st.Version) {
+				s.log.Debug("filesink: older database version rejected",
+					zap.String("connection_id", nd.ConnectionID), zap.String("database_id", nd.ID),
+					zap.Stringer("stored", st.Version), zap.Stringer("incoming", v))
+				if clearUnshared {
+					return s.rewriteMeta(dir, doc, func(m *meta) { m.Unshared, m.UnsharedAt = false, time.Time{} })
+				}
+				return nil
+			}
+		}
+		m := meta{
+			Format: formatVersion, Kind: record.KindDatabase, ConnectionID: nd.ConnectionID, ID: nd.ID,
+			ParentType: nd.ParentType, ParentID: nd.ParentID, Title: nd.Title,
+			LastEditedTime: nd.LastEditedTime, SyncedAt: nd.SyncedAt,
+		}
+		m.setVersion(v)
+		if nd.Archived {
+			m.Deleted, m.DeletedAt = true, nd.LastEditedTime
+			if exists && cur.Deleted {
+				m.DeletedAt = cur.DeletedAt
+			}
+		}
+		if exists && cur.Unshared && !clearUnshared {
+			m.Unshared, m.UnsharedAt = true, cur.UnsharedAt
+		}
+		written = true
+		return s.write(dir, doc, &document{meta: m, object: fields}, nil, false)
+	})
+	if err != nil {
+		return false, err
+	}
+	return written, nil
+}
+
+// DeletePage records that the page was deleted at at (zero: now): a
+// tombstone that keeps the last stored content.
+func (s *Sink) DeletePage(ctx context.Context, connectionID, pageID string, at time.Time) error {
+	return s.delete(ctx, connectionID, record.KindPage, pageID, at)
+}
+
+// DeleteDatabase records that the database was deleted at at (zero: now).
+func (s *Sink) DeleteDatabase(ctx context.Context, connectionID, databaseID string, at time.Time) error {
+	return s.delete(ctx, connectionID, record.KindDatabase, databaseID, at)
+}
+
+func (s *Sink) delete(ctx context.Context, conn string, kind record.Kind, rawID string, at time.Time) error {
+	end, err := s.begin()
+	if err != nil {
+		return err
+	}
+	defer end()
+	id, err := validate(conn, kind, rawID)
+	if err != nil {
+		return err
+	}
+	if at.IsZero() {
+		at = s.now()
+	}
+	v := record.TombstoneVersion(at)
+	at = v.ObservedAt
+	return s.withLock(ctx, conn, kind, id, func(dir, doc string) error {
+		d, err := readDocument(doc)
+		switch {
+		case notExist(err):
+			d = &document{
+				meta:   meta{Format: formatVersion, Kind: kind, ConnectionID: conn, ID: id},
+				object: []record.Field{{Key: "object", Value: mustString(string(kind))}, {Key: "id", Value: mustString(id)}},
+			}
+		case err != nil:
+			return err
+		case !v.Supersedes(d.meta.state().Version):
+			s.log.Debug("filesink: stale deletion ignored", zap.String("connection_id", conn),
+				zap.String("id", id), zap.Stringer("stored", d.meta.state().Version), zap.Stringer("incoming", v))
+			return nil
+		}
+		d.meta.setVersion(v)
+		if !d.meta.Deleted {
+			d.meta.Deleted, d.meta.DeletedAt = true, at
+		}
+		return s.write(dir, doc, d, nil, kind == record.KindPage)
+	})
+}
+
+func mustString(s string) json.RawMessage {
+	b, _ := json.Marshal(s) // marshaling a string cannot fail
+	return b
+}
+
+// MarkUnshared records that Notion answered 404 for the object at at (zero:
+// now). It marks the stored page or database with that id; an object the
+// sink does not hold is ignored.
+func (s *Sink) MarkUnshared(ctx context.Context, connectionID, objectID string, at time.Time) error {
+	end, err := s.begin()
+	if err != nil {
+		return err
+	}
+	defer end()
+	id, err := validate(connectionID, record.KindPage, objectID)
+	if err != nil {
+		return err
+	}
+	if at.IsZero() {
+		at = s.now()
+	}
+	at = record.NormalizeTime(at)
+	for _, kind := range []record.Kind{record.KindPage, record.KindDatabase} {
+		if _, doc := s.path(connectionID, kind, id); !fileExists(doc) {
+			continue
+		}
+		err := s.withLock(ctx, connectionID, kind, id, func(dir, doc string) error {
+			m, err := readMeta(doc)
+			if err != nil {
+				return err
+			}
+			if !record.UnsharedApplies(m.state(), at) {
+				return nil
+			}
+			return s.rewriteMeta(dir, doc, func(m *meta) { m.Unshared, m.UnsharedAt = true, at })
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// Stat returns the stored state of an object, or record.ErrNotFound.
+func (s *Sink) Stat(ctx context.Context, connectionID string, kind record.Kind, objectID string) (record.State, error) {
+	end, err := s.begin()
+	if err != nil {
+		return record.State{}, err
+	}
+	defer end()
+	id, err := validate(connectionID, kind, objectID)
+	if err != nil {
+		return record.State{}, err
+	}
+	_, doc := s.path(connectionID, kind, id)
+	m, err := readMeta(doc)
+	if notExist(err) {
+		return record.State{}, fmt.Errorf("%s %s: %w", kind, id, record.ErrNotFound)
+	}
+	if err != nil {
+		return record.State{}, err
+	}
+	return m.state(), nil
+}
+
+// GetPage returns the stored page and its state. For a bare tombstone (a
+// page deleted before it was ever stored) Object and Blocks are nil.
+func (s *Sink) GetPage(ctx context.Context, connectionID, pageID string) (*record.Page, record.State, error) {
+	d, err := s.get(connectionID, record.KindPage, pageID)
+	if err != nil {
+		return nil, record.State{}, err
+	}
+	m := &d.meta
+	p := &record.Page{
+		ConnectionID: m.ConnectionID, ID: m.ID, ParentType: m.ParentType, ParentID: m.ParentID,
+		DatabaseID: m.DatabaseID, LastEditedTime: m.LastEditedTime, Archived: m.Deleted,
+		Title: m.Title, SyncedAt: m.SyncedAt,
+	}
+	if m.state().HasContent() {
+		p.Object = record.AppendObject(nil, d.object)
+		if p.Blocks, err = record.DecodeBlocks(d.blocks); err != nil {
+			return nil, record.State{}, err
+		}
+	}
+	return p, m.state(), nil
+}
+
+// GetDatabase returns the stored database and its state.
+func (s *Sink) GetDatabase(ctx context.Context, connectionID, databaseID string) (*record.Database, record.State, error) {
+	d, err := s.get(connectionID, record.KindDatabase, databaseID)
+	if err != nil {
+		return nil, record.State{}, err
+	}
+	m := &d.meta
+	db := &record.Database{
+		ConnectionID: m.ConnectionID, ID: m.ID, ParentType: m.ParentType, ParentID: m.ParentID,
+		Title: m.Title, LastEditedTime: m.LastEditedTime, Archived: m.Deleted, SyncedAt: m.SyncedAt,
+	}
+	if m.state().HasContent() {
+		db.Object = record.AppendObject(nil, d.object)
+	}
+	return db, m.state(), nil
+}
+
+func (s *Sink) get(conn string, kind record.Kind, rawID string) (*document, error) {
+	end, err := s.begin()
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	id, err := validate(conn, kind, rawID)
+	if err != nil {
+		return nil, err
+	}
+	_, doc := s.path(conn, kind, id)
+	d, err := readDocument(doc)
+	if notExist(err) {
+		return nil, fmt.Errorf("%s %s: %w", kind, id, record.ErrNotFound)
+	}
+	return d, err
+}

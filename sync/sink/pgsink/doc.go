@@ -1,0 +1,59 @@
+// Package pgsink stores Notion pages and databases in PostgreSQL (pgx/v5).
+//
+// # Schema
+//
+// Open creates or migrates the schema itself: the SQL files embedded from
+// migrations/ are applied in version order, each recorded in
+// schema_migrations, all in one transaction holding a transaction-scoped
+// advisory lock (keyed by the target schema), so that workers starting at the
+// same time apply each migration exactly once and never see a half-migrated
+// schema. Tables:
+//
+//   - pages (connection_id, page_id) primary key; parent_type, parent_id,
+//     database_id, title, last_edited_time, properties (jsonb: the page's
+//     properties), object (jsonb: the page object), blocks (jsonb: the block
+//     tree, each block with a "children" array), synced_at, deleted_at
+//     (tombstone), unshared_at (404), version_edited_at and
+//     version_observed_at (the Version of the last applied change), updated_at.
+//   - databases, likewise, with schema (jsonb: the database's properties)
+//     and no blocks.
+//
+// # Writes
+//
+// PutPage and PutDatabase are one INSERT ... ON CONFLICT DO UPDATE whose
+// WHERE compares the incoming Version with the stored one (see package
+// record): an older version never overwrites, ties go to the later fetch,
+// concurrent writers of one row are serialized by PostgreSQL's row lock and
+// the newest version wins in any arrival order. Deletions are tombstones:
+// deleted_at is set, the row and its content are kept. MarkUnshared sets
+// unshared_at.
+//
+// # Text PostgreSQL cannot hold
+//
+// jsonb and text cannot hold U+0000; jsonb also rejects unpaired UTF-16
+// surrogate escapes, and both reject invalid UTF-8. Notion text may contain
+// any of these, so before storing, "\u0000" escapes and unpaired surrogate
+// escapes in JSON become "\ufffd", NUL characters in text columns and invalid
+// UTF-8 anywhere become U+FFFD. Everything else is stored as Notion returned
+// it (jsonb keeps the JSON value, not its formatting or key order).
+//
+// # Connections and concurrency
+//
+// Connections come from a github.com/jackc/pgx/v5/pgxpool pool of at most
+// Options.MaxConns connections. pgxpool is used rather than a pool of our
+// own because it is maintained with pgx and already gets right what a
+// hand-written pool must re-prove: health checks of idle connections,
+// discarding connections left broken or inside a transaction, connection
+// lifetimes, and a Close that waits for connections in use. The DSN may set
+// pgxpool's pool_* parameters; Options.MaxConns overrides pool_max_conns.
+// Options.Schema is a search_path startup parameter of every connection.
+// Migrations run on one dedicated connection acquired from the pool, so the
+// transaction holding the advisory lock never changes connection.
+//
+// All methods are safe for concurrent use by many goroutines and many
+// processes. Close waits for calls in progress (those holding a connection)
+// and closes the connections; later calls fail with record.ErrClosed, and
+// so does a call that was waiting for a free connection when Close began,
+// as soon as one is released. Errors never include the DSN's
+// password: a DSN that does not parse is reported without its text.
+package pgsink
