@@ -1,0 +1,174 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+
+	"github.com/notionsync/notionsync/sync/notionclient"
+	"github.com/notionsync/notionsync/sync/sink/record"
+)
+
+// ErrMultipleDataSources is recorded for a database that Notion-Version
+// 2022-06-28 cannot query because it has more than one data source. The
+// rest of the connection keeps syncing.
+var ErrMultipleDataSources = errors.New("database has multiple data sources, which Notion-Version 2022-06-28 cannot query")
+
+func (h *Handlers) handleDatabase(ctx context.Context, t *asynq.Task) error {
+	p, err := decode[DatabasePayload](t)
+	if err != nil {
+		return err
+	}
+	return h.finish(ctx, p.ConnID, h.syncDatabase(ctx, t, p))
+}
+
+// queryCheckpoint is a database query in progress.
+type queryCheckpoint struct {
+	Floor  int64  `json:"floor"` // ms; 0: all rows
+	Next   string `json:"next"`
+	Target int64  `json:"target"`
+}
+
+// syncDatabase stores the database's schema and hands out a page task for
+// every row edited since the database's own cursor (minus the overlap).
+func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePayload) error {
+	log := h.taskLogger(ctx, t, p.ConnID).With(zap.String("database_id", p.DatabaseID))
+	conn, member := p.ConnID, "db:"+p.DatabaseID
+	syncedAt := h.cfg.Now()
+	raw, err := h.cfg.Notion.Do(ctx, conn, http.MethodGet, "/v1/databases/"+url.PathEscape(p.DatabaseID), nil)
+	if notionclient.IsNotFound(err) {
+		if err := h.cfg.Sink.MarkUnshared(ctx, conn, p.DatabaseID, syncedAt); err != nil {
+			return fmt.Errorf("sink: %w", err)
+		}
+		log.Info("database not shared with the integration any more; recorded as unshared")
+		return h.markDone(ctx, conn, member, 0)
+	}
+	if err != nil {
+		return fmt.Errorf("database %s: %w", p.DatabaseID, err)
+	}
+	db, err := record.DatabaseFromObject(conn, raw, syncedAt)
+	if err != nil {
+		return fmt.Errorf("database %s: %w", p.DatabaseID, err)
+	}
+	if _, err := h.cfg.Sink.PutDatabase(ctx, db); err != nil {
+		return fmt.Errorf("sink: %w", err)
+	}
+	if db.Archived {
+		return h.markDone(ctx, conn, member, 0)
+	}
+
+	gen, err := h.state.gen(ctx, conn)
+	if err != nil {
+		return err
+	}
+	var ck queryCheckpoint
+	ok, err := h.state.loadCheckpoint(ctx, conn, "db", p.DatabaseID, &ck)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		cur, err := h.state.dbCursor(ctx, conn, p.DatabaseID)
+		if err != nil {
+			return err
+		}
+		if !cur.IsZero() {
+			ck.Floor = cur.Add(-h.cfg.Overlap).UnixMilli()
+		}
+	}
+	for n := 1; ; n++ {
+		body := map[string]any{
+			"page_size": 100,
+			"sorts":     []map[string]string{{"timestamp": "last_edited_time", "direction": "descending"}},
+		}
+		if ck.Floor > 0 {
+			body["filter"] = map[string]any{"timestamp": "last_edited_time",
+				"last_edited_time": map[string]string{"on_or_after": time.UnixMilli(ck.Floor).UTC().Format(time.RFC3339)}}
+		}
+		if ck.Next != "" {
+			body["start_cursor"] = ck.Next
+		}
+		raw, err := h.cfg.Notion.Do(ctx, conn, http.MethodPost, "/v1/databases/"+url.PathEscape(p.DatabaseID)+"/query", body)
+		if multipleDataSources(err) {
+			h.objectError(ctx, conn, p.DatabaseID, fmt.Errorf("database %s: %w (%v)", p.DatabaseID, ErrMultipleDataSources, err))
+			_ = h.state.dropCheckpoint(ctx, conn, "db", p.DatabaseID)
+			return h.markDone(ctx, conn, member, 0)
+		}
+		var list listResponse
+		if err == nil {
+			list, err = parseList(raw)
+		}
+		var tasks []fanout
+		if err == nil {
+			for _, r := range list.Results {
+				head, herr := parseHead(r)
+				if herr != nil {
+					log.Warn("row skipped", zap.Error(herr))
+					continue
+				}
+				ck.Target = max(ck.Target, head.LastEditedTime.UnixMilli())
+				f, ok, perr := h.plan(ctx, conn, gen, head)
+				if perr != nil {
+					err = perr
+					break
+				}
+				if ok {
+					tasks = append(tasks, f)
+				}
+			}
+		}
+		if err == nil {
+			// The database's own pending entry is still held, so the
+			// connection's cursor cannot pass these rows before they land.
+			queue := QueueSync
+			if ck.Floor == 0 {
+				queue = QueueBackfill
+			}
+			_, err = h.fanOut(ctx, conn, tasks, time.Time{}, queue)
+		}
+		if err != nil {
+			if serr := h.state.saveCheckpoint(ctx, conn, "db", p.DatabaseID, ck); serr != nil {
+				log.Warn("could not save checkpoint", zap.Error(serr))
+			}
+			return fmt.Errorf("database %s query: %w", p.DatabaseID, err)
+		}
+		if !list.HasMore {
+			break
+		}
+		ck.Next = list.next()
+		if n%h.cfg.CheckpointEvery == 0 {
+			if err := h.state.saveCheckpoint(ctx, conn, "db", p.DatabaseID, ck); err != nil {
+				log.Warn("could not save checkpoint", zap.Error(err))
+			}
+		}
+	}
+	if ck.Target > 0 {
+		if err := h.state.setDBCursor(ctx, conn, p.DatabaseID, time.UnixMilli(ck.Target)); err != nil {
+			return err
+		}
+	}
+	if err := h.state.dropCheckpoint(ctx, conn, "db", p.DatabaseID); err != nil {
+		return err
+	}
+	if err := h.state.clearError(ctx, conn, p.DatabaseID); err != nil {
+		return err
+	}
+	return h.markDone(ctx, conn, member, 0)
+}
+
+// multipleDataSources recognises Notion's answer for a database that the
+// 2022-06-28 API cannot query.
+func multipleDataSources(err error) bool {
+	var ae *notionclient.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest {
+		return false
+	}
+	m := strings.ToLower(ae.Message)
+	return strings.Contains(m, "multiple data sources") || strings.Contains(m, "data source")
+}

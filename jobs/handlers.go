@@ -1,0 +1,241 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/notionsync/notionsync/sync/notionclient"
+	"github.com/notionsync/notionsync/sync/sink"
+	"github.com/notionsync/notionsync/tokens"
+)
+
+// Hooks observe the handlers (metrics, tests). All optional; called
+// synchronously.
+type Hooks struct {
+	// OnPageSynced is called after a page was written to the sink.
+	OnPageSynced func(connID string)
+	// OnSweep reports a finished sweep: objects discovered since the cursor
+	// and tasks newly enqueued for them.
+	OnSweep func(connID string, discovered, enqueued int)
+	// OnCursorAdvanced is called when a connection's cursor moved: every
+	// object discovered up to it is in the sink.
+	OnCursorAdvanced func(connID string, cursor time.Time)
+	// OnObjectError reports a per-object problem that did not stop the
+	// connection's sync (a database the API version cannot query, ...).
+	OnObjectError func(connID, objectID string, err error)
+}
+
+// Config configures the handlers.
+type Config struct {
+	// Tokens refreshes tokens (TypeRefresh). Required.
+	Tokens *tokens.Source
+	// Notion is the client stack every Notion call goes through. Required.
+	Notion *notionclient.Client
+	// Sink stores what is synced. Required.
+	Sink sink.Sink
+	// Redis holds sync state (cursors, pending sets, checkpoints). Required.
+	Redis redis.UniversalClient
+	// Enqueuer enqueues the tasks a task fans out (normally an
+	// *asynq.Client on the same Redis). Required.
+	Enqueuer Enqueuer
+	// KeyPrefix prefixes every Redis key. Default "notionsync:".
+	KeyPrefix string
+	// Overlap is how far before the cursor each sweep looks again, because
+	// Notion rounds last_edited_time down to the minute and its search
+	// index lags. Default 2m; at least 1m.
+	Overlap time.Duration
+	// MaxBlockDepth bounds the recursion into nested blocks. Default 20.
+	MaxBlockDepth int
+	// CheckpointEvery saves a large page's or query's pagination progress
+	// every this many requests (and always when a task stops early), so a
+	// retry resumes instead of restarting. Default 10.
+	CheckpointEvery int
+	// Logger; default none.
+	Logger *zap.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Hooks observe the handlers.
+	Hooks Hooks
+}
+
+// Handlers run notionsync's tasks. Safe for concurrent use by asynq's
+// worker goroutines (and by several worker processes on one Redis).
+type Handlers struct {
+	cfg   Config
+	log   *zap.Logger
+	state *state
+}
+
+// New validates cfg.
+func New(cfg Config) (*Handlers, error) {
+	switch {
+	case cfg.Tokens == nil:
+		return nil, errors.New("jobs: Config.Tokens is required")
+	case cfg.Notion == nil:
+		return nil, errors.New("jobs: Config.Notion is required")
+	case cfg.Sink == nil:
+		return nil, errors.New("jobs: Config.Sink is required")
+	case cfg.Redis == nil:
+		return nil, errors.New("jobs: Config.Redis is required")
+	case cfg.Enqueuer == nil:
+		return nil, errors.New("jobs: Config.Enqueuer is required")
+	}
+	if cfg.Overlap == 0 {
+		cfg.Overlap = 2 * time.Minute
+	}
+	if cfg.Overlap < time.Minute {
+		return nil, fmt.Errorf("jobs: Overlap %s is below one minute (last_edited_time is rounded to the minute)", cfg.Overlap)
+	}
+	if cfg.MaxBlockDepth <= 0 {
+		cfg.MaxBlockDepth = 20
+	}
+	if cfg.CheckpointEvery <= 0 {
+		cfg.CheckpointEvery = 10
+	}
+	if cfg.KeyPrefix == "" {
+		cfg.KeyPrefix = "notionsync:"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Handlers{cfg: cfg, log: cfg.Logger, state: &state{rdb: cfg.Redis, prefix: cfg.KeyPrefix}}, nil
+}
+
+// Register installs the handlers on mux.
+func (h *Handlers) Register(mux *asynq.ServeMux) {
+	mux.HandleFunc(TypeRefresh, h.handleRefresh)
+	mux.HandleFunc(TypeSweep, h.handleSweep)
+	mux.HandleFunc(TypePage, h.handlePage)
+	mux.HandleFunc(TypeDatabase, h.handleDatabase)
+}
+
+// State returns a connection's sync progress.
+func (h *Handlers) State(ctx context.Context, connID string) (SyncState, error) {
+	return h.state.get(ctx, connID)
+}
+
+// ServerConfig fills in the parts of an asynq server configuration that
+// these handlers depend on: queue weights (if unset), retry delays that
+// honour Notion's Retry-After and tokens' backoff, and IsFailure, so that
+// waiting for rate budget or for a token never uses up a task's retries.
+func (h *Handlers) ServerConfig(c asynq.Config) asynq.Config {
+	if len(c.Queues) == 0 {
+		c.Queues = DefaultQueues
+	}
+	c.RetryDelayFunc = RetryDelay
+	c.IsFailure = IsFailure
+	if c.ErrorHandler == nil {
+		c.ErrorHandler = asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			id, _ := asynq.GetTaskID(ctx)
+			lvl := h.log.Warn
+			if !IsFailure(err) {
+				lvl = h.log.Debug
+			}
+			lvl("task did not complete", zap.String("task_type", t.Type()), zap.String("task_id", id), zap.Error(err))
+		})
+	}
+	return c
+}
+
+// RetryDelay is the asynq RetryDelayFunc for notionsync's tasks: the delay
+// Notion (Retry-After) or tokens (backoff) asked for, with a little jitter so
+// a connection's tasks do not return all at once; otherwise exponential
+// backoff from 2 s up to 10 minutes.
+func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	if errors.Is(err, ErrBusy) {
+		return time.Second + time.Duration(rand.Int64N(int64(time.Second)))
+	}
+	if d, ok := notionclient.RetryAfter(err); ok && d > 0 {
+		return d + time.Duration(rand.Int64N(int64(d/4)+int64(time.Second)))
+	}
+	d := min(time.Duration(1<<min(n, 10))*2*time.Second, 10*time.Minute)
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// IsFailure reports whether err counts against a task's retries. Rate
+// limiting and transient token trouble do not: the task is simply run later.
+func IsFailure(err error) bool {
+	return !errors.Is(err, notionclient.ErrRateLimited) && !errors.Is(err, tokens.ErrTransient) && !errors.Is(err, ErrBusy)
+}
+
+// stopped reports whether err means the connection cannot be synced now
+// (needs re-authorization, paused, disconnected, unknown): its tasks stop
+// without any further Notion call and are not retried.
+func stopped(err error) bool {
+	return errors.Is(err, tokens.ErrReauthRequired) || errors.Is(err, tokens.ErrPaused) ||
+		errors.Is(err, tokens.ErrDisconnected) || errors.Is(err, tokens.ErrNotFound)
+}
+
+// finish turns a task's error into what asynq should do with it.
+func (h *Handlers) finish(ctx context.Context, connID string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if stopped(err) {
+		// Later sweeps must not collide with the ids of the tasks archived
+		// now: move the connection to a new task-id generation.
+		if gerr := h.state.bumpGen(ctx, connID); gerr != nil {
+			h.log.Warn("could not bump task generation", zap.String("conn_id", connID), zap.Error(gerr))
+		}
+		return fmt.Errorf("%w (%w)", err, asynq.SkipRetry)
+	}
+	return err
+}
+
+func (h *Handlers) handleRefresh(ctx context.Context, t *asynq.Task) error {
+	p, err := decode[RefreshPayload](t)
+	if err != nil {
+		return err
+	}
+	err = h.cfg.Tokens.Refresh(ctx, p.ConnID)
+	if errors.Is(err, tokens.ErrReauthRequired) || errors.Is(err, tokens.ErrNotFound) || errors.Is(err, tokens.ErrDisconnected) {
+		return fmt.Errorf("%w (%w)", err, asynq.SkipRetry)
+	}
+	return err
+}
+
+func (h *Handlers) objectError(ctx context.Context, connID, objectID string, err error) {
+	h.log.Warn("object not synced", zap.String("conn_id", connID), zap.String("object_id", objectID), zap.Error(err))
+	if serr := h.state.setError(ctx, connID, objectID, err.Error()); serr != nil {
+		h.log.Warn("could not record object error", zap.String("conn_id", connID), zap.Error(serr))
+	}
+	if f := h.cfg.Hooks.OnObjectError; f != nil {
+		f(connID, objectID, err)
+	}
+}
+
+// markDone records member as stored and reports a cursor move.
+func (h *Handlers) markDone(ctx context.Context, connID, member string, pages int) error {
+	moved, err := h.state.done(ctx, connID, member, pages, h.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if pages > 0 && h.cfg.Hooks.OnPageSynced != nil {
+		h.cfg.Hooks.OnPageSynced(connID)
+	}
+	if moved {
+		st, err := h.state.get(ctx, connID)
+		if err == nil {
+			h.log.Debug("cursor advanced", zap.String("conn_id", connID), zap.Time("cursor", st.Cursor))
+			if f := h.cfg.Hooks.OnCursorAdvanced; f != nil {
+				f(connID, st.Cursor)
+			}
+		}
+	}
+	return nil
+}
+
+func (h *Handlers) taskLogger(ctx context.Context, t *asynq.Task, connID string) *zap.Logger {
+	id, _ := asynq.GetTaskID(ctx)
+	return h.log.With(zap.String("task_type", t.Type()), zap.String("task_id", id), zap.String("conn_id", connID))
+}

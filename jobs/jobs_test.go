@@ -1,0 +1,323 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/notionsync/notionsync/internal/notionfake"
+	"github.com/notionsync/notionsync/jobs"
+	"github.com/notionsync/notionsync/sync/notionclient"
+	"github.com/notionsync/notionsync/sync/sink"
+	"github.com/notionsync/notionsync/tokens"
+)
+
+var smallSpec = notionfake.SeedSpec{Seed: 1, Pages: 12, NestedPages: 4, BlocksPerPage: 8, BlockDepth: 3,
+	Databases: 2, RowsPerDatabase: 6, BlocksPerRow: 2, UnknownBlocks: true}
+
+// countBlocks counts a stored tree's blocks.
+func countBlocks(bs []sink.Block) int {
+	n := len(bs)
+	for _, b := range bs {
+		n += countBlocks(b.Children)
+	}
+	return n
+}
+
+// assertComplete checks that the sink holds every page, row and database
+// of the seeded workspace, with every block.
+func (e *env) assertComplete() {
+	e.t.Helper()
+	rd := e.sink.(sink.Reader)
+	ctx := context.Background()
+	ids := append(append([]string{}, e.seed.PageIDs...), e.seed.RowIDs...)
+	total := 0
+	for _, id := range ids {
+		p, st, err := rd.GetPage(ctx, e.conn, id)
+		if err != nil {
+			e.t.Fatalf("page %s: %v", id, err)
+		}
+		if st.Deleted() {
+			e.t.Fatalf("page %s stored as deleted", id)
+		}
+		want, err := e.fake.PageBlockCount(e.ws, id)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if got := countBlocks(p.Blocks); got != want {
+			e.t.Fatalf("page %s: %d blocks stored, Notion has %d", id, got, want)
+		}
+		total += want
+	}
+	if total != e.seed.BlockCount {
+		e.t.Fatalf("%d blocks in all, seeded %d", total, e.seed.BlockCount)
+	}
+	for _, id := range e.seed.DatabaseIDs {
+		if _, _, err := rd.GetDatabase(ctx, e.conn, id); err != nil {
+			e.t.Fatalf("database %s: %v", id, err)
+		}
+	}
+}
+
+func TestFullSyncLandsEverything(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: smallSpec})
+	e.startWorkers(4)
+	e.sweep()
+	st := e.waitSynced()
+	e.assertComplete()
+	if st.PagesSynced != int64(len(e.seed.PageIDs)+len(e.seed.RowIDs)) {
+		t.Fatalf("pages synced = %d, want %d (each page once)", st.PagesSynced, len(e.seed.PageIDs)+len(e.seed.RowIDs))
+	}
+	if e.archived() != 0 {
+		t.Fatalf("%d tasks archived", e.archived())
+	}
+}
+
+// An unchanged workspace re-syncs in one search request.
+func TestUnchangedResyncIsCheap(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: smallSpec})
+	e.clock.Advance(90 * time.Second) // sync after the content's last-edited minute ended
+	e.startWorkers(4)
+	e.sweep()
+	e.waitSynced()
+	e.clock.Advance(10 * time.Minute)
+	before := e.fake.RequestCount(e.ws)
+	if err := e.runTask(jobs.TypeSweep, `{"conn_id":"`+e.conn+`"}`); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.fake.RequestCount(e.ws) - before; n != 1 {
+		t.Fatalf("re-sync of an unchanged workspace took %d requests, want 1", n)
+	}
+}
+
+// An edit made in the same minute as the previous sync (so its
+// last_edited_time does not move) is picked up by the next sweep.
+func TestSameMinuteEditIsPickedUp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 2, Pages: 3, BlocksPerPage: 3}})
+	e.startWorkers(2)
+	e.sweep()
+	e.waitSynced() // at 12:00:10, content last edited at 12:00
+	page := e.seed.PageIDs[0]
+	e.clock.Advance(30 * time.Second)
+	if err := e.fake.TouchPage(e.ws, page, "edited at 12:00:40"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(5 * time.Minute)
+	e.sweep()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		p, _, err := e.sink.(sink.Reader).GetPage(context.Background(), e.conn, page)
+		if err == nil && strings.Contains(string(rawBlocks(p.Blocks)), "edited at 12:00:40") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the same-minute edit never reached the sink")
+		}
+		select {
+		case <-e.advanced:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func rawBlocks(bs []sink.Block) []byte {
+	var out []byte
+	for _, b := range bs {
+		out = append(out, b.Raw...)
+		out = append(out, rawBlocks(b.Children)...)
+	}
+	return out
+}
+
+// A storm of 429s pauses the connection's work and is absorbed: no task is
+// lost, nothing is archived, and the sync completes.
+func Test429StormIsAbsorbed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: smallSpec, maxWait: 10 * time.Millisecond})
+	e.fake.RateLimitDataNext(6, time.Second, notionfake.RateLimitReasonConnection)
+	e.startWorkers(4)
+	e.sweep()
+	e.waitSynced()
+	e.assertComplete()
+	if e.archived() != 0 {
+		t.Fatalf("%d tasks archived", e.archived())
+	}
+	if n := count429(e.fake.DataStats()); n != 6 {
+		t.Fatalf("fake answered %d 429s, want the 6 injected (the shared backoff must stop the rest)", n)
+	}
+}
+
+// A token revoked mid-sync turns the connection needs_reauth; its queued
+// tasks end without any further Notion call.
+func TestRevokedMidSyncGoesQuiet(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 3, Pages: 30, BlocksPerPage: 4}})
+	e.fake.SetDataLatency(5 * time.Millisecond)
+	e.startWorkers(4)
+	e.sweep()
+	for range 5 {
+		<-e.pageSynced
+	}
+	e.fake.Revoke(e.ws) // mid-sync: the next data call gets 401, the refresh invalid_grant
+	deadline := time.Now().Add(30 * time.Second)
+	for !e.queuesEmpty() {
+		if time.Now().After(deadline) {
+			t.Fatal("queues did not drain")
+		}
+		time.Sleep(20 * time.Millisecond) // polling an external queue, bounded
+	}
+	conn, err := e.store.Get(context.Background(), e.conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conn.Status != tokens.StatusNeedsReauth {
+		t.Fatalf("status %s, want needs_reauth", conn.Status)
+	}
+	before := e.fake.RequestCount(e.ws)
+	for range 3 {
+		err := e.runTask(jobs.TypeSweep, `{"conn_id":"`+e.conn+`"}`)
+		if !errors.Is(err, tokens.ErrReauthRequired) || !errors.Is(err, asynq.SkipRetry) {
+			t.Fatalf("sweep err = %v, want reauth + SkipRetry", err)
+		}
+		err = e.runTask(jobs.TypePage, fmt.Sprintf(`{"conn_id":%q,"page_id":%q}`, e.conn, e.seed.PageIDs[0]))
+		if !errors.Is(err, asynq.SkipRetry) {
+			t.Fatalf("page err = %v", err)
+		}
+	}
+	if n := e.fake.RequestCount(e.ws) - before; n != 0 {
+		t.Fatalf("%d Notion requests after needs_reauth, want 0", n)
+	}
+}
+
+// A paused connection's tasks make no Notion call at all.
+func TestPausedConnectionTasksDoNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 4, Pages: 2}})
+	if err := e.store.Pause(context.Background(), e.conn); err != nil {
+		t.Fatal(err)
+	}
+	err := e.runTask(jobs.TypePage, fmt.Sprintf(`{"conn_id":%q,"page_id":%q}`, e.conn, e.seed.PageIDs[0]))
+	if !errors.Is(err, tokens.ErrPaused) || !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("err = %v", err)
+	}
+	if n := e.fake.RequestCount(e.ws); n != 0 {
+		t.Fatalf("%d requests for a paused connection", n)
+	}
+}
+
+// A page task interrupted mid-walk (rate budget exhausted) resumes from its
+// checkpoint: the retry fetches only what is left.
+func TestPageWalkResumesFromCheckpoint(t *testing.T) {
+	t.Parallel()
+	spec := notionfake.SeedSpec{Seed: 5, Pages: 1, BlocksPerPage: 250, BlockDepth: 3}
+	e := newEnv(t, envOpts{spec: spec, ratePerMinute: 1, burst: 6, maxWait: -1})
+	page := e.seed.PageIDs[0]
+	payload := fmt.Sprintf(`{"conn_id":%q,"page_id":%q}`, e.conn, page)
+	err := e.runTask(jobs.TypePage, payload)
+	if d, ok := notionclient.RetryAfter(err); !ok || d <= 0 {
+		t.Fatalf("first run: err = %v, want a rate-limit stop", err)
+	}
+	first := e.fake.RequestCount(e.ws)
+	if first != 6 {
+		t.Fatalf("first run made %d requests, want the burst of 6", first)
+	}
+	// The budget comes back (a client with its own limiter keys).
+	if err := e.rerun(e.sink, jobs.TypePage, payload); err != nil {
+		t.Fatal(err)
+	}
+	total := e.fake.RequestCount(e.ws)
+	// A from-scratch walk (into an empty sink, no checkpoint) costs `full`
+	// requests; the resumed one full-5: the five block lists already
+	// fetched are not fetched again, only the page object is.
+	fresh, err := sink.Open(context.Background(), "file://"+t.TempDir(), sink.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if err := e.rerun(fresh, jobs.TypePage, payload); err != nil {
+		t.Fatal(err)
+	}
+	full := e.fake.RequestCount(e.ws) - total
+	if total-first != full-5 {
+		t.Fatalf("resumed run made %d requests; a full walk is %d: want %d", total-first, full, full-5)
+	}
+	p, _, err := e.sink.(sink.Reader).GetPage(context.Background(), e.conn, page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := e.fake.PageBlockCount(e.ws, page); countBlocks(p.Blocks) != want {
+		t.Fatalf("%d blocks stored, want %d", countBlocks(p.Blocks), want)
+	}
+}
+
+// A database the 2022-06-28 API cannot query is reported per database; the
+// rest of the connection syncs.
+func TestMultiSourceDatabaseIsReportedNotFatal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 6, Pages: 3, BlocksPerPage: 2}})
+	bad, err := e.fake.AddMultiSourceDatabase(e.ws, notionfake.WorkspaceParent(), "Projects (2 sources)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.startWorkers(2)
+	e.sweep()
+	st := e.waitSynced()
+	e.assertComplete()
+	if msg := st.Errors[bad]; !strings.Contains(msg, "multiple data sources") {
+		t.Fatalf("errors = %v, want one for %s", st.Errors, bad)
+	}
+}
+
+// Archived pages are stored as deleted, unshared ones as unshared.
+func TestArchivedAndUnsharedPages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 7, Pages: 3, BlocksPerPage: 2}})
+	e.startWorkers(2)
+	e.sweep()
+	e.waitSynced()
+	archived, unshared := e.seed.PageIDs[1], e.seed.PageIDs[2]
+	e.clock.Advance(2 * time.Minute)
+	if err := e.fake.ArchivePage(e.ws, archived); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fake.UnsharePage(e.ws, unshared); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{archived, unshared} {
+		if err := e.runTask(jobs.TypePage, fmt.Sprintf(`{"conn_id":%q,"page_id":%q}`, e.conn, id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rd := e.sink.(sink.Reader)
+	if _, st, err := rd.GetPage(context.Background(), e.conn, archived); err != nil || !st.Deleted() {
+		t.Fatalf("archived page: %+v %v", st, err)
+	}
+	if _, st, err := rd.GetPage(context.Background(), e.conn, unshared); err != nil || !st.Unshared() {
+		t.Fatalf("unshared page: %+v %v", st, err)
+	}
+}
+
+// A malformed task payload is rejected without retries.
+func TestMalformedPayload(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 8, Pages: 1}})
+	if err := e.runTask(jobs.TypePage, `{"conn_id":`); !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func count429(st notionfake.DataStats) int {
+	n := 0
+	for _, byStatus := range st.Requests {
+		n += byStatus[429]
+	}
+	return n
+}

@@ -1,0 +1,254 @@
+package jobs_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/notionsync/notionsync/internal/notionfake"
+	"github.com/notionsync/notionsync/internal/redistest"
+	"github.com/notionsync/notionsync/jobs"
+	"github.com/notionsync/notionsync/sync/notionclient"
+	"github.com/notionsync/notionsync/sync/sink"
+	"github.com/notionsync/notionsync/tokens"
+	"github.com/notionsync/notionsync/tokens/notionauth"
+)
+
+var redisSrv *redistest.Server
+
+// asynq keys have no prefix, so every test gets its own Redis database.
+var nextDB atomic.Int32
+
+func TestMain(m *testing.M) {
+	code := redistest.RunMain(m, redistest.Options{Args: []string{"--databases", "1000"}},
+		func(s *redistest.Server) { redisSrv = s })
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// env is one test's system: a fake Notion with one seeded workspace, a
+// connection for it, the client stack, a file sink and the handlers.
+type env struct {
+	t        *testing.T
+	clock    *clock
+	fake     *notionfake.Server
+	ws       string
+	conn     string
+	seed     notionfake.SeedResult
+	rdb      *redis.Client
+	store    *tokens.Store
+	src      *tokens.Source
+	notion   *notionclient.Client
+	sink     sink.Sink
+	h        *jobs.Handlers
+	client     *asynq.Client
+	advanced   chan string
+	pageSynced chan string
+	hs         string // the fake's URL
+}
+
+type envOpts struct {
+	spec          notionfake.SeedSpec
+	ratePerMinute int
+	burst         int
+	maxWait       time.Duration
+}
+
+func newEnv(t *testing.T, o envOpts) *env {
+	t.Helper()
+	// 12:00:10 on the fake's clock: content is last edited at 12:00.
+	clk := &clock{t: time.Date(2026, 11, 22, 12, 0, 10, 0, time.UTC)}
+	fake, hs := notionfake.NewTest(t, notionfake.Options{Now: clk.Now})
+	e := &env{t: t, clock: clk, fake: fake, ws: "ws-" + fmt.Sprint(nextDB.Load()+1), advanced: make(chan string, 1024), pageSynced: make(chan string, 100000), hs: hs.URL}
+	e.seed = fake.SeedWorkspace(e.ws, o.spec)
+	pair := fake.SeedConnection(e.ws)
+	e.conn = "conn-" + e.ws
+
+	db := int(nextDB.Add(1))
+	e.rdb = redis.NewClient(&redis.Options{Addr: redisSrv.Addr(), DB: db, PoolSize: 64})
+	t.Cleanup(func() { e.rdb.Close() })
+	kr, err := tokens.NewKeyring(tokens.Key{ID: "k", Secret: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.store, err = tokens.NewStore(tokens.StoreConfig{Redis: e.rdb, Keyring: kr, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Connect(context.Background(), e.conn, &tokens.Grant{AccessToken: pair.AccessToken, RefreshToken: pair.RefreshToken}, tokens.Timing{}, tokens.ConnectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	prov, err := notionauth.New(notionauth.Config{ClientID: fake.ClientID(), ClientSecret: fake.ClientSecret(), BaseURL: hs.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.src, err = tokens.NewSource(context.Background(), tokens.Config{Store: e.store, Provider: prov, RetryBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.src.Close() })
+	rate, burst := o.ratePerMinute, o.burst
+	if rate == 0 {
+		rate, burst = 1_000_000, 100_000 // out of the way
+	}
+	e.notion, err = notionclient.New(e.rdb, e.src, notionclient.Config{BaseURL: hs.URL, RatePerMinute: rate, Burst: burst,
+		MaxWait: o.maxWait, RetryBaseDelay: time.Millisecond, RetryMaxDelay: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.notion.CloseIdleConnections)
+	e.sink, err = sink.Open(context.Background(), "file://"+t.TempDir(), sink.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.sink.Close() })
+	e.client = asynq.NewClientFromRedisClient(e.rdb)
+	e.h, err = jobs.New(jobs.Config{
+		Tokens: e.src, Notion: e.notion, Sink: e.sink, Redis: e.rdb, Enqueuer: e.client,
+		Now: clk.Now, CheckpointEvery: 2, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
+		Hooks: jobs.Hooks{
+			OnCursorAdvanced: func(conn string, _ time.Time) {
+				select {
+				case e.advanced <- conn:
+				default:
+				}
+			},
+			OnPageSynced: func(conn string) {
+				select {
+				case e.pageSynced <- conn:
+				default:
+				}
+			},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// startWorkers runs an asynq server (a worker process's job loop) until the
+// test ends.
+func (e *env) startWorkers(concurrency int) {
+	e.t.Helper()
+	srv := asynq.NewServerFromRedisClient(e.rdb, e.h.ServerConfig(asynq.Config{
+		Concurrency:              concurrency,
+		TaskCheckInterval:        5 * time.Millisecond,
+		DelayedTaskCheckInterval: 50 * time.Millisecond,
+		Logger:                   jobs.AsynqLogger{L: zap.NewNop()},
+		LogLevel:                 asynq.FatalLevel,
+	}))
+	mux := asynq.NewServeMux()
+	e.h.Register(mux)
+	if err := srv.Start(mux); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(srv.Shutdown)
+}
+
+func (e *env) sweep() {
+	e.t.Helper()
+	if err := jobs.NewClient(e.client).EnqueueSweep(context.Background(), e.conn, e.clock.Now()); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// waitSynced waits until the connection's cursor reached its target with
+// nothing pending; cursor moves wake it.
+func (e *env) waitSynced() jobs.SyncState {
+	e.t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		st, err := e.h.State(context.Background(), e.conn)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if st.Pending == 0 && !st.Cursor.IsZero() && !st.Cursor.Before(st.Target) && !st.LastSweep.IsZero() {
+			return st
+		}
+		select {
+		case <-e.advanced:
+		case <-time.After(100 * time.Millisecond): // re-check (a sweep may also finish without moving)
+		case <-deadline:
+			e.t.Fatalf("not synced within 20s: %+v (archived %d)", st, e.archived())
+		}
+	}
+}
+
+// rerun runs one task with handlers over sk and a client stack whose rate
+// limiter is fresh (own key prefix), sharing the sync state.
+func (e *env) rerun(sk sink.Sink, typ, payload string) error {
+	e.t.Helper()
+	nc, err := notionclient.New(e.rdb, e.src, notionclient.Config{BaseURL: e.hs, RatePerMinute: 1_000_000, Burst: 100_000,
+		KeyPrefix: fmt.Sprintf("rerun%d:", time.Now().UnixNano())})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer nc.CloseIdleConnections()
+	h, err := jobs.New(jobs.Config{Tokens: e.src, Notion: nc, Sink: sk, Redis: e.rdb, Enqueuer: e.client, Now: e.clock.Now})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	mux := asynq.NewServeMux()
+	h.Register(mux)
+	return mux.ProcessTask(context.Background(), asynq.NewTask(typ, []byte(payload)))
+}
+
+// runTask runs one task through the handlers directly (no asynq server).
+func (e *env) runTask(typ string, payload string) error {
+	mux := asynq.NewServeMux()
+	e.h.Register(mux)
+	return mux.ProcessTask(context.Background(), asynq.NewTask(typ, []byte(payload)))
+}
+
+func (e *env) queuesEmpty() bool {
+	insp := asynq.NewInspectorFromRedisClient(e.rdb)
+	for _, q := range []string{jobs.QueueSync, jobs.QueueBackfill, jobs.QueueTokens} {
+		info, err := insp.GetQueueInfo(q)
+		if err != nil {
+			continue // queue never used
+		}
+		if info.Pending+info.Active+info.Scheduled+info.Retry > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *env) archived() int {
+	insp := asynq.NewInspectorFromRedisClient(e.rdb)
+	n := 0
+	for _, q := range []string{jobs.QueueSync, jobs.QueueBackfill, jobs.QueueTokens} {
+		if info, err := insp.GetQueueInfo(q); err == nil {
+			n += info.Archived
+		}
+	}
+	return n
+}

@@ -1,0 +1,213 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+
+	"github.com/notionsync/notionsync/sync/sink"
+)
+
+// sweepCheckpoint lets a sweep interrupted mid-search (rate limit, crash)
+// resume from its last page of results.
+type sweepCheckpoint struct {
+	Floor  int64  `json:"floor"`  // ms; results older than this end the sweep
+	Next   string `json:"next"`   // start_cursor of the next search page
+	Target int64  `json:"target"` // newest last_edited_time seen so far (ms)
+	Found  int    `json:"found"`
+}
+
+// handleSweep discovers what changed since the connection's cursor: one
+// search sorted by last_edited_time, newest first, paged until results are
+// older than the cursor minus the overlap. An unchanged workspace costs one
+// request. Each changed page or database becomes its own task.
+func (h *Handlers) handleSweep(ctx context.Context, t *asynq.Task) error {
+	p, err := decode[SweepPayload](t)
+	if err != nil {
+		return err
+	}
+	return h.finish(ctx, p.ConnID, h.sweep(ctx, t, p.ConnID))
+}
+
+func (h *Handlers) sweep(ctx context.Context, t *asynq.Task, conn string) error {
+	log := h.taskLogger(ctx, t, conn)
+	st, err := h.state.get(ctx, conn)
+	if err != nil {
+		return err
+	}
+	gen, err := h.state.gen(ctx, conn)
+	if err != nil {
+		return err
+	}
+	var ck sweepCheckpoint
+	resumed, err := h.state.loadCheckpoint(ctx, conn, "sweep", "search", &ck)
+	if err != nil {
+		return err
+	}
+	if !resumed {
+		ck = sweepCheckpoint{}
+		if !st.Cursor.IsZero() {
+			ck.Floor = st.Cursor.Add(-h.cfg.Overlap).UnixMilli()
+		}
+	}
+	floor := time.UnixMilli(ck.Floor)
+	// The sweep itself is pending while it runs: otherwise the cursor could
+	// move to the target (the newest result, seen first) as soon as the
+	// first page of results was stored, before older results were handed out.
+	taskID, _ := asynq.GetTaskID(ctx)
+	self := "sweep:" + taskID
+	if err := h.state.addPending(ctx, conn, time.Time{}, []string{self}, h.cfg.Now()); err != nil {
+		return err
+	}
+	// A connection's first sync (a backfill) yields to incremental syncs.
+	queue := QueueSync
+	if st.Cursor.IsZero() {
+		queue = QueueBackfill
+	}
+	enqueued, requests := 0, 0
+	for {
+		body := map[string]any{
+			"sort":      map[string]string{"timestamp": "last_edited_time", "direction": "descending"},
+			"page_size": 100,
+		}
+		if ck.Next != "" {
+			body["start_cursor"] = ck.Next
+		}
+		raw, err := h.cfg.Notion.Do(ctx, conn, http.MethodPost, "/v1/search", body)
+		requests++
+		if err != nil {
+			h.saveSweep(ctx, conn, ck, log)
+			return fmt.Errorf("search: %w", err)
+		}
+		list, err := parseList(raw)
+		if err != nil {
+			h.saveSweep(ctx, conn, ck, log)
+			return fmt.Errorf("search: %w", err)
+		}
+		done := !list.HasMore
+		var tasks []fanout
+		for _, r := range list.Results {
+			head, err := parseHead(r)
+			if err != nil {
+				log.Warn("search result skipped", zap.Error(err))
+				continue
+			}
+			if ck.Floor > 0 && head.LastEditedTime.Before(floor) {
+				done = true
+				break
+			}
+			ck.Found++
+			ck.Target = max(ck.Target, head.LastEditedTime.UnixMilli())
+			f, ok, err := h.plan(ctx, conn, gen, head)
+			if err != nil {
+				h.saveSweep(ctx, conn, ck, log)
+				return err
+			}
+			if ok {
+				tasks = append(tasks, f)
+			}
+		}
+		n, err := h.fanOut(ctx, conn, tasks, time.UnixMilli(ck.Target), queue)
+		enqueued += n
+		if err != nil {
+			h.saveSweep(ctx, conn, ck, log)
+			return err
+		}
+		if done {
+			break
+		}
+		ck.Next = list.next()
+		if requests%h.cfg.CheckpointEvery == 0 {
+			h.saveSweep(ctx, conn, ck, log)
+		}
+	}
+	if err := h.state.addPending(ctx, conn, time.UnixMilli(ck.Target), nil, h.cfg.Now()); err != nil {
+		return err
+	}
+	if err := h.state.dropCheckpoint(ctx, conn, "sweep", "search"); err != nil {
+		return err
+	}
+	// Release the sweep's own entry; if nothing else is pending (an
+	// unchanged workspace, or all tasks already done) the cursor moves now.
+	if err := h.markDone(ctx, conn, self, 0); err != nil {
+		return err
+	}
+	log.Debug("sweep finished", zap.Int("discovered", ck.Found), zap.Int("enqueued", enqueued), zap.Int("requests", requests))
+	if f := h.cfg.Hooks.OnSweep; f != nil {
+		f(conn, ck.Found, enqueued)
+	}
+	return nil
+}
+
+func (h *Handlers) saveSweep(ctx context.Context, conn string, ck sweepCheckpoint, log *zap.Logger) {
+	if err := h.state.saveCheckpoint(ctx, conn, "sweep", "search", ck); err != nil {
+		log.Warn("could not save sweep checkpoint", zap.Error(err))
+	}
+}
+
+// fanout is one task a sweep or a database task hands out.
+type fanout struct {
+	member string // pending-set member
+	typ    string
+	id     string // task id
+	load   any
+}
+
+// plan decides whether a discovered object needs a task.
+func (h *Handlers) plan(ctx context.Context, conn string, gen int64, head objectHead) (fanout, bool, error) {
+	switch head.Object {
+	case "page":
+		stored, err := h.cfg.Sink.Stat(ctx, conn, sink.KindPage, head.ID)
+		if err != nil && !errors.Is(err, sink.ErrNotFound) {
+			return fanout{}, false, fmt.Errorf("sink: %w", err)
+		}
+		if err == nil && upToDate(stored.LastEditedTime, stored.SyncedAt, head.LastEditedTime) {
+			return fanout{}, false, nil
+		}
+		now := h.cfg.Now()
+		return fanout{
+			member: "page:" + head.ID, typ: TypePage,
+			id:   fmt.Sprintf("g%d:%s", gen, pageTaskID(conn, head.ID, head.LastEditedTime, now)),
+			load: PagePayload{ConnID: conn, PageID: head.ID, LastEdited: head.LastEditedTime, DiscoveredAt: now},
+		}, true, nil
+	case "database":
+		// A database's rows change without its own last_edited_time
+		// moving; its task queries rows since the database's own cursor.
+		// Its id includes the sweep's clock minute so each sweep that sees
+		// the database (inside the overlap) may run it once.
+		return fanout{
+			member: "db:" + head.ID, typ: TypeDatabase,
+			id:   fmt.Sprintf("g%d:%s", gen, databaseTaskID(conn, head.ID, head.LastEditedTime, h.cfg.Now().Truncate(time.Minute).Unix())),
+			load: DatabasePayload{ConnID: conn, DatabaseID: head.ID, LastEdited: head.LastEditedTime},
+		}, true, nil
+	}
+	return fanout{}, false, nil
+}
+
+// fanOut marks the objects pending (before their tasks exist, so a task
+// that finishes at once cannot be forgotten) and enqueues their tasks.
+func (h *Handlers) fanOut(ctx context.Context, conn string, tasks []fanout, target time.Time, queue string) (int, error) {
+	members := make([]string, 0, len(tasks))
+	for _, f := range tasks {
+		members = append(members, f.member)
+	}
+	if err := h.state.addPending(ctx, conn, target, members, h.cfg.Now()); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, f := range tasks {
+		ok, err := enqueue(ctx, h.cfg.Enqueuer, f.typ, f.load, f.id, queue)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}

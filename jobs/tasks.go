@@ -1,0 +1,171 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// Task types.
+const (
+	// TypeRefresh refreshes a connection's token ahead of expiry.
+	TypeRefresh = "token:refresh"
+	// TypeSweep discovers what changed in a connection since its cursor and
+	// fans out page and database tasks.
+	TypeSweep = "sync:sweep"
+	// TypePage syncs one page: properties and its full block tree.
+	TypePage = "sync:page"
+	// TypeDatabase syncs one database: its schema, and its rows (as page
+	// tasks) edited since the database's own cursor.
+	TypeDatabase = "sync:database"
+)
+
+// Queues, by priority: token work before sync work before backfill.
+const (
+	QueueTokens   = "tokens"
+	QueueSync     = "sync"
+	QueueBackfill = "backfill"
+)
+
+// DefaultQueues are the queue weights a worker uses unless configured
+// otherwise (asynq serves queues in proportion to their weight).
+var DefaultQueues = map[string]int{QueueTokens: 6, QueueSync: 3, QueueBackfill: 1}
+
+// Payloads carry ids, never tokens.
+
+// RefreshPayload is the payload of TypeRefresh.
+type RefreshPayload struct {
+	ConnID  string `json:"conn_id"`
+	Version int64  `json:"version"`
+}
+
+// SweepPayload is the payload of TypeSweep.
+type SweepPayload struct {
+	ConnID string `json:"conn_id"`
+}
+
+// PagePayload is the payload of TypePage.
+type PagePayload struct {
+	ConnID string `json:"conn_id"`
+	PageID string `json:"page_id"`
+	// LastEdited is the page's last_edited_time when it was discovered
+	// (zero: unknown, e.g. a child page found inside another page).
+	LastEdited time.Time `json:"last_edited,omitzero"`
+	// DiscoveredAt is when a sweep (or database query) saw that version. A
+	// stored copy fetched after it already holds the version: the task then
+	// ends without any Notion call, so duplicates cost nothing.
+	DiscoveredAt time.Time `json:"discovered_at,omitzero"`
+}
+
+// DatabasePayload is the payload of TypeDatabase.
+type DatabasePayload struct {
+	ConnID     string    `json:"conn_id"`
+	DatabaseID string    `json:"database_id"`
+	LastEdited time.Time `json:"last_edited,omitzero"`
+}
+
+// Enqueuer is the part of *asynq.Client that jobs use.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// retention keeps a completed task's id reserved for a while, so that a
+// duplicate enqueued by a later sweep is refused instead of run again.
+const retention = time.Hour
+
+// enqueue enqueues a task under a deterministic id. A task with that id that
+// is already queued, running or recently completed makes this a no-op:
+// duplicates are harmless.
+func enqueue(ctx context.Context, e Enqueuer, typ string, payload any, id, queue string, extra ...asynq.Option) (bool, error) {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return false, err
+	}
+	opts := append([]asynq.Option{asynq.TaskID(id), asynq.Queue(queue), asynq.Retention(retention), asynq.MaxRetry(maxRetry)}, extra...)
+	_, err = e.EnqueueContext(ctx, asynq.NewTask(typ, b), opts...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("enqueue %s %s: %w", typ, id, err)
+	}
+	return true, nil
+}
+
+// maxRetry bounds retries of failures. Rate limiting and transient token
+// waits do not count against it (see Handlers.ServerConfig).
+const maxRetry = 20
+
+// Scheduler-facing API (package schedule and the control plane).
+
+// Client enqueues the tasks the scheduler and the control plane start.
+type Client struct {
+	enq Enqueuer
+}
+
+// NewClient wraps an Enqueuer (normally *asynq.Client).
+func NewClient(e Enqueuer) *Client { return &Client{enq: e} }
+
+// EnqueueRefresh enqueues a proactive refresh, de-duplicated per token
+// version: however often the scheduler (or two leaders) ask, one task per
+// version.
+func (c *Client) EnqueueRefresh(ctx context.Context, connID string, version int64) error {
+	_, err := enqueue(ctx, c.enq, TypeRefresh, RefreshPayload{ConnID: connID, Version: version},
+		fmt.Sprintf("refresh:%s:v%d", connID, version), QueueTokens, asynq.MaxRetry(3))
+	return err
+}
+
+// EnqueueRefreshAt enqueues a proactive refresh that runs when the token's
+// refresh is due. Its id names the version and the due time: a retry after
+// a failed refresh (tokens moves the due time to the end of its backoff)
+// gets a new task, while the same (version, due) asked for twice, by one
+// scheduler or two, gets one.
+func (c *Client) EnqueueRefreshAt(ctx context.Context, connID string, version int64, due time.Time) error {
+	_, err := enqueue(ctx, c.enq, TypeRefresh, RefreshPayload{ConnID: connID, Version: version},
+		fmt.Sprintf("refresh:%s:v%d:%d", connID, version, due.UnixMilli()), QueueTokens, asynq.MaxRetry(3), asynq.ProcessAt(due))
+	return err
+}
+
+// EnqueueSweep enqueues a sweep for the scheduler's slot, de-duplicated per
+// (connection, slot).
+func (c *Client) EnqueueSweep(ctx context.Context, connID string, slot time.Time) error {
+	_, err := enqueue(ctx, c.enq, TypeSweep, SweepPayload{ConnID: connID},
+		fmt.Sprintf("sweep:%s:%d", connID, slot.UnixMilli()), QueueSync)
+	return err
+}
+
+// SyncNow enqueues a sweep now (de-duplicated per second).
+func (c *Client) SyncNow(ctx context.Context, connID string) error {
+	return c.EnqueueSweep(ctx, connID, time.Now().Truncate(time.Second))
+}
+
+// RefreshNow enqueues a refresh of the connection's current token version.
+// version is read by the caller; -1 forces a new task id.
+func (c *Client) RefreshNow(ctx context.Context, connID string) error {
+	_, err := enqueue(ctx, c.enq, TypeRefresh, RefreshPayload{ConnID: connID, Version: -1},
+		fmt.Sprintf("refresh-now:%s:%d", connID, time.Now().Truncate(time.Second).Unix()), QueueTokens, asynq.MaxRetry(3))
+	return err
+}
+
+// pageTaskID names a page task. Sweeps within the same minute that see the
+// same version produce the same id (asynq refuses the duplicate); later ones
+// produce a task that finds the stored copy and ends at once.
+func pageTaskID(connID, pageID string, lastEdited, discovered time.Time) string {
+	return fmt.Sprintf("page:%s:%s:%d:%d", connID, pageID, lastEdited.Unix(), discovered.Truncate(time.Minute).Unix())
+}
+
+func databaseTaskID(connID, dbID string, lastEdited time.Time, sweepSlot int64) string {
+	return fmt.Sprintf("db:%s:%s:%d:%d", connID, dbID, lastEdited.Unix(), sweepSlot)
+}
+
+func decode[T any](t *asynq.Task) (T, error) {
+	var p T
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+		return p, fmt.Errorf("%s: malformed payload: %v: %w", t.Type(), err, asynq.SkipRetry)
+	}
+	return p, nil
+}
