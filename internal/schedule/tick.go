@@ -1,0 +1,461 @@
+package schedule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/notionsync/notionsync/tokens"
+)
+
+// rescheduleScript moves sweep-schedule entries, each only if it is still at
+// the score the tick read (compare-and-set per member): a scheduler that
+// acted on stale data (a former leader waking from a pause) cannot move an
+// entry that the current leader already moved, nor resurrect one it removed.
+//
+//	KEYS[1] sweep schedule (zset)
+//	ARGV    triples: member, expected score (ms), new score (ms, or "-" to remove)
+//
+// Returns how many entries moved.
+var rescheduleScript = redis.NewScript(`
+local n = 0
+for i = 1, #ARGV, 3 do
+  local cur = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if cur and tonumber(cur) == tonumber(ARGV[i + 1]) then
+    if ARGV[i + 2] == '-' then
+      redis.call('ZREM', KEYS[1], ARGV[i])
+    else
+      redis.call('ZADD', KEYS[1], ARGV[i + 2], ARGV[i])
+    end
+    n = n + 1
+  end
+end
+return n
+`)
+
+// rescheduleChunk bounds the members one rescheduleScript call moves.
+const rescheduleChunk = 1000
+
+// outcome is what one due entry came to.
+type outcome int
+
+const (
+	outEnqueued outcome = iota + 1
+	outSkipped
+	outError
+	outLost // the leader lease was lost before acting
+)
+
+// fetched is one connection read for a tick.
+type fetched struct {
+	conn *tokens.Connection
+	err  error
+}
+
+// move reschedules (or removes) one sweep-schedule entry.
+type move struct {
+	id     string
+	from   int64 // the score the tick read (ms)
+	to     time.Time
+	remove bool
+}
+
+// errLog collects per-connection failures of a tick so that a Redis outage
+// produces one log line per tick, not one per connection.
+type errLog struct {
+	mu    sync.Mutex
+	n     int
+	first error
+	id    string
+}
+
+func (l *errLog) add(id string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n++
+	if l.first == nil {
+		l.first, l.id = err, id
+	}
+}
+
+// tick is one pass: read what is due, read those connections, enqueue,
+// reschedule the sweeps, discover new connections. guard, when not nil, is
+// asked before every write (enqueue or schedule change); once it says no, the
+// tick stops acting and returns errLostLease.
+func (s *Scheduler) tick(ctx context.Context, guard func() bool) (TickStats, error) {
+	start := time.Now()
+	now := s.now()
+	var st TickStats
+	var errs []error
+
+	until := now.Add(s.cfg.RefreshLookahead)
+	dueIDs, err := s.store.Due(ctx, until, s.cfg.MaxRefreshPerTick)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	sweeps, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
+		Key: s.sweepsKey, Start: "-inf", Stop: strconv.FormatInt(now.UnixMilli(), 10),
+		ByScore: true, Count: int64(s.cfg.MaxSweepsPerTick),
+	}).Result()
+	if err != nil {
+		errs = append(errs, fmt.Errorf("schedule: read due sweeps: %w", err))
+	}
+	st.RefreshDue, st.SweepsDue = len(dueIDs), len(sweeps)
+
+	conns := s.fetch(ctx, dueIDs, sweeps)
+
+	var failures errLog
+	refreshOut := make([]outcome, len(dueIDs))
+	sweepOut := make([]outcome, len(sweeps))
+	moves := make([]move, len(sweeps))
+	var g errgroup.Group
+	g.SetLimit(s.cfg.Concurrency)
+	for i, id := range dueIDs {
+		g.Go(func() error {
+			refreshOut[i] = s.refreshOne(ctx, guard, id, conns[id], until, &failures)
+			return nil
+		})
+	}
+	for i, z := range sweeps {
+		g.Go(func() error {
+			sweepOut[i], moves[i] = s.sweepOne(ctx, guard, z, conns, now, &failures)
+			return nil
+		})
+	}
+	_ = g.Wait() // the functions never fail
+
+	lost := false
+	count := func(o outcome, enqueued *int) {
+		switch o {
+		case outEnqueued:
+			*enqueued++
+		case outSkipped:
+			st.Skipped++
+		case outError:
+			st.Errors++
+		case outLost:
+			lost = true
+		}
+	}
+	for _, o := range refreshOut {
+		count(o, &st.RefreshEnqueued)
+	}
+	for _, o := range sweepOut {
+		count(o, &st.SweepsEnqueued)
+	}
+	if failures.n > 0 && ctx.Err() == nil {
+		s.log.Warn("tick: some connections failed; they are retried later",
+			zap.Int("failures", failures.n), zap.String("conn_id", failures.id), zap.Error(failures.first))
+	}
+
+	if !lost && guard != nil && !guard() {
+		lost = true
+	}
+	if !lost {
+		if err := s.reschedule(ctx, moves); err != nil {
+			errs = append(errs, err)
+		}
+		n, err := s.discover(ctx, now, guard)
+		st.Discovered = n
+		if errors.Is(err, errLostLease) {
+			lost = true
+		} else if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if lost {
+		errs = append(errs, errLostLease)
+	}
+	st.Took = time.Since(start)
+	if h := s.cfg.Hooks.OnTick; h != nil {
+		h(st)
+	}
+	return st, errors.Join(errs...)
+}
+
+// fetch reads every connection a tick needs once (a connection due for both
+// a refresh and a sweep is read once), with bounded concurrency.
+func (s *Scheduler) fetch(ctx context.Context, dueIDs []string, sweeps []redis.Z) map[string]fetched {
+	ids := make([]string, 0, len(dueIDs)+len(sweeps))
+	seen := make(map[string]struct{}, len(dueIDs)+len(sweeps))
+	add := func(id string) {
+		if _, ok := seen[id]; !ok {
+			seen[id] = struct{}{}
+			ids = append(ids, id)
+		}
+	}
+	for _, id := range dueIDs {
+		add(id)
+	}
+	for _, z := range sweeps {
+		id, _ := z.Member.(string)
+		add(id)
+	}
+	res := make([]fetched, len(ids))
+	var g errgroup.Group
+	g.SetLimit(s.cfg.Concurrency)
+	for i, id := range ids {
+		g.Go(func() error {
+			res[i].conn, res[i].err = s.store.Get(ctx, id)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	out := make(map[string]fetched, len(ids))
+	for i, id := range ids {
+		out[id] = res[i]
+	}
+	return out
+}
+
+// refreshOne enqueues the refresh of one due connection, after checking the
+// record: only active and paused connections are refreshed (needs_reauth and
+// disconnected ones leave the due index, but the index was read before the
+// record), and only if the record still says the refresh is due (another
+// process may have refreshed it, or a failure may have pushed it back, since
+// the index was read).
+func (s *Scheduler) refreshOne(ctx context.Context, guard func() bool, id string, f fetched, until time.Time, failures *errLog) outcome {
+	if errors.Is(f.err, tokens.ErrNotFound) {
+		return outSkipped
+	}
+	if f.err != nil {
+		failures.add(id, f.err)
+		return outError
+	}
+	c := f.conn
+	if c.Status != tokens.StatusActive && c.Status != tokens.StatusPaused {
+		return outSkipped
+	}
+	due := c.RefreshDue
+	if c.RetryAt.After(due) {
+		due = c.RetryAt
+	}
+	if due.After(until) {
+		return outSkipped
+	}
+	if guard != nil && !guard() {
+		return outLost
+	}
+	var err error
+	if s.enqAt != nil {
+		err = s.enqAt.EnqueueRefreshAt(ctx, id, c.Version, due)
+	} else {
+		err = s.enq.EnqueueRefresh(ctx, id, c.Version)
+	}
+	if err := duplicateOK(err); err != nil {
+		failures.add(id, fmt.Errorf("enqueue refresh: %w", err))
+		return outError
+	}
+	return outEnqueued
+}
+
+// sweepOne handles one due sweep-schedule entry and says where it moves:
+//
+//   - active: enqueue the sweep for its slot, next slot = slot + interval;
+//   - paused: no task, next slot = slot + interval (it resumes on time);
+//   - needs_reauth, disconnected: no task, looked at again after
+//     ParkInterval;
+//   - missing: removed from the schedule;
+//   - a failed read or enqueue: tried again after a short delay (a new slot),
+//     so failing entries never pile up at the head of the schedule.
+func (s *Scheduler) sweepOne(ctx context.Context, guard func() bool, z redis.Z, conns map[string]fetched, now time.Time, failures *errLog) (outcome, move) {
+	id, _ := z.Member.(string)
+	slotMs := int64(z.Score)
+	mv := move{id: id, from: slotMs}
+	f := conns[id]
+	if errors.Is(f.err, tokens.ErrNotFound) {
+		mv.remove = true
+		return outSkipped, mv
+	}
+	if f.err != nil {
+		failures.add(id, f.err)
+		mv.to = now.Add(s.errorRetry(s.cfg.SyncInterval))
+		return outError, mv
+	}
+	c := f.conn
+	interval := s.interval(c)
+	slot := time.UnixMilli(slotMs)
+	switch c.Status {
+	case tokens.StatusActive:
+		if guard != nil && !guard() {
+			return outLost, move{}
+		}
+		if err := duplicateOK(s.enq.EnqueueSweep(ctx, id, slot)); err != nil {
+			failures.add(id, fmt.Errorf("enqueue sweep: %w", err))
+			mv.to = now.Add(s.errorRetry(interval))
+			return outError, mv
+		}
+		mv.to = nextSlot(slot, interval, now)
+		return outEnqueued, mv
+	case tokens.StatusPaused:
+		mv.to = nextSlot(slot, interval, now)
+		return outSkipped, mv
+	default:
+		mv.to = now.Add(s.cfg.ParkInterval)
+		return outSkipped, mv
+	}
+}
+
+// nextSlot is the sweep slot after slot: one interval later, counted from
+// the slot rather than from now so the schedule does not drift. When that is
+// not in the future (the schedule is more than an interval behind, e.g. the
+// scheduler was down), the next slot is counted from now, at a random point
+// of the second half of an interval, so a backlog does not come back in
+// lockstep.
+func nextSlot(slot time.Time, interval time.Duration, now time.Time) time.Time {
+	next := slot.Add(interval)
+	if next.After(now) {
+		return next
+	}
+	half := interval / 2
+	return now.Add(half + rand.N(interval-half))
+}
+
+// errorRetry is how long an entry whose read or enqueue failed waits.
+func (s *Scheduler) errorRetry(interval time.Duration) time.Duration {
+	return min(interval, max(s.cfg.Tick, 30*time.Second))
+}
+
+// interval is the connection's sweep interval.
+func (s *Scheduler) interval(c *tokens.Connection) time.Duration {
+	if v, ok := c.Meta[MetaSyncInterval]; ok {
+		if d, err := time.ParseDuration(strings.TrimSpace(v)); err == nil && d > 0 {
+			return max(d, s.cfg.Tick)
+		}
+	}
+	return s.cfg.SyncInterval
+}
+
+// reschedule writes the tick's moves.
+func (s *Scheduler) reschedule(ctx context.Context, moves []move) error {
+	args := make([]any, 0, 3*min(len(moves), rescheduleChunk))
+	flush := func() error {
+		if len(args) == 0 {
+			return nil
+		}
+		err := rescheduleScript.Run(ctx, s.rdb, []string{s.sweepsKey}, args...).Err()
+		args = args[:0]
+		if err != nil {
+			return fmt.Errorf("schedule: reschedule sweeps: %w", err)
+		}
+		return nil
+	}
+	for _, m := range moves {
+		if m.id == "" {
+			continue
+		}
+		to := "-"
+		if !m.remove {
+			to = strconv.FormatInt(m.to.UnixMilli(), 10)
+		}
+		args = append(args, m.id, m.from, to)
+		if len(args) == 3*rescheduleChunk {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// discover adds connections that are not on the sweep schedule yet. Two
+// cursors over the store's connection list (ordered by creation) are kept in
+// Redis:
+//
+//   - tail follows the end of the list: newly created connections are added
+//     on the next tick (up to DiscoverPerTick per tick; a first run pages
+//     through the existing list);
+//   - rescan cycles through the whole list, RescanPerTick per tick, and
+//     re-adds any connection the schedule lost.
+//
+// New entries get a random first slot within one interval, stratified over
+// the page (the i-th of n gets a random point of the i-th n-th of the
+// interval), so connections created together are spread evenly. ZADD NX
+// leaves connections already scheduled alone. The cursors move only after
+// the entries are written.
+func (s *Scheduler) discover(ctx context.Context, now time.Time, guard func() bool) (int, error) {
+	cur, err := s.rdb.HMGet(ctx, s.cursorKey, "tail", "rescan").Result()
+	if err != nil {
+		return 0, fmt.Errorf("schedule: read discovery cursors: %w", err)
+	}
+	tail, _ := cur[0].(string)
+	rescan, _ := cur[1].(string)
+
+	var errs []error
+	var members []redis.Z
+	newTail, newRescan := tail, rescan
+	page, next, err := s.store.List(ctx, tail, s.cfg.DiscoverPerTick)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("schedule: discover new connections: %w", err))
+	} else {
+		members = s.spread(members, page, now)
+		switch {
+		case next != "":
+			newTail = next
+		case len(page) > 0:
+			newTail = page[len(page)-1].ID
+		}
+	}
+	if s.cfg.RescanPerTick > 0 {
+		page, next, err := s.store.List(ctx, rescan, s.cfg.RescanPerTick)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("schedule: rescan connections: %w", err))
+		} else {
+			members = s.spread(members, page, now)
+			newRescan = next // "" at the end: the next pass starts over
+		}
+	}
+	if len(members) == 0 && newTail == tail && newRescan == rescan {
+		return 0, errors.Join(errs...)
+	}
+	if guard != nil && !guard() {
+		return 0, errLostLease
+	}
+	added := 0
+	if len(members) > 0 {
+		n, err := s.rdb.ZAddNX(ctx, s.sweepsKey, members...).Result()
+		if err != nil {
+			return 0, errors.Join(append(errs, fmt.Errorf("schedule: add connections to the sweep schedule: %w", err))...)
+		}
+		added = int(n)
+	}
+	if newTail != tail || newRescan != rescan {
+		if err := s.rdb.HSet(ctx, s.cursorKey, "tail", newTail, "rescan", newRescan).Err(); err != nil {
+			errs = append(errs, fmt.Errorf("schedule: write discovery cursors: %w", err))
+		}
+	}
+	if added > 0 {
+		s.log.Debug("connections added to the sweep schedule", zap.Int("count", added))
+	}
+	return added, errors.Join(errs...)
+}
+
+// spread appends schedule entries for page with stratified random first
+// slots within each connection's interval.
+func (s *Scheduler) spread(dst []redis.Z, page []*tokens.Connection, now time.Time) []redis.Z {
+	n := float64(len(page))
+	for i, c := range page {
+		frac := (float64(i) + rand.Float64()) / n
+		off := time.Duration(frac * float64(s.interval(c)))
+		dst = append(dst, redis.Z{Score: float64(now.Add(off).UnixMilli()), Member: c.ID})
+	}
+	return dst
+}
+
+// duplicateOK treats asynq's "already enqueued" errors as success.
+func duplicateOK(err error) error {
+	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+		return nil
+	}
+	return err
+}
