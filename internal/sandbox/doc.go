@@ -1,0 +1,64 @@
+// Package sandbox is the local Notion sandbox behind cmd/notion-sandbox: the
+// fake the tests use (package internal/notionfake), seeded with one
+// deterministic workspace, served over HTTP with an admin API to edit content
+// and inject faults while a notionsync deployment runs against it.
+//
+// # What it owns
+//
+// The sandbox adds no Notion behaviour of its own: OAuth (authorize page that
+// auto-approves for the seeded workspace, token endpoint with rotation), the
+// data API, the emulated rate limit, latency and every injected fault are
+// notionfake's. This package owns:
+//
+//   - Config and ParseFlags: the command line and its NOTION_SANDBOX_*
+//     variables.
+//   - Sandbox: builds and seeds the fake from a Config, serves it with the
+//     admin API and a debug access log, and shuts down gracefully (Serve).
+//   - The fail rate (-fail-rate): each data request queues, with probability
+//     p, one 503 fault in the fake (FailDataNext) before it is served. The
+//     fake serves queued faults in order to the next authenticated data
+//     requests, so under concurrency a 503 may land on a neighbouring
+//     request; over a run about p of the data requests are answered 503, and
+//     the fake counts them (data stats: injected_faults, status 503).
+//   - The admin API under /_sandbox/.
+//
+// # Admin API
+//
+// JSON in and out, no authentication: bind the sandbox to a loopback address
+// (the default).
+//
+//	GET  /_sandbox/health              {"status":"ok"}
+//	GET  /_sandbox/stats               token and data counters, fault settings (StatsResponse)
+//	GET  /_sandbox/workspace           what the seed created: counts and ids (WorkspaceResponse)
+//	GET  /_sandbox/expected            per live page, rows included: its block count (ExpectedResponse)
+//	POST /_sandbox/pages               {"title", "text"?, "parent_id"? | "database_id"?} add a page (201 {"id"})
+//	POST /_sandbox/pages/{id}/touch    {"text"?} edit the page's first paragraph, as a user typing
+//	POST /_sandbox/pages/{id}/archive  move the page to the trash
+//	POST /_sandbox/revoke?workspace=   revoke the connection (default: the seeded workspace)
+//	GET  /_sandbox/faults              fault settings and pending faults (FaultState)
+//	POST /_sandbox/faults              inject faults; answers the new FaultState
+//
+// A faults body (every field optional, at least one besides target):
+//
+//	{"fail_next": N, "status": 503}          next N requests answer status (default 503)
+//	{"rate_limit_next": N, "retry_after": "2s"}  next N requests answer 429 with Retry-After
+//	{"unauthorized_next": N}                 next N data requests answer 401 (token stays valid)
+//	{"rotate_then_drop_next": N}             next N refreshes rotate, then drop the connection
+//	{"latency": "200ms"}                     delay every later response ("0s" removes it)
+//	{"fail_rate": 0.05}                      fraction of data requests answered 503
+//	{"rate_limit": 180}                      data requests per minute per connection (0: off)
+//	"target": "data" | "token"               where fail_next, rate_limit_next and latency
+//	                                         apply (default: data; latency: both)
+//
+// Errors are {"error": code, "message": text} with 400 (bad input) or 404
+// (unknown page or admin route).
+//
+// Tokens never leave the fake through this package: not in logs, not in the
+// admin API. The client secret is printed at start only when it is
+// notionfake's public default.
+//
+// # Concurrency
+//
+// Every exported method of Sandbox is safe for concurrent use, also while
+// Serve runs. Serve may be called once.
+package sandbox
