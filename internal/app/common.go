@@ -1,0 +1,171 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/notionsync/notionsync/config"
+	"github.com/notionsync/notionsync/internal/metrics"
+	"github.com/notionsync/notionsync/tokens"
+	"github.com/notionsync/notionsync/tokens/notionauth"
+)
+
+// NewLogger builds the process logger from configuration.
+func NewLogger(c config.Log) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(c.Level)
+	if err != nil {
+		return nil, fmt.Errorf("NOTIONSYNC_LOG_LEVEL: %w", err)
+	}
+	zc := zap.NewProductionConfig()
+	if c.Format == "console" {
+		zc = zap.NewDevelopmentConfig()
+	}
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	zc.OutputPaths, zc.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
+	return zc.Build()
+}
+
+// common holds what both processes build the same way.
+type common struct {
+	log     *zap.Logger
+	rdb     redis.UniversalClient
+	store   *tokens.Store
+	source  *tokens.Source
+	oauth   *notionauth.Client
+	timing  tokens.Timing
+	reg     *prometheus.Registry
+	metrics *metrics.Metrics
+}
+
+// newCommon connects to Redis and builds the token machinery. hooks are
+// chained after the metrics hooks.
+func newCommon(ctx context.Context, log *zap.Logger, rc config.Redis, tc config.Tokens, nc config.Notion, hooks tokens.Hooks) (*common, error) {
+	c := &common{log: log, reg: prometheus.NewRegistry()}
+	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m, err := metrics.New(c.reg)
+	if err != nil {
+		return nil, err
+	}
+	c.metrics = m
+	opts, err := rc.UniversalOptions()
+	if err != nil {
+		return nil, err
+	}
+	c.rdb = redis.NewUniversalClient(opts)
+	ok := false
+	defer func() {
+		if !ok {
+			c.close()
+		}
+	}()
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.rdb.Ping(pctx).Err(); err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	var keys []tokens.Key
+	for _, k := range tc.Keys.Keys() {
+		keys = append(keys, tokens.Key{ID: k.ID, Secret: k.Secret})
+	}
+	kr, err := tokens.NewKeyring(keys...)
+	if err != nil {
+		return nil, err
+	}
+	c.store, err = tokens.NewStore(tokens.StoreConfig{Redis: c.rdb, Keyring: kr, KeyPrefix: rc.KeyPrefix})
+	if err != nil {
+		return nil, err
+	}
+	c.oauth, err = notionauth.New(notionauth.Config{ClientID: nc.ClientID, ClientSecret: nc.ClientSecret.Value(),
+		BaseURL: nc.APIURL, NotionVersion: nc.Version})
+	if err != nil {
+		return nil, err
+	}
+	c.timing = tokens.Timing{AccessTokenLifetime: tc.AccessTokenLifetime, RefreshMargin: tc.RefreshMargin, RefreshJitter: tc.RefreshJitter}
+	cacheAge := time.Duration(0)
+	if !tc.Cache {
+		cacheAge = -1
+	}
+	c.source, err = tokens.NewSource(ctx, tokens.Config{
+		Store: c.store, Provider: c.oauth, Timing: c.timing,
+		CallTimeout: tc.CallTimeout, LockTTL: tc.RefreshLockTTL, CacheMaxAge: cacheAge,
+		Logger: log.Named("tokens"), Hooks: m.TokenHooks(hooks),
+	})
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return c, nil
+}
+
+func (c *common) close() {
+	if c.source != nil {
+		_ = c.source.Close()
+	}
+	if c.rdb != nil {
+		_ = c.rdb.Close()
+	}
+}
+
+// healthMux serves /healthz (the process is alive), /readyz (Redis answers)
+// and /metrics.
+func (c *common) healthMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		if err := c.rdb.Ping(ctx).Err(); err != nil {
+			http.Error(w, "redis unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", c.metricsHandler())
+	return mux
+}
+
+func (c *common) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{})
+}
+
+// serveHTTP runs srv until ctx is done, then shuts it down gracefully.
+func serveHTTP(ctx context.Context, log *zap.Logger, srv *http.Server) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server on %s: %w", srv.Addr, err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("http server shutdown", zap.Error(err))
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func newHTTPServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
+}
+
+// hostname is used in logs to tell replicas apart.
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}

@@ -1,0 +1,124 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/notionsync/notionsync/config"
+	"github.com/notionsync/notionsync/internal/control"
+	"github.com/notionsync/notionsync/internal/metrics"
+	"github.com/notionsync/notionsync/internal/schedule"
+	"github.com/notionsync/notionsync/jobs"
+	"github.com/notionsync/notionsync/tokens"
+)
+
+// AsynqmonPath is where the control server mounts the queue dashboard.
+const AsynqmonPath = "/admin/asynqmon"
+
+// RunScheduler runs a scheduler process until ctx is done: the scheduling
+// loop (acting only while it holds the leader lease, so replicas are safe)
+// and the control plane over HTTP.
+func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) error {
+	var ctl *control.Server // set below; the hook fires only after startup
+	hooks := tokens.Hooks{OnNeedsReauth: func(id string, r tokens.Reason, detail string) {
+		if ctl != nil {
+			ctl.NotifyNeedsReauth(context.Background(), id, r, detail)
+		}
+	}}
+	c, err := newCommon(ctx, log, cfg.Redis, cfg.Tokens, cfg.Notion, hooks)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	client := asynq.NewClientFromRedisClient(c.rdb)
+	defer client.Close()
+	jc := jobs.NewClient(client)
+	states := jobs.NewStateReader(c.rdb, cfg.Redis.KeyPrefix)
+
+	conns, err := metrics.NewConnectionsCollector(c.store, states.State, 1000)
+	if err != nil {
+		return err
+	}
+	queues, err := metrics.NewQueueCollector(asynq.NewInspectorFromRedisClient(c.rdb))
+	if err != nil {
+		return err
+	}
+	c.reg.MustRegister(conns, queues)
+
+	sched, err := schedule.New(schedule.Config{
+		Redis: c.rdb, Store: c.store, Enqueuer: jc, KeyPrefix: cfg.Redis.KeyPrefix,
+		Tick: cfg.Control.Tick, LeaseTTL: cfg.Control.LeaderLease, SyncInterval: cfg.Sync.Interval,
+		Logger: log.Named("schedule"), Hooks: c.metrics.ScheduleHooks(schedule.Hooks{}),
+	})
+	if err != nil {
+		return err
+	}
+
+	mon := asynqmon.New(asynqmon.Options{
+		RootPath:     AsynqmonPath,
+		RedisConnOpt: sharedRedis{c.rdb},
+		ReadOnly:     cfg.Control.AsynqmonReadOnly,
+	})
+	// No mon.Close(): it would close the shared Redis client (c.close does).
+	ctl, err = control.New(control.Config{
+		Source: c.source, Store: c.store, OAuth: c.oauth, Redis: c.rdb, Enqueuer: jc,
+		PublicURL: strings.TrimRight(cfg.Control.PublicURL, "/"), RedirectURI: cfg.Notion.RedirectURI,
+		AdminToken: cfg.Control.AdminToken.Value(), KeyPrefix: cfg.Redis.KeyPrefix, Timing: c.timing,
+		Asynqmon: mon, MetricsHandler: c.metricsHandler(),
+		NotionWebhookToken: cfg.Control.NotionWebhookToken.Value(),
+		ReauthWebhook:      control.ReauthWebhookConfig{URL: cfg.Control.WebhookURL.Value(), Secret: cfg.Control.WebhookSecret.Value()},
+		SyncInfo: func(ctx context.Context, id string) (any, error) {
+			return states.State(ctx, id)
+		},
+		Hooks:  c.metrics.ControlHooks(control.Hooks{}),
+		Logger: log.Named("control"),
+	})
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+	log.Info("scheduler started", zap.String("host", hostname()), zap.String("control_addr", cfg.Control.ControlAddr),
+		zap.String("oauth_start", cfg.Control.PublicURL+"/oauth/start"))
+
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	schedErr := make(chan error, 1)
+	go func() { schedErr <- sched.Run(rctx) }()
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- serveHTTP(rctx, log, newHTTPServer(cfg.Control.ControlAddr, ctl.Handler())) }()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-schedErr:
+		runErr = fmt.Errorf("scheduler loop: %w", runErr)
+	case runErr = <-httpErr:
+	}
+	stop()
+	log.Info("scheduler stopping")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ctl.Shutdown(sctx); err != nil {
+		log.Warn("control plane shutdown", zap.Error(err))
+	}
+	if runErr != nil && !errors.Is(runErr, context.Canceled) && !errors.Is(runErr, http.ErrServerClosed) {
+		return runErr
+	}
+	log.Info("scheduler stopped")
+	return nil
+}
+
+// sharedRedis hands asynqmon the process's Redis client (single node or
+// Sentinel alike) instead of a second connection pool.
+type sharedRedis struct{ c redis.UniversalClient }
+
+func (s sharedRedis) MakeRedisClient() any { return s.c }

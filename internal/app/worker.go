@@ -1,0 +1,92 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+
+	"github.com/notionsync/notionsync/config"
+	"github.com/notionsync/notionsync/jobs"
+	"github.com/notionsync/notionsync/sync/notionclient"
+	"github.com/notionsync/notionsync/sync/sink"
+	"github.com/notionsync/notionsync/tokens"
+)
+
+// RunWorker runs a worker process until ctx is done: an asynq server with
+// every job handler, sharing one Redis client with the token store, the
+// refresh locks and the rate limiter; health and metrics on HTTPAddr.
+//
+// When ctx is done the worker stops taking tasks, lets running ones finish
+// within ShutdownTimeout and hands the rest back to their queues.
+func RunWorker(ctx context.Context, cfg *config.Worker, log *zap.Logger) error {
+	c, err := newCommon(ctx, log, cfg.Redis, cfg.Tokens, cfg.Notion, tokens.Hooks{})
+	if err != nil {
+		return err
+	}
+	defer c.close()
+
+	notion, err := notionclient.New(c.rdb, c.source, notionclient.Config{
+		BaseURL: cfg.Notion.APIURL, NotionVersion: cfg.Notion.Version,
+		RatePerMinute: cfg.Notion.RateLimit, Burst: cfg.Notion.RateBurst,
+		KeyPrefix: cfg.Redis.KeyPrefix, Logger: log.Named("notion"), Observer: c.metrics.NotionObserver(),
+	})
+	if err != nil {
+		return err
+	}
+	defer notion.CloseIdleConnections()
+	sk, err := sink.Open(ctx, cfg.Sync.SinkURL.Value(), sink.Options{Logger: log.Named("sink")})
+	if err != nil {
+		return fmt.Errorf("NOTIONSYNC_SINK_URL: %w", err)
+	}
+	defer sk.Close()
+	client := asynq.NewClientFromRedisClient(c.rdb)
+	defer client.Close()
+	h, err := jobs.New(jobs.Config{
+		Tokens: c.source, Notion: notion, Sink: sk, Redis: c.rdb, Enqueuer: client,
+		KeyPrefix: cfg.Redis.KeyPrefix, Overlap: cfg.Sync.Overlap, MaxBlockDepth: cfg.Sync.MaxBlockDepth,
+		Logger: log.Named("jobs"), Hooks: c.metrics.JobHooks(jobs.Hooks{}),
+	})
+	if err != nil {
+		return err
+	}
+	srv := asynq.NewServerFromRedisClient(c.rdb, h.ServerConfig(asynq.Config{
+		Concurrency:     cfg.Pool.Concurrency,
+		Queues:          map[string]int(cfg.Pool.Queues),
+		ShutdownTimeout: cfg.Pool.ShutdownTimeout,
+		Logger:          jobs.AsynqLogger{L: log.Named("asynq")},
+		LogLevel:        asynq.WarnLevel,
+		StrictPriority:  false,
+	}))
+	mux := asynq.NewServeMux()
+	h.Register(mux)
+	if err := srv.Start(mux); err != nil {
+		return fmt.Errorf("asynq server: %w", err)
+	}
+	log.Info("worker started", zap.String("host", hostname()), zap.Int("concurrency", cfg.Pool.Concurrency),
+		zap.Any("queues", cfg.Pool.Queues), zap.String("http_addr", cfg.Pool.HTTPAddr))
+
+	httpErr := make(chan error, 1)
+	hctx, stopHTTP := context.WithCancel(context.Background())
+	defer stopHTTP()
+	go func() { httpErr <- serveHTTP(hctx, log, newHTTPServer(cfg.Pool.HTTPAddr, c.healthMux())) }()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-httpErr:
+	}
+	log.Info("worker stopping: no new tasks; running ones get the shutdown timeout", zap.Duration("timeout", cfg.Pool.ShutdownTimeout))
+	srv.Shutdown() // unfinished tasks go back to their queues
+	stopHTTP()
+	if runErr == nil {
+		runErr = <-httpErr
+	}
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return runErr
+	}
+	log.Info("worker stopped")
+	return nil
+}
