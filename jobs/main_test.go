@@ -56,18 +56,18 @@ func (c *clock) Advance(d time.Duration) {
 // env is one test's system: a fake Notion with one seeded workspace, a
 // connection for it, the client stack, a file sink and the handlers.
 type env struct {
-	t        *testing.T
-	clock    *clock
-	fake     *notionfake.Server
-	ws       string
-	conn     string
-	seed     notionfake.SeedResult
-	rdb      *redis.Client
-	store    *tokens.Store
-	src      *tokens.Source
-	notion   *notionclient.Client
-	sink     sink.Sink
-	h        *jobs.Handlers
+	t          *testing.T
+	clock      *clock
+	fake       *notionfake.Server
+	ws         string
+	conn       string
+	seed       notionfake.SeedResult
+	rdb        *redis.Client
+	store      *tokens.Store
+	src        *tokens.Source
+	notion     *notionclient.Client
+	sink       sink.Sink
+	h          *jobs.Handlers
 	client     *asynq.Client
 	advanced   chan string
 	pageSynced chan string
