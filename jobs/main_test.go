@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -56,7 +57,7 @@ func (c *clock) Advance(d time.Duration) {
 // env is one test's system: a fake Notion with one seeded workspace, a
 // connection for it, the client stack, a file sink and the handlers.
 type env struct {
-	t          *testing.T
+	t          testing.TB
 	clock      *clock
 	fake       *notionfake.Server
 	ws         string
@@ -72,6 +73,8 @@ type env struct {
 	advanced   chan string
 	pageSynced chan string
 	hs         string // the fake's URL
+	// syncTimeout bounds waitSynced (default 60s).
+	syncTimeout time.Duration
 }
 
 type envOpts struct {
@@ -79,9 +82,10 @@ type envOpts struct {
 	ratePerMinute int
 	burst         int
 	maxWait       time.Duration
+	memorySink    bool // benchmarks: an in-memory sink instead of files
 }
 
-func newEnv(t *testing.T, o envOpts) *env {
+func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	// 12:00:10 on the fake's clock: content is last edited at 12:00.
 	clk := &clock{t: time.Date(2026, 11, 22, 12, 0, 10, 0, time.UTC)}
@@ -124,8 +128,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.notion.CloseIdleConnections)
-	e.sink, err = sink.Open(context.Background(), "file://"+t.TempDir(), sink.Options{})
-	if err != nil {
+	if o.memorySink {
+		e.sink = &memSink{m: map[string]sink.State{}}
+	} else if e.sink, err = sink.Open(context.Background(), "file://"+t.TempDir(), sink.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.sink.Close() })
@@ -184,7 +189,7 @@ func (e *env) sweep() {
 // nothing pending; cursor moves wake it.
 func (e *env) waitSynced() jobs.SyncState {
 	e.t.Helper()
-	deadline := time.After(20 * time.Second)
+	deadline := time.After(cmp.Or(e.syncTimeout, 60*time.Second))
 	for {
 		st, err := e.h.State(context.Background(), e.conn)
 		if err != nil {
@@ -197,7 +202,7 @@ func (e *env) waitSynced() jobs.SyncState {
 		case <-e.advanced:
 		case <-time.After(100 * time.Millisecond): // re-check (a sweep may also finish without moving)
 		case <-deadline:
-			e.t.Fatalf("not synced within 20s: %+v (archived %d)", st, e.archived())
+			e.t.Fatalf("not synced in time: %+v (archived %d)", st, e.archived())
 		}
 	}
 }
