@@ -1,0 +1,175 @@
+package app_test
+
+import (
+	"context"
+	"encoding/base64"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/notionsync/notionsync/config"
+	"github.com/notionsync/notionsync/internal/app"
+	"github.com/notionsync/notionsync/internal/notionfake"
+	"github.com/notionsync/notionsync/internal/redistest"
+)
+
+var redisSrv *redistest.Server
+
+func TestMain(m *testing.M) {
+	os.Exit(redistest.RunMain(m, redistest.Options{}, func(s *redistest.Server) { redisSrv = s }))
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+const adminToken = "test-admin-token-0123456789"
+
+func env(t *testing.T, db string) map[string]string {
+	fake, hs := notionfake.NewTest(t, notionfake.Options{})
+	return map[string]string{
+		"NOTIONSYNC_REDIS_URL":            "redis://" + redisSrv.Addr() + "/" + db,
+		"NOTIONSYNC_REDIS_KEY_PREFIX":     redistest.UniquePrefix(t),
+		"NOTIONSYNC_TOKEN_KEYS":           "k1:" + base64.StdEncoding.EncodeToString(make([]byte, 32)),
+		"NOTIONSYNC_NOTION_CLIENT_ID":     fake.ClientID(),
+		"NOTIONSYNC_NOTION_CLIENT_SECRET": fake.ClientSecret(),
+		"NOTIONSYNC_NOTION_API_URL":       hs.URL,
+		"NOTIONSYNC_ADMIN_TOKEN":          adminToken,
+		"NOTIONSYNC_SINK_URL":             "file://" + t.TempDir(),
+		"NOTIONSYNC_LOG_LEVEL":            "warn",
+	}
+}
+
+// waitHTTP polls url until it answers 200 (the process is up).
+func waitHTTP(t *testing.T, url string, done <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("process exited early: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready in 20s (last error %v)", url, err)
+		}
+		time.Sleep(20 * time.Millisecond) // waiting for an HTTP server to bind
+	}
+}
+
+func get(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.SetBasicAuth("admin", token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The scheduler process serves the control plane with the real asynqmon
+// behind the admin check, and stops cleanly when its context ends.
+func TestSchedulerServesAsynqmonBehindAdminCheck(t *testing.T) {
+	addr := freeAddr(t)
+	vars := env(t, "1")
+	vars["NOTIONSYNC_CONTROL_ADDR"] = addr
+	vars["NOTIONSYNC_PUBLIC_URL"] = "http://" + addr
+	cfg, err := config.LoadSchedulerFrom(config.MapLookup(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.RunScheduler(ctx, cfg, zaptest.NewLogger(t)) }()
+	base := "http://" + addr
+	waitHTTP(t, base+"/readyz", done)
+
+	if code, _ := get(t, base+app.AsynqmonPath+"/", ""); code != http.StatusUnauthorized {
+		t.Fatalf("asynqmon without credential: %d, want 401", code)
+	}
+	if code, _ := get(t, base+app.AsynqmonPath+"/", "wrong-token-wrong-token"); code != http.StatusUnauthorized {
+		t.Fatalf("asynqmon with a wrong credential: %d, want 401", code)
+	}
+	code, body := get(t, base+app.AsynqmonPath+"/", adminToken)
+	if code != http.StatusOK || !strings.Contains(body, "<html") {
+		t.Fatalf("asynqmon UI: %d %.200s", code, body)
+	}
+	code, body = get(t, base+app.AsynqmonPath+"/api/queues", adminToken)
+	if code != http.StatusOK || !strings.Contains(body, "queues") {
+		t.Fatalf("asynqmon API: %d %.200s", code, body)
+	}
+	code, body = get(t, base+"/metrics", "")
+	if code != http.StatusOK || !strings.Contains(body, "notionsync_") {
+		t.Fatalf("metrics: %d", code)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("RunScheduler: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("scheduler did not stop within 20s")
+	}
+}
+
+// The worker process serves health and metrics and stops cleanly.
+func TestWorkerStartsAndStops(t *testing.T) {
+	addr := freeAddr(t)
+	vars := env(t, "2")
+	vars["NOTIONSYNC_HTTP_ADDR"] = addr
+	cfg, err := config.LoadWorkerFrom(config.MapLookup(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.RunWorker(ctx, cfg, zaptest.NewLogger(t)) }()
+	waitHTTP(t, "http://"+addr+"/readyz", done)
+	if code, _ := get(t, "http://"+addr+"/healthz", ""); code != http.StatusOK {
+		t.Fatalf("healthz %d", code)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("RunWorker: %v", err)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("worker did not stop in time")
+	}
+}
+
+// A bad configuration value is a clear error naming the variable.
+func TestBadConfigNamesTheVariable(t *testing.T) {
+	vars := env(t, "3")
+	vars["NOTIONSYNC_WORKER_CONCURRENCY"] = "lots"
+	_, err := config.LoadWorkerFrom(config.MapLookup(vars))
+	if err == nil || !strings.Contains(err.Error(), "NOTIONSYNC_WORKER_CONCURRENCY") {
+		t.Fatalf("err = %v", err)
+	}
+}
