@@ -720,3 +720,34 @@ func TestInv12Timeline(t *testing.T) {
 		t.Fatalf("%d events kept, want the cap of 3", n)
 	}
 }
+
+// Disconnecting revokes the grant at the provider even for a paused
+// connection, deletes the pair, and a refresh in flight cannot write it back.
+func TestDisconnectRevokesAndDeletes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, notionfake.Options{})
+	p := e.connect("ws-bye")
+	src := e.source(nil)
+	st := e.store(nil)
+	if err := st.Pause(bg(t), "ws-bye"); err != nil {
+		t.Fatal(err)
+	}
+	revoked, err := src.DisconnectAndRevoke(bg(t), "ws-bye", e.provider())
+	if err != nil || !revoked {
+		t.Fatalf("revoked=%v err=%v", revoked, err)
+	}
+	if n := e.fake.Stats().Revocations; n != 1 {
+		t.Fatalf("fake saw %d revocations, want 1", n)
+	}
+	if _, err := e.fake.CheckAccessToken(p.AccessToken); err == nil {
+		t.Fatal("the access token still works at the provider")
+	}
+	conn := must[*tokens.Connection](t)(st.Get(bg(t), "ws-bye"))
+	if conn.Status != tokens.StatusDisconnected || conn.HasRefreshToken {
+		t.Fatalf("after disconnect: %+v", conn)
+	}
+	if _, err := src.Token(bg(t), "ws-bye"); !errors.Is(err, tokens.ErrDisconnected) {
+		t.Fatalf("Token err = %v, want ErrDisconnected", err)
+	}
+	e.assertNoSecrets(p.AccessToken, p.RefreshToken)
+}

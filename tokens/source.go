@@ -652,3 +652,45 @@ func (s *Source) report(connID string, o Outcome, took time.Duration) {
 		h(connID, o, took)
 	}
 }
+
+// Revoker revokes a grant at the provider; tokens/notionauth.Client is one.
+type Revoker interface {
+	Revoke(ctx context.Context, token string) error
+}
+
+// DisconnectAndRevoke revokes the connection's grant at the provider, with
+// whatever token is stored and in any status (best effort: the access
+// token, then the refresh token), and then deletes the stored pair and
+// marks the connection disconnected (Store.Disconnect). revoked reports
+// whether the provider accepted a revocation. The secrets never leave this
+// package except to r.
+func (s *Source) DisconnectAndRevoke(ctx context.Context, connID string, r Revoker) (revoked bool, err error) {
+	rec, err := s.store.load(ctx, connID)
+	if err != nil {
+		return false, s.readErr(connID, err)
+	}
+	if rec.Status != StatusDisconnected && r != nil {
+		candidates := []string{rec.access}
+		if rt, err := s.store.refreshToken(rec); err == nil {
+			candidates = append(candidates, rt)
+		}
+		for _, tok := range candidates {
+			if tok == "" {
+				continue
+			}
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.CallTimeout)
+			rerr := r.Revoke(rctx, tok)
+			cancel()
+			if rerr == nil {
+				revoked = true
+				break
+			}
+			s.log.Info("revocation at the provider failed", zap.String("conn_id", connID), zap.Error(rerr))
+		}
+	}
+	if err := s.store.Disconnect(ctx, connID); err != nil {
+		return revoked, err
+	}
+	s.cache.drop(connID)
+	return revoked, nil
+}

@@ -351,18 +351,10 @@ func (s *Server) handleDisconnect(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"connection": s.view(r.Context(), c), "revoked": false})
 		return
 	}
-	// The Source hands out a token only for an active connection; a paused
-	// one cannot be revoked through it, and a dead grant needs no revoking.
-	revoked := false
-	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
-	tok, err := s.cfg.Source.Token(ctx, id)
-	cancel()
-	if err == nil {
-		revoked = s.revokeBestEffort(context.WithoutCancel(r.Context()), id, tok.AccessToken)
-	} else {
-		s.log.Info("control: disconnect without revoking at notion", zap.String("conn_id", id), zap.Error(err))
-	}
-	if err := s.store.Disconnect(r.Context(), id); err != nil {
+	// The Source revokes with whatever pair is stored (paused connections
+	// included), then deletes the secrets.
+	revoked, err := s.cfg.Source.DisconnectAndRevoke(r.Context(), id, s.cfg.OAuth)
+	if err != nil {
 		s.writeError(w, r, id, err)
 		return
 	}

@@ -370,9 +370,11 @@ func TestAPIDisconnect(t *testing.T) {
 	}
 }
 
-// A connection whose token cannot be had is still disconnected (revoking
-// is best effort).
-func TestAPIDisconnectWithoutRevoke(t *testing.T) {
+// A connection that is not active (here: marked needs_reauth by an
+// operator) is still revoked at Notion with its stored pair; one whose grant
+// is already dead there is disconnected all the same (revoking is best
+// effort; an OAuth revoke of a dead token answers 200, RFC 7009).
+func TestAPIDisconnectWhenNotActive(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	h.seed("c1", "")
@@ -380,14 +382,22 @@ func TestAPIDisconnectWithoutRevoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := h.api(http.MethodPost, "/api/v1/connections/c1/disconnect", nil)
-	if r.status != http.StatusOK || !strings.Contains(r.body, `"revoked":false`) {
+	if r.status != http.StatusOK || !strings.Contains(r.body, `"revoked":true`) {
 		t.Errorf("%d %s", r.status, r.body)
 	}
-	if h.conn("c1").Status != tokens.StatusDisconnected {
-		t.Error("not disconnected")
+	if st := h.fake.Stats(); st.Revocations != 1 {
+		t.Errorf("revocations %d, want 1", st.Revocations)
 	}
-	if st := h.fake.Stats(); st.Revocations != 0 {
-		t.Errorf("revocations %d", st.Revocations)
+
+	h.seed("c2", "")
+	ws := h.conn("c2").Meta["workspace_id"]
+	h.fake.Revoke(ws) // the user removed the integration at Notion
+	r = h.api(http.MethodPost, "/api/v1/connections/c2/disconnect", nil)
+	if r.status != http.StatusOK {
+		t.Errorf("%d %s", r.status, r.body)
+	}
+	if h.conn("c2").Status != tokens.StatusDisconnected {
+		t.Error("not disconnected")
 	}
 }
 
