@@ -133,7 +133,7 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 			_, err = h.fanOut(ctx, conn, tasks, time.Time{}, queue)
 		}
 		if err != nil {
-			if serr := h.state.saveCheckpoint(ctx, conn, "db", p.DatabaseID, ck); serr != nil {
+			if serr := h.state.saveCheckpoint(context.WithoutCancel(ctx), conn, "db", p.DatabaseID, ck); serr != nil {
 				log.Warn("could not save checkpoint", zap.Error(serr))
 			}
 			return fmt.Errorf("database %s query: %w", p.DatabaseID, err)
@@ -143,7 +143,7 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 		}
 		ck.Next = list.next()
 		if n%h.cfg.CheckpointEvery == 0 {
-			if err := h.state.saveCheckpoint(ctx, conn, "db", p.DatabaseID, ck); err != nil {
+			if err := h.state.saveCheckpoint(context.WithoutCancel(ctx), conn, "db", p.DatabaseID, ck); err != nil {
 				log.Warn("could not save checkpoint", zap.Error(err))
 			}
 		}

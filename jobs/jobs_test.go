@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/notionsync/notionsync/internal/notionfake"
+	"github.com/notionsync/notionsync/internal/pgtest"
 	"github.com/notionsync/notionsync/jobs"
 	"github.com/notionsync/notionsync/sync/notionclient"
 	"github.com/notionsync/notionsync/sync/sink"
@@ -320,4 +321,45 @@ func count429(st notionfake.DataStats) int {
 		n += byStatus[429]
 	}
 	return n
+}
+
+// A connection with a big backlog and an exhausted rate budget does not
+// starve another connection: waiting for budget never holds a worker slot,
+// so the small connection syncs while the big one is still throttled.
+func TestBackloggedConnectionDoesNotStarveOthers(t *testing.T) {
+	t.Parallel()
+	// 60 requests/min with a burst of 4: the big workspace needs minutes.
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 9, Pages: 40, BlocksPerPage: 2},
+		ratePerMinute: 60, burst: 4, maxWait: 20 * time.Millisecond})
+	e.clock.Advance(2 * time.Minute)
+	small, _ := e.addConnection("ws-small", notionfake.SeedSpec{Seed: 10, Pages: 1, BlocksPerPage: 1})
+	e.startWorkers(2) // fewer slots than the big backlog has tasks
+	e.sweep()         // the big one first: its tasks fill the queue
+	deadline := time.Now().Add(30 * time.Second)
+	for e.fake.RequestCount(e.ws) < 4 { // its burst is spent
+		if time.Now().After(deadline) {
+			t.Fatal("the big connection made no requests")
+		}
+		time.Sleep(10 * time.Millisecond) // polling the fake's counter, bounded
+	}
+	e.sweepFor(small)
+	e.syncTimeout = 30 * time.Second
+	e.waitSyncedFor(small)
+	big, err := e.h.State(context.Background(), e.conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if big.Pending == 0 {
+		t.Fatal("the big connection finished first: the test did not exercise starvation")
+	}
+}
+
+func TestFullSyncIntoPostgres(t *testing.T) {
+	t.Parallel()
+	pg := pgtest.StartTB(t, pgtest.Options{})
+	e := newEnv(t, envOpts{spec: smallSpec, sinkURL: pg.NewDatabase(t)})
+	e.startWorkers(4)
+	e.sweep()
+	e.waitSynced()
+	e.assertComplete()
 }

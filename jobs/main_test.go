@@ -82,7 +82,8 @@ type envOpts struct {
 	ratePerMinute int
 	burst         int
 	maxWait       time.Duration
-	memorySink    bool // benchmarks: an in-memory sink instead of files
+	memorySink    bool   // benchmarks: an in-memory sink instead of files
+	sinkURL       string // default: a file sink in a temp dir
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -130,8 +131,11 @@ func newEnv(t testing.TB, o envOpts) *env {
 	t.Cleanup(e.notion.CloseIdleConnections)
 	if o.memorySink {
 		e.sink = &memSink{m: map[string]sink.State{}}
-	} else if e.sink, err = sink.Open(context.Background(), "file://"+t.TempDir(), sink.Options{}); err != nil {
-		t.Fatal(err)
+	} else {
+		u := cmp.Or(o.sinkURL, "file://"+t.TempDir())
+		if e.sink, err = sink.Open(context.Background(), u, sink.Options{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(func() { e.sink.Close() })
 	e.client = asynq.NewClientFromRedisClient(e.rdb)
@@ -178,20 +182,40 @@ func (e *env) startWorkers(concurrency int) {
 	e.t.Cleanup(srv.Shutdown)
 }
 
-func (e *env) sweep() {
+func (e *env) sweep() { e.sweepFor(e.conn) }
+
+func (e *env) sweepFor(conn string) {
 	e.t.Helper()
-	if err := jobs.NewClient(e.client).EnqueueSweep(context.Background(), e.conn, e.clock.Now()); err != nil {
+	if err := jobs.NewClient(e.client).EnqueueSweep(context.Background(), conn, e.clock.Now()); err != nil {
 		e.t.Fatal(err)
 	}
+}
+
+// addConnection seeds a second workspace in the same fake and connects it.
+func (e *env) addConnection(ws string, spec notionfake.SeedSpec) (string, notionfake.SeedResult) {
+	e.t.Helper()
+	seed := e.fake.SeedWorkspace(ws, spec)
+	pair := e.fake.SeedConnection(ws)
+	conn := "conn-" + ws
+	if _, err := e.store.Connect(context.Background(), conn, &tokens.Grant{AccessToken: pair.AccessToken, RefreshToken: pair.RefreshToken}, tokens.Timing{}, tokens.ConnectOptions{}); err != nil {
+		e.t.Fatal(err)
+	}
+	return conn, seed
 }
 
 // waitSynced waits until the connection's cursor reached its target with
 // nothing pending; cursor moves wake it.
 func (e *env) waitSynced() jobs.SyncState {
 	e.t.Helper()
+	return e.waitSyncedFor(e.conn)
+}
+
+// waitSyncedFor is waitSynced for any connection of the env's system.
+func (e *env) waitSyncedFor(conn string) jobs.SyncState {
+	e.t.Helper()
 	deadline := time.After(cmp.Or(e.syncTimeout, 60*time.Second))
 	for {
-		st, err := e.h.State(context.Background(), e.conn)
+		st, err := e.h.State(context.Background(), conn)
 		if err != nil {
 			e.t.Fatal(err)
 		}

@@ -176,13 +176,13 @@ func (h *Handlers) fetchTree(ctx context.Context, conn string, page objectHead, 
 			}
 		}
 		if err != nil {
-			if serr := h.state.saveCheckpoint(ctx, conn, "page", page.ID, ck); serr != nil {
+			if serr := h.state.saveCheckpoint(context.WithoutCancel(ctx), conn, "page", page.ID, ck); serr != nil {
 				log.Warn("could not save checkpoint", zap.Error(serr))
 			}
 			return nil, err
 		}
 		if n%h.cfg.CheckpointEvery == 0 {
-			if err := h.state.saveCheckpoint(ctx, conn, "page", page.ID, ck); err != nil {
+			if err := h.state.saveCheckpoint(context.WithoutCancel(ctx), conn, "page", page.ID, ck); err != nil {
 				log.Warn("could not save checkpoint", zap.Error(err))
 			}
 		}

@@ -145,7 +145,7 @@ func (h *Handlers) sweep(ctx context.Context, t *asynq.Task, conn string) error 
 }
 
 func (h *Handlers) saveSweep(ctx context.Context, conn string, ck sweepCheckpoint, log *zap.Logger) {
-	if err := h.state.saveCheckpoint(ctx, conn, "sweep", "search", ck); err != nil {
+	if err := h.state.saveCheckpoint(context.WithoutCancel(ctx), conn, "sweep", "search", ck); err != nil {
 		log.Warn("could not save sweep checkpoint", zap.Error(err))
 	}
 }
