@@ -44,18 +44,19 @@ func (s *state) ckptKey(conn, kind, id string) string {
 // SyncState is a connection's sync progress.
 type SyncState struct {
 	// Cursor: every edit before it is in the sink (zero: never synced).
-	Cursor time.Time
+	Cursor time.Time `json:"cursor"`
 	// Target is where the cursor moves once Pending reaches zero.
-	Target time.Time
+	Target time.Time `json:"target"`
 	// Pending counts objects discovered and not yet stored.
-	Pending int64
+	Pending int64 `json:"pending"`
 	// LastSweep and LastSync are when a sweep ran and a page was stored.
-	LastSweep, LastSync time.Time
+	LastSweep time.Time `json:"last_sweep"`
+	LastSync  time.Time `json:"last_sync"`
 	// PagesSynced counts pages written to the sink.
-	PagesSynced int64
+	PagesSynced int64 `json:"pages_synced"`
 	// Errors are per-object errors that did not stop the connection's sync
 	// (object id -> message).
-	Errors map[string]string
+	Errors map[string]string `json:"errors,omitempty"`
 }
 
 func msTime(s string) time.Time {

@@ -1,0 +1,530 @@
+package ctl
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/notionsync/notionsync/internal/control"
+	"github.com/notionsync/notionsync/tokens"
+)
+
+// runFunc runs a command with its positional arguments.
+type runFunc func(ctx context.Context, r *runner, args []string) error
+
+// command is one subcommand: setup defines its flags on fs and returns the
+// function that runs it once they are parsed.
+type command struct {
+	name     string
+	synopsis string // arguments, as in "ID [-wait]"
+	summary  string // one line for the command list
+	help     string // a paragraph for "help <command>"
+	setup    func(fs *flag.FlagSet) runFunc
+}
+
+// commandTable lists the commands in the order usage shows them.
+func commandTable() []*command {
+	return []*command{
+		{name: "list", synopsis: "[-status S] [-limit N]", summary: "list connections",
+			help: "Lists connections, oldest first: status, the reason of needs_reauth, when the access\n" +
+				"token expires, the last sync, the objects pending and consecutive refresh failures.\n" +
+				"-status filters on the client: the whole list is paged through.",
+			setup: setupList},
+		{name: "show", synopsis: "ID", summary: "show one connection with its meta and sync state",
+			help: "Shows one connection as key: value lines, with its meta and sync state.", setup: setupShow},
+		{name: "events", synopsis: "ID", summary: "show a connection's token timeline, newest first",
+			help: "Shows the connection's token timeline (connected, refreshed, refresh failures,\n" +
+				"needs_reauth with its reason, pauses ...), newest first.", setup: setupEvents},
+		{name: "pause", synopsis: "ID", summary: "stop syncing an active connection",
+			help:  "Pauses an active connection: no syncs run; its tokens are still refreshed.",
+			setup: setupTransition("pause", "paused")},
+		{name: "resume", synopsis: "ID", summary: "resume a paused connection",
+			help: "Resumes a paused connection.", setup: setupTransition("resume", "resumed")},
+		{name: "sync", synopsis: "ID", summary: "enqueue a sync of an active connection now",
+			help: "Enqueues a sweep of an active connection now.", setup: setupSync},
+		{name: "refresh", synopsis: "ID [-wait]", summary: "enqueue a token refresh (-wait: refresh now)",
+			help: "Enqueues a refresh of the connection's tokens; with -wait, refreshes them now and\n" +
+				"reports the new expiry.", setup: setupRefresh},
+		{name: "disconnect", synopsis: "ID [-yes]", summary: "revoke the grant at Notion and delete the tokens",
+			help: "Revokes the connection's grant at Notion (best effort) and deletes its tokens. The\n" +
+				"workspace must then be connected again. Asks for confirmation on a terminal; without\n" +
+				"one (scripts), -yes is required.", setup: setupDisconnect},
+		{name: "import", synopsis: "-id ID [-file F] [-replace] [-meta k=v]...",
+			summary: "store a token pair obtained elsewhere (JSON on stdin)",
+			help: "Stores a token pair obtained elsewhere under connection ID, read as JSON from stdin\n" +
+				"or -file: {\"access_token\": \"...\", \"refresh_token\": \"...\", \"expires_in\": 3600}.\n" +
+				"expires_in (seconds) is optional. workspace_id, workspace_name and bot_id, as in\n" +
+				"Notion's token response, are kept as meta. Tokens are never accepted as flags:\n" +
+				"command lines are visible to every user of the machine.", setup: setupImport},
+		{name: "connect-url", synopsis: "[-id ID] [-base URL]", summary: "print the link that connects a workspace",
+			help: "Prints the link a user opens to connect a Notion workspace; with -id, the link that\n" +
+				"re-authorizes that existing connection (a reconnect link). The link is built on\n" +
+				"-base, by default the server's public reconnect URL or -server: browsers must reach\n" +
+				"it on the same host as the OAuth redirect URI.", setup: setupConnectURL},
+	}
+}
+
+// commands is the command table; it is never modified.
+var commands = commandTable()
+
+func lookup(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// connection is a connection as the API returns it, with its sync state
+// kept raw (its shape is whatever the server's SyncInfo returns).
+type connection struct {
+	control.ConnectionView
+	Sync json.RawMessage `json:"sync,omitempty"`
+}
+
+// oneID checks that args is exactly one valid connection id.
+func oneID(cmd string, args []string) (string, error) {
+	switch len(args) {
+	case 0:
+		return "", usagef(cmd, "a connection id is required")
+	case 1:
+		return args[0], checkID(cmd, args[0])
+	default:
+		return "", usagef(cmd, "one connection id expected, got %d arguments", len(args))
+	}
+}
+
+func checkID(cmd, id string) error {
+	if tokens.ValidateID(id) != nil {
+		return usagef(cmd, "invalid connection id %s: ids are 1-128 letters, digits, '_' and '-'", clean(strconv.Quote(id)))
+	}
+	return nil
+}
+
+func connPath(id string, suffix string) string {
+	return "/connections/" + url.PathEscape(id) + suffix
+}
+
+var statuses = []tokens.Status{tokens.StatusActive, tokens.StatusPaused, tokens.StatusNeedsReauth, tokens.StatusDisconnected}
+
+// listPageSize is how many connections one list request asks for.
+const listPageSize = 500
+
+func setupList(fs *flag.FlagSet) runFunc {
+	status := fs.String("status", "", "show only connections with this `status`: active, paused, needs_reauth or disconnected")
+	limit := fs.Int("limit", 0, "show at most `N` connections (0: all)")
+	return func(ctx context.Context, r *runner, args []string) error {
+		if len(args) != 0 {
+			return usagef(r.cmd, "list takes no arguments")
+		}
+		if *status != "" && !slices.Contains(statuses, tokens.Status(*status)) {
+			return usagef(r.cmd, "-status must be one of active, paused, needs_reauth, disconnected")
+		}
+		if *limit < 0 {
+			return usagef(r.cmd, "-limit must not be negative")
+		}
+		ctx, cancel := r.withTimeout(ctx, DefaultTimeout)
+		defer cancel()
+
+		pageSize := listPageSize
+		if *limit > 0 && *status == "" {
+			pageSize = min(*limit, listPageSize)
+		}
+		var raws []json.RawMessage
+		var conns []connection
+		after := ""
+	pages:
+		for {
+			q := url.Values{"limit": {strconv.Itoa(pageSize)}}
+			if after != "" {
+				q.Set("after", after)
+			}
+			var page struct {
+				Connections []json.RawMessage `json:"connections"`
+				Next        string            `json:"next"`
+			}
+			if _, err := r.getJSON(ctx, http.MethodGet, "/connections", q, nil, &page); err != nil {
+				return err
+			}
+			for _, raw := range page.Connections {
+				var c connection
+				if err := json.Unmarshal(raw, &c); err != nil {
+					return fmt.Errorf("the control server at %s listed a connection that is not the expected JSON: %v", r.server(), err)
+				}
+				if *status != "" && string(c.Status) != *status {
+					continue
+				}
+				raws, conns = append(raws, raw), append(conns, c)
+				if *limit > 0 && len(conns) == *limit {
+					break pages
+				}
+			}
+			if page.Next == "" {
+				break
+			}
+			if page.Next == after {
+				return fmt.Errorf("the control server at %s returned the same page twice (after=%s)", r.server(), clean(after))
+			}
+			after = page.Next
+		}
+
+		if r.jsonOutput() {
+			return r.printValue(struct {
+				Connections []json.RawMessage `json:"connections"`
+			}{Connections: append([]json.RawMessage{}, raws...)})
+		}
+		if len(conns) == 0 {
+			if *status != "" {
+				r.errf("no connections with status %s\n", *status)
+			} else {
+				r.errf("no connections\n")
+			}
+			return nil
+		}
+		now := r.env.Now()
+		t := newTable(r.env.Stdout, "ID", "STATUS", "REASON", "ACCESS EXPIRES", "LAST SYNC", "PENDING", "FAILURES")
+		for _, c := range conns {
+			lastSync, pending := "-", "-"
+			if s := parseSync(c.Sync); s != nil {
+				if ts, ok := s.time("last_sync"); ok {
+					lastSync = "never"
+					if !ts.IsZero() {
+						lastSync = relative(ts, now)
+					}
+				}
+				if n, ok := s.int("pending"); ok {
+					pending = strconv.FormatInt(n, 10)
+				}
+			}
+			t.row(cell(c.ID), cell(string(c.Status)), cell(string(c.Reason)), relative(c.AccessExpiresAt, now),
+				lastSync, pending, strconv.Itoa(c.Failures))
+		}
+		return t.flush()
+	}
+}
+
+func setupShow(*flag.FlagSet) runFunc {
+	return func(ctx context.Context, r *runner, args []string) error {
+		id, err := oneID(r.cmd, args)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := r.withTimeout(ctx, DefaultTimeout)
+		defer cancel()
+		var c connection
+		raw, err := r.getJSON(ctx, http.MethodGet, connPath(id, ""), nil, nil, &c)
+		if err != nil {
+			return err
+		}
+		if r.jsonOutput() {
+			return r.printJSON(raw)
+		}
+		return writePairs(r.env.Stdout, showPairs(c, r))
+	}
+}
+
+// showPairs renders a connection as key: value pairs; optional fields only
+// when set.
+func showPairs(c connection, r *runner) [][2]string {
+	now := r.env.Now()
+	p := [][2]string{{"id", cell(c.ID)}, {"status", cell(string(c.Status))}}
+	add := func(k, v string) {
+		if v != "" {
+			p = append(p, [2]string{k, clean(v)})
+		}
+	}
+	addTime := func(k string, t time.Time, v string) {
+		if !t.IsZero() {
+			p = append(p, [2]string{k, v})
+		}
+	}
+	add("reason", string(c.Reason))
+	add("detail", c.Detail)
+	p = append(p, [2]string{"version", strconv.FormatInt(c.Version, 10)})
+	addTime("access_expires", c.AccessExpiresAt, timestamp(c.AccessExpiresAt, now))
+	addTime("refresh_due", c.RefreshDueAt, timestamp(c.RefreshDueAt, now))
+	addTime("refreshed", c.RefreshedAt, timestamp(c.RefreshedAt, now))
+	p = append(p, [2]string{"failures", strconv.Itoa(c.Failures)})
+	addTime("retry_at", c.RetryAt, timestamp(c.RetryAt, now))
+	rt := "none"
+	if c.HasRefreshToken {
+		rt = "stored"
+	}
+	p = append(p, [2]string{"refresh_token", rt})
+	add("key_id", c.KeyID)
+	addTime("created", c.CreatedAt, timestamp(c.CreatedAt, now))
+	addTime("updated", c.UpdatedAt, timestamp(c.UpdatedAt, now))
+	add("reconnect_url", c.ReconnectURL)
+	for _, k := range slices.Sorted(maps.Keys(c.Meta)) {
+		p = append(p, [2]string{"meta." + clean(k), cell(c.Meta[k])})
+	}
+	if s := parseSync(c.Sync); s != nil {
+		p = append(p, s.lines("sync.", now)...)
+	} else if len(c.Sync) > 0 && string(c.Sync) != "null" {
+		p = append(p, jsonLines("sync", c.Sync, now)...)
+	}
+	return p
+}
+
+func setupEvents(*flag.FlagSet) runFunc {
+	return func(ctx context.Context, r *runner, args []string) error {
+		id, err := oneID(r.cmd, args)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := r.withTimeout(ctx, DefaultTimeout)
+		defer cancel()
+		var body struct {
+			Events []tokens.Event `json:"events"`
+		}
+		raw, err := r.getJSON(ctx, http.MethodGet, connPath(id, "/events"), nil, nil, &body)
+		if err != nil {
+			return err
+		}
+		if r.jsonOutput() {
+			return r.printJSON(raw)
+		}
+		if len(body.Events) == 0 {
+			r.errf("no events for %s\n", id)
+			return nil
+		}
+		t := newTable(r.env.Stdout, "TIME", "KIND", "VERSION", "DETAIL")
+		for _, e := range body.Events {
+			t.row(e.Time.UTC().Format(time.RFC3339), cell(e.Kind), strconv.FormatInt(e.Version, 10), cell(e.Detail))
+		}
+		return t.flush()
+	}
+}
+
+// setupTransition is pause and resume: POST .../<action>, which answers
+// with the connection.
+func setupTransition(action, done string) func(*flag.FlagSet) runFunc {
+	return func(*flag.FlagSet) runFunc {
+		return func(ctx context.Context, r *runner, args []string) error {
+			id, err := oneID(r.cmd, args)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := r.withTimeout(ctx, DefaultTimeout)
+			defer cancel()
+			var c connection
+			raw, err := r.getJSON(ctx, http.MethodPost, connPath(id, "/"+action), nil, nil, &c)
+			if err != nil {
+				return err
+			}
+			if r.jsonOutput() {
+				return r.printJSON(raw)
+			}
+			r.outf("%s: %s (status %s)\n", id, done, cell(string(c.Status)))
+			return nil
+		}
+	}
+}
+
+func setupSync(*flag.FlagSet) runFunc {
+	return func(ctx context.Context, r *runner, args []string) error {
+		id, err := oneID(r.cmd, args)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := r.withTimeout(ctx, DefaultTimeout)
+		defer cancel()
+		raw, err := r.getJSON(ctx, http.MethodPost, connPath(id, "/sync"), nil, nil, nil)
+		if err != nil {
+			return err
+		}
+		if r.jsonOutput() {
+			return r.printJSON(raw)
+		}
+		r.outf("%s: sync enqueued\n", id)
+		return nil
+	}
+}
+
+func setupRefresh(fs *flag.FlagSet) runFunc {
+	wait := fs.Bool("wait", false, "refresh now and wait for Notion's answer, instead of enqueueing")
+	return func(ctx context.Context, r *runner, args []string) error {
+		id, err := oneID(r.cmd, args)
+		if err != nil {
+			return err
+		}
+		def, q := DefaultTimeout, url.Values(nil)
+		if *wait {
+			def, q = DefaultWaitTimeout, url.Values{"wait": {"1"}}
+		}
+		ctx, cancel := r.withTimeout(ctx, def)
+		defer cancel()
+		var c connection
+		var out any
+		if *wait {
+			out = &c
+		}
+		raw, err := r.getJSON(ctx, http.MethodPost, connPath(id, "/refresh"), q, nil, out)
+		if err != nil {
+			return err
+		}
+		if r.jsonOutput() {
+			return r.printJSON(raw)
+		}
+		if !*wait {
+			r.outf("%s: refresh enqueued\n", id)
+			return nil
+		}
+		r.outf("%s: refreshed (token version %d; access token expires %s)\n", id, c.Version, relative(c.AccessExpiresAt, r.env.Now()))
+		return nil
+	}
+}
+
+func setupDisconnect(fs *flag.FlagSet) runFunc {
+	yes := fs.Bool("yes", false, "do not ask for confirmation (required when stdin is not a terminal)")
+	return func(ctx context.Context, r *runner, args []string) error {
+		id, err := oneID(r.cmd, args)
+		if err != nil {
+			return err
+		}
+		if !*yes && !r.env.StdinIsTerminal {
+			return usagef(r.cmd, "disconnect revokes the grant and deletes the tokens: pass -yes to confirm (stdin is not a terminal to ask on)")
+		}
+		if err := r.requireToken(); err != nil {
+			return err
+		}
+		if !*yes {
+			cctx, cancel := r.withTimeout(ctx, DefaultTimeout)
+			var c connection
+			_, err := r.getJSON(cctx, http.MethodGet, connPath(id, ""), nil, nil, &c)
+			cancel()
+			if err != nil {
+				return err
+			}
+			ws := ""
+			if name := c.Meta[control.MetaWorkspaceName]; name != "" {
+				ws = ", workspace " + strconv.Quote(name)
+			}
+			ok, err := r.confirm(ctx, fmt.Sprintf("Disconnect %s (%s%s)? Its grant is revoked at Notion and its tokens are deleted;\n"+
+				"the workspace must then be connected again. Type yes to confirm: ", id, cell(string(c.Status)), clean(ws)))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errDeclined
+			}
+		}
+		ctx, cancel := r.withTimeout(ctx, DefaultTimeout)
+		defer cancel()
+		var body struct {
+			Connection connection `json:"connection"`
+			Revoked    bool       `json:"revoked"`
+		}
+		raw, err := r.getJSON(ctx, http.MethodPost, connPath(id, "/disconnect"), nil, nil, &body)
+		if err != nil {
+			return err
+		}
+		if r.jsonOutput() {
+			return r.printJSON(raw)
+		}
+		if body.Revoked {
+			r.outf("%s: disconnected; the grant was revoked at Notion\n", id)
+		} else {
+			r.outf("%s: disconnected; the grant was not revoked at Notion (the connection was not active, or Notion did not confirm):\n"+
+				"the workspace owner can remove the integration in Notion's settings\n", id)
+		}
+		if u := body.Connection.ReconnectURL; u != "" {
+			r.outf("reconnect link: %s\n", clean(u))
+		}
+		return nil
+	}
+}
+
+// confirm asks on stderr and reads one line from stdin; "y" and "yes"
+// confirm. The read is abandoned when ctx ends (stdin cannot be
+// interrupted).
+func (r *runner) confirm(ctx context.Context, prompt string) (bool, error) {
+	r.errf("%s", prompt)
+	type answer struct {
+		line string
+		err  error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		line, err := bufio.NewReader(r.env.Stdin).ReadString('\n')
+		ch <- answer{line, err}
+	}()
+	select {
+	case <-ctx.Done():
+		r.errf("\n")
+		return false, errors.New("interrupted")
+	case a := <-ch:
+		if a.err != nil && a.line == "" {
+			r.errf("\n")
+			return false, nil
+		}
+		switch strings.ToLower(strings.TrimSpace(a.line)) {
+		case "y", "yes":
+			return true, nil
+		}
+		return false, nil
+	}
+}
+
+func setupConnectURL(fs *flag.FlagSet) runFunc {
+	id := fs.String("id", "", "make a reconnect link for this existing connection `ID`")
+	base := fs.String("base", "", "public base `URL` of the control plane, as browsers reach it (default: the server's, or -server)")
+	return func(ctx context.Context, r *runner, args []string) error {
+		if len(args) != 0 {
+			return usagef(r.cmd, "connect-url takes no arguments (use -id ID)")
+		}
+		root := r.base
+		if *base != "" {
+			u, err := parseServer(*base)
+			if err != nil {
+				return usagef(r.cmd, "-base must be an http(s) URL")
+			}
+			root = u
+		}
+		build := func(q url.Values) string {
+			u := *root
+			u.Path = strings.TrimRight(u.Path, "/") + control.StartPath
+			u.RawPath = ""
+			u.RawQuery = q.Encode()
+			return u.String()
+		}
+		link := build(nil)
+		if *id != "" {
+			if err := checkID(r.cmd, *id); err != nil {
+				return err
+			}
+			ctx, cancel := r.withTimeout(ctx, DefaultTimeout)
+			defer cancel()
+			var c connection
+			_, err := r.getJSON(ctx, http.MethodGet, connPath(*id, ""), nil, nil, &c)
+			var ae *apiError
+			if errors.As(err, &ae) && ae.Code == "not_found" {
+				return fmt.Errorf("%s: -id makes reconnect links for existing connections only; a new workspace connects "+
+					"through the link of 'connect-url' without -id (its connection id becomes ws-<workspace id>)", ae.Message)
+			}
+			if err != nil {
+				return err
+			}
+			link = build(url.Values{"connection_id": {*id}})
+			if c.ReconnectURL != "" && *base == "" {
+				link = clean(c.ReconnectURL)
+			}
+		}
+		if r.jsonOutput() {
+			return r.printValue(map[string]string{"url": link})
+		}
+		r.outf("%s\n", link)
+		return nil
+	}
+}
