@@ -363,3 +363,47 @@ func TestFullSyncIntoPostgres(t *testing.T) {
 	e.waitSynced()
 	e.assertComplete()
 }
+
+// A sweep stopped halfway (the connection was paused between two pages of
+// search results) neither moves the cursor past results it never handed out
+// nor leaves the cursor stuck: after resuming, the next sweep completes it.
+func TestSweepStoppedHalfwayNeitherSkipsNorSticks(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 11, Pages: 250, History: time.Hour}})
+	e.clock.Advance(2 * time.Minute)
+	e.fake.SetDataLatency(150 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- e.runTask(jobs.TypeSweep, `{"conn_id":"`+e.conn+`"}`) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for e.fake.RequestCount(e.ws) < 1 { // the first search page is on its way
+		if time.Now().After(deadline) {
+			t.Fatal("no search request")
+		}
+		time.Sleep(5 * time.Millisecond) // polling the fake's counter, bounded
+	}
+	if err := e.store.Pause(context.Background(), e.conn); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, tokens.ErrPaused) {
+		t.Fatalf("sweep err = %v, want it stopped by the pause", err)
+	}
+	st, err := e.h.State(context.Background(), e.conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Cursor.IsZero() || !st.Target.IsZero() {
+		t.Fatalf("a half sweep moved the cursor or its target: %+v", st)
+	}
+	// The pages handed out before the stop are pending; the sweep itself is not.
+	if st.Pending != 100 {
+		t.Fatalf("pending = %d, want the 100 pages of the first result page", st.Pending)
+	}
+	e.fake.SetDataLatency(0)
+	if err := e.store.Resume(context.Background(), e.conn); err != nil {
+		t.Fatal(err)
+	}
+	e.startWorkers(4)
+	e.sweep()
+	e.waitSynced()
+	e.assertComplete()
+}

@@ -31,7 +31,18 @@ func (h *Handlers) handleSweep(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	return h.finish(ctx, p.ConnID, h.sweep(ctx, t, p.ConnID))
+	err = h.sweep(ctx, t, p.ConnID)
+	if err != nil && stopped(err) {
+		// The connection stopped (paused, needs re-authorization): this
+		// sweep will not run again, so it must not hold the cursor. Its
+		// target was never recorded, so the cursor cannot pass what it did
+		// not hand out.
+		taskID, _ := asynq.GetTaskID(ctx)
+		if derr := h.markDone(context.WithoutCancel(ctx), p.ConnID, "sweep:"+taskID, 0); derr != nil {
+			h.log.Warn("could not release a stopped sweep", zap.String("conn_id", p.ConnID), zap.Error(derr))
+		}
+	}
+	return h.finish(ctx, p.ConnID, err)
 }
 
 func (h *Handlers) sweep(ctx context.Context, t *asynq.Task, conn string) error {
@@ -112,7 +123,10 @@ func (h *Handlers) sweep(ctx context.Context, t *asynq.Task, conn string) error 
 				tasks = append(tasks, f)
 			}
 		}
-		n, err := h.fanOut(ctx, conn, tasks, time.UnixMilli(ck.Target), queue)
+		// The target is recorded only when the whole sweep is done: a sweep
+		// that stops halfway must not let the cursor pass results it never
+		// handed out.
+		n, err := h.fanOut(ctx, conn, tasks, time.Time{}, queue)
 		enqueued += n
 		if err != nil {
 			h.saveSweep(ctx, conn, ck, log)
