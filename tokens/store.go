@@ -500,6 +500,26 @@ func (s *Store) appendEvent(ctx context.Context, id string, version int64, kind,
 	return err
 }
 
+// NotificationChannel is the Redis pub/sub channel on which every change of
+// a connection is announced as "<id> <version> <event kind>" (see
+// ParseNotification). Any process may subscribe, for example to send an
+// outbound webhook when a connection becomes needs_reauth, whichever
+// process reached that verdict.
+func (s *Store) NotificationChannel() string { return s.channel }
+
+// ParseNotification splits a message of NotificationChannel.
+func ParseNotification(payload string) (connID string, version int64, kind string, ok bool) {
+	parts := strings.SplitN(payload, " ", 3)
+	if len(parts) != 3 {
+		return "", 0, "", false
+	}
+	v, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return "", 0, "", false
+	}
+	return parts[0], v, parts[2], true
+}
+
 // notify publishes a notification for id without changing anything (for
 // example when a refresher releases the lock without writing).
 func (s *Store) notify(ctx context.Context, id, kind string) error {

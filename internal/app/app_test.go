@@ -3,20 +3,25 @@ package app_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/notionsync/notionsync/config"
 	"github.com/notionsync/notionsync/internal/app"
 	"github.com/notionsync/notionsync/internal/notionfake"
 	"github.com/notionsync/notionsync/internal/redistest"
+	"github.com/notionsync/notionsync/tokens"
 )
 
 var redisSrv *redistest.Server
@@ -171,5 +176,94 @@ func TestBadConfigNamesTheVariable(t *testing.T) {
 	_, err := config.LoadWorkerFrom(config.MapLookup(vars))
 	if err == nil || !strings.Contains(err.Error(), "NOTIONSYNC_WORKER_CONCURRENCY") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A connection that becomes needs_reauth in any process (here: a store
+// standing in for a worker) gets exactly one outbound webhook, even with
+// two scheduler replicas listening.
+func TestNeedsReauthWebhookFromAnyProcess(t *testing.T) {
+	got := make(chan string, 10)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			ConnectionID string `json:"connection_id"`
+			Reason       string `json:"reason"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		got <- body.ConnectionID + "/" + body.Reason
+	}))
+	defer recv.Close()
+	vars := env(t, "4")
+	vars["NOTIONSYNC_WEBHOOK_URL"] = recv.URL
+	vars["NOTIONSYNC_WEBHOOK_SECRET"] = "webhook-secret-0123456789"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var dones []chan error
+	for range 2 {
+		addr := freeAddr(t)
+		v := maps.Clone(vars)
+		v["NOTIONSYNC_CONTROL_ADDR"] = addr
+		v["NOTIONSYNC_PUBLIC_URL"] = "http://" + addr
+		cfg, err := config.LoadSchedulerFrom(config.MapLookup(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- app.RunScheduler(ctx, cfg, zaptest.NewLogger(t)) }()
+		waitHTTP(t, "http://"+addr+"/readyz", done)
+		dones = append(dones, done)
+	}
+	// A "worker" marks two connections needs_reauth.
+	rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr(), DB: 4})
+	defer rdb.Close()
+	kr, _ := tokens.NewKeyring(tokens.Key{ID: "k1", Secret: make([]byte, 32)})
+	st, err := tokens.NewStore(tokens.StoreConfig{Redis: rdb, Keyring: kr, KeyPrefix: vars["NOTIONSYNC_REDIS_KEY_PREFIX"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"c1", "c2"} {
+		if _, err := st.Connect(ctx, id, &tokens.Grant{AccessToken: "a-" + id, RefreshToken: "r-" + id}, tokens.Timing{}, tokens.ConnectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The notifiers subscribe right after startup; wait until both listen.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, _ := rdb.PubSubNumSub(ctx, st.NotificationChannel()).Result()
+		if n[st.NotificationChannel()] >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the schedulers' notifiers did not subscribe")
+		}
+		time.Sleep(10 * time.Millisecond) // polling Redis, bounded
+	}
+	for _, id := range []string{"c1", "c2"} {
+		if err := st.MarkNeedsReauth(ctx, id, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]int{}
+	for range 2 {
+		select {
+		case s := <-got:
+			seen[s]++
+		case <-time.After(15 * time.Second):
+			t.Fatalf("webhooks received: %v", seen)
+		}
+	}
+	if seen["c1/operator"] != 1 || seen["c2/operator"] != 1 {
+		t.Fatalf("webhooks: %v, want one each for c1 and c2", seen)
+	}
+	cancel()
+	for _, d := range dones {
+		if err := <-d; err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case s := <-got:
+		t.Fatalf("a duplicate webhook arrived: %s", s)
+	default:
 	}
 }

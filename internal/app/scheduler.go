@@ -28,13 +28,7 @@ const AsynqmonPath = "/admin/asynqmon"
 // loop (acting only while it holds the leader lease, so replicas are safe)
 // and the control plane over HTTP.
 func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) error {
-	var ctl *control.Server // set below; the hook fires only after startup
-	hooks := tokens.Hooks{OnNeedsReauth: func(id string, r tokens.Reason, detail string) {
-		if ctl != nil {
-			ctl.NotifyNeedsReauth(context.Background(), id, r, detail)
-		}
-	}}
-	c, err := newCommon(ctx, log, cfg.Redis, cfg.Tokens, cfg.Notion, hooks)
+	c, err := newCommon(ctx, log, cfg.Redis, cfg.Tokens, cfg.Notion, tokens.Hooks{})
 	if err != nil {
 		return err
 	}
@@ -69,7 +63,7 @@ func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) e
 		ReadOnly:     cfg.Control.AsynqmonReadOnly,
 	})
 	// No mon.Close(): it would close the shared Redis client (c.close does).
-	ctl, err = control.New(control.Config{
+	ctl, err := control.New(control.Config{
 		Source: c.source, Store: c.store, OAuth: c.oauth, Redis: c.rdb, Enqueuer: jc,
 		PublicURL: strings.TrimRight(cfg.Control.PublicURL, "/"), RedirectURI: cfg.Notion.RedirectURI,
 		AdminToken: cfg.Control.AdminToken.Value(), KeyPrefix: cfg.Redis.KeyPrefix, Timing: c.timing,
@@ -93,6 +87,14 @@ func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) e
 	defer stop()
 	schedErr := make(chan error, 1)
 	go func() { schedErr <- sched.Run(rctx) }()
+	if cfg.Control.WebhookURL.IsSet() {
+		rn := &reauthNotifier{rdb: c.rdb, store: c.store, prefix: cfg.Redis.KeyPrefix, notify: ctl.NotifyNeedsReauth, log: log.Named("reauth-webhook")}
+		go func() {
+			if err := rn.run(rctx); err != nil {
+				log.Error("needs_reauth webhook notifier stopped", zap.Error(err))
+			}
+		}()
+	}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- serveHTTP(rctx, log, newHTTPServer(cfg.Control.ControlAddr, ctl.Handler())) }()
 
