@@ -22,8 +22,9 @@ type Key struct {
 
 // Keyring encrypts token secrets at rest with AES-256-GCM. The first key is
 // the primary: every write uses it. The others only decrypt, so a key can be
-// rotated by prepending a new one, letting refreshes re-encrypt the records,
-// and removing the old key once no record uses it (see Store.Rekey).
+// rotated by prepending a new one (refreshes re-encrypt records as they go,
+// Store.Rekey does it at once) and removing the old key once no record uses
+// it (Connection.KeyID tells).
 //
 // A Keyring is immutable and safe for concurrent use.
 type Keyring struct {

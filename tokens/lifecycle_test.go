@@ -751,3 +751,33 @@ func TestDisconnectRevokesAndDeletes(t *testing.T) {
 	}
 	e.assertNoSecrets(p.AccessToken, p.RefreshToken)
 }
+
+// Rekey re-seals a record with the new primary key without moving its
+// version, so it can never fence out a refresh.
+func TestRekey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, notionfake.Options{})
+	p := e.connect("ws-rekey2") // sealed with k1
+	rotated := e.store(newKeyring(t, "k2", "k1"))
+	wrote, err := rotated.Rekey(bg(t), "ws-rekey2")
+	if err != nil || !wrote {
+		t.Fatalf("wrote=%v err=%v", wrote, err)
+	}
+	conn := must[*tokens.Connection](t)(rotated.Get(bg(t), "ws-rekey2"))
+	if conn.KeyID != "k2" || conn.Version != 1 {
+		t.Fatalf("after rekey: key %s version %d, want k2 and 1", conn.KeyID, conn.Version)
+	}
+	if wrote, _ := rotated.Rekey(bg(t), "ws-rekey2"); wrote {
+		t.Fatal("a second rekey wrote again")
+	}
+	// Only k2 is needed now, and the pair is intact.
+	src := e.source(func(c *tokens.Config) { c.Store = e.store(newKeyring(t, "k2")) })
+	tok := must[tokens.Token](t)(src.Token(bg(t), "ws-rekey2"))
+	if tok.AccessToken != p.AccessToken {
+		t.Fatal("access token changed by rekey")
+	}
+	e.expire()
+	if _, err := src.Token(bg(t), "ws-rekey2"); err != nil {
+		t.Fatalf("refresh after rekey (the refresh token must be intact): %v", err)
+	}
+}

@@ -160,3 +160,18 @@ end
 event(ARGV[11], cur, ARGV[12])
 return {1, retry}
 `)
+
+// rekeyScript rewrites the sealed pair with the current primary key,
+// fenced on the version and WITHOUT moving it: a refresh in flight still
+// commits (its fence compares versions only), and a commit that lands first
+// makes this script write nothing (the refresh sealed with the primary key
+// anyway).
+//
+//	ARGV[6] sealed access token   ARGV[7] sealed refresh token
+//
+// Returns {1, version} or {0, version} on a fence mismatch.
+var rekeyScript = redis.NewScript(luaFence + `
+redis.call('HSET', KEYS[1], 'at', ARGV[6])
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'rt', ARGV[7]) end
+return {1, cur}
+`)

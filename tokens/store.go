@@ -486,6 +486,38 @@ func (s *Store) recordFailure(ctx context.Context, id string, expected int64, b 
 	return time.UnixMilli(res[1]), nil
 }
 
+// Rekey re-encrypts a connection's stored pair with the keyring's primary
+// key (after a key rotation), without changing its version or anything
+// else. It reports whether it wrote; a record already sealed with the
+// primary key, or one changed concurrently (whose writer used the primary
+// key), is left alone.
+func (s *Store) Rekey(ctx context.Context, id string) (bool, error) {
+	r, err := s.load(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	if r.KeyID == s.keys.PrimaryID() || r.access == "" && r.sealedRefresh == "" {
+		return false, nil
+	}
+	rt, err := s.refreshToken(r)
+	if err != nil {
+		return false, err
+	}
+	at, err := s.keys.seal(r.access, id+"/access")
+	if err != nil {
+		return false, err
+	}
+	srt, err := s.keys.seal(rt, id+"/refresh")
+	if err != nil {
+		return false, err
+	}
+	res, err := rekeyScript.Run(ctx, s.rdb, s.scriptKeys(id), s.scriptArgs(id, r.Version, at, srt)...).Int64Slice()
+	if err != nil {
+		return false, fmt.Errorf("tokens: rekey connection %s: %w", id, err)
+	}
+	return res[0] == 1, nil
+}
+
 // appendEvent records an event that accompanies no state change.
 func (s *Store) appendEvent(ctx context.Context, id string, version int64, kind, detail string) error {
 	e, err := json.Marshal(map[string]any{"t": s.now().UnixMilli(), "k": kind, "v": version, "d": detail})
