@@ -232,7 +232,8 @@ func wrap(s string, width int) []string {
 // The binaries log them as warnings; they are not errors, so a newer
 // environment file can serve an older binary.
 func UnknownVars(environ []string) []string {
-	known := make(map[string]bool)
+	// Read by other programs of the project (notionsyncctl), not the binaries.
+	known := map[string]bool{Prefix + "CONTROL_URL": true}
 	for _, v := range Reference() {
 		known[v.Name] = true
 	}

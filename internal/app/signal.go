@@ -31,6 +31,3 @@ func SignalContext(parent context.Context, log *zap.Logger) (context.Context, co
 	}()
 	return ctx, func() { signal.Stop(ch); cancel() }
 }
-
-// ErrField logs an error.
-func ErrField(err error) zap.Field { return zap.Error(err) }
