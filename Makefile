@@ -66,7 +66,34 @@ clean: ## Remove built binaries and the test cache
 	rm -rf $(BIN_DIR)
 	$(GO) clean -testcache
 
+.PHONY: docs
+docs: ## Regenerate docs/configuration.md and .env.example from the configuration
+	$(GO) run ./internal/tools/gendocs
+
+.PHONY: compose-check
+compose-check: ## Validate docker-compose.yml (docker-compose config -q, with every profile)
+	@scripts/ensure-deps.sh docker-compose
+	docker-compose config -q
+	docker-compose --profile postgres --profile sandbox config -q
+
+.PHONY: images
+images: ## Build the worker, scheduler and notion-sandbox images (needs Docker with BuildKit)
+	docker compose --profile sandbox build
+
 # ---------------------------------------------------------------------------
 # Application targets (demo, run, ...) go below this line. Give each one a
 # `## description` so that `make help` lists it.
 # ---------------------------------------------------------------------------
+
+WORKERS   ?= 2
+DEMO_ARGS ?=
+
+.PHONY: demo
+demo: build ## Run the whole system locally against the Notion sandbox (Ctrl-C stops it)
+	@scripts/ensure-deps.sh redis
+	$(BIN_DIR)/demo -bin $(BIN_DIR) $(DEMO_ARGS)
+
+.PHONY: run
+run: build ## Run scheduler + workers against real Notion (credentials from the environment; see README)
+	@scripts/ensure-deps.sh redis
+	BIN_DIR=$(BIN_DIR) WORKERS=$(WORKERS) scripts/run-local.sh
