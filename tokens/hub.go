@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,7 +26,8 @@ type hub struct {
 	mu      sync.Mutex
 	waiters map[string]map[chan struct{}]struct{}
 
-	done chan struct{}
+	done    chan struct{}
+	closing atomic.Bool
 }
 
 func newHub(ctx context.Context, rdb redis.UniversalClient, channel string, cache *tokenCache, log *zap.Logger) (*hub, error) {
@@ -46,7 +48,7 @@ func (h *hub) run() {
 	for {
 		msg, err := h.ps.Receive(context.Background())
 		if err != nil {
-			if errors.Is(err, redis.ErrClosed) {
+			if h.closing.Load() || errors.Is(err, redis.ErrClosed) {
 				return
 			}
 			h.log.Warn("token notifications interrupted; clearing cache and waking waiters", zap.Error(err))
@@ -116,6 +118,7 @@ func (h *hub) wakeAll() {
 }
 
 func (h *hub) close() error {
+	h.closing.Store(true)
 	err := h.ps.Close()
 	<-h.done
 	return err

@@ -32,6 +32,7 @@ func NewLogger(c config.Log) (*zap.Logger, error) {
 		zc = zap.NewDevelopmentConfig()
 	}
 	zc.Level = zap.NewAtomicLevelAt(lvl)
+	zc.DisableStacktrace = true // errors carry their context; traces only add noise
 	zc.OutputPaths, zc.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
 	return zc.Build()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,6 +28,10 @@ type reauthNotifier struct {
 
 func (n *reauthNotifier) run(ctx context.Context) error {
 	ps := n.rdb.Subscribe(ctx, n.store.NotificationChannel())
+	// Receive blocks in a read that ignores ctx: closing the subscription
+	// is what ends it.
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer stop()
 	defer ps.Close()
 	if _, err := ps.Receive(ctx); err != nil {
 		return fmt.Errorf("subscribe to token notifications: %w", err)
@@ -34,7 +39,7 @@ func (n *reauthNotifier) run(ctx context.Context) error {
 	for {
 		msg, err := ps.Receive(ctx)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
+			if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
 			n.log.Warn("token notifications interrupted; needs_reauth webhooks sent meanwhile may be missed", zap.Error(err))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -83,30 +84,36 @@ func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) e
 	log.Info("scheduler started", zap.String("host", hostname()), zap.String("control_addr", cfg.Control.ControlAddr),
 		zap.String("oauth_start", cfg.Control.PublicURL+"/oauth/start"))
 
+	// Every goroutine started here is waited for before returning: the
+	// deferred close of the Redis client must come after the loop released
+	// its lease and the HTTP server stopped.
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
+	var wg sync.WaitGroup
 	schedErr := make(chan error, 1)
-	go func() { schedErr <- sched.Run(rctx) }()
+	wg.Go(func() { schedErr <- sched.Run(rctx) })
 	if cfg.Control.WebhookURL.IsSet() {
 		rn := &reauthNotifier{rdb: c.rdb, store: c.store, prefix: cfg.Redis.KeyPrefix, notify: ctl.NotifyNeedsReauth, log: log.Named("reauth-webhook")}
-		go func() {
+		wg.Go(func() {
 			if err := rn.run(rctx); err != nil {
 				log.Error("needs_reauth webhook notifier stopped", zap.Error(err))
 			}
-		}()
+		})
 	}
 	httpErr := make(chan error, 1)
-	go func() { httpErr <- serveHTTP(rctx, log, newHTTPServer(cfg.Control.ControlAddr, ctl.Handler())) }()
+	wg.Go(func() { httpErr <- serveHTTP(rctx, log, newHTTPServer(cfg.Control.ControlAddr, ctl.Handler())) })
 
 	var runErr error
 	select {
 	case <-ctx.Done():
-	case runErr = <-schedErr:
-		runErr = fmt.Errorf("scheduler loop: %w", runErr)
-	case runErr = <-httpErr:
+	case err := <-schedErr:
+		runErr = fmt.Errorf("scheduler loop: %w", err)
+	case err := <-httpErr:
+		runErr = err
 	}
 	stop()
 	log.Info("scheduler stopping")
+	wg.Wait() // the loop releases its lease; the HTTP server drains
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := ctl.Shutdown(sctx); err != nil {
