@@ -407,3 +407,29 @@ func TestSweepStoppedHalfwayNeitherSkipsNorSticks(t *testing.T) {
 	e.waitSynced()
 	e.assertComplete()
 }
+
+// A Notion webhook event syncs the one page it names, at once.
+func TestSyncEntityTargetsOnePage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 12, Pages: 5, BlocksPerPage: 2}})
+	e.startWorkers(2)
+	page := e.seed.PageIDs[3]
+	if err := jobs.NewClient(e.client).SyncEntity(context.Background(), e.conn, "page", page); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-e.pageSynced:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the page was not synced")
+	}
+	if _, _, err := e.sink.(sink.Reader).GetPage(context.Background(), e.conn, page); err != nil {
+		t.Fatal(err)
+	}
+	st := e.fake.DataStats()
+	if n := st.Count(notionfake.EndpointSearch, 200); n != 0 {
+		t.Fatalf("%d searches: a webhook event must not cost a sweep", n)
+	}
+	if n := st.Count(notionfake.EndpointGetPage, 200); n != 1 {
+		t.Fatalf("%d page fetches, want 1", n)
+	}
+}

@@ -143,6 +143,27 @@ func (c *Client) SyncNow(ctx context.Context, connID string) error {
 	return c.EnqueueSweep(ctx, connID, time.Now().Truncate(time.Second))
 }
 
+// SyncEntity enqueues a sync of the one page or database a Notion webhook
+// event names (de-duplicated per entity and second), so edits land in
+// seconds; other entity types (data sources) get a sweep. Such tasks stand
+// outside the cursor discipline: the periodic sweep stays the safety net.
+// It makes jobs.Client a control.EntitySyncer.
+func (c *Client) SyncEntity(ctx context.Context, connID, entityType, entityID string) error {
+	now := time.Now()
+	sec := now.Truncate(time.Second).Unix()
+	switch entityType {
+	case "page":
+		_, err := enqueue(ctx, c.enq, TypePage, PagePayload{ConnID: connID, PageID: entityID, DiscoveredAt: now},
+			fmt.Sprintf("hook:page:%s:%s:%d", connID, entityID, sec), QueueSync)
+		return err
+	case "database":
+		_, err := enqueue(ctx, c.enq, TypeDatabase, DatabasePayload{ConnID: connID, DatabaseID: entityID},
+			fmt.Sprintf("hook:db:%s:%s:%d", connID, entityID, sec), QueueSync)
+		return err
+	}
+	return c.SyncNow(ctx, connID)
+}
+
 // RefreshNow enqueues a refresh of the connection's current token version.
 // version is read by the caller; -1 forces a new task id.
 func (c *Client) RefreshNow(ctx context.Context, connID string) error {
