@@ -433,3 +433,32 @@ func TestSyncEntityTargetsOnePage(t *testing.T) {
 		t.Fatalf("%d page fetches, want 1", n)
 	}
 }
+
+// Invariant 11: task payloads (and task results and errors) carry ids,
+// never tokens.
+func TestTaskPayloadsCarryNoTokens(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: smallSpec})
+	pair, _ := e.fake.CurrentPair(e.ws)
+	e.startWorkers(4)
+	e.sweep()
+	e.waitSynced()
+	insp := asynq.NewInspectorFromRedisClient(e.rdb)
+	seen := 0
+	for _, q := range []string{jobs.QueueSync, jobs.QueueBackfill, jobs.QueueTokens} {
+		tasks, err := insp.ListCompletedTasks(q, asynq.PageSize(1000))
+		if err != nil {
+			continue // queue never used
+		}
+		for _, ti := range tasks {
+			seen++
+			blob := string(ti.Payload) + string(ti.Result) + ti.LastErr
+			if strings.Contains(blob, pair.AccessToken) || strings.Contains(blob, pair.RefreshToken) {
+				t.Fatalf("task %s carries a token", ti.ID)
+			}
+		}
+	}
+	if seen < len(e.seed.PageIDs) {
+		t.Fatalf("only %d completed tasks inspected", seen)
+	}
+}
