@@ -676,8 +676,9 @@ func TestInv11KeyRotation(t *testing.T) {
 	if conn.KeyID != "k2" {
 		t.Fatalf("key id = %q after a refresh, want k2", conn.KeyID)
 	}
-	_, err := e.store(newKeyring(t, "k3")).Get(bg(t), "ws-rekey")
-	if err == nil || !strings.Contains(err.Error(), `"k2"`) {
+	wrongKeys := e.source(func(c *tokens.Config) { c.Store = e.store(newKeyring(t, "k3")) })
+	_, err := wrongKeys.Token(bg(t), "ws-rekey")
+	if err == nil || !strings.Contains(err.Error(), `"k2"`) || errors.Is(err, tokens.ErrTransient) {
 		t.Fatalf("err = %v, want a clear missing-key error naming k2", err)
 	}
 }
@@ -779,5 +780,24 @@ func TestRekey(t *testing.T) {
 	e.expire()
 	if _, err := src.Token(bg(t), "ws-rekey2"); err != nil {
 		t.Fatalf("refresh after rekey (the refresh token must be intact): %v", err)
+	}
+}
+
+// GetMany reads many connections in one round trip, missing ones reported
+// per id.
+func TestGetMany(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, notionfake.Options{})
+	e.connect("gm-1")
+	e.connect("gm-2")
+	conns, errs, err := e.store(nil).GetMany(bg(t), []string{"gm-1", "nope", "gm-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conns[0].ID != "gm-1" || conns[2].ID != "gm-2" || conns[1] != nil {
+		t.Fatalf("conns %+v", conns)
+	}
+	if !errors.Is(errs[1], tokens.ErrNotFound) || errs[0] != nil || errs[2] != nil {
+		t.Fatalf("errs %v", errs)
 	}
 }

@@ -184,7 +184,8 @@ func ValidateID(id string) error {
 // record is a connection with its secrets, as loaded for a refresh.
 type record struct {
 	Connection
-	access string
+	access       string
+	sealedAccess string
 	// sealedRefresh is decrypted only when a refresh needs it, so the fast
 	// path pays for one decryption.
 	sealedRefresh string
@@ -203,12 +204,25 @@ func (s *Store) refreshToken(r *record) (string, error) {
 var recordFields = []string{"v", "status", "reason", "detail", "at", "rt", "exp", "due", "retry",
 	"fails", "created", "updated", "refreshed", "meta", "inflight"}
 
-// load reads a connection record in one round trip and decrypts its secrets.
+// load reads a connection record in one round trip and decrypts its access
+// token (the refresh token is decrypted only when a refresh needs it).
 func (s *Store) load(ctx context.Context, id string) (*record, error) {
 	vals, err := s.rdb.HMGet(ctx, s.connKey(id), recordFields...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("tokens: read connection %s: %w", id, err)
 	}
+	r, err := parseRecord(id, vals)
+	if err != nil {
+		return nil, err
+	}
+	if r.access, err = s.keys.open(r.sealedAccess, id+"/access"); err != nil {
+		return nil, fmt.Errorf("connection %s access token: %w", id, err)
+	}
+	return r, nil
+}
+
+// parseRecord decodes an HMGET of recordFields; secrets stay sealed.
+func parseRecord(id string, vals []any) (*record, error) {
 	str := func(i int) string {
 		v, _ := vals[i].(string)
 		return v
@@ -223,7 +237,7 @@ func (s *Store) load(ctx context.Context, id string) (*record, error) {
 		}
 		return time.UnixMilli(n)
 	}
-	r := &record{inflight: str(14), sealedRefresh: str(5)}
+	r := &record{inflight: str(14), sealedAccess: str(4), sealedRefresh: str(5)}
 	r.ID = id
 	r.Version, _ = strconv.ParseInt(str(0), 10, 64)
 	r.Status = Status(str(1))
@@ -241,9 +255,6 @@ func (s *Store) load(ctx context.Context, id string) (*record, error) {
 			return nil, fmt.Errorf("tokens: connection %s: malformed metadata: %w", id, err)
 		}
 	}
-	if r.access, err = s.keys.open(str(4), id+"/access"); err != nil {
-		return nil, fmt.Errorf("connection %s access token: %w", id, err)
-	}
 	return r, nil
 }
 
@@ -251,13 +262,44 @@ func (r *record) token() Token {
 	return Token{ConnID: r.ID, AccessToken: r.access, Version: r.Version, Expiry: r.AccessExpiry}
 }
 
-// Get returns a connection's state without its secrets.
+// Get returns a connection's state without its secrets (nothing is
+// decrypted).
 func (s *Store) Get(ctx context.Context, id string) (*Connection, error) {
-	r, err := s.load(ctx, id)
+	vals, err := s.rdb.HMGet(ctx, s.connKey(id), recordFields...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("tokens: read connection %s: %w", id, err)
+	}
+	r, err := parseRecord(id, vals)
 	if err != nil {
 		return nil, err
 	}
 	return &r.Connection, nil
+}
+
+// GetMany is Get for many connections in one round trip (a pipeline).
+// errs[i] is ErrNotFound (wrapped) for a missing connection; a Redis
+// failure is returned as err.
+func (s *Store) GetMany(ctx context.Context, ids []string) (conns []*Connection, errs []error, err error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HMGet(ctx, s.connKey(id), recordFields...)
+	}
+	if len(ids) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, nil, fmt.Errorf("tokens: read %d connections: %w", len(ids), err)
+		}
+	}
+	conns, errs = make([]*Connection, len(ids)), make([]error, len(ids))
+	for i, id := range ids {
+		r, perr := parseRecord(id, cmds[i].Val())
+		if perr != nil {
+			errs[i] = perr
+			continue
+		}
+		conns[i] = &r.Connection
+	}
+	return conns, errs, nil
 }
 
 // Timing decides expiry and refresh-due times of newly written tokens.

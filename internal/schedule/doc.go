@@ -43,7 +43,7 @@
 // Each tick reads up to MaxRefreshPerTick ids from the store's refresh-due
 // index (Store.Due, a ZRANGE BYSCORE: the cost grows with the number due, not
 // with the number of connections) for refreshes due before
-// now+RefreshLookahead, reads each record (Store.Get) and enqueues a refresh
+// now+RefreshLookahead, reads the records (Store.GetMany) and enqueues a refresh
 // of its current version if the connection is active or paused and the
 // record still says the refresh is due (it may have been refreshed, or
 // backed off, since the index was read). needs_reauth and disconnected
@@ -102,8 +102,9 @@
 //
 // # Cost of a tick
 //
-// With D refreshes and S sweeps due: 2 reads, one Store.Get per distinct
-// connection (D+S at most), one enqueue per due connection, one script for
+// With D refreshes and S sweeps due: 2 reads, one HMGET per distinct
+// connection (D+S at most) sent in pipelined batches of 500 (Store.GetMany:
+// one round trip per batch), one enqueue per due connection, one script for
 // all reschedules, and discovery (a cursor read, two List pages: 2 commands
 // plus one read per connection listed, and a ZADD and cursor write only when
 // something changed). Nothing depends on the total number of connections.

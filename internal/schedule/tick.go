@@ -184,7 +184,7 @@ func (s *Scheduler) tick(ctx context.Context, guard func() bool) (TickStats, err
 }
 
 // fetch reads every connection a tick needs once (a connection due for both
-// a refresh and a sweep is read once), with bounded concurrency.
+// a refresh and a sweep is read once), in pipelined batches.
 func (s *Scheduler) fetch(ctx context.Context, dueIDs []string, sweeps []redis.Z) map[string]fetched {
 	ids := make([]string, 0, len(dueIDs)+len(sweeps))
 	seen := make(map[string]struct{}, len(dueIDs)+len(sweeps))
@@ -201,22 +201,25 @@ func (s *Scheduler) fetch(ctx context.Context, dueIDs []string, sweeps []redis.Z
 		id, _ := z.Member.(string)
 		add(id)
 	}
-	res := make([]fetched, len(ids))
-	var g errgroup.Group
-	g.SetLimit(s.cfg.Concurrency)
-	for i, id := range ids {
-		g.Go(func() error {
-			res[i].conn, res[i].err = s.store.Get(ctx, id)
-			return nil
-		})
-	}
-	_ = g.Wait()
+	// One pipelined round trip per batch instead of one per connection.
 	out := make(map[string]fetched, len(ids))
-	for i, id := range ids {
-		out[id] = res[i]
+	for start := 0; start < len(ids); start += fetchBatch {
+		batch := ids[start:min(start+fetchBatch, len(ids))]
+		conns, errs, err := s.store.GetMany(ctx, batch)
+		for i, id := range batch {
+			switch {
+			case err != nil:
+				out[id] = fetched{err: err}
+			default:
+				out[id] = fetched{conn: conns[i], err: errs[i]}
+			}
+		}
 	}
 	return out
 }
+
+// fetchBatch bounds one pipelined read of connection records.
+const fetchBatch = 500
 
 // refreshOne enqueues the refresh of one due connection, after checking the
 // record: only active and paused connections are refreshed (needs_reauth and
