@@ -198,7 +198,12 @@ type harnessOptions struct {
 	config func(*Config)
 	// enqueuer replaces the fakeEnqueuer.
 	enqueuer Enqueuer
+	// keys are extra keyring keys after k1 (the primary), for key rotation.
+	keys []tokens.Key
 }
+
+// testKey is the harness's primary key k1.
+var testKey = tokens.Key{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")}
 
 var timing = tokens.Timing{AccessTokenLifetime: time.Hour, RefreshMargin: 10 * time.Minute, RefreshJitter: time.Minute}
 
@@ -214,7 +219,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	core, logs := observer.New(zapcore.DebugLevel)
 	h.logs, h.log = logs, zap.New(core)
 
-	kr, err := tokens.NewKeyring(tokens.Key{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")})
+	kr, err := tokens.NewKeyring(append([]tokens.Key{testKey}, o.keys...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -339,6 +339,7 @@ func (s *Server) routes() *http.ServeMux {
 	api("POST /api/v1/connections/{id}/refresh", s.handleRefresh)
 	api("POST /api/v1/connections/{id}/disconnect", s.handleDisconnect)
 	api("POST /api/v1/webhooks/notion/verification-token", s.handleVerificationToken)
+	api("POST /api/v1/rekey", s.handleRekey)
 	// Anything else under the admin prefixes answers only after the admin
 	// check, so unauthenticated callers learn nothing about the routes.
 	api("/api/", s.handleAPINotFound)

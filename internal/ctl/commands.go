@@ -66,6 +66,11 @@ func commandTable() []*command {
 				"expires_in (seconds) is optional. workspace_id, workspace_name and bot_id, as in\n" +
 				"Notion's token response, are kept as meta. Tokens are never accepted as flags:\n" +
 				"command lines are visible to every user of the machine.", setup: setupImport},
+		{name: "rekey", synopsis: "", summary: "re-seal every connection's tokens with the primary key",
+			help: "After a new first key was added to NOTIONSYNC_TOKEN_KEYS (and every process\n" +
+				"restarted), re-seals every connection's tokens with it, page by page, without\n" +
+				"moving any version (safe while refreshes run). When it reports no failures, the\n" +
+				"old key can be removed.", setup: setupRekey},
 		{name: "connect-url", synopsis: "[-id ID] [-base URL]", summary: "print the link that connects a workspace",
 			help: "Prints the link a user opens to connect a Notion workspace; with -id, the link that\n" +
 				"re-authorizes that existing connection (a reconnect link). The link is built on\n" +
@@ -525,6 +530,44 @@ func setupConnectURL(fs *flag.FlagSet) runFunc {
 			return r.printValue(map[string]string{"url": link})
 		}
 		r.outf("%s\n", link)
+		return nil
+	}
+}
+
+func setupRekey(*flag.FlagSet) runFunc {
+	return func(ctx context.Context, r *runner, args []string) error {
+		if len(args) != 0 {
+			return usagef(r.cmd, "takes no arguments")
+		}
+		var total control.RekeyResult
+		after := ""
+		for {
+			pctx, cancel := r.withTimeout(ctx, DefaultTimeout)
+			var page control.RekeyResult
+			q := url.Values{}
+			if after != "" {
+				q.Set("after", after)
+			}
+			_, err := r.getJSON(pctx, http.MethodPost, "/rekey", q, nil, &page)
+			cancel()
+			if err != nil {
+				return err
+			}
+			total.Rekeyed += page.Rekeyed
+			total.Unchanged += page.Unchanged
+			total.Failed += page.Failed
+			if page.Next == "" {
+				break
+			}
+			after = page.Next
+		}
+		if r.jsonOutput() {
+			return r.printValue(total)
+		}
+		r.outf("re-sealed %d, already current %d, failed %d\n", total.Rekeyed, total.Unchanged, total.Failed)
+		if total.Failed > 0 {
+			return fmt.Errorf("%d connections could not be re-sealed (see the scheduler's log); keep the old key", total.Failed)
+		}
 		return nil
 	}
 }

@@ -739,3 +739,14 @@ func (l *lockedBuffer) snapshot() (string, <-chan struct{}) {
 	}
 	return l.b.String(), l.written
 }
+
+func TestRekeyCommand(t *testing.T) {
+	w := newWorld(t)
+	seedThree(t, w)
+	r := w.run(opts{}, "rekey")
+	r.expect(t, ExitOK)
+	if !strings.Contains(r.stdout, "failed 0") {
+		t.Fatalf("rekey output: %q", r.stdout)
+	}
+	w.run(opts{}, "rekey", "extra").expect(t, ExitUsage)
+}
