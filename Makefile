@@ -97,3 +97,13 @@ demo: build ## Run the whole system locally against the Notion sandbox (Ctrl-C s
 run: build ## Run scheduler + workers against real Notion (credentials from the environment; see README)
 	@scripts/ensure-deps.sh redis
 	BIN_DIR=$(BIN_DIR) WORKERS=$(WORKERS) scripts/run-local.sh
+
+.PHONY: fleet
+fleet: build ## Fleet load and chaos suite, long version (bench/fleet; about 20 min on 2 cores)
+	@scripts/ensure-deps.sh redis
+	go run ./bench/fleet -bin $(BIN_DIR) -scenario all -connections 1000 -duration 3m
+
+.PHONY: fleet-short
+fleet-short: ## Short fleet suite, the version in make test (about 30 s)
+	@scripts/ensure-deps.sh redis
+	$(GO) test -race -count=1 -run TestFleetShort ./bench/fleet

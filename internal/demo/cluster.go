@@ -331,36 +331,8 @@ func (c *Cluster) startNodes(ctx context.Context, kind, binName string, addrs []
 	g, gctx := errgroup.WithContext(ctx)
 	for i, addr := range addrs {
 		g.Go(func() error {
-			name := fmt.Sprintf("%s-%d", kind, i)
-			attempts := 1
-			if addr == "" {
-				attempts = portAttempts
-			}
-			var err error
-			for range attempts {
-				a := addr
-				if a == "" {
-					port, perr := freePort()
-					if perr != nil {
-						return perr
-					}
-					a = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-				}
-				var p *Process
-				p, err = startProcess(name, c.bin(binName), nil, envFor(a), c.dir, c.logPath(name), nil)
-				if err != nil {
-					return err
-				}
-				if err := c.track(p); err != nil {
-					return err
-				}
-				nodes[i] = node{proc: p, addr: a}
-				err = c.waitReady(gctx, p, a)
-				if err == nil || !p.Exited() || !strings.Contains(logTail(p.logPath, logTailLines), "address already in use") {
-					break
-				}
-				p.Kill() // reaped already; marks the exit as expected
-			}
+			n, err := c.startNode(gctx, fmt.Sprintf("%s-%d", kind, i), binName, addr, envFor)
+			nodes[i] = n
 			return err
 		})
 	}
@@ -368,6 +340,44 @@ func (c *Cluster) startNodes(ctx context.Context, kind, binName string, addrs []
 		return nil, err
 	}
 	return nodes, nil
+}
+
+// startNode starts one scheduler or worker on addr (empty: a free port
+// picked at launch, retried if taken meanwhile) and waits until it answers
+// GET /readyz. The node is returned (and tracked) even when it failed to
+// become ready.
+func (c *Cluster) startNode(ctx context.Context, name, binName, addr string, envFor func(addr string) []string) (node, error) {
+	attempts := 1
+	if addr == "" {
+		attempts = portAttempts
+	}
+	var n node
+	var err error
+	for range attempts {
+		a := addr
+		if a == "" {
+			port, perr := freePort()
+			if perr != nil {
+				return n, perr
+			}
+			a = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		}
+		var p *Process
+		p, err = startProcess(name, c.bin(binName), nil, envFor(a), c.dir, c.logPath(name), nil)
+		if err != nil {
+			return n, err
+		}
+		if err := c.track(p); err != nil {
+			return n, err
+		}
+		n = node{proc: p, addr: a}
+		err = c.waitReady(ctx, p, a)
+		if err == nil || !p.Exited() || !strings.Contains(logTail(p.logPath, logTailLines), "address already in use") {
+			break
+		}
+		p.Kill() // reaped already; marks the exit as expected
+	}
+	return n, err
 }
 
 // waitReady polls http://addr/readyz until it answers 200.

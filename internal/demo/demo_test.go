@@ -310,3 +310,26 @@ func TestStopBeforeStart(t *testing.T) {
 		t.Fatal("Connect before Start succeeded")
 	}
 }
+
+func TestRestartNeedsARunningCluster(t *testing.T) {
+	t.Parallel()
+	c, err := New(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, restart := range map[string]func(context.Context) error{
+		"worker":    func(ctx context.Context) error { return c.RestartWorker(ctx, 0) },
+		"scheduler": func(ctx context.Context) error { return c.RestartScheduler(ctx, 0) },
+		"redis":     c.RestartRedis,
+	} {
+		if err := restart(t.Context()); err == nil {
+			t.Errorf("restart %s before Start succeeded", name)
+		}
+	}
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RestartWorker(t.Context(), 0); err == nil {
+		t.Error("RestartWorker after Stop succeeded")
+	}
+}

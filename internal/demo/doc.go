@@ -23,6 +23,10 @@
 //     SIGKILL after Options.StopTimeout. Every child is in its own process
 //     group (a Ctrl-C in the terminal reaches the demo only, which stops the
 //     children in order) and, on Linux, dies with the demo (Pdeathsig).
+//   - Faults for load and chaos tests (bench/fleet): RestartWorker and
+//     RestartScheduler start a killed or stopped node again (a scheduler on
+//     its old address), RestartRedis crashes Redis and starts it again on
+//     the same port and append-only file.
 //   - Connect: the real OAuth redirect flow with a cookie-keeping client.
 //   - Progress and Watch: the sink's page documents against the sandbox's
 //     /_sandbox/expected, the sandbox's token counters, the connection as

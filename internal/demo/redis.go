@@ -39,25 +39,36 @@ func startRedis(ctx context.Context, dataDir, logPath string, timeout time.Durat
 		if err != nil {
 			return nil, "", err
 		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		args := []string{
-			"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dataDir,
-			"--daemonize", "no", "--logfile", "", "--save", "",
-			"--appendonly", "yes", "--appendfsync", "always",
+		var p *Process
+		if p, lastErr = startRedisOn(ctx, bin, dataDir, logPath, port, timeout); lastErr == nil {
+			return p, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
 		}
-		p, err := startProcess("redis", bin, args, nil, dataDir, logPath, nil)
-		if err != nil {
-			return nil, "", err
-		}
-		if lastErr = waitRedis(ctx, p, addr, timeout); lastErr == nil {
-			return p, addr, nil
-		}
-		p.Kill()
 		if ctx.Err() != nil {
 			break
 		}
 	}
 	return nil, "", lastErr
+}
+
+// startRedisOn runs redis-server bin on 127.0.0.1:port with its data in
+// dataDir and returns once it answers PING; on failure the process is
+// gone.
+func startRedisOn(ctx context.Context, bin, dataDir, logPath string, port int, timeout time.Duration) (*Process, error) {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	args := []string{
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dataDir,
+		"--daemonize", "no", "--logfile", "", "--save", "",
+		"--appendonly", "yes", "--appendfsync", "always",
+	}
+	p, err := startProcess("redis", bin, args, nil, dataDir, logPath, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitRedis(ctx, p, addr, timeout); err != nil {
+		p.Kill()
+		return nil, err
+	}
+	return p, nil
 }
 
 // newRedisClient returns a client for addr.

@@ -38,6 +38,8 @@ func (s *Sandbox) registerAdminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_sandbox/pages/{id}/touch", s.handleTouch)
 	mux.HandleFunc("POST /_sandbox/pages/{id}/archive", s.handleArchive)
 	mux.HandleFunc("POST /_sandbox/revoke", s.handleRevoke)
+	mux.HandleFunc("POST /_sandbox/workspaces", s.handleWorkspaces)
+	mux.HandleFunc("POST /_sandbox/workspaces/{id}/code", s.handleWorkspaceCode)
 	mux.HandleFunc("GET /_sandbox/faults", s.handleGetFaults)
 	mux.HandleFunc("POST /_sandbox/faults", s.handleFaults)
 	mux.HandleFunc("/_sandbox/", func(w http.ResponseWriter, r *http.Request) {
@@ -437,6 +439,12 @@ type faultsRequest struct {
 	// RotateThenDropNext makes the next N successful refreshes commit the
 	// rotation and close the connection without a response.
 	RotateThenDropNext *int `json:"rotate_then_drop_next"`
+	// MalformedNext answers the next N data requests 200 with a truncated
+	// JSON body.
+	MalformedNext *int `json:"malformed_next"`
+	// HTMLErrorNext answers the next N data requests 403 with an HTML body,
+	// as Cloudflare does.
+	HTMLErrorNext *int `json:"html_error_next"`
 	// Latency delays every later response (a Go duration; "0s" removes it).
 	Latency *string `json:"latency"`
 	// FailRate sets the fraction 0..1 of data requests answered 503.
@@ -472,6 +480,11 @@ func (req faultsRequest) validate() (faultPlan, error) {
 	count("rate_limit_next", req.RateLimitNext)
 	count("unauthorized_next", req.UnauthorizedNext)
 	count("rotate_then_drop_next", req.RotateThenDropNext)
+	count("malformed_next", req.MalformedNext)
+	count("html_error_next", req.HTMLErrorNext)
+	if (req.MalformedNext != nil || req.HTMLErrorNext != nil) && req.Target == targetToken {
+		bad("malformed_next and html_error_next apply to data requests only")
+	}
 	if req.Status != nil {
 		if req.FailNext == nil {
 			bad("status needs fail_next")
@@ -514,7 +527,8 @@ func (req faultsRequest) validate() (faultPlan, error) {
 		bad("rate_limit %d is negative", *req.RateLimit)
 	}
 	if req.FailNext == nil && req.RateLimitNext == nil && req.UnauthorizedNext == nil &&
-		req.RotateThenDropNext == nil && req.Latency == nil && req.FailRate == nil && req.RateLimit == nil {
+		req.RotateThenDropNext == nil && req.Latency == nil && req.FailRate == nil && req.RateLimit == nil &&
+		req.MalformedNext == nil && req.HTMLErrorNext == nil {
 		bad("no fault given")
 	}
 	return p, errors.Join(errs...)
@@ -545,6 +559,12 @@ func (s *Sandbox) applyFaults(p faultPlan) {
 	}
 	if req.RotateThenDropNext != nil {
 		s.fake.RotateThenDropNext(*req.RotateThenDropNext)
+	}
+	if req.MalformedNext != nil {
+		s.fake.MalformedNext(*req.MalformedNext)
+	}
+	if req.HTMLErrorNext != nil {
+		s.fake.HTMLErrorNext(*req.HTMLErrorNext)
 	}
 	if req.Latency != nil {
 		if req.Target != targetToken {

@@ -35,6 +35,8 @@
 //	POST /_sandbox/pages/{id}/touch    {"text"?} edit the page's first paragraph, as a user typing
 //	POST /_sandbox/pages/{id}/archive  move the page to the trash
 //	POST /_sandbox/revoke?workspace=   revoke the connection (default: the seeded workspace)
+//	POST /_sandbox/workspaces          seed many small workspaces, one auth code each (WorkspacesRequest)
+//	POST /_sandbox/workspaces/{id}/code  {"redirect_uri"} a new auth code for workspace id (re-authorizes it)
 //	GET  /_sandbox/faults              fault settings and pending faults (FaultState)
 //	POST /_sandbox/faults              inject faults; answers the new FaultState
 //
@@ -43,6 +45,8 @@
 //	{"fail_next": N, "status": 503}          next N requests answer status (default 503)
 //	{"rate_limit_next": N, "retry_after": "2s"}  next N requests answer 429 with Retry-After
 //	{"unauthorized_next": N}                 next N data requests answer 401 (token stays valid)
+//	{"malformed_next": N}                    next N data requests answer 200 with truncated JSON
+//	{"html_error_next": N}                   next N data requests answer 403 with an HTML page
 //	{"rotate_then_drop_next": N}             next N refreshes rotate, then drop the connection
 //	{"latency": "200ms"}                     delay every later response ("0s" removes it)
 //	{"fail_rate": 0.05}                      fraction of data requests answered 503
@@ -54,7 +58,9 @@
 // (unknown page or admin route).
 //
 // Tokens never leave the fake through this package: not in logs, not in the
-// admin API. The client secret is printed at start only when it is
+// admin API. The workspaces routes hand out authorization codes, as the
+// authorize page does: tokens come only from exchanging them at the token
+// endpoint. The client secret is printed at start only when it is
 // notionfake's public default.
 //
 // # Concurrency

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/notionsync/notionsync/internal/demo"
+)
+
+// Chaos faults, applied in turn.
+const (
+	faultKillWorker   = "SIGKILL a worker, restart it"
+	faultKillLeader   = "SIGKILL the leader scheduler, restart it"
+	faultRestartRedis = "SIGKILL Redis (AOF, fsync always), restart it"
+)
+
+var chaosFaults = []string{faultKillWorker, faultKillLeader, faultRestartRedis}
+
+// runChaos: while the connections sync with short token lifetimes, kill
+// workers, the leader scheduler and Redis in turn; after each fault wait
+// until every connection has been swept again (time to recover). At the
+// end: no connection lost, one grant per rotation, no invalid_grant.
+func runChaos(ctx context.Context, cfg Config) (rep *Report, err error) {
+	rep = newReport(ScenarioChaos, cfg)
+	h, _, err := setup(ctx, cfg, demo.Options{AccessTokenLifetime: cfg.TokenLifetime, Schedulers: 2}, rep, false)
+	if h != nil {
+		defer func() { err = errors.Join(err, stopErr(h)) }()
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep.figure("token lifetime", "%v; 2 schedulers; sweeps every %v", cfg.TokenLifetime, cfg.SyncInterval)
+	recovery := map[string][]time.Duration{}
+	failed := map[string]int{}
+	var firstErr string
+	end := time.Now().Add(cfg.Duration)
+	for round := 0; round < len(chaosFaults) || time.Now().Before(end); round++ {
+		kind := chaosFaults[round%len(chaosFaults)]
+		at := time.Now()
+		if err := inject(ctx, h, kind); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("%s: %w", kind, err)
+		}
+		if err := h.waitSweptAfter(ctx, at, cfg.SyncTimeout); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			failed[kind]++
+			if firstErr == "" {
+				firstErr = kind + ": " + err.Error()
+			}
+			continue
+		}
+		recovery[kind] = append(recovery[kind], time.Since(at))
+	}
+	for _, kind := range chaosFaults {
+		ds := recovery[kind]
+		rep.figure(kind, "%d times · recovered (every connection swept again) p50 %s · max %s · not recovered %d",
+			len(ds)+failed[kind], roundD(percentile(ds, 50)), roundD(percentile(ds, 100)), failed[kind])
+	}
+	total := 0
+	for _, n := range failed {
+		total += n
+	}
+	rep.invariant(invRecovered, total == 0, "%d faults without recovery within %v%s", total, cfg.SyncTimeout, prefixed(firstErr))
+
+	// Stop the workers so that the versions stand still, then count.
+	var wg sync.WaitGroup
+	for i := 0; h.c.Worker(i) != nil; i++ {
+		wg.Go(func() { _ = h.c.StopWorker(i) })
+	}
+	wg.Wait()
+	views, st, qerr := h.quietVersions(ctx, 30*time.Second)
+	if views == nil {
+		return nil, qerr
+	}
+	var rotations int64
+	reasons := map[string]int{}
+	for _, c := range h.conns {
+		v := views[c.id]
+		rotations += v.Version - 1
+		if v.Status != "active" {
+			reasons[v.Status+"/"+v.Reason]++
+		}
+	}
+	grants := int64(st.Tokens.RefreshGrants)
+	rep.figure("rotations stored (sum of version-1)", "%d; refresh grants at the token endpoint %d; invalid_grant %d",
+		rotations, grants, st.Tokens.InvalidGrants)
+	var lost []string
+	for r, n := range reasons {
+		lost = append(lost, fmt.Sprintf("%d %s", n, r))
+	}
+	rep.figure("connections not active", "%s", orNone(lost))
+	rep.invariant(invOneGrant, grants == rotations && qerr == nil, "%d grants for %d rotations%s", grants, rotations, prefixed(errString(qerr)))
+	if err := checkCommon(ctx, h, rep, 0, nil); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+func prefixed(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// inject applies one fault and brings the killed process back.
+func inject(ctx context.Context, h *harness, kind string) error {
+	switch kind {
+	case faultKillWorker:
+		i := rand.IntN(h.cfg.Workers)
+		if err := h.c.KillWorker(i); err != nil {
+			return err
+		}
+		return h.c.RestartWorker(ctx, i)
+	case faultKillLeader:
+		l, err := h.c.Leader(ctx)
+		if err != nil {
+			return err
+		}
+		if l < 0 {
+			l = 0
+		}
+		if err := h.c.KillScheduler(l); err != nil {
+			return err
+		}
+		return h.c.RestartScheduler(ctx, l)
+	case faultRestartRedis:
+		return h.c.RestartRedis(ctx)
+	}
+	return fmt.Errorf("unknown fault %q", kind)
+}
+
+// waitSweptAfter polls until every connection is synced by a sweep that
+// ran after at.
+func (h *harness) waitSweptAfter(ctx context.Context, at time.Time, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	last := ""
+	for {
+		views, err := h.list(ctx)
+		if err == nil {
+			left := 0
+			var first []string
+			for _, c := range h.conns {
+				v := views[c.id]
+				if v.synced(c.pages) && v.Sync.LastSweep.After(at) {
+					continue
+				}
+				left++
+				if len(first) < 1 {
+					first = append(first, fmt.Sprintf("%s %s %s", c.id, v.Status, v.Reason))
+				}
+			}
+			if left == 0 {
+				return nil
+			}
+			last = fmt.Sprintf("%d not swept again (first: %s)", left, strings.Join(first, ", "))
+		} else {
+			last = err.Error()
+		}
+		if err := sleep(ctx, pollEvery); err != nil {
+			return fmt.Errorf("%s", last)
+		}
+	}
+}

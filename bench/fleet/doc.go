@@ -1,0 +1,36 @@
+// Command fleet is notionsync's fleet-level load and fault suite: it starts
+// the real binaries (redis-server, notion-sandbox, a scheduler and W
+// workers, through internal/demo's Cluster) on this machine, creates N
+// connections quickly (the sandbox seeds N small workspaces and issues one
+// authorization code each; the suite exchanges each code at the sandbox's
+// token endpoint and stores the pair with the admin API's import route),
+// drives one scenario, and prints a report: figures, then PASS/FAIL per
+// invariant and "GOAL met/missed" per performance goal. It exits 1 when an
+// invariant fails (goals never fail the run; the report says by how much
+// one was missed).
+//
+//	go run ./bench/fleet -scenario fleet-sync -connections 1000 -duration 3m
+//
+// Scenarios: fleet-sync (throughput against the aggregate rate-limit
+// budget, 429s, sync lag, CPU and memory per process, Redis commands per
+// Notion request, Redis memory per 1000 connections), refresh-storm
+// (access tokens living a few seconds: one grant per rotation, no
+// invalid_grant, 401s seen by data calls, refresh lock waits), revocation
+// (10% revoked mid-run: needs_reauth once, then quiet; reconnected, they
+// resume), chaos (with short token lifetimes and 2 schedulers: SIGKILL a
+// worker, the leader scheduler, Redis, in turn, each restarted; time until
+// every connection is swept again, connections lost, grants per rotation)
+// and bad-input (truncated JSON, HTML error pages, unknown block types).
+// fleet_test.go runs a short fleet-sync and refresh-storm in CI.
+//
+// Measurements: Notion requests, 429s, 401s and token grants are the
+// sandbox's counters (GET /_sandbox/stats); Redis commands are the sum of
+// INFO commandstats calls, which include the commands Lua scripts run, and
+// a MONITOR sample of the steady window separates the commands clients
+// sent from those; CPU and memory come from /proc/<pid>/stat and status.
+// Sync lag runs from a connection's import to the moment its pages are in
+// the file sink (fleet-sync polls the sink, which costs no Redis command,
+// then checks every cursor at its target) or to the first admin-API poll
+// (every second) that shows its cursor at its target with nothing pending
+// (the other scenarios).
+package main

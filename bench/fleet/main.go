@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Config is a run of the suite.
+type Config struct {
+	Scenario    string
+	Connections int
+	Workers     int
+	Concurrency int           // tasks per worker
+	RateLimit   int           // Notion requests per minute per connection, sandbox and notionsync
+	Pages       int           // pages per workspace
+	Blocks      int           // blocks per page
+	Duration    time.Duration // steady window (fleet-sync) or storm (refresh-storm)
+	// TokenLifetime is the access-token lifetime of refresh-storm.
+	TokenLifetime time.Duration
+	SyncInterval  time.Duration
+	SyncTimeout   time.Duration // bound of the wait for every connection to sync
+	BinDir        string        // worker, scheduler, notion-sandbox
+	Dir           string        // the Cluster's working directory
+	Log           io.Writer     // the Cluster's progress lines
+}
+
+// binaries the Cluster runs.
+var binaries = []string{
+	"github.com/notionsync/notionsync/cmd/worker",
+	"github.com/notionsync/notionsync/cmd/scheduler",
+	"github.com/notionsync/notionsync/cmd/notion-sandbox",
+}
+
+// buildBinaries compiles the binaries into dir.
+func buildBinaries(ctx context.Context, dir string) error {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("the go command is needed to build the binaries (or pass -bin): %w", err)
+	}
+	cmd := exec.CommandContext(ctx, goBin, append([]string{"build", "-o", dir + string(os.PathSeparator)}, binaries...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return nil
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run parses args, runs the scenarios and returns the exit code: 0 when
+// every invariant held, 1 when one failed or the run broke, 2 on bad flags.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg := Config{}
+	fs := flag.NewFlagSet("fleet", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Scenario, "scenario", ScenarioFleetSync, "scenario: "+strings.Join(Scenarios, ", ")+", or all")
+	fs.IntVar(&cfg.Connections, "connections", 1000, "connections (one sandbox workspace each)")
+	fs.IntVar(&cfg.Workers, "workers", 4, "worker processes")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 10, "tasks each worker runs at once")
+	fs.IntVar(&cfg.RateLimit, "rate-limit", 180, "Notion requests per minute per connection, at the sandbox and in notionsync")
+	fs.IntVar(&cfg.Pages, "pages", 3, "pages per workspace")
+	fs.IntVar(&cfg.Blocks, "blocks", 4, "blocks per page")
+	fs.DurationVar(&cfg.Duration, "duration", time.Minute, "steady window (fleet-sync) or storm length (refresh-storm)")
+	fs.DurationVar(&cfg.TokenLifetime, "token-lifetime", 8*time.Second, "access-token lifetime in refresh-storm")
+	fs.DurationVar(&cfg.SyncInterval, "sync-interval", 15*time.Second, "how often each connection is swept")
+	fs.DurationVar(&cfg.SyncTimeout, "sync-timeout", 10*time.Minute, "bound of the wait for every connection to sync")
+	fs.StringVar(&cfg.BinDir, "bin", "", "folder with worker, scheduler and notion-sandbox (default: built into a temporary folder)")
+	fs.StringVar(&cfg.Dir, "dir", "", "working folder: logs, sink, Redis files (default: a temporary folder, removed unless -keep)")
+	keep := fs.Bool("keep", false, "keep the working folder")
+	verbose := fs.Bool("v", false, "print the cluster's progress lines")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if cfg.Connections < 1 || cfg.Workers < 1 || cfg.Concurrency < 1 || cfg.RateLimit < 1 || cfg.Pages < 1 || cfg.Duration < 0 {
+		fmt.Fprintln(stderr, "fleet: -connections, -workers, -concurrency, -rate-limit and -pages must be positive")
+		return 2
+	}
+	scenarios := []string{cfg.Scenario}
+	if cfg.Scenario == "all" {
+		scenarios = Scenarios
+	}
+	cfg.Log = io.Discard
+	if *verbose {
+		cfg.Log = stderr
+	}
+	if cfg.BinDir == "" {
+		dir, err := os.MkdirTemp("", "notionsync-fleet-bin-")
+		if err != nil {
+			fmt.Fprintln(stderr, "fleet:", err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		fmt.Fprintln(stderr, "fleet: building the binaries")
+		if err := buildBinaries(ctx, dir); err != nil {
+			fmt.Fprintln(stderr, "fleet:", err)
+			return 1
+		}
+		cfg.BinDir = dir
+	}
+	root := cfg.Dir
+	if root == "" {
+		dir, err := os.MkdirTemp("", "notionsync-fleet-")
+		if err != nil {
+			fmt.Fprintln(stderr, "fleet:", err)
+			return 1
+		}
+		root = dir
+		if !*keep {
+			defer os.RemoveAll(dir)
+		}
+	}
+	code := 0
+	for _, sc := range scenarios {
+		c := cfg
+		c.Scenario = sc
+		c.Dir = filepath.Join(root, sc)
+		fmt.Fprintf(stderr, "fleet: running %s (logs in %s)\n", sc, filepath.Join(c.Dir, "logs"))
+		rep, err := Run(ctx, c)
+		if rep != nil {
+			rep.Print(stdout)
+			if rep.Failed() {
+				code = 1
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "fleet: %s: %v\n", sc, err)
+			code = 1
+			if errors.Is(err, context.Canceled) {
+				break
+			}
+		}
+	}
+	return code
+}
