@@ -19,8 +19,16 @@
 // (10% revoked mid-run: needs_reauth once, then quiet; reconnected, they
 // resume), chaos (with short token lifetimes and 2 schedulers: SIGKILL a
 // worker, the leader scheduler, Redis, in turn, each restarted; time until
-// every connection is swept again, connections lost, grants per rotation)
-// and bad-input (truncated JSON, HTML error pages, unknown block types).
+// every connection is swept again, connections lost, grants per rotation),
+// token-faults (with short token lifetimes, a token call timeout of 2s and
+// a refresh lock TTL of 5s: the token endpoint slow inside the call
+// timeout, answering 500, rotating then dropping its answers, and slower
+// than the lock TTL; per fault connections lost and why, invalid_grant,
+// time to recover; the sandbox commits a rotation before its late answer,
+// so the last two faults must lose exactly the connections whose answer
+// was lost, each needs_reauth with reason lost_rotation_response, and no
+// other) and bad-input (truncated JSON, HTML error pages, unknown block
+// types).
 // fleet_test.go runs a short fleet-sync and refresh-storm in CI.
 //
 // Measurements: Notion requests, 429s, 401s and token grants are the

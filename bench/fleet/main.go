@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Pages, "pages", 3, "pages per workspace")
 	fs.IntVar(&cfg.Blocks, "blocks", 4, "blocks per page")
 	fs.DurationVar(&cfg.Duration, "duration", time.Minute, "steady window (fleet-sync) or storm length (refresh-storm)")
-	fs.DurationVar(&cfg.TokenLifetime, "token-lifetime", 8*time.Second, "access-token lifetime in refresh-storm")
+	fs.DurationVar(&cfg.TokenLifetime, "token-lifetime", 8*time.Second, "access-token lifetime in refresh-storm, chaos and token-faults")
 	fs.DurationVar(&cfg.SyncInterval, "sync-interval", 15*time.Second, "how often each connection is swept")
 	fs.DurationVar(&cfg.SyncTimeout, "sync-timeout", 10*time.Minute, "bound of the wait for every connection to sync")
 	fs.StringVar(&cfg.BinDir, "bin", "", "folder with worker, scheduler and notion-sandbox (default: built into a temporary folder)")

@@ -28,10 +28,11 @@ const (
 	ScenarioRevocation   = "revocation"
 	ScenarioBadInput     = "bad-input"
 	ScenarioChaos        = "chaos"
+	ScenarioTokenFaults  = "token-faults"
 )
 
 // Scenarios lists the scenarios Run knows, in the order "all" runs them.
-var Scenarios = []string{ScenarioFleetSync, ScenarioRefreshStorm, ScenarioRevocation, ScenarioChaos, ScenarioBadInput}
+var Scenarios = []string{ScenarioFleetSync, ScenarioRefreshStorm, ScenarioRevocation, ScenarioChaos, ScenarioTokenFaults, ScenarioBadInput}
 
 // Invariant names the test asserts on.
 const (
@@ -59,6 +60,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return runBadInput(ctx, cfg)
 	case ScenarioChaos:
 		return runChaos(ctx, cfg)
+	case ScenarioTokenFaults:
+		return runTokenFaults(ctx, cfg)
 	}
 	return nil, fmt.Errorf("unknown scenario %q (want one of %s)", cfg.Scenario, strings.Join(Scenarios, ", "))
 }
