@@ -216,24 +216,9 @@ func (s *Sink) PutPage(ctx context.Context, p *record.Page) (written bool, err e
 	}
 	v := np.Version()
 	err = s.withLock(ctx, np.ConnectionID, record.KindPage, np.ID, func(dir, doc string) error {
-		cur, err := readMeta(doc)
-		exists := err == nil
-		if err != nil && !notExist(err) {
+		cur, exists, apply, clearUnshared, err := s.admit(dir, doc, v, np.SyncedAt, np.ConnectionID, "page", np.ID)
+		if err != nil || !apply {
 			return err
-		}
-		clearUnshared := false
-		if exists {
-			st := cur.state()
-			clearUnshared = record.ClearsUnshared(st, np.SyncedAt)
-			if !v.Supersedes(st.Version) {
-				s.log.Debug("filesink: older page version rejected",
-					zap.String("connection_id", np.ConnectionID), zap.String("page_id", np.ID),
-					zap.Stringer("stored", st.Version), zap.Stringer("incoming", v))
-				if clearUnshared {
-					return s.rewriteMeta(dir, doc, func(m *meta) { m.Unshared, m.UnsharedAt = false, time.Time{} })
-				}
-				return nil
-			}
 		}
 		m := meta{
 			Format: formatVersion, Kind: record.KindPage, ConnectionID: np.ConnectionID, ID: np.ID,
@@ -307,24 +292,9 @@ func (s *Sink) PutDatabase(ctx context.Context, d *record.Database) (written boo
 	}
 	v := nd.Version()
 	err = s.withLock(ctx, nd.ConnectionID, record.KindDatabase, nd.ID, func(dir, doc string) error {
-		cur, err := readMeta(doc)
-		exists := err == nil
-		if err != nil && !notExist(err) {
+		cur, exists, apply, clearUnshared, err := s.admit(dir, doc, v, nd.SyncedAt, nd.ConnectionID, "database", nd.ID)
+		if err != nil || !apply {
 			return err
-		}
-		clearUnshared := false
-		if exists {
-			st := cur.state()
-			clearUnshared = record.ClearsUnshared(st, nd.SyncedAt)
-			if !v.Supersedes(st.Version) {
-				s.log.Debug("filesink: older database version rejected",
-					zap.String("connection_id", nd.ConnectionID), zap.String("database_id", nd.ID),
-					zap.Stringer("stored", st.Version), zap.Stringer("incoming", v))
-				if clearUnshared {
-					return s.rewriteMeta(dir, doc, func(m *meta) { m.Unshared, m.UnsharedAt = false, time.Time{} })
-				}
-				return nil
-			}
 		}
 		m := meta{
 			Format: formatVersion, Kind: record.KindDatabase, ConnectionID: nd.ConnectionID, ID: nd.ID,
@@ -524,4 +494,33 @@ func (s *Sink) get(conn string, kind record.Kind, rawID string) (*document, erro
 		return nil, fmt.Errorf("%s %s: %w", kind, id, record.ErrNotFound)
 	}
 	return d, err
+}
+
+// admit applies the sink's ordering rule inside an object's lock: it reads
+// the stored metadata of doc and reports whether a change of version v,
+// fetched at syncedAt, is applied (apply). A rejected change still clears a
+// stale unshared mark (a fetch after a 404 proves access again). cur and
+// exists describe what is stored; clearUnshared says whether an applied
+// change must drop the unshared mark.
+func (s *Sink) admit(dir, doc string, v record.Version, syncedAt time.Time, connID, kind, id string) (cur meta, exists, apply, clearUnshared bool, err error) {
+	cur, err = readMeta(doc)
+	exists = err == nil
+	if err != nil && !notExist(err) {
+		return cur, false, false, false, err
+	}
+	if !exists {
+		return cur, false, true, false, nil
+	}
+	st := cur.state()
+	clearUnshared = record.ClearsUnshared(st, syncedAt)
+	if v.Supersedes(st.Version) {
+		return cur, true, true, clearUnshared, nil
+	}
+	s.log.Debug("filesink: older version rejected", zap.String("kind", kind),
+		zap.String("connection_id", connID), zap.String("id", id),
+		zap.Stringer("stored", st.Version), zap.Stringer("incoming", v))
+	if clearUnshared {
+		err = s.rewriteMeta(dir, doc, func(m *meta) { m.Unshared, m.UnsharedAt = false, time.Time{} })
+	}
+	return cur, true, false, clearUnshared, err
 }
