@@ -141,6 +141,11 @@ type Sync struct {
 	// page.
 	// Default: 20.
 	MaxBlockDepth int `env:"MAX_BLOCK_DEPTH" envDefault:"20" doc:"Deepest level of nested blocks fetched below a page."`
+
+	// DrainSlice is how long one task syncs a connection's pages before it
+	// hands its worker slot to the next connection in the queue.
+	// Default: 30s.
+	DrainSlice time.Duration `env:"SYNC_DRAIN_SLICE" envDefault:"30s" doc:"How long one task syncs a connection's pages (one after the other, at the connection's rate limit) before it queues its continuation and hands its worker slot to the next connection. At least 1s."`
 }
 
 // Log configures the logger.
@@ -157,8 +162,9 @@ type Log struct {
 // Pool configures the worker's task processing (asynq server).
 type Pool struct {
 	// Concurrency is the number of tasks a worker process runs at once.
-	// Default: 10.
-	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"10" doc:"Tasks a worker process runs at once."`
+	// A connection with pages to sync occupies one slot while it syncs.
+	// Default: 50.
+	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"50" doc:"Tasks a worker process runs at once. A connection with pages to sync holds one slot while it syncs, mostly waiting for its rate limit, so slots are cheap: size the fleet's total (workers x concurrency) to the number of connections that sync at the same time, or connections take turns (NOTIONSYNC_SYNC_DRAIN_SLICE each)."`
 
 	// Queues are the asynq queues served, with their priority weights.
 	// Default: tokens=6,sync=3,backfill=1.

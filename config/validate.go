@@ -30,6 +30,7 @@ const (
 	varSyncInterval  = Prefix + "SYNC_INTERVAL"
 	varSyncOverlap   = Prefix + "SYNC_OVERLAP"
 	varMaxBlockDepth = Prefix + "MAX_BLOCK_DEPTH"
+	varDrainSlice    = Prefix + "SYNC_DRAIN_SLICE"
 
 	varLogLevel  = Prefix + "LOG_LEVEL"
 	varLogFormat = Prefix + "LOG_FORMAT"
@@ -141,6 +142,9 @@ func (s *Sync) validate(c *collector) {
 			showDuration(minSyncOverlap))
 	}
 	atLeastOne(c, varMaxBlockDepth, s.MaxBlockDepth)
+	if s.DrainSlice < time.Second {
+		c.addf(varDrainSlice, showDuration(s.DrainSlice), "must be at least 1s")
+	}
 }
 
 // SinkKind returns SinkFile or SinkPostgres (for postgres:// and

@@ -68,6 +68,7 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 	if err != nil {
 		return err
 	}
+	restarted := false
 	var ck queryCheckpoint
 	ok, err := h.state.loadCheckpoint(ctx, conn, "db", p.DatabaseID, &ck)
 	if err != nil {
@@ -95,6 +96,13 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 			body["start_cursor"] = ck.Next
 		}
 		raw, err := h.cfg.Notion.Do(ctx, conn, http.MethodPost, "/v1/databases/"+url.PathEscape(p.DatabaseID)+"/query", body)
+		if ck.Next != "" && !restarted && cursorRefused(err) {
+			// Rows handed out so far stay pending; querying again from the
+			// newest row hands out at most duplicates.
+			log.Warn("Notion refused the stored query cursor; querying again from the newest row", zap.Error(err))
+			ck.Next, restarted = "", true
+			continue
+		}
 		if multipleDataSources(err) {
 			h.objectError(ctx, conn, p.DatabaseID, fmt.Errorf("database %s: %w (%v)", p.DatabaseID, ErrMultipleDataSources, err))
 			_ = h.state.dropCheckpoint(ctx, conn, "db", p.DatabaseID)
@@ -130,7 +138,7 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 			if ck.Floor == 0 {
 				queue = QueueBackfill
 			}
-			_, err = h.fanOut(ctx, conn, tasks, time.Time{}, queue)
+			_, _, err = h.fanOut(ctx, conn, tasks, queue)
 		}
 		if err != nil {
 			if serr := h.state.saveCheckpoint(context.WithoutCancel(ctx), conn, "db", p.DatabaseID, ck); serr != nil {

@@ -9,21 +9,50 @@
 //   - sync:sweep (queue "sync"): one search sorted by last_edited_time,
 //     newest first, paged until results are older than the connection's
 //     cursor minus the overlap (an unchanged workspace costs one request).
-//     Every changed page or database becomes its own task.
-//   - sync:page: the page object and, unless the sink already holds that
-//     version, its whole block tree (every level paginated, recursion
-//     bounded; child pages and child databases become their own tasks),
-//     written to the sink. Archived pages are stored as deleted; a 404 is
-//     stored as unshared.
+//     Changed pages go on the connection's to-do list; each changed
+//     database becomes its own task.
+//   - sync:drain: syncs the pages on one connection's to-do list one after
+//     the other, paced by the connection's rate limit, for up to
+//     Config.DrainSlice; then it queues its continuation at the tail of the
+//     queue, so connections take turns for worker slots. One drain per
+//     connection exists at a time (a flag in Redis, taken by whoever adds
+//     pages to an empty list and dropped, atomically with a check of the
+//     list, when it is empty).
+//   - sync:page: one page (a webhook event, a child page found in a block
+//     tree), synced like a drain syncs each of its pages: the page object
+//     and, unless the sink already holds that version, its whole block tree
+//     (every level paginated, recursion bounded; child pages and child
+//     databases become their own tasks), written to the sink. Archived
+//     pages are stored as deleted; a 404 is stored as unshared.
 //   - sync:database: the schema, then a query of rows edited on or after
-//     the database's own cursor minus the overlap; each changed row is a
-//     page task. A database the 2022-06-28 API cannot query (several data
+//     the database's own cursor minus the overlap; changed rows go on the
+//     to-do list. A database the 2022-06-28 API cannot query (several data
 //     sources) is recorded as a per-object error; the rest goes on.
 //
-// Payloads carry ids, never tokens. Task ids are deterministic (object,
-// last_edited_time, the version already stored), and completed tasks keep
-// their id for an hour, so a page discovered by several sweeps is synced
-// once.
+// Payloads carry ids, never tokens. Sweep, page and database task ids are
+// deterministic (object, last_edited_time, the version already stored), and
+// completed tasks keep their id for an hour, so an object discovered by
+// several sweeps is synced once; a page on the to-do list is one hash field.
+//
+// # Why a drain per connection
+//
+// Notion's rate limit is per connection (3 requests/s), so one sequential
+// walk uses a connection's whole budget. A task per page put dozens of one
+// connection's tasks at the head of the queue: they filled the worker slots
+// and waited for the same budget while other connections' budgets went
+// unused (23% of the aggregate budget used at 10 slots per worker). A drain
+// holds one slot per connection with work, and one asynq task covers a
+// slice's worth of requests instead of one or two.
+//
+// # Per-object errors
+//
+// A page that fails on its own (malformed JSON, an HTML error page, a
+// Notion error for that object, the sink refusing it) is recorded in the
+// connection's sync state under the page's id, waits with exponential
+// backoff (2 s doubling, at most a minute) and stays pending, so the cursor
+// does not pass it; the drain goes on with the other pages. A stored
+// pagination cursor that Notion refuses (400 validation_error) makes the
+// walk, search or query start over once.
 //
 // # Cursor discipline
 //
@@ -42,13 +71,16 @@
 // # Retries and fairness
 //
 // Every Notion call goes through sync/notionclient, which waits for rate
-// budget at most a moment and otherwise returns a RateLimitError. The task
-// then ends and asynq runs it again after the delay (RetryDelay); such
-// waits, and transient token trouble, do not count against the task's
-// retries (IsFailure), and a worker slot is never held for a connection's
-// budget: other connections' tasks run meanwhile. When a connection needs
-// re-authorization or is paused, its tasks stop without any Notion call
-// and are not retried (asynq.SkipRetry).
+// budget at most a moment (a drain's next request normally waits a third
+// of a second) and otherwise returns a RateLimitError, e.g. during a 429's
+// Retry-After. The task then ends and asynq runs it again after the delay
+// (RetryDelay); such waits, and transient token trouble, do not count
+// against the task's retries (IsFailure), and no worker slot is held
+// through a long wait. When a connection needs re-authorization or is
+// paused, its tasks stop without any Notion call and are not retried
+// (asynq.SkipRetry); its to-do list stays, and the first sweep after it
+// resumes starts a new drain. Handlers.Stop makes running drains hand their
+// connections on after the page in hand, for a quick worker shutdown.
 //
 // # Concurrency
 //

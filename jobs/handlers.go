@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -57,6 +58,10 @@ type Config struct {
 	// every this many requests (and always when a task stops early), so a
 	// retry resumes instead of restarting. Default 10.
 	CheckpointEvery int
+	// DrainSlice is how long one drain task syncs a connection's pages
+	// before it hands its worker slot on and queues its continuation.
+	// Default 30s.
+	DrainSlice time.Duration
 	// Logger; default none.
 	Logger *zap.Logger
 	// Now is the clock. Default time.Now.
@@ -71,6 +76,9 @@ type Handlers struct {
 	cfg   Config
 	log   *zap.Logger
 	state *state
+
+	stopOnce sync.Once
+	stopping chan struct{} // closed by Stop
 }
 
 // New validates cfg.
@@ -99,6 +107,9 @@ func New(cfg Config) (*Handlers, error) {
 	if cfg.CheckpointEvery <= 0 {
 		cfg.CheckpointEvery = 10
 	}
+	if cfg.DrainSlice <= 0 {
+		cfg.DrainSlice = 30 * time.Second
+	}
 	if cfg.KeyPrefix == "" {
 		cfg.KeyPrefix = "notionsync:"
 	}
@@ -108,7 +119,23 @@ func New(cfg Config) (*Handlers, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Handlers{cfg: cfg, log: cfg.Logger, state: &state{rdb: cfg.Redis, prefix: cfg.KeyPrefix}}, nil
+	return &Handlers{cfg: cfg, log: cfg.Logger, state: &state{rdb: cfg.Redis, prefix: cfg.KeyPrefix}, stopping: make(chan struct{})}, nil
+}
+
+// Stop makes running drain tasks end early: each finishes the page in
+// hand, queues its continuation and returns, so a worker that is shutting
+// down hands its connections on within one page instead of one drain
+// slice. Call it before the asynq server's Shutdown. Other tasks are not
+// affected; Stop is idempotent.
+func (h *Handlers) Stop() { h.stopOnce.Do(func() { close(h.stopping) }) }
+
+func (h *Handlers) isStopping() bool {
+	select {
+	case <-h.stopping:
+		return true
+	default:
+		return false
+	}
 }
 
 // Register installs the handlers on mux.
@@ -116,6 +143,7 @@ func (h *Handlers) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypeRefresh, h.handleRefresh)
 	mux.HandleFunc(TypeSweep, h.handleSweep)
 	mux.HandleFunc(TypePage, h.handlePage)
+	mux.HandleFunc(TypeDrain, h.handleDrain)
 	mux.HandleFunc(TypeDatabase, h.handleDatabase)
 }
 
@@ -216,23 +244,31 @@ func (h *Handlers) objectError(ctx context.Context, connID, objectID string, err
 
 // markDone records member as stored and reports a cursor move.
 func (h *Handlers) markDone(ctx context.Context, connID, member string, pages int) error {
-	moved, err := h.state.done(ctx, connID, member, pages, h.cfg.Now())
+	return h.finishObject(ctx, connID, doneArgs{member: member, pages: pages})
+}
+
+// finishObject records an object as stored (see doneArgs) and reports it.
+func (h *Handlers) finishObject(ctx context.Context, connID string, a doneArgs) error {
+	cursor, err := h.state.done(ctx, connID, a, h.cfg.Now())
 	if err != nil {
 		return err
 	}
-	if pages > 0 && h.cfg.Hooks.OnPageSynced != nil {
+	if a.pages > 0 && h.cfg.Hooks.OnPageSynced != nil {
 		h.cfg.Hooks.OnPageSynced(connID)
 	}
-	if moved {
-		st, err := h.state.get(ctx, connID)
-		if err == nil {
-			h.log.Debug("cursor advanced", zap.String("conn_id", connID), zap.Time("cursor", st.Cursor))
-			if f := h.cfg.Hooks.OnCursorAdvanced; f != nil {
-				f(connID, st.Cursor)
-			}
-		}
-	}
+	h.cursorMoved(connID, cursor)
 	return nil
+}
+
+// cursorMoved reports a cursor move (a zero cursor: it did not move).
+func (h *Handlers) cursorMoved(connID string, cursor time.Time) {
+	if cursor.IsZero() {
+		return
+	}
+	h.log.Debug("cursor advanced", zap.String("conn_id", connID), zap.Time("cursor", cursor))
+	if f := h.cfg.Hooks.OnCursorAdvanced; f != nil {
+		f(connID, cursor)
+	}
 }
 
 func (h *Handlers) taskLogger(ctx context.Context, t *asynq.Task, connID string) *zap.Logger {

@@ -84,6 +84,10 @@ type envOpts struct {
 	maxWait       time.Duration
 	memorySink    bool   // benchmarks: an in-memory sink instead of files
 	sinkURL       string // default: a file sink in a temp dir
+	drainSlice    time.Duration
+	// wrapSink wraps the sink the handlers write to (env.sink stays the
+	// one underneath, for reading).
+	wrapSink func(sink.Sink) sink.Sink
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -139,8 +143,12 @@ func newEnv(t testing.TB, o envOpts) *env {
 	}
 	t.Cleanup(func() { e.sink.Close() })
 	e.client = asynq.NewClientFromRedisClient(e.rdb)
+	hsink := e.sink
+	if o.wrapSink != nil {
+		hsink = o.wrapSink(e.sink)
+	}
 	e.h, err = jobs.New(jobs.Config{
-		Tokens: e.src, Notion: e.notion, Sink: e.sink, Redis: e.rdb, Enqueuer: e.client,
+		Tokens: e.src, Notion: e.notion, Sink: hsink, Redis: e.rdb, Enqueuer: e.client, DrainSlice: o.drainSlice,
 		Now: clk.Now, CheckpointEvery: 2, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
 		Hooks: jobs.Hooks{
 			OnCursorAdvanced: func(conn string, _ time.Time) {

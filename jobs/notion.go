@@ -2,9 +2,17 @@ package jobs
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"time"
+
+	"github.com/notionsync/notionsync/sync/notionclient"
 )
+
+// ErrMalformed wraps every error about a Notion answer that is not the JSON
+// it should be (truncated, not an object, a list without its cursor).
+var ErrMalformed = errors.New("malformed Notion response")
 
 // objectHead is the part of a Notion page, database or block object the
 // jobs look at. Everything else is kept as raw JSON for the sink.
@@ -23,10 +31,10 @@ func (o objectHead) deleted() bool { return o.Archived || o.InTrash }
 func parseHead(raw json.RawMessage) (objectHead, error) {
 	var h objectHead
 	if err := json.Unmarshal(raw, &h); err != nil {
-		return h, fmt.Errorf("malformed Notion object: %w", err)
+		return h, fmt.Errorf("%w: object: %w", ErrMalformed, err)
 	}
 	if h.ID == "" {
-		return h, fmt.Errorf("malformed Notion object: no id")
+		return h, fmt.Errorf("%w: object without an id", ErrMalformed)
 	}
 	return h, nil
 }
@@ -41,10 +49,10 @@ type listResponse struct {
 func parseList(raw json.RawMessage) (listResponse, error) {
 	var l listResponse
 	if err := json.Unmarshal(raw, &l); err != nil {
-		return l, fmt.Errorf("malformed Notion list: %w", err)
+		return l, fmt.Errorf("%w: list: %w", ErrMalformed, err)
 	}
 	if l.HasMore && (l.NextCursor == nil || *l.NextCursor == "") {
-		return l, fmt.Errorf("malformed Notion list: has_more without next_cursor")
+		return l, fmt.Errorf("%w: list with has_more but no next_cursor", ErrMalformed)
 	}
 	return l, nil
 }
@@ -73,3 +81,11 @@ func upToDate(storedEdited, storedSynced, lastEdited time.Time) bool {
 // clockSkew is the assumed bound on the difference between Notion's clock
 // and ours.
 const clockSkew = 5 * time.Second
+
+// cursorRefused reports whether Notion answered a paginated request with
+// the 400 it gives for a start_cursor it does not accept (expired, from
+// another listing, garbled in storage): the listing must start over.
+func cursorRefused(err error) bool {
+	var ae *notionclient.APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusBadRequest && ae.Code == "validation_error"
+}

@@ -22,13 +22,36 @@ func (h *Handlers) handlePage(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	return h.finish(ctx, p.ConnID, h.syncPage(ctx, t, p))
+	log := h.taskLogger(ctx, t, p.ConnID)
+	return h.finish(ctx, p.ConnID, h.syncPage(ctx, log, p, h.lazyGen(ctx, p.ConnID)))
+}
+
+// lazyGen returns the connection's task-id generation, read once on first
+// use (most pages have no child page to hand out).
+func (h *Handlers) lazyGen(ctx context.Context, conn string) func() (int64, error) {
+	var (
+		gen  int64
+		read bool
+	)
+	return func() (int64, error) {
+		if read {
+			return gen, nil
+		}
+		g, err := h.state.gen(ctx, conn)
+		if err != nil {
+			return 0, err
+		}
+		gen, read = g, true
+		return gen, nil
+	}
 }
 
 // syncPage fetches the page object and, unless the sink already holds this
-// version, its whole block tree, and writes both to the sink.
-func (h *Handlers) syncPage(ctx context.Context, t *asynq.Task, p PagePayload) error {
-	log := h.taskLogger(ctx, t, p.ConnID).With(zap.String("page_id", p.PageID))
+// version, its whole block tree, and writes both to the sink. Its Redis
+// cost besides the rate limiter: one round trip to claim the page (and read
+// a checkpoint), one to record it as stored (and release the claim).
+func (h *Handlers) syncPage(ctx context.Context, log *zap.Logger, p PagePayload, gen func() (int64, error)) error {
+	log = log.With(zap.String("page_id", p.PageID))
 	member := "page:" + p.PageID
 	if !p.LastEdited.IsZero() && !p.DiscoveredAt.IsZero() {
 		stored, err := h.cfg.Sink.Stat(ctx, p.ConnID, sink.KindPage, p.PageID)
@@ -38,16 +61,26 @@ func (h *Handlers) syncPage(ctx context.Context, t *asynq.Task, p PagePayload) e
 		if err == nil && (stored.LastEditedTime.After(p.LastEdited) ||
 			stored.LastEditedTime.Equal(p.LastEdited) && !stored.SyncedAt.Before(p.DiscoveredAt)) {
 			// A copy fetched after this version was discovered is stored.
-			return h.markDone(ctx, p.ConnID, member, 0)
+			return h.finishObject(ctx, p.ConnID, doneArgs{member: member, objectID: p.PageID})
 		}
 	}
 	// One task at a time fetches a given page: Notion requests are the
 	// scarce resource, and a duplicate that waits finds the stored copy.
-	release, err := h.state.claim(ctx, p.ConnID, "page", p.PageID)
+	var ck treeCheckpoint
+	cl, resumed, err := h.state.claimPage(ctx, p.ConnID, p.PageID, &ck)
 	if err != nil {
 		return err
 	}
-	defer release()
+	released := false
+	defer func() {
+		if !released {
+			h.state.release(ctx, cl)
+		}
+	}()
+	done := func(pages int) error {
+		released = true
+		return h.finishObject(ctx, p.ConnID, doneArgs{member: member, pages: pages, objectID: p.PageID, claim: cl})
+	}
 	syncedAt := h.cfg.Now()
 	raw, err := h.cfg.Notion.Do(ctx, p.ConnID, http.MethodGet, "/v1/pages/"+url.PathEscape(p.PageID), nil)
 	if notionclient.IsNotFound(err) {
@@ -56,7 +89,7 @@ func (h *Handlers) syncPage(ctx context.Context, t *asynq.Task, p PagePayload) e
 			return fmt.Errorf("sink: %w", err)
 		}
 		log.Info("page not shared with the integration any more; recorded as unshared")
-		return h.markDone(ctx, p.ConnID, member, 0)
+		return done(0)
 	}
 	if err != nil {
 		return fmt.Errorf("page %s: %w", p.PageID, err)
@@ -68,13 +101,13 @@ func (h *Handlers) syncPage(ctx context.Context, t *asynq.Task, p PagePayload) e
 	if head.deleted() {
 		page, err := record.PageFromObject(p.ConnID, raw, nil, syncedAt)
 		if err != nil {
-			return fmt.Errorf("page %s: %w", p.PageID, err)
+			return fmt.Errorf("page %s: %w: %w", p.PageID, ErrMalformed, err)
 		}
 		if _, err := h.cfg.Sink.PutPage(ctx, page); err != nil {
 			return fmt.Errorf("sink: %w", err)
 		}
 		log.Info("page archived or in trash; recorded as deleted")
-		return h.markDone(ctx, p.ConnID, member, 0)
+		return done(0)
 	}
 	stored, err := h.cfg.Sink.Stat(ctx, p.ConnID, sink.KindPage, head.ID)
 	if err != nil && !errors.Is(err, sink.ErrNotFound) {
@@ -82,23 +115,25 @@ func (h *Handlers) syncPage(ctx context.Context, t *asynq.Task, p PagePayload) e
 	}
 	if err == nil && (upToDate(stored.LastEditedTime, stored.SyncedAt, head.LastEditedTime) ||
 		!p.DiscoveredAt.IsZero() && stored.LastEditedTime.Equal(head.LastEditedTime) && !stored.SyncedAt.Before(p.DiscoveredAt)) {
-		return h.markDone(ctx, p.ConnID, member, 0) // another task got there first
+		return done(0) // another task got there first
 	}
-	blocks, err := h.fetchTree(ctx, p.ConnID, head, log)
+	if !resumed || ck.Edited != head.LastEditedTime.UnixMilli() {
+		ck = newTreeCheckpoint(head)
+	} else {
+		log.Info("resuming block walk from checkpoint", zap.Int("parents_done", len(ck.Children)), zap.Int("queued", len(ck.Queue)))
+	}
+	blocks, err := h.fetchTree(ctx, p.ConnID, head, &ck, gen, log)
 	if err != nil {
 		return fmt.Errorf("page %s blocks: %w", p.PageID, err)
 	}
 	page, err := record.PageFromObject(p.ConnID, raw, blocks, syncedAt)
 	if err != nil {
-		return fmt.Errorf("page %s: %w", p.PageID, err)
+		return fmt.Errorf("page %s: %w: %w", p.PageID, ErrMalformed, err)
 	}
 	if _, err := h.cfg.Sink.PutPage(ctx, page); err != nil {
 		return fmt.Errorf("sink: %w", err)
 	}
-	if err := h.state.dropCheckpoint(ctx, p.ConnID, "page", head.ID); err != nil {
-		log.Warn("could not drop checkpoint", zap.Error(err))
-	}
-	return h.markDone(ctx, p.ConnID, member, 1)
+	return done(1)
 }
 
 // treeCheckpoint is a page's block-tree walk in progress.
@@ -117,27 +152,19 @@ type treeItem struct {
 	Depth  int    `json:"depth"`
 }
 
+func newTreeCheckpoint(page objectHead) treeCheckpoint {
+	return treeCheckpoint{Edited: page.LastEditedTime.UnixMilli(), Children: map[string][]json.RawMessage{},
+		Queue: []treeItem{{ID: page.ID}}}
+}
+
 // fetchTree walks a page's blocks (one level per request, every level
 // paginated), recursing where has_children, except into child pages and
 // child databases, which are their own objects and get their own tasks. The
-// walk is checkpointed so that a retry (after a rate limit or a crash)
-// resumes where it stopped.
-func (h *Handlers) fetchTree(ctx context.Context, conn string, page objectHead, log *zap.Logger) ([]sink.Block, error) {
-	var ck treeCheckpoint
-	ok, err := h.state.loadCheckpoint(ctx, conn, "page", page.ID, &ck)
-	if err != nil {
-		return nil, err
-	}
-	if !ok || ck.Edited != page.LastEditedTime.UnixMilli() {
-		ck = treeCheckpoint{Edited: page.LastEditedTime.UnixMilli(), Children: map[string][]json.RawMessage{},
-			Queue: []treeItem{{ID: page.ID}}}
-	} else {
-		log.Info("resuming block walk from checkpoint", zap.Int("parents_done", len(ck.Children)), zap.Int("queued", len(ck.Queue)))
-	}
-	gen, err := h.state.gen(ctx, conn)
-	if err != nil {
-		return nil, err
-	}
+// walk starts from ck and is checkpointed so that a retry (after a rate
+// limit or a crash) resumes where it stopped. A resumed walk whose cursor
+// Notion refuses starts over once.
+func (h *Handlers) fetchTree(ctx context.Context, conn string, page objectHead, ck *treeCheckpoint, gen func() (int64, error), log *zap.Logger) ([]sink.Block, error) {
+	restarted := false
 	for n := 1; len(ck.Queue) > 0; n++ {
 		item := ck.Queue[0]
 		path := "/v1/blocks/" + url.PathEscape(item.ID) + "/children?page_size=100"
@@ -145,6 +172,12 @@ func (h *Handlers) fetchTree(ctx context.Context, conn string, page objectHead, 
 			path += "&start_cursor=" + url.QueryEscape(item.Cursor)
 		}
 		raw, err := h.cfg.Notion.Do(ctx, conn, http.MethodGet, path, nil)
+		if item.Cursor != "" && !restarted && cursorRefused(err) {
+			log.Warn("Notion refused a stored pagination cursor; walking the page's blocks again from the start", zap.Error(err))
+			*ck = newTreeCheckpoint(page)
+			restarted = true
+			continue
+		}
 		if err == nil {
 			var list listResponse
 			list, err = parseList(raw)
@@ -187,7 +220,11 @@ func (h *Handlers) fetchTree(ctx context.Context, conn string, page objectHead, 
 			}
 		}
 	}
-	return assemble(page.ID, ck.Children, 0)
+	blocks, err := assemble(page.ID, ck.Children, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return blocks, nil
 }
 
 // assemble builds the tree below parent from the fetched children lists.
@@ -214,8 +251,12 @@ func assemble(parent string, children map[string][]json.RawMessage, depth int) (
 
 // enqueueChild hands a child page or child database found inside a page to
 // its own task (best effort: the sweep finds them too).
-func (h *Handlers) enqueueChild(ctx context.Context, conn string, gen int64, b objectHead, log *zap.Logger) {
-	var err error
+func (h *Handlers) enqueueChild(ctx context.Context, conn string, genFn func() (int64, error), b objectHead, log *zap.Logger) {
+	gen, err := genFn()
+	if err != nil {
+		log.Warn("could not enqueue child object", zap.String("block_id", b.ID), zap.Error(err))
+		return
+	}
 	switch b.Type {
 	case "child_page":
 		// A child_page block's last_edited_time is the block's, not the

@@ -21,6 +21,9 @@ import (
 //	<prefix>sync:<conn>:errors   hash: object id -> a per-object error (e.g. a database
 //	                             the API version cannot query)
 //	<prefix>sync:<conn>:dbcur    hash: database id -> row cursor (ms)
+//	<prefix>sync:<conn>:todo     hash: page id -> todoItem (JSON): pages waiting for the
+//	                             connection's drain task
+//	<prefix>drain:<conn>         string with a TTL: a drain task exists for the connection
 //	<prefix>ckpt:<conn>:<kind>:<id>  string: pagination checkpoint (JSON), with a TTL
 //
 // Cursor discipline: a sweep records the newest last_edited_time it
@@ -37,6 +40,11 @@ func (s *state) key(conn string) string        { return s.prefix + "sync:" + con
 func (s *state) pendingKey(conn string) string { return s.prefix + "sync:" + conn + ":pending" }
 func (s *state) errorsKey(conn string) string  { return s.prefix + "sync:" + conn + ":errors" }
 func (s *state) dbCurKey(conn string) string   { return s.prefix + "sync:" + conn + ":dbcur" }
+func (s *state) todoKey(conn string) string    { return s.prefix + "sync:" + conn + ":todo" }
+func (s *state) drainKey(conn string) string   { return s.prefix + "drain:" + conn }
+func (s *state) claimKey(conn, kind, id string) string {
+	return s.prefix + "busy:" + conn + ":" + kind + ":" + id
+}
 func (s *state) ckptKey(conn, kind, id string) string {
 	return s.prefix + "ckpt:" + conn + ":" + kind + ":" + id
 }
@@ -85,24 +93,6 @@ func (s *state) get(ctx context.Context, conn string) (SyncState, error) {
 	return st, nil
 }
 
-// beginSweep records the sweep's target and marks the objects it hands out
-// as pending, in one round trip.
-func (s *state) addPending(ctx context.Context, conn string, target time.Time, members []string, now time.Time) error {
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		if len(members) > 0 {
-			p.SAdd(ctx, s.pendingKey(conn), toAny(members)...)
-		}
-		if !target.IsZero() {
-			p.Eval(ctx, `local t = tonumber(redis.call('HGET', KEYS[1], 'target') or '0')
-if tonumber(ARGV[1]) > t then redis.call('HSET', KEYS[1], 'target', ARGV[1]) end
-return 0`, []string{s.key(conn)}, target.UnixMilli())
-		}
-		p.HSet(ctx, s.key(conn), "last_sweep", now.UnixMilli())
-		return nil
-	})
-	return err
-}
-
 func toAny(ss []string) []any {
 	out := make([]any, len(ss))
 	for i, s := range ss {
@@ -111,10 +101,23 @@ func toAny(ss []string) []any {
 	return out
 }
 
-// doneScript removes an object from the pending set and, when the set is
-// empty, moves the cursor to the target. Returns 1 when the cursor moved.
+// doneScript removes an object from the pending set (and, for a page, from
+// the drain's to-do hash, its per-object error, its checkpoint and its
+// claim), counts a stored page, and, when the pending set is empty, moves
+// the cursor to the target. Returns the new cursor (ms) when it moved, else 0.
+//
+// KEYS: [1] sync hash, [2] pending set, [3] to-do hash, [4] errors hash,
+// [5] checkpoint, [6] claim. ARGV: [1] pending member (” none), [2] pages
+// stored, [3] now (ms), [4] object id (” none: leave [3]..[5] alone),
+// [5] claim token (” none).
 var doneScript = redis.NewScript(`
 if ARGV[1] ~= '' then redis.call('SREM', KEYS[2], ARGV[1]) end
+if ARGV[4] ~= '' then
+  redis.call('HDEL', KEYS[3], ARGV[4])
+  redis.call('HDEL', KEYS[4], ARGV[4])
+  redis.call('DEL', KEYS[5])
+end
+if ARGV[5] ~= '' and redis.call('GET', KEYS[6]) == ARGV[5] then redis.call('DEL', KEYS[6]) end
 if tonumber(ARGV[2]) > 0 then
   redis.call('HINCRBY', KEYS[1], 'pages_synced', ARGV[2])
   redis.call('HSET', KEYS[1], 'last_sync', ARGV[3])
@@ -124,19 +127,36 @@ if redis.call('SCARD', KEYS[2]) == 0 then
   local c = tonumber(redis.call('HGET', KEYS[1], 'cursor') or '0')
   if t > c then
     redis.call('HSET', KEYS[1], 'cursor', t)
-    return 1
+    return t
   end
 end
 return 0
 `)
 
-// done marks member as stored; returns whether the cursor moved.
-func (s *state) done(ctx context.Context, conn, member string, pages int, now time.Time) (bool, error) {
-	n, err := doneScript.Run(ctx, s.rdb, []string{s.key(conn), s.pendingKey(conn)}, member, pages, now.UnixMilli()).Int()
-	if err != nil {
-		return false, fmt.Errorf("sync state of %s: %w", conn, err)
+// doneArgs says what else a finished object releases.
+type doneArgs struct {
+	member   string // pending-set member
+	pages    int    // pages stored
+	objectID string // a page: drop its to-do entry, error and checkpoint
+	claim    *claim // the object's claim, released if still ours
+}
+
+// done marks an object as stored; returns the cursor when it moved.
+func (s *state) done(ctx context.Context, conn string, a doneArgs, now time.Time) (time.Time, error) {
+	ckpt, claimKey, token := s.ckptKey(conn, "page", a.objectID), s.claimKey(conn, "page", a.objectID), ""
+	if a.claim != nil {
+		claimKey, token = a.claim.key, a.claim.token
 	}
-	return n == 1, nil
+	n, err := doneScript.Run(ctx, s.rdb,
+		[]string{s.key(conn), s.pendingKey(conn), s.todoKey(conn), s.errorsKey(conn), ckpt, claimKey},
+		a.member, a.pages, now.UnixMilli(), a.objectID, token).Int64()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("sync state of %s: %w", conn, err)
+	}
+	if n > 0 {
+		return time.UnixMilli(n), nil
+	}
+	return time.Time{}, nil
 }
 
 func (s *state) setError(ctx context.Context, conn, objectID, msg string) error {
@@ -218,24 +238,226 @@ var ErrBusy = errors.New("jobs: another task is syncing this object")
 // claimTTL bounds a claim left by a killed worker.
 const claimTTL = 5 * time.Minute
 
-// claim takes a short lease on an object; release gives it back.
-func (s *state) claim(ctx context.Context, conn, kind, id string) (release func(), err error) {
-	key := s.prefix + "busy:" + conn + ":" + kind + ":" + id
+// claim is a short lease on one object; done releases it with the object.
+type claim struct{ key, token string }
+
+// claimPage takes the page's claim and, in the same round trip, reads its
+// block-walk checkpoint into ck (resumed reports whether there was one).
+// It fails with ErrBusy when another task holds the claim.
+func (s *state) claimPage(ctx context.Context, conn, id string, ck any) (c *claim, resumed bool, err error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	token := hex.EncodeToString(b[:])
-	ok, err := s.rdb.SetNX(ctx, key, token, claimTTL).Result()
+	c = &claim{key: s.claimKey(conn, "page", id), token: hex.EncodeToString(b[:])}
+	pipe := s.rdb.Pipeline()
+	set := pipe.SetNX(ctx, c.key, c.token, claimTTL)
+	get := pipe.Get(ctx, s.ckptKey(conn, "page", id))
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, false, fmt.Errorf("sync state of %s: %w", conn, err)
+	}
+	if !set.Val() {
+		return nil, false, fmt.Errorf("page %s: %w", id, ErrBusy)
+	}
+	if b, err := get.Bytes(); err == nil && json.Unmarshal(b, ck) == nil {
+		resumed = true // a checkpoint we cannot read is dropped: the walk restarts
+	}
+	return c, resumed, nil
+}
+
+// release gives a claim back (only if it is still ours: it may have expired
+// and been retaken). Best effort: the TTL bounds a claim that stays.
+func (s *state) release(ctx context.Context, c *claim) {
+	_ = s.rdb.Eval(context.WithoutCancel(ctx), `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
+		[]string{c.key}, c.token).Err()
+}
+
+// todoItem is a page waiting for its connection's drain task.
+type todoItem struct {
+	LastEdited   int64  `json:"e,omitempty"` // ms; 0: unknown
+	DiscoveredAt int64  `json:"d,omitempty"` // ms
+	Attempts     int    `json:"n,omitempty"` // failed attempts so far
+	NotBefore    int64  `json:"nb,omitempty"`
+	ID           string `json:"-"`
+}
+
+// drainLease is how long a drain flag outlives the last sign of its task:
+// if the task vanished (archived, lost with its Redis write), the next
+// sweep starts another drain after this.
+const drainLease = 10 * time.Minute
+
+// enqueueTodo adds pages to the pending set and the to-do hash, marks the
+// other members pending, and takes the connection's drain flag if it is
+// free, in one round trip. It reports whether the caller must enqueue a
+// drain task (it took the flag).
+func (s *state) enqueueTodo(ctx context.Context, conn string, members []string, pages []todoItem, now time.Time) (bool, error) {
+	var setnx *redis.BoolCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		if len(members) > 0 {
+			p.SAdd(ctx, s.pendingKey(conn), toAny(members)...)
+		}
+		if len(pages) > 0 {
+			fields := make([]any, 0, 2*len(pages))
+			for _, it := range pages {
+				b, _ := json.Marshal(it)
+				fields = append(fields, it.ID, b)
+			}
+			p.HSet(ctx, s.todoKey(conn), fields...)
+			setnx = p.SetNX(ctx, s.drainKey(conn), now.UnixMilli(), drainLease)
+		}
+		p.HSet(ctx, s.key(conn), "last_sweep", now.UnixMilli())
+		return nil
+	})
 	if err != nil {
-		return nil, err
+		return false, fmt.Errorf("sync state of %s: %w", conn, err)
 	}
-	if !ok {
-		return nil, fmt.Errorf("%s %s: %w", kind, id, ErrBusy)
+	return setnx != nil && setnx.Val(), nil
+}
+
+// ensureDrainScript takes the drain flag if pages wait and no drain exists.
+var ensureDrainScript = redis.NewScript(`
+if redis.call('HLEN', KEYS[1]) > 0 and redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+`)
+
+// ensureDrain reports whether the caller took the drain flag for pages
+// that wait without a drain (one lost, or stopped with its connection).
+func (s *state) ensureDrain(ctx context.Context, conn string, now time.Time) (bool, error) {
+	n, err := ensureDrainScript.Run(ctx, s.rdb, []string{s.todoKey(conn), s.drainKey(conn)}, now.UnixMilli(), drainLease.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("sync state of %s: %w", conn, err)
 	}
-	return func() {
-		// Delete only our own claim (it may have expired and been retaken).
-		_ = s.rdb.Eval(context.WithoutCancel(ctx), `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
-			[]string{key}, token).Err()
-	}, nil
+	return n == 1, nil
+}
+
+// releaseDrainScript drops the drain flag if no page waits.
+var releaseDrainScript = redis.NewScript(`
+if redis.call('HLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) return 1 end
+return 0
+`)
+
+// releaseDrain drops the flag when the to-do hash is empty and reports
+// whether it did; if pages arrived meanwhile the drain must go on.
+func (s *state) releaseDrain(ctx context.Context, conn string) (bool, error) {
+	n, err := releaseDrainScript.Run(ctx, s.rdb, []string{s.todoKey(conn), s.drainKey(conn)}).Int()
+	if err != nil {
+		return false, fmt.Errorf("sync state of %s: %w", conn, err)
+	}
+	return n == 1, nil
+}
+
+// dropDrain drops the drain flag whatever waits (the connection stopped:
+// its next sweep after resuming starts a new drain).
+func (s *state) dropDrain(ctx context.Context, conn string) error {
+	return s.rdb.Del(ctx, s.drainKey(conn)).Err()
+}
+
+// scanTodo reads the next part of the to-do hash from cursor and extends
+// the drain flag's lease to at least lease, in one round trip.
+func (s *state) scanTodo(ctx context.Context, conn string, cursor uint64, lease time.Duration) ([]todoItem, uint64, error) {
+	pipe := s.rdb.Pipeline()
+	scan := pipe.HScan(ctx, s.todoKey(conn), cursor, "", 64)
+	pipe.PExpire(ctx, s.drainKey(conn), lease)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, 0, fmt.Errorf("sync state of %s: %w", conn, err)
+	}
+	kv, next := scan.Val()
+	items := make([]todoItem, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		it := todoItem{}
+		_ = json.Unmarshal([]byte(kv[i+1]), &it) // an unreadable entry is synced as unknown
+		it.ID = kv[i]
+		items = append(items, it)
+	}
+	return items, next, nil
+}
+
+// deferTodoScript updates a to-do entry only while it exists (the page
+// may have been stored meanwhile by another task) and records the error.
+var deferTodoScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
+end
+return 0
+`)
+
+// deferTodo puts a page back to wait until it.NotBefore, recording msg as
+// its per-object error unless msg is empty.
+func (s *state) deferTodo(ctx context.Context, conn string, it todoItem, msg string) error {
+	b, _ := json.Marshal(it)
+	if err := deferTodoScript.Run(ctx, s.rdb, []string{s.todoKey(conn), s.errorsKey(conn)}, it.ID, b, msg).Err(); err != nil {
+		return fmt.Errorf("sync state of %s: %w", conn, err)
+	}
+	return nil
+}
+
+// sweepStart is what a sweep reads when it starts.
+type sweepStart struct {
+	cursor  time.Time
+	gen     int64
+	pending int64 // before the sweep added itself
+	ck      []byte
+}
+
+// beginSweep reads the cursor, the task generation, the pending count and
+// the sweep's checkpoint, and adds the sweep itself to the pending set, in
+// one round trip.
+func (s *state) beginSweep(ctx context.Context, conn, self string, now time.Time) (sweepStart, error) {
+	var st sweepStart
+	pipe := s.rdb.TxPipeline()
+	h := pipe.HMGet(ctx, s.key(conn), "cursor", "gen")
+	n := pipe.SCard(ctx, s.pendingKey(conn))
+	ck := pipe.Get(ctx, s.ckptKey(conn, "sweep", "search"))
+	pipe.SAdd(ctx, s.pendingKey(conn), self)
+	pipe.HSet(ctx, s.key(conn), "last_sweep", now.UnixMilli())
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return st, fmt.Errorf("sync state of %s: %w", conn, err)
+	}
+	vals := h.Val()
+	if v, ok := vals[0].(string); ok {
+		st.cursor = msTime(v)
+	}
+	if v, ok := vals[1].(string); ok {
+		st.gen, _ = strconv.ParseInt(v, 10, 64)
+	}
+	st.pending = n.Val()
+	st.ck, _ = ck.Bytes()
+	return st, nil
+}
+
+// endSweepScript records a finished sweep's target, drops its checkpoint
+// and releases its pending entry, moving the cursor if nothing else is
+// pending; returns the new cursor (ms) when it moved, else 0.
+var endSweepScript = redis.NewScript(`
+local t = tonumber(redis.call('HGET', KEYS[1], 'target') or '0')
+if tonumber(ARGV[2]) > t then
+  t = tonumber(ARGV[2])
+  redis.call('HSET', KEYS[1], 'target', ARGV[2])
+end
+redis.call('DEL', KEYS[3])
+redis.call('SREM', KEYS[2], ARGV[1])
+if redis.call('SCARD', KEYS[2]) == 0 then
+  local c = tonumber(redis.call('HGET', KEYS[1], 'cursor') or '0')
+  if t > c then
+    redis.call('HSET', KEYS[1], 'cursor', t)
+    return t
+  end
+end
+return 0
+`)
+
+func (s *state) endSweep(ctx context.Context, conn, self string, target time.Time) (time.Time, error) {
+	var ms int64
+	if !target.IsZero() {
+		ms = target.UnixMilli()
+	}
+	n, err := endSweepScript.Run(ctx, s.rdb, []string{s.key(conn), s.pendingKey(conn), s.ckptKey(conn, "sweep", "search")}, self, ms).Int64()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("sync state of %s: %w", conn, err)
+	}
+	if n > 0 {
+		return time.UnixMilli(n), nil
+	}
+	return time.Time{}, nil
 }
 
 // StateReader reads connections' sync progress without the rest of the

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -47,40 +48,33 @@ func (h *Handlers) handleSweep(ctx context.Context, t *asynq.Task) error {
 
 func (h *Handlers) sweep(ctx context.Context, t *asynq.Task, conn string) error {
 	log := h.taskLogger(ctx, t, conn)
-	st, err := h.state.get(ctx, conn)
-	if err != nil {
-		return err
-	}
-	gen, err := h.state.gen(ctx, conn)
-	if err != nil {
-		return err
-	}
-	var ck sweepCheckpoint
-	resumed, err := h.state.loadCheckpoint(ctx, conn, "sweep", "search", &ck)
-	if err != nil {
-		return err
-	}
-	if !resumed {
-		ck = sweepCheckpoint{}
-		if !st.Cursor.IsZero() {
-			ck.Floor = st.Cursor.Add(-h.cfg.Overlap).UnixMilli()
-		}
-	}
-	floor := time.UnixMilli(ck.Floor)
 	// The sweep itself is pending while it runs: otherwise the cursor could
 	// move to the target (the newest result, seen first) as soon as the
 	// first page of results was stored, before older results were handed out.
 	taskID, _ := asynq.GetTaskID(ctx)
 	self := "sweep:" + taskID
-	if err := h.state.addPending(ctx, conn, time.Time{}, []string{self}, h.cfg.Now()); err != nil {
+	st, err := h.state.beginSweep(ctx, conn, self, h.cfg.Now())
+	if err != nil {
 		return err
 	}
+	fresh := func() sweepCheckpoint {
+		var ck sweepCheckpoint
+		if !st.cursor.IsZero() {
+			ck.Floor = st.cursor.Add(-h.cfg.Overlap).UnixMilli()
+		}
+		return ck
+	}
+	var ck sweepCheckpoint
+	if st.ck == nil || json.Unmarshal(st.ck, &ck) != nil {
+		ck = fresh() // no checkpoint, or one we cannot read: start over
+	}
+	floor := time.UnixMilli(ck.Floor)
 	// A connection's first sync (a backfill) yields to incremental syncs.
 	queue := QueueSync
-	if st.Cursor.IsZero() {
+	if st.cursor.IsZero() {
 		queue = QueueBackfill
 	}
-	enqueued, requests := 0, 0
+	enqueued, requests, drainStarted, restarted := 0, 0, false, false
 	for {
 		body := map[string]any{
 			"sort":      map[string]string{"timestamp": "last_edited_time", "direction": "descending"},
@@ -91,6 +85,16 @@ func (h *Handlers) sweep(ctx context.Context, t *asynq.Task, conn string) error 
 		}
 		raw, err := h.cfg.Notion.Do(ctx, conn, http.MethodPost, "/v1/search", body)
 		requests++
+		if ck.Next != "" && !restarted && cursorRefused(err) {
+			// Everything handed out so far stays pending; starting over
+			// hands out at most duplicates, which cost nothing.
+			log.Warn("Notion refused the sweep's stored search cursor; searching again from the newest result", zap.Error(err))
+			found, target := ck.Found, ck.Target
+			ck = fresh()
+			ck.Found, ck.Target = found, target
+			restarted = true
+			continue
+		}
 		if err != nil {
 			h.saveSweep(ctx, conn, ck, log)
 			return fmt.Errorf("search: %w", err)
@@ -114,7 +118,7 @@ func (h *Handlers) sweep(ctx context.Context, t *asynq.Task, conn string) error 
 			}
 			ck.Found++
 			ck.Target = max(ck.Target, head.LastEditedTime.UnixMilli())
-			f, ok, err := h.plan(ctx, conn, gen, head)
+			f, ok, err := h.plan(ctx, conn, st.gen, head)
 			if err != nil {
 				h.saveSweep(ctx, conn, ck, log)
 				return err
@@ -126,8 +130,9 @@ func (h *Handlers) sweep(ctx context.Context, t *asynq.Task, conn string) error 
 		// The target is recorded only when the whole sweep is done: a sweep
 		// that stops halfway must not let the cursor pass results it never
 		// handed out.
-		n, err := h.fanOut(ctx, conn, tasks, time.Time{}, queue)
+		n, started, err := h.fanOut(ctx, conn, tasks, queue)
 		enqueued += n
+		drainStarted = drainStarted || started
 		if err != nil {
 			h.saveSweep(ctx, conn, ck, log)
 			return err
@@ -140,17 +145,25 @@ func (h *Handlers) sweep(ctx context.Context, t *asynq.Task, conn string) error 
 			h.saveSweep(ctx, conn, ck, log)
 		}
 	}
-	if err := h.state.addPending(ctx, conn, time.UnixMilli(ck.Target), nil, h.cfg.Now()); err != nil {
+	if st.pending > 0 && !drainStarted {
+		// Pages left waiting by an earlier run whose drain is gone (it
+		// stopped with a paused connection, or was archived) get one now.
+		if err := h.ensureDrain(ctx, conn, queue); err != nil {
+			return err
+		}
+	}
+	// Record the target and release the sweep's own entry; if nothing else
+	// is pending (an unchanged workspace, or all tasks already done) the
+	// cursor moves now.
+	var target time.Time
+	if ck.Target > 0 {
+		target = time.UnixMilli(ck.Target)
+	}
+	cursor, err := h.state.endSweep(ctx, conn, self, target)
+	if err != nil {
 		return err
 	}
-	if err := h.state.dropCheckpoint(ctx, conn, "sweep", "search"); err != nil {
-		return err
-	}
-	// Release the sweep's own entry; if nothing else is pending (an
-	// unchanged workspace, or all tasks already done) the cursor moves now.
-	if err := h.markDone(ctx, conn, self, 0); err != nil {
-		return err
-	}
+	h.cursorMoved(conn, cursor)
 	log.Debug("sweep finished", zap.Int("discovered", ck.Found), zap.Int("enqueued", enqueued), zap.Int("requests", requests))
 	if f := h.cfg.Hooks.OnSweep; f != nil {
 		f(conn, ck.Found, enqueued)
@@ -203,25 +216,51 @@ func (h *Handlers) plan(ctx context.Context, conn string, gen int64, head object
 	return fanout{}, false, nil
 }
 
-// fanOut marks the objects pending (before their tasks exist, so a task
-// that finishes at once cannot be forgotten) and enqueues their tasks.
-func (h *Handlers) fanOut(ctx context.Context, conn string, tasks []fanout, target time.Time, queue string) (int, error) {
+// fanOut marks the objects pending (before any task exists, so a task
+// that finishes at once cannot be forgotten), puts the pages on the
+// connection's to-do list, starts the connection's drain task if none
+// exists, and enqueues a task per database. It returns how many objects it
+// handed out and whether it started a drain.
+func (h *Handlers) fanOut(ctx context.Context, conn string, tasks []fanout, queue string) (int, bool, error) {
+	if len(tasks) == 0 {
+		return 0, false, nil
+	}
 	members := make([]string, 0, len(tasks))
+	var pages []todoItem
 	for _, f := range tasks {
 		members = append(members, f.member)
+		if p, ok := f.load.(PagePayload); ok && f.typ == TypePage {
+			pages = append(pages, todoItem{ID: p.PageID, LastEdited: msOrZero(p.LastEdited), DiscoveredAt: msOrZero(p.DiscoveredAt)})
+		}
 	}
-	if err := h.state.addPending(ctx, conn, target, members, h.cfg.Now()); err != nil {
-		return 0, err
+	start, err := h.state.enqueueTodo(ctx, conn, members, pages, h.cfg.Now())
+	if err != nil {
+		return 0, false, err
 	}
-	n := 0
+	if start {
+		if err := h.startDrain(ctx, conn, queue, time.Time{}); err != nil {
+			return 0, false, err
+		}
+	}
+	n := len(pages)
 	for _, f := range tasks {
+		if f.typ == TypePage {
+			continue
+		}
 		ok, err := enqueue(ctx, h.cfg.Enqueuer, f.typ, f.load, f.id, queue)
 		if err != nil {
-			return n, err
+			return n, start, err
 		}
 		if ok {
 			n++
 		}
 	}
-	return n, nil
+	return n, start, nil
+}
+
+func msOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }

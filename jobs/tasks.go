@@ -19,6 +19,9 @@ const (
 	TypeSweep = "sync:sweep"
 	// TypePage syncs one page: properties and its full block tree.
 	TypePage = "sync:page"
+	// TypeDrain syncs a connection's waiting pages, one after the other,
+	// for a slice of time (see DrainPayload).
+	TypeDrain = "sync:drain"
 	// TypeDatabase syncs one database: its schema, and its rows (as page
 	// tasks) edited since the database's own cursor.
 	TypeDatabase = "sync:database"
@@ -59,6 +62,14 @@ type PagePayload struct {
 	// stored copy fetched after it already holds the version: the task then
 	// ends without any Notion call, so duplicates cost nothing.
 	DiscoveredAt time.Time `json:"discovered_at,omitzero"`
+}
+
+// DrainPayload is the payload of TypeDrain. The pages themselves wait in
+// the connection's to-do list in Redis, not in the payload.
+type DrainPayload struct {
+	ConnID string `json:"conn_id"`
+	// Queue is where the drain's continuations go (default QueueSync).
+	Queue string `json:"queue,omitempty"`
 }
 
 // DatabasePayload is the payload of TypeDatabase.

@@ -46,7 +46,7 @@ func RunWorker(ctx context.Context, cfg *config.Worker, log *zap.Logger) error {
 	defer client.Close()
 	h, err := jobs.New(jobs.Config{
 		Tokens: c.source, Notion: notion, Sink: sk, Redis: c.rdb, Enqueuer: client,
-		KeyPrefix: cfg.Redis.KeyPrefix, Overlap: cfg.Sync.Overlap, MaxBlockDepth: cfg.Sync.MaxBlockDepth,
+		KeyPrefix: cfg.Redis.KeyPrefix, Overlap: cfg.Sync.Overlap, MaxBlockDepth: cfg.Sync.MaxBlockDepth, DrainSlice: cfg.Sync.DrainSlice,
 		Logger: log.Named("jobs"), Hooks: c.metrics.JobHooks(jobs.Hooks{}),
 	})
 	if err != nil {
@@ -79,6 +79,7 @@ func RunWorker(ctx context.Context, cfg *config.Worker, log *zap.Logger) error {
 	case runErr = <-httpErr:
 	}
 	log.Info("worker stopping: no new tasks; running ones get the shutdown timeout", zap.Duration("timeout", cfg.Pool.ShutdownTimeout))
+	h.Stop()       // drains yield after the page in hand, queueing their continuations
 	srv.Shutdown() // unfinished tasks go back to their queues
 	stopHTTP()
 	if runErr == nil {

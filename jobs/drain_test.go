@@ -1,0 +1,222 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/notionsync/notionsync/internal/notionfake"
+	"github.com/notionsync/notionsync/jobs"
+	"github.com/notionsync/notionsync/sync/notionclient"
+	"github.com/notionsync/notionsync/sync/sink"
+)
+
+// refusingSink refuses one page until healed.
+type refusingSink struct {
+	sink.Sink
+	page    string
+	healed  atomic.Bool
+	refused atomic.Int32
+}
+
+func (s *refusingSink) PutPage(ctx context.Context, p *sink.Page) (bool, error) {
+	if p.ID == s.page && !s.healed.Load() {
+		s.refused.Add(1)
+		return false, errors.New("disk says no to this page")
+	}
+	return s.Sink.PutPage(ctx, p)
+}
+
+// A page that keeps failing is a per-object error: the connection's other
+// pages sync around it, the failure is recorded under the page's id, the
+// cursor waits for it, and once the page syncs the error is gone and the
+// cursor moves.
+func TestFailingPageDoesNotHoldUpOthers(t *testing.T) {
+	t.Parallel()
+	spec := notionfake.SeedSpec{Seed: 21, Pages: 20, BlocksPerPage: 3}
+	var rs *refusingSink
+	e := newEnv(t, envOpts{spec: spec, wrapSink: func(s sink.Sink) sink.Sink {
+		rs = &refusingSink{Sink: s}
+		return rs
+	}})
+	bad := e.seed.PageIDs[7]
+	rs.page = bad
+	e.startWorkers(4)
+	e.sweep()
+	deadline := time.After(30 * time.Second)
+	for {
+		st, err := e.h.State(context.Background(), e.conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Pending == 1 && st.Errors[bad] != "" {
+			if !strings.Contains(st.Errors[bad], "disk says no") {
+				t.Fatalf("error recorded for %s: %q", bad, st.Errors[bad])
+			}
+			if !st.Cursor.Before(st.Target) && !st.Target.IsZero() {
+				t.Fatalf("cursor %v reached the target %v past a page not stored", st.Cursor, st.Target)
+			}
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("the other pages did not sync around the failing one: %+v", st)
+		case <-e.pageSynced:
+		case <-time.After(50 * time.Millisecond): // re-read the state
+		}
+	}
+	rd := e.sink.(sink.Reader)
+	for _, id := range e.seed.PageIDs {
+		_, _, err := rd.GetPage(context.Background(), e.conn, id)
+		if id == bad {
+			if !errors.Is(err, sink.ErrNotFound) {
+				t.Fatalf("the refused page is stored: %v", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("page %s not stored while another page failed: %v", id, err)
+		}
+	}
+	rs.healed.Store(true)
+	st := e.waitSynced() // its backoff (about 2 s) ends, it syncs, the cursor moves
+	if len(st.Errors) != 0 {
+		t.Fatalf("errors left after the page synced: %v", st.Errors)
+	}
+	if rs.refused.Load() == 0 {
+		t.Fatal("the page was never refused")
+	}
+	e.assertComplete()
+}
+
+// A stored pagination cursor that Notion refuses (400 validation_error)
+// makes the walk start over instead of failing the page for ever.
+func TestRefusedCursorRestartsTheWalk(t *testing.T) {
+	t.Parallel()
+	spec := notionfake.SeedSpec{Seed: 5, Pages: 1, BlocksPerPage: 250, BlockDepth: 3}
+	e := newEnv(t, envOpts{spec: spec, ratePerMinute: 1, burst: 3, maxWait: -1})
+	page := e.seed.PageIDs[0]
+	payload := fmt.Sprintf(`{"conn_id":%q,"page_id":%q}`, e.conn, page)
+	if _, ok := notionclient.RetryAfter(e.runTask(jobs.TypePage, payload)); !ok {
+		t.Fatal("first run was not stopped by the rate limit")
+	}
+	// Garble every cursor of the checkpoint the stop left.
+	ctx := context.Background()
+	key := "notionsync:ckpt:" + e.conn + ":page:" + page
+	raw, err := e.rdb.Get(ctx, key).Bytes()
+	if err != nil {
+		t.Fatalf("no checkpoint: %v", err)
+	}
+	var ck map[string]any
+	if err := json.Unmarshal(raw, &ck); err != nil {
+		t.Fatal(err)
+	}
+	garbled := 0
+	for _, it := range ck["queue"].([]any) {
+		if m := it.(map[string]any); m["cursor"] != nil {
+			m["cursor"] = "expired-cursor"
+			garbled++
+		}
+	}
+	if garbled == 0 {
+		t.Fatal("the checkpoint holds no cursor to garble")
+	}
+	b, _ := json.Marshal(ck)
+	if err := e.rdb.Set(ctx, key, b, time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	before := e.fake.DataStats().Count("", 400)
+	if err := e.rerun(e.sink, jobs.TypePage, payload); err != nil {
+		t.Fatalf("resumed run with a refused cursor: %v", err)
+	}
+	if got := e.fake.DataStats().Count("", 400) - before; got != 1 {
+		t.Fatalf("%d requests refused with 400, want the one with the garbled cursor", got)
+	}
+	p, _, err := e.sink.(sink.Reader).GetPage(ctx, e.conn, page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := e.fake.PageBlockCount(e.ws, page); countBlocks(p.Blocks) != want {
+		t.Fatalf("%d blocks stored, want %d", countBlocks(p.Blocks), want)
+	}
+}
+
+// With a drain slice shorter than one page, every page is its own slice:
+// the connection's drain hands its slot on after each page and its
+// continuations finish the job.
+func TestDrainTakesTurns(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: smallSpec, drainSlice: time.Nanosecond})
+	e.startWorkers(2)
+	e.sweep()
+	e.waitSynced()
+	e.assertComplete()
+	insp := asynq.NewInspectorFromRedisClient(e.rdb)
+	processed := 0
+	for _, q := range []string{jobs.QueueSync, jobs.QueueBackfill} {
+		if info, err := insp.GetQueueInfo(q); err == nil {
+			processed += info.Processed
+		}
+	}
+	if pages := len(e.seed.PageIDs) + len(e.seed.RowIDs); processed < pages {
+		t.Fatalf("%d tasks processed for %d pages: the drain did not take turns", processed, pages)
+	}
+}
+
+// Stop makes a running drain hand its connection on after the page in
+// hand: it returns at once with its continuation queued.
+func TestStopHandsDrainOn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 22, Pages: 30, BlocksPerPage: 2}})
+	if err := e.runTask(jobs.TypeSweep, `{"conn_id":"`+e.conn+`"}`); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.SetDataLatency(20 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- e.runTask(jobs.TypeDrain, `{"conn_id":"`+e.conn+`","queue":"backfill"}`) }()
+	for e.fake.RequestCount(e.ws) < 3 { // the drain is walking
+		select {
+		case err := <-done:
+			t.Fatalf("drain ended before Stop: %v", err)
+		case <-time.After(5 * time.Millisecond): // polling the fake's counter
+		}
+	}
+	e.h.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("stopped drain: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("drain did not stop")
+	}
+	st, err := e.h.State(context.Background(), e.conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Pending == 0 || st.Pending >= 30 {
+		t.Fatalf("pending = %d: want the drain stopped partway", st.Pending)
+	}
+	pending, err := asynq.NewInspectorFromRedisClient(e.rdb).ListPendingTasks(jobs.QueueBackfill)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drains := 0
+	for _, ti := range pending {
+		if ti.Type == jobs.TypeDrain {
+			drains++
+		}
+	}
+	// The sweep's drain (run here by hand, so still queued) and the
+	// continuation.
+	if drains != 2 {
+		t.Fatalf("%d drain tasks queued, want 2", drains)
+	}
+}
