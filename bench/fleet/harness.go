@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 	"golang.org/x/sync/errgroup"
@@ -437,6 +439,83 @@ func (h *harness) mainProcs() []*demo.Process {
 		}
 	}
 	return ps
+}
+
+// redisRoundTripsMetric is the counter redisRoundTrips sums
+// (metrics.RedisHook, component label).
+const redisRoundTripsMetric = "notionsync_redis_round_trips_total"
+
+// redisRoundTrips scrapes /metrics of every running worker and scheduler
+// and returns notionsync_redis_round_trips_total summed per component
+// (metrics.RedisComponent* values). Take it before and after a window and
+// subtract: the counters are per process and start at zero with it, so a
+// node killed and restarted (chaos) loses what it had counted and its
+// replacement starts again from zero; a window spanning a restart then
+// undercounts (a difference can even come out negative). A node that
+// has exited and not been restarted is skipped; a running one that cannot
+// be scraped is an error.
+func (h *harness) redisRoundTrips(ctx context.Context) (map[string]float64, error) {
+	type target struct {
+		proc *demo.Process
+		url  string
+	}
+	var targets []target
+	for i := 0; h.c.Worker(i) != nil; i++ {
+		targets = append(targets, target{h.c.Worker(i), "http://" + h.c.WorkerAddr(i) + "/metrics"})
+	}
+	for i := 0; h.c.Scheduler(i) != nil; i++ {
+		targets = append(targets, target{h.c.Scheduler(i), h.c.SchedulerURL(i) + "/metrics"})
+	}
+	sums := map[string]float64{}
+	var errs []error
+	for _, t := range targets {
+		if t.proc.Exited() {
+			continue
+		}
+		err := scrapeRedisRoundTrips(ctx, h.http, t.url, sums)
+		if err != nil && !t.proc.Exited() { // one that died meanwhile is skipped too
+			errs = append(errs, fmt.Errorf("%s: %w", t.proc.Name(), err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return sums, nil
+}
+
+// scrapeRedisRoundTrips adds the redisRoundTripsMetric samples served at
+// metricsURL to sums, by component. Nothing is added when the scrape fails.
+func scrapeRedisRoundTrips(ctx context.Context, hc *http.Client, metricsURL string, sums map[string]float64) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/plain;version=0.0.4")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", metricsURL, resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(io.LimitReader(resp.Body, 32<<20))
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", metricsURL, err)
+	}
+	mf, ok := mfs[redisRoundTripsMetric]
+	if !ok {
+		return fmt.Errorf("GET %s: no %s", metricsURL, redisRoundTripsMetric)
+	}
+	for _, m := range mf.GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "component" {
+				sums[l.GetValue()] += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return nil
 }
 
 // sampleAll reads every running process, by name.

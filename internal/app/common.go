@@ -59,11 +59,18 @@ func newCommon(ctx context.Context, log *zap.Logger, rc config.Redis, tc config.
 		return nil, err
 	}
 	c.metrics = m
+	rh, err := metrics.NewRedisHook(c.reg, rc.KeyPrefix)
+	if err != nil {
+		return nil, err
+	}
 	opts, err := rc.UniversalOptions()
 	if err != nil {
 		return nil, err
 	}
 	c.rdb = redis.NewUniversalClient(opts)
+	// Every component of the process (asynq and redsync included) uses
+	// this one client, so one hook counts all their round trips.
+	c.rdb.AddHook(rh)
 	ok := false
 	defer func() {
 		if !ok {

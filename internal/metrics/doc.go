@@ -12,6 +12,7 @@
 //	reg := prometheus.NewRegistry()
 //	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 //	m, err := metrics.New(reg)
+//	rh, err := metrics.NewRedisHook(reg, keyPrefix) // rdb.AddHook(rh): redis_round_trips_total{component}, redis_commands_total{component}
 //	...
 //	tokenCfg.Hooks = m.TokenHooks(tokenCfg.Hooks)       // keeps the caller's own hooks
 //	notionCfg.Observer = m.NotionObserver()
