@@ -654,14 +654,19 @@ func (s *Store) List(ctx context.Context, after string, limit int) ([]*Connectio
 	if err != nil {
 		return nil, "", fmt.Errorf("tokens: list: %w", err)
 	}
+	// One pipelined read for the page, not one round trip per connection
+	// (the scheduler lists a page every tick).
+	conns, errs, err := s.GetMany(ctx, ids)
+	if err != nil {
+		return nil, "", err
+	}
 	out := make([]*Connection, 0, len(ids))
-	for _, id := range ids {
-		c, err := s.Get(ctx, id)
-		if errors.Is(err, ErrNotFound) {
+	for i, c := range conns {
+		if errors.Is(errs[i], ErrNotFound) {
 			continue
 		}
-		if err != nil {
-			return nil, "", err
+		if errs[i] != nil {
+			return nil, "", errs[i]
 		}
 		out = append(out, c)
 	}
