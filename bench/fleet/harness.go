@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -314,41 +313,6 @@ func (h *harness) waitContent(ctx context.Context, conns []*conn, timeout time.D
 
 // contentPollEvery is how often waitContent reads the sink.
 const contentPollEvery = 250 * time.Millisecond
-
-// monitorSample counts, with MONITOR, the commands Redis executes for d:
-// those clients sent and those Lua scripts ran inside.
-func monitorSample(ctx context.Context, addr string, d time.Duration) (client, lua int64, err error) {
-	var dialer net.Dialer
-	nc, err := dialer.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer nc.Close()
-	_ = nc.SetDeadline(time.Now().Add(d))
-	if _, err := nc.Write([]byte("MONITOR\r\n")); err != nil {
-		return 0, 0, err
-	}
-	sc := bufio.NewScanner(nc)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		_, rest, ok := strings.Cut(line, " [")
-		if !ok {
-			continue // +OK
-		}
-		src, _, _ := strings.Cut(rest, "]")
-		if strings.HasSuffix(src, " lua") {
-			lua++
-		} else {
-			client++
-		}
-	}
-	var ne net.Error
-	if err := sc.Err(); err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
-		return client, lua, err
-	}
-	return client, lua, nil
-}
 
 // redisStats are the server-wide counters the report uses.
 type redisStats struct {

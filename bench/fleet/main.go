@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Scenario, "scenario", ScenarioFleetSync, "scenario: "+strings.Join(Scenarios, ", ")+", or all")
 	fs.IntVar(&cfg.Connections, "connections", 1000, "connections (one sandbox workspace each)")
 	fs.IntVar(&cfg.Workers, "workers", 4, "worker processes")
-	fs.IntVar(&cfg.Concurrency, "concurrency", 10, "tasks each worker runs at once")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 50, "tasks each worker runs at once (NOTIONSYNC_WORKER_CONCURRENCY)")
 	fs.IntVar(&cfg.RateLimit, "rate-limit", 180, "Notion requests per minute per connection, at the sandbox and in notionsync")
 	fs.IntVar(&cfg.Pages, "pages", 3, "pages per workspace")
 	fs.IntVar(&cfg.Blocks, "blocks", 4, "blocks per page")
