@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/notionsync/notionsync/internal/control"
+	"github.com/notionsync/notionsync/internal/notionfake"
 	"github.com/notionsync/notionsync/internal/sandbox"
 )
 
@@ -146,6 +147,38 @@ func (c *Cluster) TouchPage(ctx context.Context, id, text string) error {
 // for example map[string]any{"latency": "300ms", "target": "data"}.
 func (c *Cluster) SetSandboxFaults(ctx context.Context, faults any) error {
 	return c.SandboxAdmin(ctx, http.MethodPost, "/_sandbox/faults", faults, nil)
+}
+
+// ExpectedFor returns what a complete sync of sandbox workspace ws holds
+// (GET /_sandbox/expected?workspace=ws).
+func (c *Cluster) ExpectedFor(ctx context.Context, ws string) (sandbox.ExpectedResponse, error) {
+	var e sandbox.ExpectedResponse
+	err := c.SandboxAdmin(ctx, http.MethodGet, "/_sandbox/expected?workspace="+url.QueryEscape(ws), nil, &e)
+	return e, err
+}
+
+// PoisonSandbox poisons sandbox objects (POST /_sandbox/poison) and returns
+// the objects poisoned.
+func (c *Cluster) PoisonSandbox(ctx context.Context, req sandbox.PoisonRequest) ([]notionfake.Poisoned, error) {
+	var resp sandbox.PoisonResponse
+	err := c.SandboxAdmin(ctx, http.MethodPost, "/_sandbox/poison", req, &resp)
+	return resp.Poisoned, err
+}
+
+// SandboxPoisoned returns the poisoned sandbox objects, each with the number
+// of requests it answered.
+func (c *Cluster) SandboxPoisoned(ctx context.Context) ([]notionfake.Poisoned, error) {
+	var resp sandbox.PoisonResponse
+	err := c.SandboxAdmin(ctx, http.MethodGet, "/_sandbox/poison", nil, &resp)
+	return resp.Poisoned, err
+}
+
+// ClearSandboxPoison lifts every poison of the sandbox and returns how many
+// objects were poisoned.
+func (c *Cluster) ClearSandboxPoison(ctx context.Context) (int, error) {
+	var resp sandbox.ClearPoisonResponse
+	err := c.SandboxAdmin(ctx, http.MethodDelete, "/_sandbox/poison", nil, &resp)
+	return resp.Cleared, err
 }
 
 // pageTitle extracts the <h1> of a control-plane page.

@@ -20,9 +20,15 @@ package notionfake
 //
 // Every request, in order: waits out SetDataLatency; is authenticated (400
 // missing_version, 401 unauthorized); is counted (DataStats, RequestCount);
-// passes the emulated per-connection rate limit (SetRateLimit); takes the
-// next injected fault if one is queued (FailDataNext, RateLimitDataNext,
-// UnauthorizedNext, MalformedNext, HTMLErrorNext); and is then served.
+// passes the emulated per-connection rate limit (SetRateLimit); is answered
+// by its object's poison if the page or block it asks for is poisoned
+// (Poison, PoisonPages, PoisonRandomPages); otherwise takes the next
+// injected fault if one is queued (FailDataNext, RateLimitDataNext,
+// UnauthorizedNext, MalformedNext, HTMLErrorNext); otherwise, when it
+// carries a start_cursor, takes the next invalid-cursor answer if one is
+// queued (InvalidCursorNext); and is then served. Served requests with an
+// unknown or malformed start_cursor are refused with 400 validation_error
+// ("The start_cursor provided is invalid: ..."), as Notion refuses them.
 // Every response carries x-notion-request-id (error bodies repeat it as
 // request_id), except the Cloudflare-style HTML 403, which does not come
 // from Notion.
@@ -212,12 +218,15 @@ type dataKey struct{}
 
 // dataState is the data API's per-Server state, guarded by Server.mu.
 type dataState struct {
-	ws        map[string]*wsData
-	faults    []dataFault
-	latency   time.Duration
-	rateLimit int // per connection per minute; 0: off
-	windows   map[*connection]*rateWindow
-	stats     DataStats
+	ws     map[string]*wsData
+	faults []dataFault
+	poison map[poisonKey]*Poisoned
+	// invalidCursorNext counts the InvalidCursorNext answers to serve.
+	invalidCursorNext int
+	latency           time.Duration
+	rateLimit         int // per connection per minute; 0: off
+	windows           map[*connection]*rateWindow
+	stats             DataStats
 }
 
 // dataLocked returns the data API's state. The caller holds s.mu.
@@ -225,6 +234,7 @@ func (s *Server) dataLocked() *dataState {
 	return s.extLocked(dataKey{}, func() any {
 		return &dataState{
 			ws:      make(map[string]*wsData),
+			poison:  make(map[poisonKey]*Poisoned),
 			windows: make(map[*connection]*rateWindow),
 			stats:   newDataStats(),
 		}
@@ -287,6 +297,8 @@ type apiError struct {
 	status        int
 	code, message string
 	additional    map[string]any
+	// invalidCursor marks the refusal of a start_cursor (DataStats).
+	invalidCursor bool
 }
 
 func validationError(format string, args ...any) *apiError {
@@ -381,11 +393,21 @@ func (s *Server) answerLocked(kind EndpointKind, token string, req *dataRequest,
 		aerr   *apiError
 		fault  dataFault
 	)
+	var poisoned bool
 	if aerr = s.rateLimitLocked(token, req.now); aerr != nil {
 		st.stats.RateLimited++
+	} else if fault, poisoned = s.poisonedLocked(kind, req); poisoned {
+		st.stats.PoisonedAnswers++
+		aerr = fault.apiError()
 	} else if fault = st.takeFault(); fault.kind != dataFaultNone {
 		st.stats.InjectedFaults++
 		aerr = fault.apiError()
+	} else if st.invalidCursorNext > 0 && readErr == nil {
+		if c := req.requestCursor(); c != "" {
+			st.invalidCursorNext--
+			st.stats.InjectedInvalidCursors++
+			aerr = invalidCursor(c)
+		}
 	}
 	switch {
 	case fault.kind == dataFaultHTML:
@@ -398,6 +420,9 @@ func (s *Server) answerLocked(kind EndpointKind, token string, req *dataRequest,
 		result, aerr = h(s, req)
 	}
 	a := dataAnswer{status: http.StatusOK, requestID: req.id}
+	if aerr != nil && aerr.invalidCursor {
+		st.stats.InvalidCursors++
+	}
 	if aerr != nil {
 		a.status = aerr.status
 		a.body = mustMarshal(notionError{Object: "error", Status: aerr.status, Code: aerr.code,

@@ -230,6 +230,14 @@ type DataStats struct {
 	Workspaces map[string]int
 	// InjectedFaults counts requests answered by a queued fault.
 	InjectedFaults int
+	// PoisonedAnswers counts requests answered by a poisoned object
+	// (Poison); PoisonedObjects counts them per object.
+	PoisonedAnswers int
+	// InvalidCursors counts requests refused for their start_cursor: unknown
+	// or malformed cursors and InvalidCursorNext answers;
+	// InjectedInvalidCursors counts the latter alone.
+	InvalidCursors         int
+	InjectedInvalidCursors int
 	// RateLimited counts 429s of the emulated rate limit (SetRateLimit).
 	RateLimited int
 }

@@ -93,13 +93,15 @@ func (req *dataRequest) queryPagination() (cursor string, size int, aerr *apiErr
 
 // paginate returns the page of items starting at cursor (an item's id, as
 // Notion's cursors are) and the cursor of the next page ("" when none). A
-// cursor that names no item is a validation_error.
+// cursor that names no item of the list (unknown, malformed, or the id of
+// an item since removed) is refused as Notion refuses it: 400
+// validation_error "The start_cursor provided is invalid: <cursor>".
 func paginate[T any](items []T, id func(T) string, cursor string, size int) ([]T, string, *apiError) {
 	start := 0
 	if cursor != "" {
 		start = slices.IndexFunc(items, func(it T) bool { return id(it) == cursor })
 		if start < 0 {
-			return nil, "", validationError("start_cursor provided is invalid: %s", cursor)
+			return nil, "", invalidCursor(cursor)
 		}
 	}
 	end := min(start+size, len(items))

@@ -53,7 +53,35 @@ type SeedSpec struct {
 	// History spreads created and last-edited times over [now-History, now];
 	// zero puts everything at now. Times are rounded down to the minute.
 	History time.Duration
+	// HugePages adds that many huge top-level pages, on top of Pages, after
+	// everything else (so adding them changes none of the other content).
+	// A huge page holds, first, a paragraph of HugeTextBytes of text split
+	// into rich text items of at most 2,000 characters (Notion's limit per
+	// text object), then HugePageBlocks-1 further top-level blocks: flat
+	// text blocks (and an unknown block type with UnknownBlocks), with a
+	// toggle every 250 blocks holding three blocks, one of them a toggle
+	// with two (three levels). Reading one takes HugePageBlocks/100 block
+	// children requests for the top level (page_size is at most 100) plus
+	// two per toggle.
+	HugePages int
+	// HugePageBlocks is the number of top-level blocks of a huge page.
+	// Default 2500: 25 paginated block children requests.
+	HugePageBlocks int
+	// HugeTextBytes is the length of a huge page's long paragraph. Default
+	// 100,000 (50 rich text items); negative: no long paragraph.
+	HugeTextBytes int
 }
+
+// Huge page defaults and shape (SeedSpec.HugePages).
+const (
+	DefaultHugePageBlocks = 2500
+	DefaultHugeTextBytes  = 100_000
+	// MaxRichTextContent is the most characters Notion puts in one rich
+	// text object's text.content; longer text comes as several objects.
+	MaxRichTextContent = 2000
+	// hugeToggleEvery is the spacing of the nested toggles of a huge page.
+	hugeToggleEvery = 250
+)
 
 // SeedResult lists what SeedWorkspace created.
 type SeedResult struct {
@@ -69,6 +97,9 @@ type SeedResult struct {
 	// nested ones, table rows, child_page and child_database blocks
 	// included: what walking every page's block children returns.
 	BlockCount int
+	// HugePageIDs are the huge pages (SeedSpec.HugePages), also the last
+	// entries of PageIDs.
+	HugePageIDs []string
 }
 
 // SeedWorkspace adds generated content to workspace workspaceID, created
@@ -148,6 +179,11 @@ func (g *seedGen) run() SeedResult {
 			g.res.RowIDs = append(g.res.RowIDs, row.ID)
 			g.res.RowsByDatabase[db.id] = append(g.res.RowsByDatabase[db.id], row.ID)
 		}
+	}
+	for i := range g.spec.HugePages {
+		p := g.hugePage(fmt.Sprintf("Huge page %d %s", i+1, g.words(2)))
+		g.res.PageIDs = append(g.res.PageIDs, p.ID)
+		g.res.HugePageIDs = append(g.res.HugePageIDs, p.ID)
 	}
 	for _, id := range append(slices.Clone(g.res.PageIDs), g.res.RowIDs...) {
 		p := g.d.pages[id]
@@ -259,6 +295,78 @@ func (g *seedGen) stamp(b *Block, t time.Time) *Block {
 	b.ID = g.uuid()
 	b.CreatedTime, b.LastEditedTime = t, t
 	return b
+}
+
+// hugeKinds are the flat blocks of a huge page.
+var hugeKinds = []string{
+	"paragraph", "heading_2", "bulleted_list_item", "numbered_list_item", "to_do", "quote",
+	"paragraph", "code", "heading_3", "callout", "bulleted_list_item", "divider",
+}
+
+// hugePage creates a huge top-level page (SeedSpec.HugePages); the caller
+// indexes it.
+func (g *seedGen) hugePage(title string) *Page {
+	n := cmp.Or(g.spec.HugePageBlocks, DefaultHugePageBlocks)
+	textBytes := cmp.Or(g.spec.HugeTextBytes, DefaultHugeTextBytes)
+	p := g.page(WorkspaceParent(), title, 0)
+	t := p.CreatedTime
+	if textBytes > 0 && n > 0 {
+		b := NewBlock("paragraph", map[string]any{"rich_text": SplitRichText(g.text(textBytes)), "color": "default"})
+		p.Blocks = append(p.Blocks, g.stamp(b, t))
+	}
+	for i := len(p.Blocks); i < n; i++ {
+		if i%hugeToggleEvery == hugeToggleEvery-1 {
+			inner := g.stamp(TextBlock("toggle", g.words(3),
+				g.stamp(TextBlock("paragraph", g.words(6)), t),
+				g.stamp(TextBlock("paragraph", g.words(6)), t)), t)
+			p.Blocks = append(p.Blocks, g.stamp(TextBlock("toggle", g.words(3),
+				g.stamp(TextBlock("paragraph", g.words(8)), t),
+				inner,
+				g.stamp(TextBlock("bulleted_list_item", g.words(5)), t)), t))
+			continue
+		}
+		kind := hugeKinds[i%len(hugeKinds)]
+		var b *Block
+		switch kind {
+		case "divider":
+			b = NewBlock("divider", nil)
+		case "code":
+			b = NewBlock("code", map[string]any{"caption": []any{}, "rich_text": RichText("x := " + g.words(3)), "language": "go"})
+		default:
+			b = TextBlock(kind, g.words(4+g.rng.IntN(8)))
+		}
+		p.Blocks = append(p.Blocks, g.stamp(b, t))
+	}
+	if g.spec.UnknownBlocks {
+		p.Blocks = append(p.Blocks, g.unknownBlock(t))
+	}
+	return p
+}
+
+// text returns n bytes of words separated by spaces.
+func (g *seedGen) text(n int) string {
+	b := make([]byte, 0, n+16)
+	for len(b) < n {
+		if len(b) > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, lorem[g.rng.IntN(len(lorem))]...)
+	}
+	return string(b[:n])
+}
+
+// SplitRichText returns text as a rich text array the way Notion returns long
+// text: plain text runs of at most MaxRichTextContent characters each (an
+// empty text gives an empty array).
+func SplitRichText(text string) []any {
+	out := []any{}
+	runes := []rune(text)
+	for len(runes) > 0 {
+		n := min(len(runes), MaxRichTextContent)
+		out = append(out, RichText(string(runes[:n]))[0])
+		runes = runes[n:]
+	}
+	return out
 }
 
 func (g *seedGen) unknownBlock(t time.Time) *Block {
@@ -644,6 +752,15 @@ func (s *Server) UnsharePage(ws, id string) error {
 		return nil
 	}
 	return fmt.Errorf("%w: page or database %q in workspace %q", ErrObjectNotFound, id, ws)
+}
+
+// HasWorkspace reports whether workspace ws exists: seeded, connected or
+// issued a code.
+func (s *Server) HasWorkspace(ws string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.workspaces[ws]
+	return ok
 }
 
 // AllPageIDs returns the ids of the pages, database rows included, that a

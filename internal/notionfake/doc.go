@@ -35,6 +35,19 @@
 // ErrTokenRevoked all mean 401); write errors with writeNotionError; and keep
 // their per-Server state under s.mu through extLocked, keyed by a private type.
 //
+// # Bad input
+//
+// The data API can misbehave the way Notion (and Cloudflare in front of it)
+// does, so that clients can be tested against it: queued one-shot faults
+// for the next requests (MalformedNext, HTMLErrorNext, FailDataNext, ...);
+// poisoned objects, whose page GET or block-children GET answer truncated
+// JSON, an HTML 403 or a 500 on every request until cleared (Poison,
+// PoisonPages, PoisonRandomPages, ClearPoison); refused cursors, both
+// unknown or malformed ones and, on demand, valid ones (InvalidCursorNext);
+// huge pages with thousands of blocks and 100 KB of rich text
+// (SeedSpec.HugePages); and block types clients do not know
+// (SeedSpec.UnknownBlocks).
+//
 // # Concurrency
 //
 // Every exported method of Server and Gate is safe for concurrent use, also

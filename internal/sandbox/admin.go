@@ -42,6 +42,9 @@ func (s *Sandbox) registerAdminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_sandbox/workspaces/{id}/code", s.handleWorkspaceCode)
 	mux.HandleFunc("GET /_sandbox/faults", s.handleGetFaults)
 	mux.HandleFunc("POST /_sandbox/faults", s.handleFaults)
+	mux.HandleFunc("GET /_sandbox/poison", s.handleGetPoison)
+	mux.HandleFunc("POST /_sandbox/poison", s.handlePoison)
+	mux.HandleFunc("DELETE /_sandbox/poison", s.handleClearPoison)
 	mux.HandleFunc("/_sandbox/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no admin route %s %s", r.Method, r.URL.Path))
 	})
@@ -139,8 +142,17 @@ type DataStats struct {
 	ByEndpoint map[string]map[int]int `json:"by_endpoint"`
 	Workspaces map[string]int         `json:"workspaces"`
 	// InjectedFaults counts requests answered by a queued fault (fail_next,
-	// the fail rate, rate_limit_next, unauthorized_next).
+	// the fail rate, rate_limit_next, unauthorized_next, malformed_next,
+	// html_error_next).
 	InjectedFaults int `json:"injected_faults"`
+	// PoisonedAnswers counts requests answered by a poisoned object
+	// (/_sandbox/poison).
+	PoisonedAnswers int `json:"poisoned_answers"`
+	// InvalidCursors counts requests refused for their start_cursor
+	// (unknown or malformed, or invalid_cursor_next);
+	// InjectedInvalidCursors counts the invalid_cursor_next ones.
+	InvalidCursors         int `json:"invalid_cursors"`
+	InjectedInvalidCursors int `json:"injected_invalid_cursors"`
 	// RateLimited counts 429s of the emulated per-minute rate limit.
 	RateLimited int `json:"rate_limited"`
 }
@@ -153,6 +165,11 @@ type FaultState struct {
 	TokenLatency string  `json:"token_latency"`
 	// PendingDataFaults is the number of queued data faults not yet served.
 	PendingDataFaults int `json:"pending_data_faults"`
+	// PendingInvalidCursors is the number of invalid_cursor_next answers
+	// not yet served.
+	PendingInvalidCursors int `json:"pending_invalid_cursors"`
+	// PoisonedObjects is the number of poisoned objects (/_sandbox/poison).
+	PoisonedObjects int `json:"poisoned_objects"`
 	// RandomFailuresQueued counts the 503s the fail rate has queued.
 	RandomFailuresQueued int64 `json:"random_failures_queued"`
 }
@@ -186,6 +203,10 @@ func (s *Sandbox) Stats() StatsResponse {
 			Workspaces:     ds.Workspaces,
 			InjectedFaults: ds.InjectedFaults,
 			RateLimited:    ds.RateLimited,
+
+			PoisonedAnswers:        ds.PoisonedAnswers,
+			InvalidCursors:         ds.InvalidCursors,
+			InjectedInvalidCursors: ds.InjectedInvalidCursors,
 		},
 		Faults: s.FaultState(),
 	}
@@ -204,12 +225,14 @@ func (s *Sandbox) FaultState() FaultState {
 	st := s.settings
 	s.mu.Unlock()
 	return FaultState{
-		FailRate:             st.FailRate,
-		RateLimit:            st.RateLimit,
-		DataLatency:          st.DataLatency,
-		TokenLatency:         st.TokenLatency,
-		PendingDataFaults:    s.fake.PendingDataFaults(),
-		RandomFailuresQueued: s.randomFailures.Load(),
+		FailRate:              st.FailRate,
+		RateLimit:             st.RateLimit,
+		DataLatency:           st.DataLatency,
+		TokenLatency:          st.TokenLatency,
+		PendingDataFaults:     s.fake.PendingDataFaults(),
+		PendingInvalidCursors: s.fake.PendingInvalidCursors(),
+		PoisonedObjects:       len(s.fake.PoisonedObjects()),
+		RandomFailuresQueued:  s.randomFailures.Load(),
 	}
 }
 
@@ -297,11 +320,20 @@ type ExpectedPage struct {
 	Blocks int    `json:"blocks"`
 }
 
-// Expected returns what GET /_sandbox/expected shows. Each page's count is a
-// snapshot of that page; a page edited meanwhile may be counted before or
-// after the edit.
+// Expected returns what GET /_sandbox/expected shows for the seeded
+// workspace. Each page's count is a snapshot of that page; a page edited
+// meanwhile may be counted before or after the edit.
 func (s *Sandbox) Expected() (ExpectedResponse, error) {
-	ws := s.cfg.WorkspaceID
+	return s.ExpectedFor(s.cfg.WorkspaceID)
+}
+
+// ExpectedFor is Expected for workspace ws (GET
+// /_sandbox/expected?workspace=ws); an unknown workspace is an error
+// wrapping notionfake.ErrObjectNotFound.
+func (s *Sandbox) ExpectedFor(ws string) (ExpectedResponse, error) {
+	if !s.fake.HasWorkspace(ws) {
+		return ExpectedResponse{}, fmt.Errorf("sandbox: %w: workspace %q", notionfake.ErrObjectNotFound, ws)
+	}
 	ids := s.fake.AllPageIDs(ws)
 	out := ExpectedResponse{WorkspaceID: ws, PageCount: len(ids), Pages: make([]ExpectedPage, 0, len(ids))}
 	for _, id := range ids {
@@ -315,8 +347,16 @@ func (s *Sandbox) Expected() (ExpectedResponse, error) {
 	return out, nil
 }
 
-func (s *Sandbox) handleExpected(w http.ResponseWriter, _ *http.Request) {
-	out, err := s.Expected()
+func (s *Sandbox) handleExpected(w http.ResponseWriter, r *http.Request) {
+	ws := r.URL.Query().Get("workspace")
+	if ws == "" {
+		ws = s.cfg.WorkspaceID
+	}
+	out, err := s.ExpectedFor(ws)
+	if errors.Is(err, notionfake.ErrObjectNotFound) && !s.fake.HasWorkspace(ws) {
+		writeError(w, http.StatusNotFound, "not_found", err.Error())
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal", err.Error())
 		return
@@ -445,6 +485,10 @@ type faultsRequest struct {
 	// HTMLErrorNext answers the next N data requests 403 with an HTML body,
 	// as Cloudflare does.
 	HTMLErrorNext *int `json:"html_error_next"`
+	// InvalidCursorNext answers the next N data requests that carry a
+	// start_cursor 400 validation_error "The start_cursor provided is
+	// invalid: <cursor>", however valid the cursor.
+	InvalidCursorNext *int `json:"invalid_cursor_next"`
 	// Latency delays every later response (a Go duration; "0s" removes it).
 	Latency *string `json:"latency"`
 	// FailRate sets the fraction 0..1 of data requests answered 503.
@@ -482,8 +526,9 @@ func (req faultsRequest) validate() (faultPlan, error) {
 	count("rotate_then_drop_next", req.RotateThenDropNext)
 	count("malformed_next", req.MalformedNext)
 	count("html_error_next", req.HTMLErrorNext)
-	if (req.MalformedNext != nil || req.HTMLErrorNext != nil) && req.Target == targetToken {
-		bad("malformed_next and html_error_next apply to data requests only")
+	count("invalid_cursor_next", req.InvalidCursorNext)
+	if (req.MalformedNext != nil || req.HTMLErrorNext != nil || req.InvalidCursorNext != nil) && req.Target == targetToken {
+		bad("malformed_next, html_error_next and invalid_cursor_next apply to data requests only")
 	}
 	if req.Status != nil {
 		if req.FailNext == nil {
@@ -528,7 +573,7 @@ func (req faultsRequest) validate() (faultPlan, error) {
 	}
 	if req.FailNext == nil && req.RateLimitNext == nil && req.UnauthorizedNext == nil &&
 		req.RotateThenDropNext == nil && req.Latency == nil && req.FailRate == nil && req.RateLimit == nil &&
-		req.MalformedNext == nil && req.HTMLErrorNext == nil {
+		req.MalformedNext == nil && req.HTMLErrorNext == nil && req.InvalidCursorNext == nil {
 		bad("no fault given")
 	}
 	return p, errors.Join(errs...)
@@ -565,6 +610,9 @@ func (s *Sandbox) applyFaults(p faultPlan) {
 	}
 	if req.HTMLErrorNext != nil {
 		s.fake.HTMLErrorNext(*req.HTMLErrorNext)
+	}
+	if req.InvalidCursorNext != nil {
+		s.fake.InvalidCursorNext(*req.InvalidCursorNext)
 	}
 	if req.Latency != nil {
 		if req.Target != targetToken {

@@ -30,15 +30,20 @@
 //	GET  /_sandbox/health              {"status":"ok"}
 //	GET  /_sandbox/stats               token and data counters, fault settings (StatsResponse)
 //	GET  /_sandbox/workspace           what the seed created: counts and ids (WorkspaceResponse)
-//	GET  /_sandbox/expected            per live page, rows included: its block count (ExpectedResponse)
+//	GET  /_sandbox/expected            per live page, rows included: its block count (ExpectedResponse);
+//	                                   ?workspace=ID for another workspace than the seeded one
 //	POST /_sandbox/pages               {"title", "text"?, "parent_id"? | "database_id"?} add a page (201 {"id"})
 //	POST /_sandbox/pages/{id}/touch    {"text"?} edit the page's first paragraph, as a user typing
 //	POST /_sandbox/pages/{id}/archive  move the page to the trash
 //	POST /_sandbox/revoke?workspace=   revoke the connection (default: the seeded workspace)
-//	POST /_sandbox/workspaces          seed many small workspaces, one auth code each (WorkspacesRequest)
+//	POST /_sandbox/workspaces          seed many small workspaces, one auth code each (WorkspacesRequest);
+//	                                   huge_pages adds pages of 2,500 blocks and 100 KB of text
 //	POST /_sandbox/workspaces/{id}/code  {"redirect_uri"} a new auth code for workspace id (re-authorizes it)
 //	GET  /_sandbox/faults              fault settings and pending faults (FaultState)
 //	POST /_sandbox/faults              inject faults; answers the new FaultState
+//	GET  /_sandbox/poison              the poisoned objects and how many requests each answered
+//	POST /_sandbox/poison              poison objects (PoisonRequest); answers them (PoisonResponse)
+//	DELETE /_sandbox/poison            lift every poison, or one (?workspace=&id=&target=)
 //
 // A faults body (every field optional, at least one besides target):
 //
@@ -47,12 +52,27 @@
 //	{"unauthorized_next": N}                 next N data requests answer 401 (token stays valid)
 //	{"malformed_next": N}                    next N data requests answer 200 with truncated JSON
 //	{"html_error_next": N}                   next N data requests answer 403 with an HTML page
+//	{"invalid_cursor_next": N}               next N data requests carrying a start_cursor answer
+//	                                         400 validation_error (the cursor is refused)
 //	{"rotate_then_drop_next": N}             next N refreshes rotate, then drop the connection
 //	{"latency": "200ms"}                     delay every later response ("0s" removes it)
 //	{"fail_rate": 0.05}                      fraction of data requests answered 503
 //	{"rate_limit": 180}                      data requests per minute per connection (0: off)
 //	"target": "data" | "token"               where fail_next, rate_limit_next and latency
 //	                                         apply (default: data; latency: both)
+//
+// A poisoned object fails every request of its target until the poison is
+// lifted: "page" is GET /v1/pages/{id}, "children" GET
+// /v1/blocks/{id}/children (of a page or a block, every page of the
+// listing); kind "malformed" answers 200 with truncated JSON, "html" the
+// Cloudflare 403 page, "server_error" 500 internal_server_error. A poison
+// request names ids, or a number of pages: the first ones of a workspace,
+// or pages drawn at random (from a seed) across workspaces; the answer
+// lists the objects poisoned, each with the page whose sync it breaks:
+//
+//	{"target": "page", "kind": "malformed", "ids": ["<id>"], "workspace": "fleet-3"}
+//	{"target": "children", "kind": "html", "pages": 2, "workspace": "fleet-3"}
+//	{"target": "page", "kind": "server_error", "pages": 5, "workspaces": ["fleet-1", "fleet-2"], "seed": 9}
 //
 // Errors are {"error": code, "message": text} with 400 (bad input) or 404
 // (unknown page or admin route).

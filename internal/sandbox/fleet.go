@@ -18,6 +18,14 @@ const (
 	maxFleetWorkspaces = 20_000
 	maxFleetPages      = 100
 	maxFleetBlocks     = 100
+	// maxHugePages bounds huge_pages per workspace, maxHugePageBlocks
+	// huge_page_blocks, maxHugeTextBytes huge_text_bytes.
+	maxHugePages      = 10
+	maxHugePageBlocks = 10_000
+	maxHugeTextBytes  = 1 << 20
+	// maxHugeBlocksPerRequest bounds the huge pages' blocks of one request
+	// (count × huge_pages × huge_page_blocks): about 1 KiB of memory each.
+	maxHugeBlocksPerRequest = 1_000_000
 )
 
 // WorkspacesRequest is the body of POST /_sandbox/workspaces: seed Count
@@ -41,6 +49,16 @@ type WorkspacesRequest struct {
 	// UnknownBlocks adds a block of a type API clients do not know to each
 	// page.
 	UnknownBlocks bool `json:"unknown_blocks"`
+	// HugePages adds that many huge pages to each workspace (0..10, default
+	// 0), on top of Pages: HugePageBlocks top-level blocks each (1..10000,
+	// default 2500, i.e. 25 block children requests of 100) with a few
+	// nested toggles, the first one a paragraph of HugeTextBytes of text
+	// (0..1 MiB, default 100000) in rich text items of at most 2,000
+	// characters (notionfake.SeedSpec.HugePages). Count × HugePages ×
+	// HugePageBlocks is at most 1,000,000.
+	HugePages      int  `json:"huge_pages"`
+	HugePageBlocks *int `json:"huge_page_blocks"`
+	HugeTextBytes  *int `json:"huge_text_bytes"`
 	// RedirectURI is what the codes are bound to; the code exchange must
 	// send it byte for byte. Required.
 	RedirectURI string `json:"redirect_uri"`
@@ -59,6 +77,8 @@ type FleetWorkspace struct {
 	Pages  int    `json:"pages"`
 	Blocks int    `json:"blocks"`
 	Code   string `json:"code"`
+	// HugePageIDs are its huge pages (WorkspacesRequest.HugePages).
+	HugePageIDs []string `json:"huge_page_ids,omitempty"`
 }
 
 // CodeRequest is the body of POST /_sandbox/workspaces/{id}/code.
@@ -94,6 +114,13 @@ func (s *Sandbox) handleWorkspaces(w http.ResponseWriter, r *http.Request) {
 	if req.Prefix == "" {
 		req.Prefix = "fleet-"
 	}
+	hugeBlocks, hugeText := notionfake.DefaultHugePageBlocks, notionfake.DefaultHugeTextBytes
+	if req.HugePageBlocks != nil {
+		hugeBlocks = *req.HugePageBlocks
+	}
+	if req.HugeTextBytes != nil {
+		hugeText = *req.HugeTextBytes
+	}
 	switch {
 	case req.Count < 1 || req.Count > maxFleetWorkspaces:
 		writeError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("count %d outside 1..%d", req.Count, maxFleetWorkspaces))
@@ -104,6 +131,17 @@ func (s *Sandbox) handleWorkspaces(w http.ResponseWriter, r *http.Request) {
 	case pages < 0 || pages > maxFleetPages || blocks < 0 || blocks > maxFleetBlocks:
 		writeError(w, http.StatusBadRequest, "invalid_request",
 			fmt.Sprintf("pages and blocks_per_page must be within 0..%d and 0..%d", maxFleetPages, maxFleetBlocks))
+		return
+	case req.HugePages < 0 || req.HugePages > maxHugePages:
+		writeError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("huge_pages %d outside 0..%d", req.HugePages, maxHugePages))
+		return
+	case hugeBlocks < 1 || hugeBlocks > maxHugePageBlocks || hugeText < 0 || hugeText > maxHugeTextBytes:
+		writeError(w, http.StatusBadRequest, "invalid_request",
+			fmt.Sprintf("huge_page_blocks and huge_text_bytes must be within 1..%d and 0..%d", maxHugePageBlocks, maxHugeTextBytes))
+		return
+	case req.Count*req.HugePages*hugeBlocks > maxHugeBlocksPerRequest:
+		writeError(w, http.StatusBadRequest, "invalid_request",
+			fmt.Sprintf("count × huge_pages × huge_page_blocks is %d, more than %d: seed in smaller requests", req.Count*req.HugePages*hugeBlocks, maxHugeBlocksPerRequest))
 		return
 	case !validRedirect(req.RedirectURI):
 		writeError(w, http.StatusBadRequest, "invalid_request", "redirect_uri must be an absolute URI")
@@ -118,6 +156,10 @@ func (s *Sandbox) handleWorkspaces(w http.ResponseWriter, r *http.Request) {
 	spec := notionfake.SeedSpec{
 		Seed: s.cfg.Seed.Seed, Pages: pages, BlocksPerPage: blocks, BlockDepth: 1,
 		UnknownBlocks: req.UnknownBlocks, History: time.Hour,
+		HugePages: req.HugePages, HugePageBlocks: hugeBlocks, HugeTextBytes: hugeText,
+	}
+	if hugeText == 0 {
+		spec.HugeTextBytes = -1 // notionfake: no long paragraph
 	}
 	out := WorkspacesResponse{Workspaces: make([]FleetWorkspace, 0, req.Count)}
 	for i := range req.Count {
@@ -128,10 +170,11 @@ func (s *Sandbox) handleWorkspaces(w http.ResponseWriter, r *http.Request) {
 			Pages:       len(res.PageIDs) + len(res.RowIDs),
 			Blocks:      res.BlockCount,
 			Code:        s.fake.IssueCodeFor(id, req.RedirectURI),
+			HugePageIDs: res.HugePageIDs,
 		})
 	}
 	s.log.Info("admin: workspaces seeded", zap.Int("count", req.Count), zap.String("prefix", req.Prefix),
-		zap.Int("start", req.Start), zap.Int("pages", pages))
+		zap.Int("start", req.Start), zap.Int("pages", pages), zap.Int("huge_pages", req.HugePages))
 	writeJSON(w, http.StatusCreated, out)
 }
 
