@@ -12,8 +12,9 @@
 //	go run ./bench/fleet -scenario fleet-sync -connections 1000 -duration 3m
 //
 // Scenarios: fleet-sync (throughput against the aggregate rate-limit
-// budget, 429s, sync lag, CPU and memory per process, Redis commands per
-// Notion request, Redis memory per 1000 connections), refresh-storm
+// budget and against each connection's own budget while it synced, 429s,
+// sync lag, CPU and memory per process, Redis round trips per Notion
+// request by component, Redis memory per 1000 connections), refresh-storm
 // (access tokens living a few seconds: one grant per rotation, no
 // invalid_grant, 401s seen by data calls, refresh lock waits), revocation
 // (10% revoked mid-run: needs_reauth once, then quiet; reconnected, they
@@ -27,15 +28,20 @@
 // time to recover; the sandbox commits a rotation before its late answer,
 // so the last two faults must lose exactly the connections whose answer
 // was lost, each needs_reauth with reason lost_rotation_response, and no
-// other) and bad-input (truncated JSON, HTML error pages, unknown block
-// types).
+// other) and bad-input (poisoned pages answering truncated JSON, HTML 403s
+// or 500s on their page or block-children GET, huge pages, unknown block
+// types, refused cursors, one-shot faults: per-object errors that hold the
+// cursor while everything else lands, then recovery once the poison is
+// lifted).
 // fleet_test.go runs a short fleet-sync and refresh-storm in CI.
 //
 // Measurements: Notion requests, 429s, 401s and token grants are the
-// sandbox's counters (GET /_sandbox/stats); Redis commands are the sum of
-// INFO commandstats calls, which include the commands Lua scripts run, and
-// a MONITOR sample of the steady window separates the commands clients
-// sent from those; CPU and memory come from /proc/<pid>/stat and status.
+// sandbox's counters (GET /_sandbox/stats); Redis round trips are the sum
+// of every worker's and scheduler's notionsync_redis_round_trips_total
+// (one per command or pipeline sent, by the component its first key
+// belongs to), scraped at the edges of each window; Redis commands are
+// the sum of INFO commandstats calls, which include the commands Lua
+// scripts run; CPU and memory come from /proc/<pid>/stat and status.
 // Sync lag runs from a connection's import to the moment its pages are in
 // the file sink (fleet-sync polls the sink, which costs no Redis command,
 // then checks every cursor at its target) or to the first admin-API poll
