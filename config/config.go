@@ -142,10 +142,15 @@ type Sync struct {
 	// Default: 20.
 	MaxBlockDepth int `env:"MAX_BLOCK_DEPTH" envDefault:"20" doc:"Deepest level of nested blocks fetched below a page."`
 
+	// PagesInFlight is how many of one connection's pages are synced at
+	// once (paced by its rate limit).
+	// Default: 3.
+	PagesInFlight int `env:"SYNC_PAGES_IN_FLIGHT" envDefault:"3" doc:"How many of one connection's pages are synced at once, paced by the connection's rate limit. More than one keeps the connection's budget busy when Notion answers slower than a third of a second; 1 to 16."`
+
 	// DrainSlice is how long one task syncs a connection's pages before it
 	// hands its worker slot to the next connection in the queue.
 	// Default: 30s.
-	DrainSlice time.Duration `env:"SYNC_DRAIN_SLICE" envDefault:"30s" doc:"How long one task syncs a connection's pages (one after the other, at the connection's rate limit) before it queues its continuation and hands its worker slot to the next connection. At least 1s."`
+	DrainSlice time.Duration `env:"SYNC_DRAIN_SLICE" envDefault:"30s" doc:"How long one task syncs a connection's pages (NOTIONSYNC_SYNC_PAGES_IN_FLIGHT at a time, at the connection's rate limit) before it queues its continuation and hands its worker slot to the next connection. At least 1s."`
 }
 
 // Log configures the logger.

@@ -95,7 +95,7 @@ func TestWorkerDefaults(t *testing.T) {
 			RateLimit:    180,
 			RateBurst:    30,
 		},
-		Sync: Sync{SinkURL: NewURL("file://./data"), Interval: 5 * time.Minute, Overlap: 2 * time.Minute, MaxBlockDepth: 20, DrainSlice: 30 * time.Second},
+		Sync: Sync{SinkURL: NewURL("file://./data"), Interval: 5 * time.Minute, Overlap: 2 * time.Minute, MaxBlockDepth: 20, DrainSlice: 30 * time.Second, PagesInFlight: 3},
 		Log:  Log{Level: "info", Format: "json"},
 		Pool: Pool{
 			Concurrency:     50,
@@ -320,6 +320,7 @@ func TestValidation(t *testing.T) {
 		{name: "interval unitless", env: map[string]string{"NOTIONSYNC_SYNC_INTERVAL": "300"}, wantVar: "NOTIONSYNC_SYNC_INTERVAL", wantMsg: `NOTIONSYNC_SYNC_INTERVAL="300": not a duration`},
 		{name: "overlap below a minute", env: map[string]string{"NOTIONSYNC_SYNC_OVERLAP": "59s"}, wantVar: "NOTIONSYNC_SYNC_OVERLAP", wantMsg: "NOTIONSYNC_SYNC_OVERLAP=59s: must be at least 1m"},
 		{name: "block depth zero", env: map[string]string{"NOTIONSYNC_MAX_BLOCK_DEPTH": "0"}, wantVar: "NOTIONSYNC_MAX_BLOCK_DEPTH", wantMsg: "must be at least 1"},
+		{name: "pages in flight zero", env: map[string]string{"NOTIONSYNC_SYNC_PAGES_IN_FLIGHT": "0"}, wantVar: "NOTIONSYNC_SYNC_PAGES_IN_FLIGHT", wantMsg: "must be between 1 and 16"},
 		{name: "drain slice too short", env: map[string]string{"NOTIONSYNC_SYNC_DRAIN_SLICE": "10ms"}, wantVar: "NOTIONSYNC_SYNC_DRAIN_SLICE", wantMsg: "must be at least 1s"},
 
 		// Log

@@ -31,6 +31,7 @@ const (
 	varSyncOverlap   = Prefix + "SYNC_OVERLAP"
 	varMaxBlockDepth = Prefix + "MAX_BLOCK_DEPTH"
 	varDrainSlice    = Prefix + "SYNC_DRAIN_SLICE"
+	varPagesInFlight = Prefix + "SYNC_PAGES_IN_FLIGHT"
 
 	varLogLevel  = Prefix + "LOG_LEVEL"
 	varLogFormat = Prefix + "LOG_FORMAT"
@@ -142,6 +143,9 @@ func (s *Sync) validate(c *collector) {
 			showDuration(minSyncOverlap))
 	}
 	atLeastOne(c, varMaxBlockDepth, s.MaxBlockDepth)
+	if s.PagesInFlight < 1 || s.PagesInFlight > 16 {
+		c.addf(varPagesInFlight, strconv.Itoa(s.PagesInFlight), "must be between 1 and 16")
+	}
 	if s.DrainSlice < time.Second {
 		c.addf(varDrainSlice, showDuration(s.DrainSlice), "must be at least 1s")
 	}

@@ -11,10 +11,10 @@
 //     cursor minus the overlap (an unchanged workspace costs one request).
 //     Changed pages go on the connection's to-do list; each changed
 //     database becomes its own task.
-//   - sync:drain: syncs the pages on one connection's to-do list one after
-//     the other, paced by the connection's rate limit, for up to
-//     Config.DrainSlice; then it queues its continuation at the tail of the
-//     queue, so connections take turns for worker slots. One drain per
+//   - sync:drain: syncs the pages on one connection's to-do list, a few
+//     at a time (Config.PagesInFlight), paced by the connection's rate
+//     limit, for up to Config.DrainSlice; then it queues its continuation
+//     at the tail of the queue, so connections take turns for worker slots. One drain per
 //     connection exists at a time (a flag in Redis, taken by whoever adds
 //     pages to an empty list and dropped, atomically with a check of the
 //     list, when it is empty).
@@ -36,8 +36,8 @@
 //
 // # Why a drain per connection
 //
-// Notion's rate limit is per connection (3 requests/s), so one sequential
-// walk uses a connection's whole budget. A task per page put dozens of one
+// Notion's rate limit is per connection (3 requests/s), so one walk with a
+// few pages in flight uses a connection's whole budget. A task per page put dozens of one
 // connection's tasks at the head of the queue: they filled the worker slots
 // and waited for the same budget while other connections' budgets went
 // unused (23% of the aggregate budget used at 10 slots per worker). A drain

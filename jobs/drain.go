@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -55,7 +56,10 @@ func (h *Handlers) handleDrain(ctx context.Context, t *asynq.Task) error {
 	return h.finish(ctx, p.ConnID, err)
 }
 
-// drain syncs the connection's waiting pages for up to DrainSlice.
+// drain syncs the connection's waiting pages for up to DrainSlice, up to
+// PagesInFlight at a time: the rate limiter paces them, and a few in flight
+// keep the connection's budget busy when Notion answers slower than the
+// budget's interval (3 requests/s leave a third of a second per request).
 //
 // A page that fails on its own (Notion answers garbage or an error for
 // that object, the sink refuses it) is recorded as a per-object error,
@@ -66,13 +70,8 @@ func (h *Handlers) handleDrain(ctx context.Context, t *asynq.Task) error {
 // connection, Redis, shutdown.
 func (h *Handlers) drain(ctx context.Context, log *zap.Logger, p DrainPayload) error {
 	conn, queue := p.ConnID, cmp.Or(p.Queue, QueueSync)
-	start := time.Now()
-	gen := h.lazyGen(ctx, conn)
-	var (
-		cursor  uint64
-		due     int       // pages tried in this pass
-		nextDue time.Time // earliest page backing off in this pass
-	)
+	run := &drainRun{start: time.Now(), gen: h.lazyGen(ctx, conn)}
+	var cursor uint64
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -85,53 +84,20 @@ func (h *Handlers) drain(ctx context.Context, log *zap.Logger, p DrainPayload) e
 		if err != nil {
 			return err
 		}
-		yield := false
-		for _, it := range items {
-			now := time.Now()
-			if it.NotBefore > now.UnixMilli() {
-				nextDue = earliest(nextDue, time.UnixMilli(it.NotBefore))
-				continue
-			}
-			due++
-			err := h.syncPage(ctx, log, it.payload(conn), gen)
-			switch {
-			case err == nil:
-			case errors.Is(err, ErrBusy):
-				it.NotBefore = now.Add(busyDelay).UnixMilli()
-				nextDue = earliest(nextDue, time.UnixMilli(it.NotBefore))
-				if err := h.state.deferTodo(ctx, conn, it, ""); err != nil {
-					return err
-				}
-			case connectionWide(ctx, err):
-				return err
-			default:
-				it.Attempts++
-				it.NotBefore = now.Add(pageBackoff(it.Attempts)).UnixMilli()
-				nextDue = earliest(nextDue, time.UnixMilli(it.NotBefore))
-				log.Warn("page not synced; retrying it later while the connection's other pages go on",
-					zap.String("page_id", it.ID), zap.Int("attempts", it.Attempts), zap.Time("not_before", time.UnixMilli(it.NotBefore)), zap.Error(err))
-				if err := h.state.deferTodo(ctx, conn, it, err.Error()); err != nil {
-					return err
-				}
-				if f := h.cfg.Hooks.OnObjectError; f != nil {
-					f(conn, it.ID, err)
-				}
-			}
-			// At least one page per slice, then take turns: the
-			// continuation joins the tail of the queue.
-			if yield = time.Since(start) >= h.cfg.DrainSlice || h.isStopping(); yield {
-				break
-			}
+		yield, err := h.drainItems(ctx, log, conn, items, run)
+		if err != nil {
+			return err
 		}
 		if yield {
+			// Take turns: the continuation joins the tail of the queue.
 			return h.startDrain(ctx, conn, queue, time.Time{})
 		}
 		if cursor = next; cursor != 0 {
 			continue
 		}
 		// A whole pass is done.
-		if due == 0 {
-			if nextDue.IsZero() {
+		if run.due == 0 {
+			if run.nextDue.IsZero() {
 				released, err := h.state.releaseDrain(ctx, conn)
 				if err != nil || released {
 					return err
@@ -139,10 +105,112 @@ func (h *Handlers) drain(ctx context.Context, log *zap.Logger, p DrainPayload) e
 				continue // pages arrived meanwhile
 			}
 			// Only pages backing off are left: come back for the first.
-			return h.startDrain(ctx, conn, queue, nextDue)
+			return h.startDrain(ctx, conn, queue, run.nextDue)
 		}
-		due, nextDue = 0, time.Time{}
+		run.due, run.nextDue = 0, time.Time{}
 	}
+}
+
+// drainRun is one drain task's progress.
+type drainRun struct {
+	start   time.Time
+	gen     func() (int64, error)
+	started int // pages started in this run
+
+	mu      sync.Mutex
+	due     int       // pages tried in this pass
+	nextDue time.Time // earliest page backing off in this pass
+}
+
+func (r *drainRun) later(t time.Time) {
+	r.mu.Lock()
+	r.nextDue = earliest(r.nextDue, t)
+	r.mu.Unlock()
+}
+
+// drainItems syncs the due pages among items, PagesInFlight at a time. It
+// reports yield when the slice is used up (after at least one page) or the
+// worker is stopping, and the first error that concerns the connection;
+// either stops it from starting more pages, and it returns once the pages
+// in flight are done.
+func (h *Handlers) drainItems(ctx context.Context, log *zap.Logger, conn string, items []todoItem, run *drainRun) (yield bool, err error) {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	failed := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return first != nil
+	}
+	sem := make(chan struct{}, h.cfg.PagesInFlight)
+	for _, it := range items {
+		if it.NotBefore > time.Now().UnixMilli() {
+			run.later(time.UnixMilli(it.NotBefore))
+			continue
+		}
+		if yield = run.started > 0 && time.Since(run.start) >= h.cfg.DrainSlice || h.isStopping(); yield {
+			break
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil || failed() {
+			break
+		}
+		run.started++
+		run.mu.Lock()
+		run.due++
+		run.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := h.drainPage(ctx, log, conn, it, run); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		first = ctx.Err()
+	}
+	return yield, first
+}
+
+// drainPage syncs one page; it returns only errors that concern the whole
+// connection (or Redis): a page's own failure is recorded and deferred.
+func (h *Handlers) drainPage(ctx context.Context, log *zap.Logger, conn string, it todoItem, run *drainRun) error {
+	now := time.Now()
+	err := h.syncPage(ctx, log, it.payload(conn), run.gen)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrBusy):
+		it.NotBefore = now.Add(busyDelay).UnixMilli()
+		run.later(time.UnixMilli(it.NotBefore))
+		return h.state.deferTodo(ctx, conn, it, "")
+	case connectionWide(ctx, err):
+		return err
+	}
+	it.Attempts++
+	it.NotBefore = now.Add(pageBackoff(it.Attempts)).UnixMilli()
+	run.later(time.UnixMilli(it.NotBefore))
+	log.Warn("page not synced; retrying it later while the connection's other pages go on",
+		zap.String("page_id", it.ID), zap.Int("attempts", it.Attempts), zap.Time("not_before", time.UnixMilli(it.NotBefore)), zap.Error(err))
+	if err := h.state.deferTodo(ctx, conn, it, err.Error()); err != nil {
+		return err
+	}
+	if f := h.cfg.Hooks.OnObjectError; f != nil {
+		f(conn, it.ID, err)
+	}
+	return nil
 }
 
 // connectionWide reports whether a page's error concerns the whole

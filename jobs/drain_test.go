@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -218,5 +219,42 @@ func TestStopHandsDrainOn(t *testing.T) {
 	// continuation.
 	if drains != 2 {
 		t.Fatalf("%d drain tasks queued, want 2", drains)
+	}
+}
+
+// inFlight counts the requests in flight through it and keeps the most.
+type inFlight struct {
+	base     http.RoundTripper
+	now, max atomic.Int32
+}
+
+func (f *inFlight) RoundTrip(r *http.Request) (*http.Response, error) {
+	n := f.now.Add(1)
+	defer f.now.Add(-1)
+	for m := f.max.Load(); n > m && !f.max.CompareAndSwap(m, n); m = f.max.Load() {
+	}
+	return f.base.RoundTrip(r)
+}
+
+// A connection's drain keeps up to PagesInFlight pages in flight (so a
+// slow Notion does not leave the connection's budget idle), never more.
+func TestDrainKeepsPagesInFlight(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{1, 3} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			t.Parallel()
+			tr := &inFlight{base: http.DefaultTransport.(*http.Transport).Clone()}
+			e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 23, Pages: 24, BlocksPerPage: 2},
+				pagesInFlight: n, transport: tr})
+			e.fake.SetDataLatency(15 * time.Millisecond)
+			e.startWorkers(4)
+			e.sweep()
+			e.waitSynced()
+			e.assertComplete()
+			got := int(tr.max.Load())
+			if got > n || n > 1 && got < 2 {
+				t.Fatalf("at most %d Notion requests in flight, want %d", got, n)
+			}
+		})
 	}
 }

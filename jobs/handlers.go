@@ -62,6 +62,12 @@ type Config struct {
 	// before it hands its worker slot on and queues its continuation.
 	// Default 30s.
 	DrainSlice time.Duration
+	// PagesInFlight is how many of one connection's pages its drain syncs
+	// at once. The rate limiter paces them; more than one keeps the
+	// connection's budget busy when Notion answers slower than the
+	// budget's interval. Keep PagesInFlight / rate well under the
+	// client's MaxWait. Default 3.
+	PagesInFlight int
 	// Logger; default none.
 	Logger *zap.Logger
 	// Now is the clock. Default time.Now.
@@ -106,6 +112,9 @@ func New(cfg Config) (*Handlers, error) {
 	}
 	if cfg.CheckpointEvery <= 0 {
 		cfg.CheckpointEvery = 10
+	}
+	if cfg.PagesInFlight <= 0 {
+		cfg.PagesInFlight = 3
 	}
 	if cfg.DrainSlice <= 0 {
 		cfg.DrainSlice = 30 * time.Second

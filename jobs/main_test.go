@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -85,6 +86,9 @@ type envOpts struct {
 	memorySink    bool   // benchmarks: an in-memory sink instead of files
 	sinkURL       string // default: a file sink in a temp dir
 	drainSlice    time.Duration
+	pagesInFlight int
+	// transport, when set, carries the client stack's requests to the fake.
+	transport http.RoundTripper
 	// wrapSink wraps the sink the handlers write to (env.sink stays the
 	// one underneath, for reading).
 	wrapSink func(sink.Sink) sink.Sink
@@ -127,7 +131,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	if rate == 0 {
 		rate, burst = 1_000_000, 100_000 // out of the way
 	}
-	e.notion, err = notionclient.New(e.rdb, e.src, notionclient.Config{BaseURL: hs.URL, RatePerMinute: rate, Burst: burst,
+	e.notion, err = notionclient.New(e.rdb, e.src, notionclient.Config{BaseURL: hs.URL, RatePerMinute: rate, Burst: burst, Transport: o.transport,
 		MaxWait: o.maxWait, RetryBaseDelay: time.Millisecond, RetryMaxDelay: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +152,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		hsink = o.wrapSink(e.sink)
 	}
 	e.h, err = jobs.New(jobs.Config{
-		Tokens: e.src, Notion: e.notion, Sink: hsink, Redis: e.rdb, Enqueuer: e.client, DrainSlice: o.drainSlice,
+		Tokens: e.src, Notion: e.notion, Sink: hsink, Redis: e.rdb, Enqueuer: e.client, DrainSlice: o.drainSlice, PagesInFlight: o.pagesInFlight,
 		Now: clk.Now, CheckpointEvery: 2, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
 		Hooks: jobs.Hooks{
 			OnCursorAdvanced: func(conn string, _ time.Time) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -26,14 +27,18 @@ func (h *Handlers) handlePage(ctx context.Context, t *asynq.Task) error {
 	return h.finish(ctx, p.ConnID, h.syncPage(ctx, log, p, h.lazyGen(ctx, p.ConnID)))
 }
 
-// lazyGen returns the connection's task-id generation, read once on first
-// use (most pages have no child page to hand out).
+// lazyGen returns the connection's task-id generation, read on first use
+// (most pages have no child page to hand out) and kept once read. Safe for
+// concurrent use.
 func (h *Handlers) lazyGen(ctx context.Context, conn string) func() (int64, error) {
 	var (
+		mu   sync.Mutex
 		gen  int64
 		read bool
 	)
 	return func() (int64, error) {
+		mu.Lock()
+		defer mu.Unlock()
 		if read {
 			return gen, nil
 		}
