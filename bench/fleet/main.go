@@ -21,6 +21,7 @@ type Config struct {
 	Connections int
 	Workers     int
 	Concurrency int           // tasks per worker
+	Latency     time.Duration // the sandbox's data API latency (fleet-sync)
 	RateLimit   int           // Notion requests per minute per connection, sandbox and notionsync
 	Pages       int           // pages per workspace
 	Blocks      int           // blocks per page
@@ -73,6 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Concurrency, "concurrency", 50, "tasks each worker runs at once (NOTIONSYNC_WORKER_CONCURRENCY)")
 	fs.IntVar(&cfg.RateLimit, "rate-limit", 180, "Notion requests per minute per connection, at the sandbox and in notionsync")
 	fs.IntVar(&cfg.Pages, "pages", 3, "pages per workspace")
+	fs.DurationVar(&cfg.Latency, "latency", 0, "how long the sandbox takes to answer each data request (fleet-sync; Notion's own is 100-500 ms)")
 	fs.IntVar(&cfg.Blocks, "blocks", 4, "blocks per page")
 	fs.DurationVar(&cfg.Duration, "duration", time.Minute, "steady window (fleet-sync) or storm length (refresh-storm)")
 	fs.DurationVar(&cfg.TokenLifetime, "token-lifetime", 8*time.Second, "access-token lifetime in refresh-storm, chaos and token-faults")

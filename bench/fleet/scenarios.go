@@ -191,6 +191,12 @@ func runFleetSync(ctx context.Context, cfg Config) (rep *Report, err error) {
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, stopErr(h)) }()
+	if cfg.Latency > 0 {
+		if err := h.c.SetSandboxFaults(ctx, map[string]any{"latency": cfg.Latency.String(), "target": "data"}); err != nil {
+			return nil, err
+		}
+		rep.figure("sandbox latency", "%v per data request", cfg.Latency)
+	}
 	procs := h.mainProcs()
 	red0, err := h.redisStats(ctx)
 	if err != nil {
