@@ -331,6 +331,8 @@ func runFleetSync(ctx context.Context, cfg Config) (rep *Report, err error) {
 	rep.figure("Notion requests (steady)", "%d = %.0f req/s; 429s %d", sreqs, float64(sreqs)/t2.Sub(t1).Seconds(),
 		statusCount(sb2, http.StatusTooManyRequests)-statusCount(sb1, http.StatusTooManyRequests))
 	rep.figure("Redis round trips / Notion request (steady)", "%s", steadyRT)
+	rep.figure("Redis round trips / second (steady)", "%s (with %.1f Notion requests/s: what a fleet with nothing to sync pays per second)",
+		steadyRT.perSecond(t2.Sub(t1)), float64(sreqs)/t2.Sub(t1).Seconds())
 	rep.figure("Redis commands / Notion request (steady)", "%.2f (%d commands; top: %s)", ratio(float64(cmds), float64(sreqs)), cmds, topCommands(red1, red2, 6))
 	rep.figure("Redis memory (end)", "%s used_memory", mib(red2.usedMemory))
 	rep.figure("processes (steady window)", "")
@@ -718,6 +720,19 @@ func (b rtBreakdown) String() string {
 		parts = append(parts, fmt.Sprintf("%s %.2f", n, b.per[n]))
 	}
 	return fmt.Sprintf("%.2f in all over %d requests: %s", b.total(), b.requests, strings.Join(parts, ", "))
+}
+
+// perSecond renders the window's round trips per second by component.
+func (b rtBreakdown) perSecond(window time.Duration) string {
+	names := slices.Sorted(maps.Keys(b.per))
+	parts := make([]string, 0, len(names))
+	total := 0.0
+	for _, n := range names {
+		v := b.per[n] * float64(b.requests) / window.Seconds()
+		total += v
+		parts = append(parts, fmt.Sprintf("%s %.1f", n, v))
+	}
+	return fmt.Sprintf("%.1f in all: %s", total, strings.Join(parts, ", "))
 }
 
 // roundTripsPerRequest turns two scrapes of the round-trip counters into
