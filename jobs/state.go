@@ -76,21 +76,65 @@ func msTime(s string) time.Time {
 }
 
 func (s *state) get(ctx context.Context, conn string) (SyncState, error) {
-	var st SyncState
-	pipe := s.rdb.Pipeline()
-	h := pipe.HGetAll(ctx, s.key(conn))
-	n := pipe.SCard(ctx, s.pendingKey(conn))
-	e := pipe.HGetAll(ctx, s.errorsKey(conn))
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return st, fmt.Errorf("sync state of %s: %w", conn, err)
+	sts, err := s.getMany(ctx, []string{conn})
+	if err != nil {
+		return SyncState{}, err
 	}
-	m := h.Val()
-	st.Cursor, st.Target = msTime(m["cursor"]), msTime(m["target"])
-	st.LastSweep, st.LastSync = msTime(m["last_sweep"]), msTime(m["last_sync"])
+	return sts[0], nil
+}
+
+// getMany reads the sync state of every connection in conns (in their
+// order) in one pipelined round trip: three commands per connection, whose
+// replies are all held in memory until the round trip ends.
+func (s *state) getMany(ctx context.Context, conns []string) ([]SyncState, error) {
+	if len(conns) == 0 {
+		return []SyncState{}, nil
+	}
+	pipe := s.rdb.Pipeline()
+	reads := make([]stateReads, len(conns))
+	for i, conn := range conns {
+		reads[i] = s.queueStateReads(ctx, pipe, conn)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		if len(conns) == 1 {
+			return nil, fmt.Errorf("sync state of %s: %w", conns[0], err)
+		}
+		return nil, fmt.Errorf("sync state of %d connections: %w", len(conns), err)
+	}
+	out := make([]SyncState, len(conns))
+	for i, r := range reads {
+		out[i] = r.syncState()
+	}
+	return out, nil
+}
+
+// stateReads are the commands that read one connection's SyncState, queued
+// on a pipeline.
+type stateReads struct {
+	sync    *redis.MapStringStringCmd // the sync hash
+	pending *redis.IntCmd             // SCARD of the pending set
+	errors  *redis.MapStringStringCmd // the errors hash
+}
+
+func (s *state) queueStateReads(ctx context.Context, p redis.Pipeliner, conn string) stateReads {
+	return stateReads{
+		sync:    p.HGetAll(ctx, s.key(conn)),
+		pending: p.SCard(ctx, s.pendingKey(conn)),
+		errors:  p.HGetAll(ctx, s.errorsKey(conn)),
+	}
+}
+
+// syncState parses the replies once the pipeline ran. A connection without
+// state (unknown, or never swept) gives zero times and counts and no errors.
+func (r stateReads) syncState() SyncState {
+	m := r.sync.Val()
+	st := SyncState{
+		Cursor: msTime(m["cursor"]), Target: msTime(m["target"]),
+		LastSweep: msTime(m["last_sweep"]), LastSync: msTime(m["last_sync"]),
+		Pending: r.pending.Val(), Errors: r.errors.Val(),
+	}
 	st.PagesSynced, _ = strconv.ParseInt(m["pages_synced"], 10, 64)
-	st.Pending = n.Val()
-	st.Errors = e.Val()
-	return st, nil
+	return st
 }
 
 func toAny(ss []string) []any {
@@ -473,7 +517,17 @@ func NewStateReader(rdb redis.UniversalClient, keyPrefix string) *StateReader {
 	return &StateReader{s: &state{rdb: rdb, prefix: keyPrefix}}
 }
 
-// State returns a connection's sync progress.
+// State returns a connection's sync progress (zero times and counts and no
+// errors for a connection without any).
 func (r *StateReader) State(ctx context.Context, connID string) (SyncState, error) {
 	return r.s.get(ctx, connID)
+}
+
+// States returns the sync progress of each of connIDs, in their order, in
+// one pipelined Redis round trip; each is what State would return for it
+// (so an unknown connection gets zero times and counts). The replies of the whole batch
+// are held in memory at once, so callers with many connections read them a
+// page (a few hundred) at a time.
+func (r *StateReader) States(ctx context.Context, connIDs []string) ([]SyncState, error) {
+	return r.s.getMany(ctx, connIDs)
 }

@@ -39,7 +39,7 @@ func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) e
 	jc := jobs.NewClient(client)
 	states := jobs.NewStateReader(c.rdb, cfg.Redis.KeyPrefix)
 
-	conns, err := metrics.NewConnectionsCollector(c.store, states.State, 1000)
+	conns, err := metrics.NewConnectionsCollector(c.store, states.States, 1000)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -48,9 +49,9 @@ type fleet struct {
 	tokens []string  // every access and refresh token stored
 	cursor map[string]time.Time
 
-	calls atomic.Int32
+	calls atomic.Int32 // SyncStateFunc calls (batches)
 	mu    sync.Mutex
-	read  []string // connections whose sync state was read
+	read  []string // connections whose sync state was read, once per read
 }
 
 func newFleet(t *testing.T) *fleet {
@@ -92,12 +93,16 @@ func newFleet(t *testing.T) *fleet {
 	return f
 }
 
-func (f *fleet) syncState(_ context.Context, connID string) (jobs.SyncState, error) {
+func (f *fleet) syncState(_ context.Context, connIDs []string) ([]jobs.SyncState, error) {
 	f.calls.Add(1)
 	f.mu.Lock()
-	f.read = append(f.read, connID)
+	f.read = append(f.read, connIDs...)
 	f.mu.Unlock()
-	return jobs.SyncState{Cursor: f.cursor[connID]}, nil
+	out := make([]jobs.SyncState, len(connIDs))
+	for i, id := range connIDs {
+		out[i] = jobs.SyncState{Cursor: f.cursor[id]}
+	}
+	return out, nil
 }
 
 func (f *fleet) readIDs() []string {
@@ -162,6 +167,9 @@ notionsync_scrape_collector_success{collector="connections"} 1
 	}
 	if got, want := f.readIDs(), []string{"a", "b"}; !slices.Equal(got, want) {
 		t.Errorf("sync state read for %v, want only the active connections %v", got, want)
+	}
+	if n := f.calls.Load(); n != 1 {
+		t.Errorf("%d sync state reads, want 1 (one batch)", n)
 	}
 	if n := testutil.CollectAndCount(cc, "notionsync_scrape_collector_duration_seconds"); n != 1 {
 		t.Errorf("%d duration series, want 1", n)
@@ -228,15 +236,132 @@ func TestConnectionsCollectorReusesRecentResult(t *testing.T) {
 	}
 	testutil.CollectAndCount(cc)
 	testutil.CollectAndCount(cc)
-	if n := f.calls.Load(); n != 2 {
-		t.Fatalf("two scrapes within the interval read %d sync states, want 2 (one collection)", n)
+	if n, ids := f.calls.Load(), len(f.readIDs()); n != 1 || ids != 2 {
+		t.Fatalf("two scrapes within the interval read %d sync states in %d batches, want 2 in 1 (one collection)", ids, n)
 	}
 	f.clock.Advance(10 * time.Second)
 	if v := series(t, gatherer(cc))[`notionsync_sync_lag_seconds{connection="a"}`]; v != 610 {
 		t.Errorf("lag after the interval = %v, want 610", v)
 	}
-	if n := f.calls.Load(); n != 4 {
-		t.Errorf("a scrape after the interval read %d sync states in all, want 4", n)
+	if n, ids := f.calls.Load(), len(f.readIDs()); n != 2 || ids != 4 {
+		t.Errorf("a scrape after the interval read %d sync states in %d batches in all, want 4 in 2", ids, n)
+	}
+}
+
+// TestConnectionsCollectorReadsSyncStatesInBatches: 250 active connections
+// cost three SyncStateFunc calls (100, 100 and 50 ids), not 250; each
+// connection's lag comes from its own state; batches run concurrently, but
+// no more than WithConcurrency at once.
+func TestConnectionsCollectorReadsSyncStatesInBatches(t *testing.T) {
+	t.Parallel()
+	const n, concurrency = 250, 2
+	rdb := redisSrv.Client()
+	t.Cleanup(func() { _ = rdb.Close() })
+	kr, err := tokens.NewKeyring(tokens.Key{ID: "k", Secret: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := &clock{t: t0}
+	store, err := tokens.NewStore(tokens.StoreConfig{Redis: rdb, Keyring: kr, KeyPrefix: redistest.UniquePrefix(t), Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("c%03d", i)
+		g := &tokens.Grant{AccessToken: "access-" + ids[i], RefreshToken: "nrt_refresh-" + ids[i]}
+		if _, err := store.Connect(context.Background(), ids[i], g, tokens.Timing{}, tokens.ConnectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Second)
+	}
+	clk.Advance(time.Hour)
+	now := clk.Now()
+	// Connection i is 10*i seconds behind, except every fifth, which never
+	// synced and is behind since its creation (t0 + i seconds).
+	wantLag := func(i int) float64 {
+		if i%5 == 0 {
+			return now.Sub(t0.Add(time.Duration(i) * time.Second)).Seconds()
+		}
+		return float64(10 * i)
+	}
+
+	var (
+		mu                    sync.Mutex
+		batches               [][]string
+		calls, inFlight, peak atomic.Int32
+		concurrent            = make(chan struct{})
+		markConcurrent        sync.Once
+	)
+	state := func(ctx context.Context, connIDs []string) ([]jobs.SyncState, error) {
+		cur := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for p := peak.Load(); cur > p; p = peak.Load() {
+			if peak.CompareAndSwap(p, cur) {
+				break
+			}
+		}
+		if cur == concurrency {
+			markConcurrent.Do(func() { close(concurrent) })
+		}
+		// The first batches wait for each other: with batches read one at
+		// a time the collection would time out.
+		if calls.Add(1) <= concurrency {
+			select {
+			case <-concurrent:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		mu.Lock()
+		batches = append(batches, slices.Clone(connIDs))
+		mu.Unlock()
+		out := make([]jobs.SyncState, len(connIDs))
+		for j, id := range connIDs {
+			var i int
+			if _, err := fmt.Sscanf(id, "c%03d", &i); err != nil {
+				return nil, err
+			}
+			if i%5 != 0 {
+				out[j].Cursor = now.Add(-time.Duration(10*i) * time.Second)
+			}
+		}
+		return out, nil
+	}
+	cc, err := metrics.NewConnectionsCollector(store, state, n, metrics.WithClock(clk.Now), metrics.WithConcurrency(concurrency))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := series(t, gatherer(cc))
+	if v := s[`notionsync_scrape_collector_success{collector="connections"}`]; v != 1 {
+		t.Fatal("collection failed (batches read one at a time?)")
+	}
+
+	var sizes []int
+	var read []string
+	for _, b := range batches {
+		sizes = append(sizes, len(b))
+		read = append(read, b...)
+	}
+	slices.Sort(sizes)
+	if !slices.Equal(sizes, []int{50, 100, 100}) {
+		t.Errorf("SyncStateFunc called %d times with %v ids, want 3 times with 100, 100 and 50", len(batches), sizes)
+	}
+	slices.Sort(read)
+	if !slices.Equal(read, ids) {
+		t.Errorf("sync states read for %d ids, want each of the %d connections once", len(read), n)
+	}
+	if p := peak.Load(); p > concurrency {
+		t.Errorf("%d batches read at once, want at most %d", p, concurrency)
+	}
+	for i, id := range ids {
+		if got, want := s[`notionsync_sync_lag_seconds{connection="`+id+`"}`], wantLag(i); got != want {
+			t.Errorf("lag of %s = %v, want %v", id, got, want)
+		}
+	}
+	if got := s["notionsync_connections_sync_lag_seconds_count"]; got != n {
+		t.Errorf("lag histogram counts %v connections, want %d", got, n)
 	}
 }
 
@@ -244,13 +369,17 @@ func TestConnectionsCollectorFailures(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t)
 	for name, state := range map[string]metrics.SyncStateFunc{
-		"sync state error": func(context.Context, string) (jobs.SyncState, error) {
-			return jobs.SyncState{}, errors.New("redis: connection refused")
+		"sync state error": func(context.Context, []string) ([]jobs.SyncState, error) {
+			return nil, errors.New("redis: connection refused")
 		},
 		// Blocks until the collection's own deadline: no sleep needed.
-		"timeout": func(ctx context.Context, _ string) (jobs.SyncState, error) {
+		"timeout": func(ctx context.Context, _ []string) ([]jobs.SyncState, error) {
 			<-ctx.Done()
-			return jobs.SyncState{}, ctx.Err()
+			return nil, ctx.Err()
+		},
+		// A state missing: the lags could not be told apart.
+		"too few states": func(_ context.Context, ids []string) ([]jobs.SyncState, error) {
+			return make([]jobs.SyncState, len(ids)-1), nil
 		},
 	} {
 		t.Run(name, func(t *testing.T) {

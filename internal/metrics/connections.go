@@ -15,11 +15,16 @@ import (
 	"github.com/notionsync/notionsync/tokens"
 )
 
-// SyncStateFunc reads a connection's sync progress. (*jobs.Handlers).State
-// has this shape.
-type SyncStateFunc func(ctx context.Context, connID string) (jobs.SyncState, error)
+// SyncStateFunc reads the sync progress of a batch of connections: one
+// state per id, in the order of connIDs (a connection without state gets
+// zero times). (*jobs.StateReader).States has this shape and reads a batch
+// in one pipelined Redis round trip. The collector passes at most 100 ids
+// per call, may call it concurrently (see WithConcurrency), and fails the
+// collection unless it returns exactly one state per id.
+type SyncStateFunc func(ctx context.Context, connIDs []string) ([]jobs.SyncState, error)
 
-// listPage is how many connections one Store.List call reads.
+// listPage is how many connections one Store.List call reads, and how many
+// sync states one SyncStateFunc call reads.
 const listPage = 100
 
 // lagBuckets are the upper bounds of notionsync_connections_sync_lag_seconds.
@@ -32,10 +37,14 @@ var lagBuckets = []float64{60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 36
 // # Cost and the cap
 //
 // One collection reads at most the scan limit of connections (see
-// WithScanLimit): Store.List in pages of 100 (one ZRANGE and one HMGET per
-// connection, one after the other), then one sync-state read per active
-// connection, WithConcurrency at a time, all within WithTimeout. Results are
-// reused for WithMinInterval, and overlapping scrapes share one collection.
+// WithScanLimit): Store.List in pages of 100, one page after the other
+// (a ZRANK, a ZRANGE and one pipelined HMGET of the page's connections:
+// three round trips per page), then the active connections' sync states in
+// batches of 100, one SyncStateFunc call per batch (one pipelined round
+// trip with jobs.StateReader.States), WithConcurrency batches at a time,
+// all within WithTimeout. With the default scan limit that is at most about
+// 400 Redis round trips per collection. Results are reused for
+// WithMinInterval, and overlapping scrapes share one collection.
 // Register it in one process only (the scheduler): every process would read
 // the same Redis and report the same numbers.
 //
@@ -225,17 +234,27 @@ func (c *ConnectionsCollector) collect(ctx context.Context, now time.Time) (*con
 	lags := make([]float64, len(active))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.opts.concurrency)
-	for i, conn := range active {
+	for start := 0; start < len(active); start += listPage {
+		batch := active[start:min(start+listPage, len(active))]
 		g.Go(func() error {
-			st, err := c.state(gctx, conn.ID)
+			ids := make([]string, len(batch))
+			for i, conn := range batch {
+				ids[i] = conn.ID
+			}
+			states, err := c.state(gctx, ids)
 			if err != nil {
-				return fmt.Errorf("sync state of connection %s: %w", conn.ID, err)
+				return fmt.Errorf("sync state of %d connections from %s: %w", len(ids), ids[0], err)
 			}
-			since := st.Cursor
-			if since.IsZero() {
-				since = conn.CreatedAt
+			if len(states) != len(ids) {
+				return fmt.Errorf("sync state of %d connections from %s: got %d states", len(ids), ids[0], len(states))
 			}
-			lags[i] = max(now.Sub(since).Seconds(), 0)
+			for i, st := range states {
+				since := st.Cursor
+				if since.IsZero() {
+					since = batch[i].CreatedAt
+				}
+				lags[start+i] = max(now.Sub(since).Seconds(), 0)
+			}
 			return nil
 		})
 	}

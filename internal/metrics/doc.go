@@ -21,7 +21,8 @@
 //	schedCfg.Hooks = m.ScheduleHooks(schedCfg.Hooks)    // scheduler only
 //
 //	// In one process only (the scheduler): both read shared Redis state.
-//	cc, err := metrics.NewConnectionsCollector(store, syncState, 2000, metrics.WithLogger(log))
+//	states := jobs.NewStateReader(rdb, keyPrefix)
+//	cc, err := metrics.NewConnectionsCollector(store, states.States, 2000, metrics.WithLogger(log))
 //	qc, err := metrics.NewQueueCollector(asynq.NewInspectorFromRedisClient(rdb), metrics.WithLogger(log))
 //	reg.MustRegister(cc, qc)
 //	// serve promhttp.HandlerFor(reg, promhttp.HandlerOpts{}) on /metrics

@@ -20,7 +20,8 @@ const (
 	// DefaultScanLimit is how many connections the ConnectionsCollector
 	// reads at most per collection when the per-connection limit is lower.
 	DefaultScanLimit = 10000
-	// DefaultConcurrency is how many sync states the ConnectionsCollector
+	// DefaultConcurrency is how many batches of sync states (up to 100
+	// connections, one Redis round trip each) the ConnectionsCollector
 	// reads at once.
 	DefaultConcurrency = 16
 )
@@ -72,7 +73,8 @@ func WithScanLimit(n int) CollectorOption {
 	return func(o *collectorOptions) { o.scanLimit = n }
 }
 
-// WithConcurrency sets how many sync states the ConnectionsCollector reads
+// WithConcurrency sets how many batches of sync states (up to 100
+// connections each, one SyncStateFunc call) the ConnectionsCollector reads
 // at once (default DefaultConcurrency). Ignored by QueueCollector.
 func WithConcurrency(n int) CollectorOption {
 	return func(o *collectorOptions) { o.concurrency = n }
