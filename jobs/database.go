@@ -138,7 +138,10 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 			if ck.Floor == 0 {
 				queue = QueueBackfill
 			}
-			_, _, err = h.fanOut(ctx, conn, tasks, queue)
+			var took bool
+			if _, took, err = h.fanOut(ctx, conn, tasks, queue); err == nil && took {
+				err = h.startDrain(ctx, conn, queue, time.Time{})
+			}
 		}
 		if err != nil {
 			if serr := h.state.saveCheckpoint(context.WithoutCancel(ctx), conn, "db", p.DatabaseID, ck); serr != nil {

@@ -249,15 +249,6 @@ func (it todoItem) payload(conn string) PagePayload {
 	return p
 }
 
-// ensureDrain starts a drain for pages that wait without one.
-func (h *Handlers) ensureDrain(ctx context.Context, conn, queue string) error {
-	ok, err := h.state.ensureDrain(ctx, conn, h.cfg.Now())
-	if err != nil || !ok {
-		return err
-	}
-	return h.startDrain(ctx, conn, queue, time.Time{})
-}
-
 // startDrain enqueues a drain task (the caller holds the drain flag), to
 // run at at (zero: now). If that fails the flag is dropped, so that the
 // next sweep starts one.

@@ -176,8 +176,20 @@ func TestDrainTakesTurns(t *testing.T) {
 func TestStopHandsDrainOn(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 22, Pages: 30, BlocksPerPage: 2}})
-	if err := e.runTask(jobs.TypeSweep, `{"conn_id":"`+e.conn+`"}`); err != nil {
+	// A sweep by a worker that is already stopping: it hands its pages to
+	// a drain task instead of syncing them itself.
+	stopping, err := jobs.New(jobs.Config{Tokens: e.src, Notion: e.notion, Sink: e.sink, Redis: e.rdb, Enqueuer: e.client, Now: e.clock.Now})
+	if err != nil {
 		t.Fatal(err)
+	}
+	stopping.Stop()
+	mux := asynq.NewServeMux()
+	stopping.Register(mux)
+	if err := mux.ProcessTask(context.Background(), asynq.NewTask(jobs.TypeSweep, []byte(`{"conn_id":"`+e.conn+`"}`))); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := e.h.State(context.Background(), e.conn); err != nil || st.Pending != 30 {
+		t.Fatalf("after the stopping worker's sweep: pending %d (%v), want 30", st.Pending, err)
 	}
 	e.fake.SetDataLatency(20 * time.Millisecond)
 	done := make(chan error, 1)
@@ -215,8 +227,8 @@ func TestStopHandsDrainOn(t *testing.T) {
 			drains++
 		}
 	}
-	// The sweep's drain (run here by hand, so still queued) and the
-	// continuation.
+	// The stopping sweep's hand-off (run here by hand, so still queued) and
+	// the continuation.
 	if drains != 2 {
 		t.Fatalf("%d drain tasks queued, want 2", drains)
 	}
@@ -256,5 +268,29 @@ func TestDrainKeepsPagesInFlight(t *testing.T) {
 				t.Fatalf("at most %d Notion requests in flight, want %d", got, n)
 			}
 		})
+	}
+}
+
+// A sweep that takes the connection's drain flag syncs the pages it found
+// itself, in its own slot: no drain task goes through the queue.
+func TestSweepSyncsItsPagesInline(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 24, Pages: 10, BlocksPerPage: 2}})
+	if err := e.runTask(jobs.TypeSweep, `{"conn_id":"`+e.conn+`"}`); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.h.State(context.Background(), e.conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Pending != 0 || st.Cursor.IsZero() || st.PagesSynced != 10 {
+		t.Fatalf("after one sweep task: %+v, want all 10 pages synced and the cursor moved", st)
+	}
+	e.assertComplete()
+	if !e.queuesEmpty() {
+		t.Fatal("the sweep queued tasks; want its pages synced inline")
+	}
+	if n, err := e.rdb.Exists(context.Background(), "notionsync:drain:"+e.conn).Result(); err != nil || n != 0 {
+		t.Fatalf("drain flag left behind (%d, %v)", n, err)
 	}
 }

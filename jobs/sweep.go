@@ -74,7 +74,19 @@ func (h *Handlers) sweep(ctx context.Context, t *asynq.Task, conn string) error 
 	if st.cursor.IsZero() {
 		queue = QueueBackfill
 	}
-	enqueued, requests, drainStarted, restarted := 0, 0, false, false
+	enqueued, requests, restarted := 0, 0, false
+	// owned: this sweep took the drain flag, so the pages it handed out are
+	// its to sync (inline, after the search) or to hand to a drain task.
+	owned, handedOff := false, false
+	defer func() {
+		if owned && !handedOff {
+			// The sweep stopped early: its pages must not wait for the
+			// flag's lease to run out.
+			if err := h.startDrain(context.WithoutCancel(ctx), conn, queue, time.Time{}); err != nil {
+				log.Warn("could not hand the sweep's pages to a drain task", zap.Error(err))
+			}
+		}
+	}()
 	for {
 		body := map[string]any{
 			"sort":      map[string]string{"timestamp": "last_edited_time", "direction": "descending"},
@@ -130,9 +142,9 @@ func (h *Handlers) sweep(ctx context.Context, t *asynq.Task, conn string) error 
 		// The target is recorded only when the whole sweep is done: a sweep
 		// that stops halfway must not let the cursor pass results it never
 		// handed out.
-		n, started, err := h.fanOut(ctx, conn, tasks, queue)
+		n, took, err := h.fanOut(ctx, conn, tasks, queue)
 		enqueued += n
-		drainStarted = drainStarted || started
+		owned = owned || took
 		if err != nil {
 			h.saveSweep(ctx, conn, ck, log)
 			return err
@@ -145,12 +157,14 @@ func (h *Handlers) sweep(ctx context.Context, t *asynq.Task, conn string) error 
 			h.saveSweep(ctx, conn, ck, log)
 		}
 	}
-	if st.pending > 0 && !drainStarted {
+	if st.pending > 0 && !owned {
 		// Pages left waiting by an earlier run whose drain is gone (it
 		// stopped with a paused connection, or was archived) get one now.
-		if err := h.ensureDrain(ctx, conn, queue); err != nil {
+		took, err := h.state.ensureDrain(ctx, conn, h.cfg.Now())
+		if err != nil {
 			return err
 		}
+		owned = took
 	}
 	// Record the target and release the sweep's own entry; if nothing else
 	// is pending (an unchanged workspace, or all tasks already done) the
@@ -168,6 +182,30 @@ func (h *Handlers) sweep(ctx context.Context, t *asynq.Task, conn string) error 
 	if f := h.cfg.Hooks.OnSweep; f != nil {
 		f(conn, ck.Found, enqueued)
 	}
+	if !owned {
+		return nil
+	}
+	// The sweep syncs the pages it found itself, in the slot it holds: no
+	// queue round trip, and the token it used is in this process's cache.
+	// A long list goes on in continuations like any drain.
+	handedOff = true
+	err = h.drain(ctx, log, DrainPayload{ConnID: conn, Queue: queue})
+	switch {
+	case err == nil:
+		return nil
+	case stopped(err):
+		if derr := h.state.dropDrain(context.WithoutCancel(ctx), conn); derr != nil {
+			log.Warn("could not drop the drain flag of a stopped connection", zap.Error(derr))
+		}
+		return err
+	}
+	// Rate limited, a token backoff, Redis, shutdown: the sweep is done;
+	// its pages go on in a drain task after the wait the error asks for.
+	at := time.Now().Add(RetryDelay(0, err, nil))
+	if serr := h.startDrain(context.WithoutCancel(ctx), conn, queue, at); serr != nil {
+		return errors.Join(err, serr)
+	}
+	log.Debug("sweep handed its pages to a drain task", zap.Time("at", at), zap.Error(err))
 	return nil
 }
 
@@ -218,9 +256,10 @@ func (h *Handlers) plan(ctx context.Context, conn string, gen int64, head object
 
 // fanOut marks the objects pending (before any task exists, so a task
 // that finishes at once cannot be forgotten), puts the pages on the
-// connection's to-do list, starts the connection's drain task if none
+// connection's to-do list, takes the connection's drain flag if no drain
 // exists, and enqueues a task per database. It returns how many objects it
-// handed out and whether it started a drain.
+// handed out and whether it took the flag: then the caller must drain the
+// list (inline, or with startDrain).
 func (h *Handlers) fanOut(ctx context.Context, conn string, tasks []fanout, queue string) (int, bool, error) {
 	if len(tasks) == 0 {
 		return 0, false, nil
@@ -236,11 +275,6 @@ func (h *Handlers) fanOut(ctx context.Context, conn string, tasks []fanout, queu
 	start, err := h.state.enqueueTodo(ctx, conn, members, pages, h.cfg.Now())
 	if err != nil {
 		return 0, false, err
-	}
-	if start {
-		if err := h.startDrain(ctx, conn, queue, time.Time{}); err != nil {
-			return 0, false, err
-		}
 	}
 	n := len(pages)
 	for _, f := range tasks {
