@@ -18,15 +18,16 @@ import (
 
 // A connection's pages are synced by one drain task at a time, not by a
 // task per page. Notion's limit is per connection (3 requests/s), so one
-// sequential walk paced by the rate limiter uses a connection's whole
-// budget, while a task per page put dozens of a connection's tasks in the
+// walk with a few pages in flight, paced by the rate limiter, uses a
+// connection's whole budget, while a task per page put dozens of a connection's tasks in the
 // queue at once: they filled the worker slots, waited for the same budget
 // and left other connections' budgets unused. The drain also spends one
 // asynq task on many Notion requests instead of one or two.
 //
 // The mechanism: sweeps and database tasks put changed pages on the
 // connection's to-do hash (and in the pending set, as before) and take the
-// connection's drain flag if it is free; whoever takes it enqueues a drain.
+// connection's drain flag if it is free; whoever takes it drains: a sweep
+// inline, in the slot it holds, a database task by enqueueing a drain.
 // The drain walks the hash, syncing each page; a stored page leaves the
 // hash and the pending set in one script. After DrainSlice it enqueues its
 // own continuation at the tail of the queue, so connections take turns
