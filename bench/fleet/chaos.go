@@ -98,6 +98,17 @@ func runChaos(ctx context.Context, cfg Config) (rep *Report, err error) {
 		lost = append(lost, fmt.Sprintf("%d %s", n, r))
 	}
 	rep.figure("connections not active", "%s", orNone(lost))
+	// Nothing is edited during the run, so every page fetch beyond one per
+	// page repeats work: a task a kill interrupted after its fetch and
+	// before its sink write ran again, or the overlap rule fetched a page
+	// once more because its stored copy was taken within its own
+	// last-edited minute. Harmless (the sink keeps the newest), counted.
+	fetched, pages := st.Data.ByEndpoint["pages.retrieve"][200], 0
+	for _, c := range h.conns {
+		pages += c.pages
+	}
+	rep.figure("duplicate page syncs", "%d page fetches for %d pages: %d repeats (%.1f%%; harmless)",
+		fetched, pages, fetched-pages, 100*ratio(float64(fetched-pages), float64(pages)))
 	rep.invariant(invOneGrant, grants == rotations && qerr == nil, "%d grants for %d rotations%s", grants, rotations, prefixed(errString(qerr)))
 	if err := checkCommon(ctx, h, rep, 0, nil); err != nil {
 		return nil, err
