@@ -213,7 +213,7 @@ func busyWorker(t *testing.T, ctx context.Context, c *demo.Cluster) (int, string
 		pids = append(pids, c.Worker(i).Pid())
 	}
 	busy, task := -1, ""
-	eventually(t, ctx, 20*time.Second, "a worker syncs pages (a sync:drain task)", func(ctx context.Context) (bool, string, error) {
+	eventually(t, ctx, 20*time.Second, "a worker syncs pages (a sweep syncing what it found, or a drain)", func(ctx context.Context) (bool, string, error) {
 		servers, err := insp.Servers()
 		if err != nil {
 			return false, "", err
@@ -224,13 +224,13 @@ func busyWorker(t *testing.T, ctx context.Context, c *demo.Cluster) (int, string
 				continue
 			}
 			for _, w := range s.ActiveWorkers {
-				if (w.TaskType == jobs.TypeDrain || w.TaskType == jobs.TypePage) && time.Since(w.Started) < 2*busyLatency-time.Second {
+				if (w.TaskType == jobs.TypeSweep || w.TaskType == jobs.TypeDrain || w.TaskType == jobs.TypePage) && time.Since(w.Started) < 2*busyLatency-time.Second {
 					busy, task = i, w.TaskType+" "+w.TaskID
 					return true, "", nil
 				}
 			}
 		}
-		return false, fmt.Sprintf("%d asynq servers, none with a fresh sync:drain task", len(servers)), nil
+		return false, fmt.Sprintf("%d asynq servers, none with a fresh sweep or drain task", len(servers)), nil
 	})
 	return busy, task
 }
