@@ -145,6 +145,21 @@ func toAny(ss []string) []any {
 	return out
 }
 
+// moveCursorLua ends the scripts that release a pending entry: when the
+// pending set (KEYS[2]) is empty it moves the cursor of the sync hash
+// (KEYS[1]) to the target and returns the new cursor (ms), else 0.
+const moveCursorLua = `
+if redis.call('SCARD', KEYS[2]) == 0 then
+  local t = tonumber(redis.call('HGET', KEYS[1], 'target') or '0')
+  local c = tonumber(redis.call('HGET', KEYS[1], 'cursor') or '0')
+  if t > c then
+    redis.call('HSET', KEYS[1], 'cursor', t)
+    return t
+  end
+end
+return 0
+`
+
 // doneScript removes an object from the pending set (and, for a page, from
 // the drain's to-do hash, its per-object error, its checkpoint and its
 // claim), counts a stored page, and, when the pending set is empty, moves
@@ -166,16 +181,7 @@ if tonumber(ARGV[2]) > 0 then
   redis.call('HINCRBY', KEYS[1], 'pages_synced', ARGV[2])
   redis.call('HSET', KEYS[1], 'last_sync', ARGV[3])
 end
-if redis.call('SCARD', KEYS[2]) == 0 then
-  local t = tonumber(redis.call('HGET', KEYS[1], 'target') or '0')
-  local c = tonumber(redis.call('HGET', KEYS[1], 'cursor') or '0')
-  if t > c then
-    redis.call('HSET', KEYS[1], 'cursor', t)
-    return t
-  end
-end
-return 0
-`)
+` + moveCursorLua)
 
 // doneArgs says what else a finished object releases.
 type doneArgs struct {
@@ -479,15 +485,7 @@ if tonumber(ARGV[2]) > t then
 end
 redis.call('DEL', KEYS[3])
 redis.call('SREM', KEYS[2], ARGV[1])
-if redis.call('SCARD', KEYS[2]) == 0 then
-  local c = tonumber(redis.call('HGET', KEYS[1], 'cursor') or '0')
-  if t > c then
-    redis.call('HSET', KEYS[1], 'cursor', t)
-    return t
-  end
-end
-return 0
-`)
+` + moveCursorLua)
 
 func (s *state) endSweep(ctx context.Context, conn, self string, target time.Time) (time.Time, error) {
 	var ms int64
