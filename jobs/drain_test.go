@@ -294,3 +294,37 @@ func TestSweepSyncsItsPagesInline(t *testing.T) {
 		t.Fatalf("drain flag left behind (%d, %v)", n, err)
 	}
 }
+
+// A search or database query whose next cursor Notion refuses starts over
+// from the newest result inside the same task: nothing handed out before
+// is lost, nothing after is skipped, and the task does not fail over it.
+func TestRefusedListingCursorsRestart(t *testing.T) {
+	t.Parallel()
+	// 150 pages: the search takes two requests; 120 rows: so does the query.
+	spec := notionfake.SeedSpec{Seed: 25, Pages: 150, BlocksPerPage: 1, Databases: 1, RowsPerDatabase: 120, BlocksPerRow: 1}
+	e := newEnv(t, envOpts{spec: spec})
+	e.fake.InvalidCursorNext(1) // the sweep's second search request
+	e.startWorkers(4)
+	e.sweep()
+	e.waitSynced()
+	e.assertComplete()
+	if n, got := e.fake.PendingInvalidCursors(), e.fake.DataStats().Count("", 400); n != 0 || got != 1 {
+		t.Fatalf("%d refusals pending, %d requests refused: want the sweep's cursor refused once", n, got)
+	}
+	insp := asynq.NewInspectorFromRedisClient(e.rdb)
+	for _, q := range []string{jobs.QueueSync, jobs.QueueBackfill} {
+		if info, err := insp.GetQueueInfo(q); err == nil && info.FailedTotal != 0 {
+			t.Fatalf("queue %s: %d tasks failed", q, info.FailedTotal)
+		}
+	}
+	// The database again: its query still covers all 120 rows (they are
+	// inside the overlap), so its second request carries a cursor.
+	e.fake.InvalidCursorNext(1)
+	db := e.seed.DatabaseIDs[0]
+	if err := e.runTask(jobs.TypeDatabase, fmt.Sprintf(`{"conn_id":%q,"database_id":%q}`, e.conn, db)); err != nil {
+		t.Fatalf("database task with a refused query cursor: %v", err)
+	}
+	if n, got := e.fake.PendingInvalidCursors(), e.fake.DataStats().Count("", 400); n != 0 || got != 2 {
+		t.Fatalf("%d refusals pending, %d requests refused: want the query's cursor refused too", n, got)
+	}
+}
