@@ -325,8 +325,9 @@ func count429(st notionfake.DataStats) int {
 }
 
 // A connection with a big backlog and an exhausted rate budget does not
-// starve another connection: waiting for budget never holds a worker slot,
-// so the small connection syncs while the big one is still throttled.
+// starve another connection: its pages are one drain, which holds at most
+// one worker slot and gives it up when the wait for budget is long, so the
+// small connection syncs while the big one is still throttled.
 func TestBackloggedConnectionDoesNotStarveOthers(t *testing.T) {
 	t.Parallel()
 	// 60 requests/min with a burst of 4: the big workspace needs minutes.
