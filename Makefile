@@ -104,6 +104,6 @@ fleet: build ## Fleet load and chaos suite, long version (bench/fleet; about 20 
 	go run ./bench/fleet -bin $(BIN_DIR) -scenario all -connections 1000 -duration 3m
 
 .PHONY: fleet-short
-fleet-short: ## Short fleet suite, the version in make test (about 30 s)
+fleet-short: ## Short fleet suite, the version in make test (about 1 min)
 	@scripts/ensure-deps.sh redis
 	$(GO) test -race -count=1 -run TestFleetShort ./bench/fleet

@@ -33,7 +33,7 @@
 // types, refused cursors, one-shot faults: per-object errors that hold the
 // cursor while everything else lands, then recovery once the poison is
 // lifted).
-// fleet_test.go runs a short fleet-sync and refresh-storm in CI.
+// fleet_test.go runs a short fleet-sync, refresh-storm and bad-input in CI.
 //
 // Measurements: Notion requests, 429s, 401s and token grants are the
 // sandbox's counters (GET /_sandbox/stats); Redis round trips are the sum

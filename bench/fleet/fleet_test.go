@@ -58,7 +58,7 @@ func shortConfig(t *testing.T, scenario string) Config {
 // and holds the named invariants, each passed.
 func runShort(t *testing.T, cfg Config, want ...string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 80*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
 	defer cancel()
 	rep, err := Run(ctx, cfg)
 	if rep != nil {
@@ -99,6 +99,12 @@ func TestFleetShort(t *testing.T) {
 		cfg.TokenLifetime = 3 * time.Second
 		cfg.Duration = 12 * time.Second
 		runShort(t, cfg, invAllSynced, invOneGrant, invNoInvalidGrant, invAllActive, invNoCrash)
+	})
+	t.Run(ScenarioBadInput, func(t *testing.T) {
+		cfg := shortConfig(t, ScenarioBadInput)
+		cfg.Connections = 20
+		runShort(t, cfg, invBIHealthyStored, invBIUnknownKept, invBIPerObjectError, invBICursorsRefused,
+			invBIRecovered, invAllSynced, invNoCrash, invBIRunning)
 	})
 }
 
