@@ -189,6 +189,43 @@ func (s *Source) Token(ctx context.Context, connID string) (Token, error) {
 	return s.do(ctx, connID, cond{kind: condDue})
 }
 
+// Warm reads the connections' records in one Redis round trip and keeps
+// the access tokens that Token would hand out from its fast path (active
+// connection, refresh not due) in the process's cache, so that Token then
+// answers them without Redis. It writes nothing, refreshes nothing, and
+// leaves every other connection to Token. Connections already cached are
+// not read. A no-op when the cache is off. For callers about to use many
+// connections at once (a batch of sweeps).
+func (s *Source) Warm(ctx context.Context, connIDs []string) error {
+	if s.cache.maxAge <= 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(connIDs))
+	for _, id := range connIDs {
+		if _, ok := s.cache.get(id); !ok {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	epoch := s.cache.mark()
+	recs, err := s.store.loadMany(ctx, ids)
+	if err != nil {
+		return err
+	}
+	now := s.store.now()
+	for _, rec := range recs {
+		if rec == nil || statusErr(rec, false) != nil {
+			continue
+		}
+		if rec.access != "" && now.Before(rec.RefreshDue) {
+			s.cache.put(rec.token(), rec.RefreshDue, epoch)
+		}
+	}
+	return nil
+}
+
 // Invalidate is for a data call that got 401 with failedAccessToken. If the
 // stored access token is still that one, the connection is refreshed (once,
 // however many callers report the same failure); otherwise the newer stored

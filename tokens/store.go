@@ -221,6 +221,35 @@ func (s *Store) load(ctx context.Context, id string) (*record, error) {
 	return r, nil
 }
 
+// loadMany is load for many connections in one round trip (a pipeline).
+// recs[i] is nil for a connection that is missing or whose access token
+// cannot be opened; only a Redis failure is an error.
+func (s *Store) loadMany(ctx context.Context, ids []string) ([]*record, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HMGet(ctx, s.connKey(id), recordFields...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("tokens: read %d connections: %w", len(ids), err)
+	}
+	recs := make([]*record, len(ids))
+	for i, id := range ids {
+		r, err := parseRecord(id, cmds[i].Val())
+		if err != nil {
+			continue
+		}
+		if r.access, err = s.keys.open(r.sealedAccess, id+"/access"); err != nil {
+			continue
+		}
+		recs[i] = r
+	}
+	return recs, nil
+}
+
 // parseRecord decodes an HMGET of recordFields; secrets stay sealed.
 func parseRecord(id string, vals []any) (*record, error) {
 	str := func(i int) string {
