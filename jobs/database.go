@@ -139,7 +139,8 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 				queue = QueueBackfill
 			}
 			var took bool
-			if _, took, err = h.fanOut(ctx, conn, tasks, queue); err == nil && took {
+			taskID, _ := asynq.GetTaskID(ctx)
+			if _, took, err = h.fanOut(ctx, conn, "db:"+taskID, tasks, queue); err == nil && took {
 				err = h.startDrain(ctx, conn, queue, time.Time{})
 			}
 		}

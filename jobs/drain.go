@@ -255,6 +255,15 @@ func (it todoItem) payload(conn string) PagePayload {
 // next sweep starts one.
 func (h *Handlers) startDrain(ctx context.Context, conn, queue string, at time.Time) error {
 	id := fmt.Sprintf("drain:%s:%d:%x", conn, time.Now().UnixMilli(), rand.Uint64())
+	// The flag names the drain before the drain exists: a task run again
+	// after this point no longer owns the list, the drain does.
+	lease := drainLease
+	if !at.IsZero() {
+		lease += max(time.Until(at), 0)
+	}
+	if err := h.state.passDrain(ctx, conn, id, lease); err != nil {
+		return fmt.Errorf("sync state of %s: %w", conn, err)
+	}
 	// Drain ids are unique: nothing to de-duplicate, nothing to retain.
 	opts := []asynq.Option{asynq.Retention(0)}
 	if !at.IsZero() {

@@ -328,3 +328,88 @@ func TestRefusedListingCursorsRestart(t *testing.T) {
 		t.Fatalf("%d refusals pending, %d requests refused: want the query's cursor refused too", n, got)
 	}
 }
+
+// A batch of sweeps (one task for a scheduler tick's sweeps) syncs every
+// active connection in it; a sweep of the batch that fails is retried as a
+// sweep task of its own; a paused connection's sweep stops without a call.
+func TestSweepBatch(t *testing.T) {
+	t.Parallel()
+	spec := notionfake.SeedSpec{Seed: 26, Pages: 5, BlocksPerPage: 1}
+	e := newEnv(t, envOpts{spec: spec})
+	other, _ := e.addConnection("ws-batch-2", notionfake.SeedSpec{Seed: 27, Pages: 4, BlocksPerPage: 1})
+	paused, _ := e.addConnection("ws-batch-3", notionfake.SeedSpec{Seed: 28, Pages: 3, BlocksPerPage: 1})
+	ctx := context.Background()
+	if err := e.store.Pause(ctx, paused); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.MalformedNext(1) // the first data request: one of the two searches
+	e.startWorkers(4)
+	slot := e.clock.Now()
+	if err := jobs.NewClient(e.client).EnqueueSweeps(ctx, []string{e.conn, other, paused}, []time.Time{slot, slot, slot}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitSyncedFor(e.conn)
+	e.waitSyncedFor(other)
+	e.assertComplete()
+	st, err := e.h.State(ctx, paused)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Pending != 0 || !st.Cursor.IsZero() || e.fake.RequestCount("ws-batch-3") != 0 {
+		t.Fatalf("paused connection: %+v, %d requests", st, e.fake.RequestCount("ws-batch-3"))
+	}
+	insp := asynq.NewInspectorFromRedisClient(e.rdb)
+	done, err := insp.ListCompletedTasks(jobs.QueueSync)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches, retried := 0, 0
+	for _, ti := range done {
+		switch {
+		case ti.Type == jobs.TypeSweeps:
+			batches++
+		case ti.Type == jobs.TypeSweep && strings.HasSuffix(ti.ID, ":retry"):
+			retried++
+		}
+	}
+	if batches != 1 || retried != 1 {
+		t.Fatalf("%d batches and %d sweeps retried on their own completed, want 1 and 1", batches, retried)
+	}
+}
+
+// The drain flag names its owner. A sweep run again after its worker died
+// (asynq recovers the task under the same id) finds its own name on the
+// flag it took and drains the list; a flag another drain holds is left to
+// that drain.
+func TestDrainFlagIsOwnedByItsTask(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		holder string
+		drains bool
+	}{
+		{holder: "sweep:", drains: true}, // this sweep, in an earlier life (runTask has no task id)
+		{holder: "drain:someone-else", drains: false},
+	} {
+		t.Run(tc.holder, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 29, Pages: 6, BlocksPerPage: 1}})
+			if err := e.rdb.Set(ctx, "notionsync:drain:"+e.conn, tc.holder, time.Hour).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.runTask(jobs.TypeSweep, `{"conn_id":"`+e.conn+`"}`); err != nil {
+				t.Fatal(err)
+			}
+			st, err := e.h.State(ctx, e.conn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if synced := st.Pending == 0 && st.PagesSynced == 6; synced != tc.drains {
+				t.Fatalf("flag held by %q: pending %d, synced %d; want drained = %v", tc.holder, st.Pending, st.PagesSynced, tc.drains)
+			}
+			if !tc.drains && !e.queuesEmpty() {
+				t.Fatal("a second drain was queued while another holds the flag")
+			}
+		})
+	}
+}

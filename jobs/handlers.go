@@ -151,6 +151,7 @@ func (h *Handlers) isStopping() bool {
 func (h *Handlers) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypeRefresh, h.handleRefresh)
 	mux.HandleFunc(TypeSweep, h.handleSweep)
+	mux.HandleFunc(TypeSweeps, h.handleSweeps)
 	mux.HandleFunc(TypePage, h.handlePage)
 	mux.HandleFunc(TypeDrain, h.handleDrain)
 	mux.HandleFunc(TypeDatabase, h.handleDatabase)

@@ -334,12 +334,30 @@ type todoItem struct {
 // sweep starts another drain after this.
 const drainLease = 10 * time.Minute
 
+// The drain flag's value names its owner: the task that took it (a sweep,
+// a sweep batch's entry, a database task) or the drain task it handed the
+// list to. A task that is run again (asynq recovers a task whose worker
+// died, or re-queues one a shutdown interrupted) finds its own name there
+// and owns the flag again, so a list is never left without a drain until
+// the lease runs out.
+
+// takeDrainScript takes the flag (KEYS[1]) for ARGV[1] if it is free or
+// already ARGV[1]'s, with a lease of ARGV[2] ms; returns 1 when taken.
+const takeDrainLua = `
+local v = redis.call('GET', KEYS[1])
+if v == false or v == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`
+
 // enqueueTodo adds pages to the pending set and the to-do hash, marks the
-// other members pending, and takes the connection's drain flag if it is
-// free, in one round trip. It reports whether the caller must enqueue a
-// drain task (it took the flag).
-func (s *state) enqueueTodo(ctx context.Context, conn string, members []string, pages []todoItem, now time.Time) (bool, error) {
-	var setnx *redis.BoolCmd
+// other members pending, and takes the connection's drain flag for owner
+// if it is free (or owner's already), in one round trip. It reports
+// whether owner holds the flag: then it must see the list drained.
+func (s *state) enqueueTodo(ctx context.Context, conn, owner string, members []string, pages []todoItem, now time.Time) (bool, error) {
+	var take *redis.Cmd
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		if len(members) > 0 {
 			p.SAdd(ctx, s.pendingKey(conn), toAny(members)...)
@@ -351,7 +369,7 @@ func (s *state) enqueueTodo(ctx context.Context, conn string, members []string, 
 				fields = append(fields, it.ID, b)
 			}
 			p.HSet(ctx, s.todoKey(conn), fields...)
-			setnx = p.SetNX(ctx, s.drainKey(conn), now.UnixMilli(), drainLease)
+			take = p.Eval(ctx, takeDrainLua, []string{s.drainKey(conn)}, owner, drainLease.Milliseconds())
 		}
 		p.HSet(ctx, s.key(conn), "last_sweep", now.UnixMilli())
 		return nil
@@ -359,23 +377,32 @@ func (s *state) enqueueTodo(ctx context.Context, conn string, members []string, 
 	if err != nil {
 		return false, fmt.Errorf("sync state of %s: %w", conn, err)
 	}
-	return setnx != nil && setnx.Val(), nil
+	if take == nil {
+		return false, nil
+	}
+	n, _ := take.Int()
+	return n == 1, nil
 }
 
-// ensureDrainScript takes the drain flag if pages wait and no drain exists.
+// ensureDrainScript takes the drain flag for ARGV[1] if pages wait and the
+// flag is free or ARGV[1]'s.
 var ensureDrainScript = redis.NewScript(`
-if redis.call('HLEN', KEYS[1]) > 0 and redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0
-`)
+if redis.call('HLEN', KEYS[2]) == 0 then return 0 end
+` + takeDrainLua)
 
-// ensureDrain reports whether the caller took the drain flag for pages
-// that wait without a drain (one lost, or stopped with its connection).
-func (s *state) ensureDrain(ctx context.Context, conn string, now time.Time) (bool, error) {
-	n, err := ensureDrainScript.Run(ctx, s.rdb, []string{s.todoKey(conn), s.drainKey(conn)}, now.UnixMilli(), drainLease.Milliseconds()).Int()
+// ensureDrain reports whether owner took the drain flag for pages that
+// wait without a drain (one lost, or stopped with its connection).
+func (s *state) ensureDrain(ctx context.Context, conn, owner string) (bool, error) {
+	n, err := ensureDrainScript.Run(ctx, s.rdb, []string{s.drainKey(conn), s.todoKey(conn)}, owner, drainLease.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("sync state of %s: %w", conn, err)
 	}
 	return n == 1, nil
+}
+
+// passDrain hands the drain flag to a drain task about to be enqueued.
+func (s *state) passDrain(ctx context.Context, conn, drainTaskID string, lease time.Duration) error {
+	return s.rdb.Set(ctx, s.drainKey(conn), drainTaskID, lease).Err()
 }
 
 // releaseDrainScript drops the drain flag if no page waits.

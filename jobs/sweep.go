@@ -32,13 +32,13 @@ func (h *Handlers) handleSweep(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	err = h.sweep(ctx, t, p.ConnID)
+	taskID, _ := asynq.GetTaskID(ctx)
+	err = h.sweep(ctx, h.taskLogger(ctx, t, p.ConnID), p.ConnID, "sweep:"+taskID, true)
 	if err != nil && stopped(err) {
 		// The connection stopped (paused, needs re-authorization): this
 		// sweep will not run again, so it must not hold the cursor. Its
 		// target was never recorded, so the cursor cannot pass what it did
 		// not hand out.
-		taskID, _ := asynq.GetTaskID(ctx)
 		if derr := h.markDone(context.WithoutCancel(ctx), p.ConnID, "sweep:"+taskID, 0); derr != nil {
 			h.log.Warn("could not release a stopped sweep", zap.String("conn_id", p.ConnID), zap.Error(derr))
 		}
@@ -46,13 +46,15 @@ func (h *Handlers) handleSweep(ctx context.Context, t *asynq.Task) error {
 	return h.finish(ctx, p.ConnID, err)
 }
 
-func (h *Handlers) sweep(ctx context.Context, t *asynq.Task, conn string) error {
-	log := h.taskLogger(ctx, t, conn)
+// sweep runs one connection's sweep. self is its pending-set member, the
+// same for every run of one task (so a retry replaces it); inline says
+// whether the sweep syncs the pages it finds itself when it takes the
+// drain flag (a sweep task) or hands them to a drain task (a sweep batch,
+// which must not hold up the other connections of its batch).
+func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string, inline bool) error {
 	// The sweep itself is pending while it runs: otherwise the cursor could
 	// move to the target (the newest result, seen first) as soon as the
 	// first page of results was stored, before older results were handed out.
-	taskID, _ := asynq.GetTaskID(ctx)
-	self := "sweep:" + taskID
 	st, err := h.state.beginSweep(ctx, conn, self, h.cfg.Now())
 	if err != nil {
 		return err
@@ -142,7 +144,7 @@ func (h *Handlers) sweep(ctx context.Context, t *asynq.Task, conn string) error 
 		// The target is recorded only when the whole sweep is done: a sweep
 		// that stops halfway must not let the cursor pass results it never
 		// handed out.
-		n, took, err := h.fanOut(ctx, conn, tasks, queue)
+		n, took, err := h.fanOut(ctx, conn, self, tasks, queue)
 		enqueued += n
 		owned = owned || took
 		if err != nil {
@@ -160,7 +162,7 @@ func (h *Handlers) sweep(ctx context.Context, t *asynq.Task, conn string) error 
 	if st.pending > 0 && !owned {
 		// Pages left waiting by an earlier run whose drain is gone (it
 		// stopped with a paused connection, or was archived) get one now.
-		took, err := h.state.ensureDrain(ctx, conn, h.cfg.Now())
+		took, err := h.state.ensureDrain(ctx, conn, self)
 		if err != nil {
 			return err
 		}
@@ -184,6 +186,10 @@ func (h *Handlers) sweep(ctx context.Context, t *asynq.Task, conn string) error 
 	}
 	if !owned {
 		return nil
+	}
+	if !inline {
+		handedOff = true
+		return h.startDrain(ctx, conn, queue, time.Time{})
 	}
 	// The sweep syncs the pages it found itself, in the slot it holds: no
 	// queue round trip, and the token it used is in this process's cache.
@@ -256,11 +262,11 @@ func (h *Handlers) plan(ctx context.Context, conn string, gen int64, head object
 
 // fanOut marks the objects pending (before any task exists, so a task
 // that finishes at once cannot be forgotten), puts the pages on the
-// connection's to-do list, takes the connection's drain flag if no drain
-// exists, and enqueues a task per database. It returns how many objects it
+// connection's to-do list, takes the connection's drain flag for owner (the
+// calling task's name) if no drain exists, and enqueues a task per database. It returns how many objects it
 // handed out and whether it took the flag: then the caller must drain the
 // list (inline, or with startDrain).
-func (h *Handlers) fanOut(ctx context.Context, conn string, tasks []fanout, queue string) (int, bool, error) {
+func (h *Handlers) fanOut(ctx context.Context, conn, owner string, tasks []fanout, queue string) (int, bool, error) {
 	if len(tasks) == 0 {
 		return 0, false, nil
 	}
@@ -272,7 +278,7 @@ func (h *Handlers) fanOut(ctx context.Context, conn string, tasks []fanout, queu
 			pages = append(pages, todoItem{ID: p.PageID, LastEdited: msOrZero(p.LastEdited), DiscoveredAt: msOrZero(p.DiscoveredAt)})
 		}
 	}
-	start, err := h.state.enqueueTodo(ctx, conn, members, pages, h.cfg.Now())
+	start, err := h.state.enqueueTodo(ctx, conn, owner, members, pages, h.cfg.Now())
 	if err != nil {
 		return 0, false, err
 	}

@@ -19,6 +19,9 @@ const (
 	TypeSweep = "sync:sweep"
 	// TypePage syncs one page: properties and its full block tree.
 	TypePage = "sync:page"
+	// TypeSweeps runs the sweeps of several connections (a scheduler
+	// tick's batch) in one task.
+	TypeSweeps = "sync:sweeps"
 	// TypeDrain syncs a connection's waiting pages, one after the other,
 	// for a slice of time (see DrainPayload).
 	TypeDrain = "sync:drain"
@@ -144,8 +147,7 @@ func (c *Client) EnqueueRefreshAt(ctx context.Context, connID string, version in
 // EnqueueSweep enqueues a sweep for the scheduler's slot, de-duplicated per
 // (connection, slot).
 func (c *Client) EnqueueSweep(ctx context.Context, connID string, slot time.Time) error {
-	_, err := enqueue(ctx, c.enq, TypeSweep, SweepPayload{ConnID: connID},
-		fmt.Sprintf("sweep:%s:%d", connID, slot.UnixMilli()), QueueSync)
+	_, err := enqueue(ctx, c.enq, TypeSweep, SweepPayload{ConnID: connID}, sweepTaskID(connID, slot.UnixMilli()), QueueSync)
 	return err
 }
 

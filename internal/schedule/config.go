@@ -47,6 +47,16 @@ type RefreshAtEnqueuer interface {
 	EnqueueRefreshAt(ctx context.Context, connID string, version int64, due time.Time) error
 }
 
+// SweepBatchEnqueuer is optionally implemented by an Enqueuer. When it is,
+// the sweeps that fall due in one tick are handed out in batches of up to
+// Config.SweepBatch, one call (one task) per batch, instead of one
+// EnqueueSweep each: an unchanged workspace's sweep is one Notion request,
+// and a task of its own costs several Redis round trips. connIDs[i] is due
+// for slots[i]. Duplicates are as harmless as for EnqueueSweep.
+type SweepBatchEnqueuer interface {
+	EnqueueSweeps(ctx context.Context, connIDs []string, slots []time.Time) error
+}
+
 // MetaSyncInterval is the connection metadata key (tokens.ConnectOptions.Meta)
 // that overrides Config.SyncInterval for one connection. Its value is a Go
 // duration ("15m", "1h30m"). Values that do not parse or are not positive
@@ -114,6 +124,10 @@ type Config struct {
 	// tick re-checks, cycling, to repair the sweep schedule (connections it
 	// lost). Default 100; a negative value disables the rescan.
 	RescanPerTick int
+	// SweepBatch is the most sweeps handed out in one call when the
+	// Enqueuer implements SweepBatchEnqueuer. Default 50; 1 hands out every
+	// sweep on its own (EnqueueSweep).
+	SweepBatch int
 	// Concurrency bounds the Redis reads and enqueues a tick runs at once.
 	// Default 8.
 	Concurrency int
@@ -175,7 +189,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	for name, n := range map[string]int{
 		"MaxRefreshPerTick": c.MaxRefreshPerTick, "MaxSweepsPerTick": c.MaxSweepsPerTick,
-		"DiscoverPerTick": c.DiscoverPerTick, "Concurrency": c.Concurrency,
+		"DiscoverPerTick": c.DiscoverPerTick, "Concurrency": c.Concurrency, "SweepBatch": c.SweepBatch,
 	} {
 		if n < 0 {
 			return c, fmt.Errorf("schedule: Config.%s must not be negative", name)
@@ -203,6 +217,7 @@ func (c Config) withDefaults() (Config, error) {
 	c.DiscoverPerTick = cmpOr(c.DiscoverPerTick, 1000)
 	c.RescanPerTick = cmpOr(c.RescanPerTick, 100)
 	c.Concurrency = cmpOr(c.Concurrency, 8)
+	c.SweepBatch = cmpOr(c.SweepBatch, 50)
 	if c.InstanceID == "" {
 		c.InstanceID = defaultInstanceID()
 	}

@@ -23,7 +23,8 @@ type Scheduler struct {
 	rdb        redis.UniversalClient
 	store      *tokens.Store
 	enq        Enqueuer
-	enqAt      RefreshAtEnqueuer // nil unless cfg.Enqueuer implements it
+	enqAt      RefreshAtEnqueuer  // nil unless cfg.Enqueuer implements it
+	enqBatch   SweepBatchEnqueuer // nil unless cfg.Enqueuer implements it and SweepBatch > 1
 	log        *zap.Logger
 	now        func() time.Time
 	leaseKey   string
@@ -59,6 +60,9 @@ func New(cfg Config) (*Scheduler, error) {
 		renewEvery: cfg.LeaseTTL / 5,
 	}
 	s.enqAt, _ = cfg.Enqueuer.(RefreshAtEnqueuer)
+	if cfg.SweepBatch > 1 {
+		s.enqBatch, _ = cfg.Enqueuer.(SweepBatchEnqueuer)
+	}
 	return s, nil
 }
 

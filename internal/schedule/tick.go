@@ -53,7 +53,8 @@ const (
 	outEnqueued outcome = iota + 1
 	outSkipped
 	outError
-	outLost // the leader lease was lost before acting
+	outLost    // the leader lease was lost before acting
+	outBatched // left for enqueueBatches
 )
 
 // fetched is one connection read for a tick.
@@ -68,6 +69,7 @@ type move struct {
 	from   int64 // the score the tick read (ms)
 	to     time.Time
 	remove bool
+	retry  time.Time // outBatched: where to move if the batch fails
 }
 
 // errLog collects per-connection failures of a tick so that a Redis outage
@@ -133,6 +135,7 @@ func (s *Scheduler) tick(ctx context.Context, guard func() bool) (TickStats, err
 		})
 	}
 	_ = g.Wait() // the functions never fail
+	s.enqueueBatches(ctx, guard, sweeps, sweepOut, moves, now, &failures)
 
 	lost := false
 	count := func(o outcome, enqueued *int) {
@@ -290,6 +293,12 @@ func (s *Scheduler) sweepOne(ctx context.Context, guard func() bool, z redis.Z, 
 	slot := time.UnixMilli(slotMs)
 	switch c.Status {
 	case tokens.StatusActive:
+		if s.enqBatch != nil {
+			// Handed out with the tick's other sweeps (enqueueBatches).
+			mv.to = nextSlot(slot, interval, now)
+			mv.retry = now.Add(s.errorRetry(interval))
+			return outBatched, mv
+		}
 		if guard != nil && !guard() {
 			return outLost, move{}
 		}
@@ -306,6 +315,42 @@ func (s *Scheduler) sweepOne(ctx context.Context, guard func() bool, z redis.Z, 
 	default:
 		mv.to = now.Add(s.cfg.ParkInterval)
 		return outSkipped, mv
+	}
+}
+
+// enqueueBatches hands out the sweeps sweepOne left for a batch, up to
+// SweepBatch per call. A batch that cannot be enqueued moves its entries
+// to their error-retry slot, like a single sweep that could not.
+func (s *Scheduler) enqueueBatches(ctx context.Context, guard func() bool, sweeps []redis.Z, out []outcome, moves []move, now time.Time, failures *errLog) {
+	var idx []int
+	for i, o := range out {
+		if o == outBatched {
+			idx = append(idx, i)
+		}
+	}
+	for start := 0; start < len(idx); start += s.cfg.SweepBatch {
+		chunk := idx[start:min(start+s.cfg.SweepBatch, len(idx))]
+		if guard != nil && !guard() {
+			for _, i := range chunk {
+				out[i], moves[i] = outLost, move{}
+			}
+			continue
+		}
+		ids := make([]string, len(chunk))
+		slots := make([]time.Time, len(chunk))
+		for k, i := range chunk {
+			ids[k], _ = sweeps[i].Member.(string)
+			slots[k] = time.UnixMilli(int64(sweeps[i].Score))
+		}
+		err := duplicateOK(s.enqBatch.EnqueueSweeps(ctx, ids, slots))
+		for _, i := range chunk {
+			if err != nil {
+				failures.add(moves[i].id, fmt.Errorf("enqueue sweeps: %w", err))
+				out[i], moves[i].to = outError, moves[i].retry
+				continue
+			}
+			out[i] = outEnqueued
+		}
 	}
 }
 

@@ -590,3 +590,98 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// batchEnqueuer also implements schedule.SweepBatchEnqueuer.
+type batchEnqueuer struct {
+	fakeEnqueuer
+	mu      sync.Mutex
+	batches [][]string // "<conn>:<slot ms>" per sweep
+	fail    bool
+}
+
+func (f *batchEnqueuer) EnqueueSweeps(ctx context.Context, connIDs []string, slots []time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail {
+		return errors.New("queue unavailable")
+	}
+	b := make([]string, len(connIDs))
+	for i, id := range connIDs {
+		b[i] = fmt.Sprintf("%s:%d", id, slots[i].UnixMilli())
+	}
+	f.batches = append(f.batches, b)
+	return nil
+}
+
+// With a SweepBatchEnqueuer, a tick's due sweeps of active connections go
+// out in batches of at most SweepBatch, each with its own slot; inactive
+// connections are left out as before; a batch that cannot be enqueued is
+// tried again at the error-retry slot, not lost and not moved on.
+func TestSweepsAreHandedOutInBatches(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var ids []string
+	for i := range 7 {
+		id := fmt.Sprintf("c%d", i)
+		e.connect(id, nil)
+		ids = append(ids, id)
+	}
+	e.connect("paused", nil)
+	must(t, e.store.Pause(t.Context(), "paused"))
+	enq := &batchEnqueuer{fakeEnqueuer: fakeEnqueuer{name: "s", q: newQueue()}}
+	s := e.scheduler(enq, func(c *schedule.Config) {
+		c.RescanPerTick = -1
+		c.RefreshLookahead = -1
+		c.SweepBatch = 3
+	})
+	e.tick(s) // discovery
+	e.setSlots(t0, append(ids, "paused")...)
+	e.clock.Set(t0.Add(time.Second))
+	st := e.tick(s)
+	if st.SweepsEnqueued != 7 || st.Skipped != 1 || st.Errors != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if got := len(enq.fakeEnqueuer.q.acceptedWith("sweep:")); got != 0 {
+		t.Fatalf("%d sweeps enqueued on their own", got)
+	}
+	var all []string
+	for _, b := range enq.batches {
+		if len(b) > 3 {
+			t.Fatalf("batch of %d, want at most 3", len(b))
+		}
+		all = append(all, b...)
+	}
+	slices.Sort(all)
+	var want []string
+	for _, id := range ids {
+		want = append(want, fmt.Sprintf("%s:%d", id, t0.UnixMilli()))
+	}
+	if len(enq.batches) != 3 || !slices.Equal(all, want) {
+		t.Fatalf("batches %v, want the 7 active connections in 3 batches", enq.batches)
+	}
+	sw := e.sweeps()
+	for _, id := range ids {
+		if want := t0.Add(5 * time.Minute); !sw[id].Equal(want) {
+			t.Errorf("%s moved to %s, want its next slot %s", id, sw[id], want)
+		}
+	}
+
+	// The queue fails: the entries wait for the error retry, then go out.
+	enq.fail = true
+	e.clock.Set(t0.Add(5*time.Minute + time.Second))
+	st, err := s.Tick(t.Context())
+	if err != nil || st.Errors != 7 || st.SweepsEnqueued != 0 {
+		t.Fatalf("tick with a failing queue: %+v, %v", st, err)
+	}
+	sw = e.sweeps()
+	for _, id := range ids {
+		if want := e.clock.Now().Add(30 * time.Second); !sw[id].Equal(want) {
+			t.Errorf("%s moved to %s after a failed batch, want the error retry %s", id, sw[id], want)
+		}
+	}
+	enq.fail = false
+	e.clock.Advance(31 * time.Second)
+	if st := e.tick(s); st.SweepsEnqueued != 7 {
+		t.Fatalf("after the queue came back: %+v", st)
+	}
+}
