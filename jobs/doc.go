@@ -11,15 +11,22 @@
 //     cursor minus the overlap (an unchanged workspace costs one request).
 //     Changed pages go on the connection's to-do list; each changed
 //     database becomes its own task.
+//   - sync:sweeps (queue "sync"): the sweeps of several connections that
+//     fell due in one scheduler tick, side by side in one task, their tokens
+//     read in one round trip (tokens.Source.Warm); a sweep of a batch hands
+//     the pages it finds to a drain task, and one that fails is retried as
+//     a sync:sweep of its own.
 //   - sync:drain: syncs the pages on one connection's to-do list, a few
 //     at a time (Config.PagesInFlight), paced by the connection's rate
 //     limit, for up to Config.DrainSlice; then it queues its continuation
 //     at the tail of the queue, so connections take turns for worker slots.
 //     One drain per connection exists at a time: a flag in Redis, taken by
 //     whoever adds pages to an empty list and dropped, atomically with a
-//     check of the list, when it is empty. A sweep that takes the flag
-//     drains the list itself, in the slot it holds (no queue round trip);
-//     a database task that takes it enqueues a drain.
+//     check of the list, when it is empty. The flag names its owner, so a
+//     task that asynq runs again after its worker died owns it again. A
+//     sweep task that takes the flag drains the list itself, in the slot it
+//     holds (no queue round trip); a batch entry or a database task that
+//     takes it enqueues a drain.
 //   - sync:page: one page (a webhook event, a child page found in a block
 //     tree), synced like a drain syncs each of its pages: the page object
 //     and, unless the sink already holds that version, its whole block tree
