@@ -358,6 +358,13 @@ func TestSweepBatch(t *testing.T) {
 	if st.Pending != 0 || !st.Cursor.IsZero() || e.fake.RequestCount("ws-batch-3") != 0 {
 		t.Fatalf("paused connection: %+v, %d requests", st, e.fake.RequestCount("ws-batch-3"))
 	}
+	// The last task may still be finishing after the cursor moved.
+	for deadline := time.Now().Add(10 * time.Second); !e.queuesEmpty(); {
+		if time.Now().After(deadline) {
+			t.Fatal("tasks still queued or running")
+		}
+		time.Sleep(20 * time.Millisecond) // polling the queues, bounded
+	}
 	insp := asynq.NewInspectorFromRedisClient(e.rdb)
 	done, err := insp.ListCompletedTasks(jobs.QueueSync)
 	if err != nil {
