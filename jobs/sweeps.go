@@ -39,12 +39,6 @@ type SweepsPayload struct {
 	Sweeps []SweepRef `json:"sweeps"`
 }
 
-// TokenWarmer loads many connections' tokens in one round trip
-// (*tokens.Source). Optional: without it each sweep reads its own.
-type TokenWarmer interface {
-	Warm(ctx context.Context, connIDs []string) error
-}
-
 func (h *Handlers) handleSweeps(ctx context.Context, t *asynq.Task) error {
 	p, err := decode[SweepsPayload](t)
 	if err != nil {
