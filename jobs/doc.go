@@ -89,7 +89,8 @@
 // paused, its tasks stop without any Notion call and are not retried
 // (asynq.SkipRetry); its to-do list stays, and the first sweep after it
 // resumes starts a new drain. Handlers.Stop makes running drains hand their
-// connections on after the page in hand, for a quick worker shutdown.
+// connections on at once (pages in flight stop and give back their claims),
+// for a quick worker shutdown.
 //
 // # Concurrency
 //

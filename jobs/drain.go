@@ -71,6 +71,32 @@ func (h *Handlers) handleDrain(ctx context.Context, t *asynq.Task) error {
 // connection, Redis, shutdown.
 func (h *Handlers) drain(ctx context.Context, log *zap.Logger, p DrainPayload) error {
 	conn, queue := p.ConnID, cmp.Or(p.Queue, QueueSync)
+	// Pages in flight stop when the worker stops (Stop): their claims and
+	// checkpoints are given back and the continuation is queued at once,
+	// well inside the shutdown timeout. A handler still running when that
+	// runs out would be abandoned holding its pages' claims.
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-h.stopping:
+			cancel()
+		case <-pctx.Done():
+		}
+	}()
+	err := h.drainLoop(pctx, log, conn, queue)
+	if err != nil && ctx.Err() == nil && h.isStopping() {
+		// Stopped by Stop (not by the task's own context): hand the
+		// connection on.
+		return h.startDrain(ctx, conn, queue, time.Time{})
+	}
+	return err
+}
+
+// errStopping ends a drain loop when the worker stops.
+var errStopping = errors.New("jobs: worker stopping")
+
+func (h *Handlers) drainLoop(ctx context.Context, log *zap.Logger, conn, queue string) error {
 	run := &drainRun{start: time.Now(), gen: h.lazyGen(ctx, conn)}
 	var cursor uint64
 	for {
@@ -78,8 +104,7 @@ func (h *Handlers) drain(ctx context.Context, log *zap.Logger, p DrainPayload) e
 			return err
 		}
 		if h.isStopping() {
-			// The worker is stopping: hand the connection on.
-			return h.startDrain(ctx, conn, queue, time.Time{})
+			return errStopping
 		}
 		items, next, err := h.state.scanTodo(ctx, conn, cursor, drainLease)
 		if err != nil {
@@ -90,6 +115,9 @@ func (h *Handlers) drain(ctx context.Context, log *zap.Logger, p DrainPayload) e
 			return err
 		}
 		if yield {
+			if h.isStopping() {
+				return errStopping
+			}
 			// Take turns: the continuation joins the tail of the queue.
 			return h.startDrain(ctx, conn, queue, time.Time{})
 		}

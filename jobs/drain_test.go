@@ -171,8 +171,9 @@ func TestDrainTakesTurns(t *testing.T) {
 	}
 }
 
-// Stop makes a running drain hand its connection on after the page in
-// hand: it returns at once with its continuation queued.
+// Stop makes a running drain hand its connection on at once: the pages in
+// flight stop and give back their claims, and the drain returns with its
+// continuation queued.
 func TestStopHandsDrainOn(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 22, Pages: 30, BlocksPerPage: 2}})
@@ -191,10 +192,10 @@ func TestStopHandsDrainOn(t *testing.T) {
 	if st, err := e.h.State(context.Background(), e.conn); err != nil || st.Pending != 30 {
 		t.Fatalf("after the stopping worker's sweep: pending %d (%v), want 30", st.Pending, err)
 	}
-	e.fake.SetDataLatency(20 * time.Millisecond)
+	e.fake.SetDataLatency(200 * time.Millisecond) // pages are in flight when Stop comes
 	done := make(chan error, 1)
 	go func() { done <- e.runTask(jobs.TypeDrain, `{"conn_id":"`+e.conn+`","queue":"backfill"}`) }()
-	for e.fake.RequestCount(e.ws) < 3 { // the drain is walking
+	for e.fake.RequestCount(e.ws) < 9 { // the drain is walking, a page or two stored
 		select {
 		case err := <-done:
 			t.Fatalf("drain ended before Stop: %v", err)
@@ -231,6 +232,11 @@ func TestStopHandsDrainOn(t *testing.T) {
 	// the continuation.
 	if drains != 2 {
 		t.Fatalf("%d drain tasks queued, want 2", drains)
+	}
+	// The pages that were in flight gave their claims back: the
+	// continuation can sync them at once.
+	if claims, err := e.rdb.Keys(context.Background(), "notionsync:busy:*").Result(); err != nil || len(claims) != 0 {
+		t.Fatalf("claims left behind by the stopped drain: %v (%v)", claims, err)
 	}
 }
 

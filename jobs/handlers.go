@@ -131,11 +131,12 @@ func New(cfg Config) (*Handlers, error) {
 	return &Handlers{cfg: cfg, log: cfg.Logger, state: &state{rdb: cfg.Redis, prefix: cfg.KeyPrefix}, stopping: make(chan struct{})}, nil
 }
 
-// Stop makes running drain tasks end early: each finishes the page in
-// hand, queues its continuation and returns, so a worker that is shutting
-// down hands its connections on within one page instead of one drain
-// slice. Call it before the asynq server's Shutdown. Other tasks are not
-// affected; Stop is idempotent.
+// Stop makes running drain tasks end at once: the pages in flight stop
+// (their claims and checkpoints given back), each drain queues its
+// continuation and returns, so a worker that is shutting down hands its
+// connections on well inside the shutdown timeout instead of being
+// abandoned mid-page. Call it before the asynq server's Shutdown. Other
+// tasks are not affected; Stop is idempotent.
 func (h *Handlers) Stop() { h.stopOnce.Do(func() { close(h.stopping) }) }
 
 func (h *Handlers) isStopping() bool {

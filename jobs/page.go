@@ -83,8 +83,11 @@ func (h *Handlers) syncPage(ctx context.Context, log *zap.Logger, p PagePayload,
 		}
 	}()
 	done := func(pages int) error {
-		released = true
-		return h.finishObject(ctx, p.ConnID, doneArgs{member: member, pages: pages, objectID: p.PageID, claim: cl})
+		// The script releases the claim with the rest; if it fails (Redis,
+		// a cancelled task), the deferred release still gives it back.
+		err := h.finishObject(ctx, p.ConnID, doneArgs{member: member, pages: pages, objectID: p.PageID, claim: cl})
+		released = err == nil
+		return err
 	}
 	syncedAt := h.cfg.Now()
 	raw, err := h.cfg.Notion.Do(ctx, p.ConnID, http.MethodGet, "/v1/pages/"+url.PathEscape(p.PageID), nil)

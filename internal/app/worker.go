@@ -79,7 +79,7 @@ func RunWorker(ctx context.Context, cfg *config.Worker, log *zap.Logger) error {
 	case runErr = <-httpErr:
 	}
 	log.Info("worker stopping: no new tasks; running ones get the shutdown timeout", zap.Duration("timeout", cfg.Pool.ShutdownTimeout))
-	h.Stop()       // drains yield after the page in hand, queueing their continuations
+	h.Stop()       // drains stop their pages in flight and queue their continuations
 	srv.Shutdown() // unfinished tasks go back to their queues
 	stopHTTP()
 	if runErr == nil {
