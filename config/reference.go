@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/notionsync/notionsync/internal/textwrap"
 )
 
 // Prefix starts the name of every variable this package reads.
@@ -198,33 +200,12 @@ func WriteHelp(w io.Writer, vars []Var) error {
 			detail += ", secret"
 		}
 		fmt.Fprintf(&b, "  %s (%s)\n", v.Name, detail)
-		for _, line := range wrap(v.Doc, 72) {
+		for _, line := range textwrap.Wrap(v.Doc, 72) {
 			b.WriteString("      " + line + "\n")
 		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// wrap breaks s into lines of at most width characters where it can.
-func wrap(s string, width int) []string {
-	var lines []string
-	line := ""
-	for _, word := range strings.Fields(s) {
-		switch {
-		case line == "":
-			line = word
-		case len(line)+1+len(word) <= width:
-			line += " " + word
-		default:
-			lines = append(lines, line)
-			line = word
-		}
-	}
-	if line != "" {
-		lines = append(lines, line)
-	}
-	return lines
 }
 
 // UnknownVars returns the NOTIONSYNC_* names in environ ("NAME=value"

@@ -34,6 +34,7 @@ import (
 
 	"github.com/notionsync/notionsync/config"
 	"github.com/notionsync/notionsync/internal/notionfake"
+	"github.com/notionsync/notionsync/internal/textwrap"
 )
 
 // Paths of the generated files and of the compose file, relative to the
@@ -212,7 +213,7 @@ sets container-friendly defaults for a few (see ` + "`.env.example`" + `).
 func envExample(vars []config.Var, composeDefault map[string]string) []byte {
 	var b bytes.Buffer
 	comment := func(text string) {
-		for _, line := range wrap(text, 86) {
+		for _, line := range textwrap.Wrap(text, 86) {
 			b.WriteString("# " + line + "\n")
 		}
 	}
@@ -279,26 +280,4 @@ func envExample(vars []config.Var, composeDefault map[string]string) []byte {
 		b.WriteString("#" + v.Name + "=" + v.Default + "\n")
 	}
 	return b.Bytes()
-}
-
-// wrap breaks s into lines of at most width characters where it can (a
-// longer word gets a line of its own).
-func wrap(s string, width int) []string {
-	var lines []string
-	line := ""
-	for _, word := range strings.Fields(s) {
-		switch {
-		case line == "":
-			line = word
-		case len(line)+1+len(word) <= width:
-			line += " " + word
-		default:
-			lines = append(lines, line)
-			line = word
-		}
-	}
-	if line != "" {
-		lines = append(lines, line)
-	}
-	return lines
 }
