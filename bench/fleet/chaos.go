@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/notionsync/notionsync/internal/demo"
@@ -72,12 +71,7 @@ func runChaos(ctx context.Context, cfg Config) (rep *Report, err error) {
 	rep.invariant(invRecovered, total == 0, "%d faults without recovery within %v%s", total, cfg.SyncTimeout, prefixed(firstErr))
 
 	// Stop the workers so that the versions stand still, then count.
-	var wg sync.WaitGroup
-	for i := 0; h.c.Worker(i) != nil; i++ {
-		wg.Go(func() { _ = h.c.StopWorker(i) })
-	}
-	wg.Wait()
-	views, st, qerr := h.quietVersions(ctx, 30*time.Second)
+	views, st, qerr := h.stopWorkersAndCount(ctx)
 	if views == nil {
 		return nil, qerr
 	}

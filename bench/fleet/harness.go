@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
@@ -499,6 +500,18 @@ func sampleAll(procs []*demo.Process) map[string]procSample {
 // sandboxStats returns the sandbox's counters.
 func (h *harness) sandboxStats(ctx context.Context) (sandbox.StatsResponse, error) {
 	return h.c.SandboxStats(ctx)
+}
+
+// stopWorkersAndCount stops every worker, so that no refresh is left in
+// flight, then reads the connections and the sandbox's counters at a quiet
+// moment (quietVersions). Views are nil only when nothing could be read.
+func (h *harness) stopWorkersAndCount(ctx context.Context) (map[string]connView, sandbox.StatsResponse, error) {
+	var wg sync.WaitGroup
+	for i := 0; h.c.Worker(i) != nil; i++ {
+		wg.Go(func() { _ = h.c.StopWorker(i) })
+	}
+	wg.Wait()
+	return h.quietVersions(ctx, 30*time.Second)
 }
 
 // quietVersions waits (up to timeout) for a moment when no rotation is

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/notionsync/notionsync/internal/demo"
@@ -305,12 +304,7 @@ func runTokenFaults(ctx context.Context, cfg Config) (rep *Report, err error) {
 	// Stop the workers so that the versions stand still, then count: every
 	// grant is a stored rotation, or the lost rotation of a connection that
 	// turned needs_reauth for it.
-	var wg sync.WaitGroup
-	for i := 0; h.c.Worker(i) != nil; i++ {
-		wg.Go(func() { _ = h.c.StopWorker(i) })
-	}
-	wg.Wait()
-	views, st, qerr := h.quietVersions(ctx, 30*time.Second)
+	views, st, qerr := h.stopWorkersAndCount(ctx)
 	if views == nil {
 		return nil, qerr
 	}
