@@ -28,6 +28,11 @@ var (
 	// (invalid_client). An operator must fix the configuration; the
 	// connection itself is not marked for re-authorization.
 	ErrClientRejected = errors.New("tokens: provider rejected the client credentials")
+	// ErrLinkNonceChanged: a Connect with ConnectOptions.ExpectLinkNonce
+	// found another nonce: the connection was connected or re-authorized
+	// since the reconnect link was made, so the link is spent. Nothing was
+	// written.
+	ErrLinkNonceChanged = errors.New("tokens: the connection was re-authorized since the link was made")
 )
 
 // Reason says why a connection needs re-authorization.

@@ -41,7 +41,19 @@ type Grant struct {
 	// (expires_in). Zero means the provider did not say; the Source then uses
 	// its configured AccessTokenLifetime.
 	ExpiresIn time.Duration
+	// WorkspaceID is the workspace the grant belongs to, when the token
+	// response names it (Notion's does, on exchange and on refresh); "" when
+	// it does not. A refresh stores it in the connection's metadata
+	// (MetaWorkspaceID) when the connection does not know its workspace yet
+	// (an import without it), so that a reconnect can be bound to it.
+	WorkspaceID string
 }
+
+// MetaWorkspaceID is the metadata key of the Notion workspace a connection
+// belongs to. A refresh fills it in when it is missing (see
+// Grant.WorkspaceID); it is never changed by a refresh once set.
+const MetaWorkspaceID = "workspace_id"
+
 
 // ErrorKind classifies a token-endpoint failure. The classification decides
 // what the Source does next, so a Provider must be precise.

@@ -54,13 +54,35 @@ cur = tonumber(cur or '0')
 //	ARGV[9] access expiry ms      ARGV[10] refresh due ms
 //	ARGV[11] event kind           ARGV[12] event detail
 //	ARGV[13] metadata JSON ("" = keep)
+//	ARGV[14] workspace id named by the token response ("" = none): a
+//	         refresh stores it as meta.workspace_id when that is missing,
+//	         in this same fenced write (never a second, racing write)
+//	ARGV[15] new link nonce (mode "connect" stores it: links made before
+//	         die)
+//	ARGV[16] expected link nonce ("" = any; mode "connect")
 //
-// Returns {1, newVersion}, {0, storedVersion} on a fence mismatch, or
-// {-1, storedVersion} when a refresh targets a missing or disconnected record.
+// Returns {1, newVersion}, {0, storedVersion} on a fence mismatch,
+// {-1, storedVersion} when a refresh targets a missing or disconnected
+// record, or {-3, storedVersion} when the link nonce differs.
 var commitScript = redis.NewScript(luaEvent + luaFence + `
 local status = redis.call('HGET', KEYS[1], 'status')
 local mode = ARGV[6]
 if mode == 'refresh' and (not status or status == 'disconnected') then return {-1, cur} end
+if mode == 'connect' and ARGV[16] ~= '' and redis.call('HGET', KEYS[1], 'nonce') ~= ARGV[16] then
+  return {-3, cur}
+end
+if mode == 'refresh' and ARGV[14] ~= '' then
+  local raw = redis.call('HGET', KEYS[1], 'meta')
+  local meta = {}
+  if raw and raw ~= '' then
+    local ok, m = pcall(cjson.decode, raw)
+    if ok and type(m) == 'table' then meta = m else meta = nil end
+  end
+  if meta and (meta.workspace_id == nil or meta.workspace_id == '') then
+    meta.workspace_id = ARGV[14]
+    redis.call('HSET', KEYS[1], 'meta', cjson.encode(meta))
+  end
+end
 local v = cur + 1
 redis.call('HSET', KEYS[1], 'v', v, 'at', ARGV[7], 'exp', ARGV[9], 'due', ARGV[10],
   'updated', ARGV[2], 'refreshed', ARGV[2], 'fails', 0, 'retry', 0)
@@ -70,6 +92,7 @@ if mode == 'connect' then
   redis.call('HSET', KEYS[1], 'status', 'active', 'reason', '', 'detail', '')
   if not redis.call('HGET', KEYS[1], 'created') then redis.call('HSET', KEYS[1], 'created', ARGV[2]) end
   if ARGV[13] ~= '' then redis.call('HSET', KEYS[1], 'meta', ARGV[13]) end
+  redis.call('HSET', KEYS[1], 'nonce', ARGV[15])
 elseif status == 'needs_reauth' then
   -- A valid rotation that lands after a loser judged the grant dead heals it.
   redis.call('HSET', KEYS[1], 'status', 'active', 'reason', '', 'detail', '')
@@ -79,6 +102,17 @@ redis.call('ZADD', KEYS[2], tonumber(ARGV[10]), ARGV[5])
 redis.call('ZADD', KEYS[4], 'NX', tonumber(redis.call('HGET', KEYS[1], 'created')), ARGV[5])
 event(ARGV[11], v, ARGV[12])
 return {1, v}
+`)
+
+// nonceScript gives an existing record a link nonce if it has none, and
+// returns the stored nonce (nil when the record does not exist). It does not
+// touch the version, the pair or the timeline.
+//
+//	KEYS[1] connection hash   ARGV[1] candidate nonce
+var nonceScript = redis.NewScript(`
+if not redis.call('HGET', KEYS[1], 'v') then return false end
+redis.call('HSETNX', KEYS[1], 'nonce', ARGV[1])
+return redis.call('HGET', KEYS[1], 'nonce')
 `)
 
 // statusScript changes a connection's status.

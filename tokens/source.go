@@ -653,7 +653,7 @@ func (s *Source) commit(ctx context.Context, rec *record, grant *Grant, began ti
 	delay := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		tok, err := s.store.writePair(ctx, connID, rec.Version, "refresh", grant, s.cfg.Timing,
-			EventRefreshed, "", "")
+			EventRefreshed, "", "", "")
 		switch {
 		case err == nil:
 			s.report(connID, OutcomeRefreshed, time.Since(began))

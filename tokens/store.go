@@ -2,6 +2,8 @@ package tokens
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,6 +75,12 @@ type Connection struct {
 	// Meta is what the application stored at connect time (workspace id and
 	// name, bot id, ...). Never secrets.
 	Meta map[string]string
+	// LinkNonce is the connection's reconnect-link nonce: a random value
+	// replaced by every Connect, so a reconnect link signed over it dies when
+	// the connection is (re-)connected. "" for a record written before
+	// nonces existed (EnsureLinkNonce sets one). Not a secret on its own: a
+	// link also needs the signing key.
+	LinkNonce string
 }
 
 // Event is one entry of a connection's timeline.
@@ -202,7 +210,7 @@ func (s *Store) refreshToken(r *record) (string, error) {
 }
 
 var recordFields = []string{"v", "status", "reason", "detail", "at", "rt", "exp", "due", "retry",
-	"fails", "created", "updated", "refreshed", "meta", "inflight"}
+	"fails", "created", "updated", "refreshed", "meta", "inflight", "nonce"}
 
 // load reads a connection record in one round trip and decrypts its access
 // token (the refresh token is decrypted only when a refresh needs it).
@@ -279,6 +287,7 @@ func parseRecord(id string, vals []any) (*record, error) {
 	r.CreatedAt, r.UpdatedAt, r.RefreshedAt = ms(10), ms(11), ms(12)
 	r.KeyID = keyID(str(4))
 	r.HasRefreshToken = str(5) != ""
+	r.LinkNonce = str(15)
 	if m := str(13); m != "" {
 		if err := json.Unmarshal([]byte(m), &r.Meta); err != nil {
 			return nil, fmt.Errorf("tokens: connection %s: malformed metadata: %w", id, err)
@@ -376,6 +385,11 @@ type ConnectOptions struct {
 	// Imported marks the grant as imported from another system (the timeline
 	// says "imported" instead of "connected").
 	Imported bool
+	// ExpectLinkNonce, when set, makes the write conditional on the stored
+	// LinkNonce being this value (checked in the same script as the version
+	// fence): a reconnect through a link commits only while the link is
+	// unspent. Otherwise Connect returns ErrLinkNonceChanged.
+	ExpectLinkNonce string
 }
 
 // Connect stores a fresh grant for connection id: it creates the connection,
@@ -413,7 +427,7 @@ func (s *Store) Connect(ctx context.Context, id string, g *Grant, timing Timing,
 		case cur > 0:
 			kind = EventReauthorized
 		}
-		tok, err := s.writePair(ctx, id, cur, "connect", g, timing.withDefaults(), kind, "", meta)
+		tok, err := s.writePair(ctx, id, cur, "connect", g, timing.withDefaults(), kind, "", meta, opts.ExpectLinkNonce)
 		if errors.Is(err, ErrVersionConflict) {
 			continue
 		}
@@ -423,8 +437,10 @@ func (s *Store) Connect(ctx context.Context, id string, g *Grant, timing Timing,
 }
 
 // writePair runs the fenced commit. For mode "refresh", an empty
-// g.RefreshToken keeps the stored refresh token (invariant 4).
-func (s *Store) writePair(ctx context.Context, id string, expected int64, mode string, g *Grant, timing Timing, kind, detail, meta string) (Token, error) {
+// g.RefreshToken keeps the stored refresh token (invariant 4), and
+// g.WorkspaceID fills in a missing MetaWorkspaceID. Mode "connect" replaces
+// the link nonce; expectNonce ("" = any) must match the stored one.
+func (s *Store) writePair(ctx context.Context, id string, expected int64, mode string, g *Grant, timing Timing, kind, detail, meta, expectNonce string) (Token, error) {
 	now := s.now()
 	expiry, due := timing.schedule(now, g.ExpiresIn)
 	at, err := s.keys.seal(g.AccessToken, id+"/access")
@@ -436,18 +452,44 @@ func (s *Store) writePair(ctx context.Context, id string, expected int64, mode s
 		return Token{}, err
 	}
 	res, err := commitScript.Run(ctx, s.rdb, s.scriptKeys(id), s.scriptArgs(id, expected,
-		mode, at, rt, expiry.UnixMilli(), due.UnixMilli(), kind, detail, meta)...).Int64Slice()
+		mode, at, rt, expiry.UnixMilli(), due.UnixMilli(), kind, detail, meta,
+		g.WorkspaceID, newLinkNonce(), expectNonce)...).Int64Slice()
 	if err != nil {
 		return Token{}, fmt.Errorf("tokens: write connection %s: %w", id, err)
 	}
 	switch res[0] {
 	case 1:
 		return Token{ConnID: id, AccessToken: g.AccessToken, Version: res[1], Expiry: expiry}, nil
+	case -3:
+		return Token{}, fmt.Errorf("%w: connection %s", ErrLinkNonceChanged, id)
 	case 0:
 		return Token{}, fmt.Errorf("%w: connection %s is at version %d, expected %d", ErrVersionConflict, id, res[1], expected)
 	default:
 		return Token{}, fmt.Errorf("%w: connection %s (missing or disconnected)", ErrNotFound, id)
 	}
+}
+
+// newLinkNonce returns a fresh reconnect-link nonce (128 random bits).
+func newLinkNonce() string {
+	var b [16]byte
+	// crypto/rand.Read never returns an error.
+	_, _ = crand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// EnsureLinkNonce returns the connection's reconnect-link nonce, first
+// giving it one if it has none (a record written before nonces existed).
+// It does not move the version: it is no token write, so it never disturbs
+// a refresh's fence. ErrNotFound when the connection does not exist.
+func (s *Store) EnsureLinkNonce(ctx context.Context, id string) (string, error) {
+	res, err := nonceScript.Run(ctx, s.rdb, []string{s.connKey(id)}, newLinkNonce()).Text()
+	if errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return "", fmt.Errorf("tokens: link nonce of %s: %w", id, err)
+	}
+	return res, nil
 }
 
 // setStatus runs statusScript; see its documentation for the arguments.

@@ -168,7 +168,9 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string) (*tokens.Gran
 	if perr != nil {
 		return nil, perr
 	}
-	return &ex.Grant, nil
+	g := ex.Grant
+	g.WorkspaceID = ex.WorkspaceID
+	return &g, nil
 }
 
 // Exchange trades an authorization code for the connection's first grant.
