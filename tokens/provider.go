@@ -54,7 +54,6 @@ type Grant struct {
 // Grant.WorkspaceID); it is never changed by a refresh once set.
 const MetaWorkspaceID = "workspace_id"
 
-
 // ErrorKind classifies a token-endpoint failure. The classification decides
 // what the Source does next, so a Provider must be precise.
 type ErrorKind int
