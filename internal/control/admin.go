@@ -45,10 +45,20 @@ func (s *Server) isAdmin(r *http.Request) bool {
 func (s *Server) requireAdmin(h http.Handler) http.Handler {
 	protected := s.csrf.Handler(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr := s.clientAddr(r)
+		// A client that failed too often is refused before its credential
+		// is even compared: guessing stays slow whatever it sends.
+		if blocked, wait := s.adminFailures.blocked(addr); blocked {
+			w.Header().Set("Retry-After", retryAfter(wait))
+			writeJSONError(w, http.StatusTooManyRequests, "too_many_failures",
+				"too many failed admin authentications from this address; retry later")
+			return
+		}
 		if !s.isAdmin(r) {
 			if r.Header.Get("Authorization") != "" {
+				s.adminFailures.take(addr)
 				s.log.Info("control: admin request with a wrong credential refused",
-					zap.String("path", r.URL.Path), zap.String("remote", r.RemoteAddr))
+					zap.String("path", r.URL.Path), zap.String("client", addr.String()), zap.String("peer", r.RemoteAddr))
 			}
 			w.Header().Add("WWW-Authenticate", `Bearer realm="notionsync"`)
 			w.Header().Add("WWW-Authenticate", `Basic realm="notionsync", charset="UTF-8"`)

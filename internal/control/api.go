@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,8 +90,14 @@ func (s *Server) view(ctx context.Context, c *tokens.Connection) ConnectionView 
 		RetryAt: utc(c.RetryAt), CreatedAt: utc(c.CreatedAt), UpdatedAt: utc(c.UpdatedAt),
 		RefreshedAt: utc(c.RefreshedAt), KeyID: c.KeyID, HasRefreshToken: c.HasRefreshToken, Meta: c.Meta,
 	}
-	if (c.Status == tokens.StatusNeedsReauth || c.Status == tokens.StatusDisconnected) && s.publicURL != "" {
-		v.ReconnectURL = s.reconnectURL(c.ID)
+	if (c.Status == tokens.StatusNeedsReauth || c.Status == tokens.StatusDisconnected) && s.publicURL != "" &&
+		c.Meta[MetaWorkspaceID] != "" {
+		// Only admins see views; a link of the default lifetime.
+		if l, err := s.MintReconnectLink(ctx, c.ID, 0); err == nil {
+			v.ReconnectURL = l.URL
+		} else {
+			s.log.Warn("control: mint a reconnect link", zap.String("conn_id", c.ID), zap.Error(err))
+		}
 	}
 	if f := s.cfg.SyncInfo; f != nil {
 		info, err := f(ctx, c.ID)
@@ -105,8 +110,43 @@ func (s *Server) view(ctx context.Context, c *tokens.Connection) ConnectionView 
 	return v
 }
 
-func (s *Server) reconnectURL(connID string) string {
-	return s.publicURL + StartPath + "?connection_id=" + url.QueryEscape(connID)
+// handleReconnectLink mints a reconnect link: POST
+// /api/v1/connections/{id}/reconnect-link[?ttl=72h] answers {connection_id,
+// url, expires_at}. The link is a credential for that one connection: it
+// is never logged.
+func (s *Server) handleReconnectLink(w http.ResponseWriter, r *http.Request) {
+	id := pathID(w, r)
+	if id == "" {
+		return
+	}
+	var ttl time.Duration
+	if v := r.URL.Query().Get("ttl"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > MaxLinkTTL {
+			writeJSONError(w, http.StatusBadRequest, "invalid_ttl",
+				fmt.Sprintf("ttl must be a duration (like 72h) more than 0 and at most %s", MaxLinkTTL))
+			return
+		}
+		ttl = d
+	}
+	if s.publicURL == "" {
+		writeJSONError(w, http.StatusConflict, "no_public_url", "reconnect links need the control server's public URL to be configured")
+		return
+	}
+	l, err := s.MintReconnectLink(r.Context(), id, ttl)
+	if errors.Is(err, ErrWorkspaceUnknown) {
+		writeJSONError(w, http.StatusConflict, "workspace_unknown", fmt.Sprintf("connection %q does not know its Notion "+
+			"workspace (it was imported without meta workspace_id), so a reconnect could not be bound to it and is refused. "+
+			"It learns the workspace on its next successful token refresh (POST /api/v1/connections/%s/refresh?wait=1 while "+
+			"its refresh token still works), or import it again with meta workspace_id", id, id))
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, id, err)
+		return
+	}
+	s.log.Info("control: reconnect link minted", zap.String("conn_id", id), zap.Time("expires_at", l.ExpiresAt))
+	writeJSON(w, http.StatusCreated, l)
 }
 
 // writeError answers err from the token store or source as JSON.

@@ -121,7 +121,7 @@ func TestAPIListAndGet(t *testing.T) {
 		t.Errorf("sync info: %v / %v", c1.Sync, all[2].Sync)
 	}
 	if c2.Status != tokens.StatusNeedsReauth || c2.Reason != tokens.ReasonOperator || c2.Detail != "testing" ||
-		c2.ReconnectURL != h.ts.URL+"/oauth/start?connection_id=c2" {
+		!strings.HasPrefix(c2.ReconnectURL, h.ts.URL+"/oauth/start?connection_id=c2&expires=") || !strings.Contains(c2.ReconnectURL, "&sig=") {
 		t.Errorf("c2 %+v", c2)
 	}
 	resp := h.api(http.MethodGet, "/api/v1/connections", nil)

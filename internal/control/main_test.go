@@ -546,3 +546,23 @@ func contains(t *testing.T, s, sub string) {
 		t.Errorf("%.400q does not contain %q", s, sub)
 	}
 }
+
+// link mints a reconnect link through the admin API.
+func (h *harness) link(id string) ReconnectLink {
+	h.t.Helper()
+	resp := h.api(http.MethodPost, "/api/v1/connections/"+id+"/reconnect-link", nil)
+	if resp.status != http.StatusCreated {
+		h.t.Fatalf("mint a link for %s: %d %s", id, resp.status, resp.body)
+	}
+	return decode[ReconnectLink](h.t, resp)
+}
+
+// linkQuery returns the query of a fresh reconnect link for id.
+func (h *harness) linkQuery(id string) string {
+	h.t.Helper()
+	u, err := url.Parse(h.link(id).URL)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return u.RawQuery
+}

@@ -13,6 +13,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,8 +55,12 @@ type oauthState struct {
 	// ConnectionID is the connection to (re-)authorize; "" derives it from
 	// the workspace.
 	ConnectionID string `json:"connection_id,omitempty"`
-	// Reauth records that ConnectionID existed at the start.
+	// Reauth records that ConnectionID existed at the start and a valid
+	// reconnect link was presented.
 	Reauth bool `json:"reauth,omitempty"`
+	// LinkNonce is the connection's link nonce the link was checked against;
+	// the callback's write commits only while it is still the stored one.
+	LinkNonce string `json:"link_nonce,omitempty"`
 }
 
 var errStateUnknown = errors.New("unknown, expired or already used state")
@@ -134,13 +139,23 @@ func (s *Server) clearStateCookie(w http.ResponseWriter, state string) {
 // handleStart begins an authorization: it stores a fresh state, binds it to
 // the browser with a cookie and redirects to Notion's authorize URL.
 //
-// connection_id is optional. For an existing connection (a reconnect link)
-// the callback re-authorizes it, but only with the workspace it already
-// belongs to. A new connection with a chosen id needs the admin credential,
-// so that nobody can claim ids the embedding product means to use.
+// connection_id is optional:
+//   - absent: a new connection, named after the workspace Notion returns
+//     (or re-authorizing that workspace's own "ws-" connection);
+//   - an id that does not exist: a new connection with that id, only for a
+//     caller holding the admin credential (so that nobody can claim ids the
+//     embedding product means to use);
+//   - an existing id: a reconnect, only with a valid reconnect link
+//     (expires and sig, see link.go); the callback then binds only the
+//     workspace the connection already belongs to.
+//
+// An anonymous caller gets one answer (status and body) for an unknown id, a
+// known id without a link, and a forged, expired or spent link: whether an
+// id exists is not observable without a credential.
 func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	connID := r.URL.Query().Get("connection_id")
+	q := r.URL.Query()
+	connID := q.Get("connection_id")
 	st := oauthState{Created: s.now().UnixMilli(), ConnectionID: connID}
 	if connID != "" {
 		if err := tokens.ValidateID(connID); err != nil {
@@ -148,16 +163,32 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 				Message: "The link's connection id is not valid: only letters, digits, '.', '_' and '-' (at most 128) are allowed."})
 			return
 		}
-		_, err := s.store.Get(ctx, connID)
+		link, hasLink := parseLinkParams(q)
+		c, err := s.store.Get(ctx, connID)
 		switch {
-		case err == nil:
-			st.Reauth = true
-		case errors.Is(err, tokens.ErrNotFound):
-			if !s.isAdmin(r) {
-				s.writePage(w, page{Status: http.StatusNotFound, Title: "Unknown connection",
-					Message: "There is no connection with this id to reconnect. Ask your administrator for a new link."})
+		case err == nil && hasLink && s.checkLink(c, link):
+			if c.Meta[MetaWorkspaceID] == "" {
+				// Only a valid link gets here, so this answer reveals
+				// nothing to someone without one.
+				s.writePage(w, page{Status: http.StatusConflict, Title: "This connection cannot be reconnected yet",
+					Message: "notionsync does not know which Notion workspace this connection belongs to, so it cannot " +
+						"make sure a reconnect keeps it. Ask your administrator: they can import it again with its " +
+						"workspace id, or refresh it once while its tokens still work."})
 				return
 			}
+			st.Reauth, st.LinkNonce = true, c.LinkNonce
+		case err == nil && !hasLink && s.isAdmin(r):
+			s.writePage(w, page{Status: http.StatusConflict, Title: "Use a reconnect link",
+				Message: "This connection exists. Reconnecting it needs a reconnect link: POST /api/v1/connections/" +
+					connID + "/reconnect-link, or notionsyncctl reconnect-link " + connID + "."})
+			return
+		case errors.Is(err, tokens.ErrNotFound) && !hasLink && s.isAdmin(r):
+			// A new connection with a chosen id.
+		case err == nil, errors.Is(err, tokens.ErrNotFound):
+			s.log.Info("control: oauth start refused: no valid reconnect link",
+				zap.String("client", s.clientAddr(r).String()), zap.Bool("link", hasLink))
+			s.writePage(w, badLinkPage())
+			return
 		default:
 			s.log.Error("control: oauth start: read connection", zap.String("conn_id", connID), zap.Error(err))
 			s.writePage(w, unavailablePage())
@@ -170,9 +201,15 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		s.writePage(w, unavailablePage())
 		return
 	}
-	ok, err := s.cfg.Redis.SetNX(ctx, s.stateKey(state), val, s.cfg.StateTTL).Result()
-	if err != nil || !ok {
-		s.log.Error("control: oauth start: store state", zap.Bool("collision", err == nil), zap.Error(err))
+	switch err := s.putState(ctx, state, val); {
+	case errors.Is(err, errTooManyStates):
+		s.log.Warn("control: oauth start refused: too many sign-ins in progress", zap.Int("max_states", s.cfg.MaxOAuthStates))
+		w.Header().Set("Retry-After", strconv.Itoa(60))
+		s.writePage(w, page{Status: http.StatusServiceUnavailable, Title: "Too many sign-ins in progress",
+			Message: "notionsync has too many unfinished sign-ins right now. Please try again in a few minutes."})
+		return
+	case err != nil:
+		s.log.Error("control: oauth start: store state", zap.Error(err))
 		s.writePage(w, unavailablePage())
 		return
 	}
@@ -180,6 +217,14 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	s.log.Debug("control: oauth flow started", zap.String("conn_id", connID), zap.Bool("reauth", st.Reauth))
 	http.Redirect(w, r, s.cfg.OAuth.AuthorizeURL(s.redirectURI, state), http.StatusFound)
+}
+
+// badLinkPage is the one answer to every start that names a connection
+// without a usable credential.
+func badLinkPage() page {
+	return page{Status: http.StatusForbidden, Title: "This link cannot be used",
+		Message: "This sign-in link is not valid: it may have expired or already been used. " +
+			"Ask your administrator for a new reconnect link."}
 }
 
 func unavailablePage() page {
@@ -275,7 +320,12 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) page {
 		p.Link = restart
 		return p
 	}
-	if st.ConnectionID != "" {
+	switch {
+	case st.Reauth:
+		// The link is a credential and is not kept with the state; the
+		// person opens it again (it works until it is used or expires).
+		restart = ""
+	case st.ConnectionID != "":
 		restart += "?connection_id=" + url.QueryEscape(st.ConnectionID)
 	}
 	if age := s.now().Sub(time.UnixMilli(st.Created)); age > s.cfg.StateTTL || age < -time.Minute {
@@ -305,6 +355,15 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) page {
 	// half-way is a connection lost.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.ExchangeTimeout)
 	defer cancel()
+	if !s.exchanges.AllowN(s.now(), 1) {
+		// A state and its cookie come from /oauth/start, which is
+		// rate-limited per client; this bounds the code exchanges (each
+		// spends a token-endpoint call with the client secret) of all
+		// clients together.
+		s.log.Warn("control: code exchange refused: the exchange rate limit is reached", zap.String("conn_id", st.ConnectionID))
+		return page{Status: http.StatusServiceUnavailable, Outcome: OAuthRateLimited, Title: "Temporarily busy",
+			Message: "notionsync is handling too many sign-ins right now. Please start again in a minute.", Link: restart}
+	}
 	ex, err := s.cfg.OAuth.Exchange(ctx, q.Code, s.redirectURI)
 	if err != nil {
 		// notionauth errors never contain the code or a token.
@@ -326,16 +385,64 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) page {
 	return s.completeConnect(ctx, st, ex, restart)
 }
 
+// The outstanding states are also members of a sorted set scored by their
+// expiry, so that their number can be capped (Config.MaxOAuthStates):
+// Redis runs noeviction, and nothing an anonymous caller does may grow it
+// without bound. Members are the states' key digests, never states.
+func (s *Server) statesKey() string { return s.cfg.KeyPrefix + "oauth:states" }
+
+var errTooManyStates = errors.New("too many outstanding oauth states")
+
+// putStateScript drops expired members, refuses when the cap is reached,
+// and stores the state with its TTL.
+//
+//	KEYS[1] state key   KEYS[2] states zset
+//	ARGV[1] value   ARGV[2] now ms   ARGV[3] ttl ms   ARGV[4] cap   ARGV[5] member
+//
+// Returns 1 (stored), 0 (cap reached) or -1 (state collision).
+var putStateScript = redis.NewScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 0 end
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3], 'NX') then return -1 end
+local exp = tonumber(ARGV[2]) + tonumber(ARGV[3])
+redis.call('ZADD', KEYS[2], exp, ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+`)
+
+// putState stores a new state, unless MaxOAuthStates are outstanding.
+func (s *Server) putState(ctx context.Context, state string, val []byte) error {
+	key := s.stateKey(state)
+	res, err := putStateScript.Run(ctx, s.cfg.Redis, []string{key, s.statesKey()},
+		val, s.now().UnixMilli(), s.cfg.StateTTL.Milliseconds(), s.cfg.MaxOAuthStates, key).Int()
+	switch {
+	case err != nil:
+		return err
+	case res == 0:
+		return errTooManyStates
+	case res < 0:
+		return errors.New("state collision")
+	}
+	return nil
+}
+
 // takeState atomically reads and deletes a state (GETDEL): it can be used
 // once.
 func (s *Server) takeState(ctx context.Context, state string) (*oauthState, error) {
-	raw, err := s.cfg.Redis.GetDel(ctx, s.stateKey(state)).Bytes()
+	key := s.stateKey(state)
+	var get *redis.StringCmd
+	_, err := s.cfg.Redis.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.GetDel(ctx, key)
+		p.ZRem(ctx, s.statesKey(), key)
+		return nil
+	})
 	if errors.Is(err, redis.Nil) {
 		return nil, errStateUnknown
 	}
 	if err != nil {
 		return nil, err
 	}
+	raw, _ := get.Bytes()
 	var st oauthState
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return nil, errStateUnknown
@@ -370,16 +477,39 @@ func (s *Server) completeConnect(ctx context.Context, st *oauthState, ex *notion
 		return fail(http.StatusServiceUnavailable, OAuthStoreFailed, "Temporarily unavailable",
 			"The connection could not be saved. Please start again in a minute.")
 	}
+	// A reconnect binds only the workspace the connection belongs to; a
+	// connection that does not know its workspace cannot be reconnected
+	// (the start refuses it too; this covers an import in between). A
+	// flow started for a new id must still find it free.
+	refuseGrant := func() {
+		// The new grant is not kept; revoke it unless that workspace is
+		// connected here under its own id (revoking could end that
+		// connection too).
+		if _, err := s.store.Get(ctx, WorkspaceConnectionID(ex.WorkspaceID)); errors.Is(err, tokens.ErrNotFound) {
+			s.revokeBestEffort(ctx, connID, ex.AccessToken)
+		}
+	}
+	switch {
+	case st.Reauth && existing == nil:
+		refuseGrant()
+		return fail(http.StatusConflict, OAuthStoreFailed, "Connection not found",
+			"The connection to reconnect no longer exists. Ask your administrator.")
+	case st.Reauth && existing.Meta[MetaWorkspaceID] == "":
+		s.log.Warn("control: reconnect refused: the connection's workspace is not known", zap.String("conn_id", connID))
+		refuseGrant()
+		return fail(http.StatusConflict, OAuthWorkspaceMismatch, "This connection cannot be reconnected yet",
+			"notionsync does not know which Notion workspace this connection belongs to. Ask your administrator.")
+	case !st.Reauth && st.ConnectionID != "" && existing != nil:
+		s.log.Warn("control: a new connection's id was taken while its flow ran", zap.String("conn_id", connID))
+		refuseGrant()
+		return fail(http.StatusConflict, OAuthStoreFailed, "Connection id taken",
+			"A connection with this id was created meanwhile. Ask your administrator.")
+	}
 	if existing != nil {
 		if ws := existing.Meta[MetaWorkspaceID]; ws != "" && ws != ex.WorkspaceID {
 			s.log.Warn("control: re-authorization with a different workspace refused",
 				zap.String("conn_id", connID), zap.String("stored_workspace_id", ws), zap.String("workspace_id", ex.WorkspaceID))
-			// The new grant is not kept; revoke it unless that workspace
-			// is connected here under its own id (revoking could end that
-			// connection too).
-			if _, err := s.store.Get(ctx, WorkspaceConnectionID(ex.WorkspaceID)); errors.Is(err, tokens.ErrNotFound) {
-				s.revokeBestEffort(ctx, connID, ex.AccessToken)
-			}
+			refuseGrant()
 			return fail(http.StatusConflict, OAuthWorkspaceMismatch, "Wrong workspace",
 				"This connection belongs to another Notion workspace. Please start again and choose the workspace it was connected to.")
 		}
@@ -394,7 +524,14 @@ func (s *Server) completeConnect(ctx context.Context, st *oauthState, ex *notion
 	if ot := ownerType(ex.Owner); ot != "" {
 		meta[MetaOwnerType] = ot
 	}
-	if _, err := s.store.Connect(ctx, connID, &ex.Grant, s.cfg.Timing, tokens.ConnectOptions{Meta: meta}); err != nil {
+	_, err = s.store.Connect(ctx, connID, &ex.Grant, s.cfg.Timing, tokens.ConnectOptions{Meta: meta, ExpectLinkNonce: st.LinkNonce})
+	if errors.Is(err, tokens.ErrLinkNonceChanged) {
+		s.log.Warn("control: reconnect refused: the link was spent by another connect meanwhile", zap.String("conn_id", connID))
+		refuseGrant()
+		return fail(http.StatusConflict, OAuthBadState, "This link was already used",
+			"The connection was reconnected meanwhile, so this link no longer works. Ask your administrator for a new link if needed.")
+	}
+	if err != nil {
 		s.log.Error("control: store the new grant", zap.String("conn_id", connID), zap.Error(err))
 		return fail(http.StatusServiceUnavailable, OAuthStoreFailed, "Temporarily unavailable",
 			"The connection could not be saved. Please start again in a minute.")

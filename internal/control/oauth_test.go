@@ -336,9 +336,13 @@ func TestOAuthReauthorizesExistingConnection(t *testing.T) {
 	h.fake.SetAuthorizeWorkspace(ws)
 	ctx := context.Background()
 
-	for _, startQuery := range []string{"", "connection_id=" + c.ID} {
+	for _, withLink := range []bool{false, true} {
 		if err := h.store.MarkNeedsReauth(ctx, c.ID, "test"); err != nil {
 			t.Fatal(err)
+		}
+		startQuery := ""
+		if withLink {
+			startQuery = h.linkQuery(c.ID)
 		}
 		resp := h.connect(startQuery)
 		if resp.status != http.StatusOK {
@@ -373,7 +377,7 @@ func TestOAuthReauthorizationWithAnotherWorkspaceRefused(t *testing.T) {
 	before := h.conn("tenant-1")
 
 	// The fake authorizes a brand new workspace.
-	resp := h.connect("connection_id=tenant-1")
+	resp := h.connect(h.linkQuery("tenant-1"))
 	if resp.status != http.StatusConflict {
 		t.Fatalf("status %d: %s", resp.status, resp.body)
 	}
@@ -394,7 +398,7 @@ func TestOAuthStartWithNewConnectionIDNeedsAdmin(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	resp := h.connect("connection_id=tenant-42")
-	if resp.status != http.StatusNotFound {
+	if resp.status != http.StatusForbidden {
 		t.Errorf("public start for an unknown connection: %d", resp.status)
 	}
 	if resp := h.connect("connection_id=bad%20id"); resp.status != http.StatusBadRequest {

@@ -79,10 +79,16 @@ type ReauthNotification struct {
 	ConnectionID string        `json:"connection_id"`
 	Reason       tokens.Reason `json:"reason"`
 	Detail       string        `json:"detail,omitempty"`
-	// ReconnectURL sends the user through OAuth to re-authorize the
-	// connection (it stays bound to the same workspace).
-	ReconnectURL string    `json:"reconnect_url"`
-	Time         time.Time `json:"time"`
+	// ReconnectURL is a signed reconnect link (a credential for this one
+	// connection: hand it only to its owner): it sends the user through
+	// OAuth to re-authorize the connection, bound to the same workspace. It
+	// works until ReconnectExpiresAt or its first successful use. Omitted
+	// when no link can be made (the connection does not know its
+	// workspace: ReconnectRefused says so).
+	ReconnectURL       string    `json:"reconnect_url,omitempty"`
+	ReconnectExpiresAt time.Time `json:"reconnect_expires_at,omitzero"`
+	ReconnectRefused   string    `json:"reconnect_refused,omitempty"`
+	Time               time.Time `json:"time"`
 }
 
 // NotificationOutcome is how an outbound notification ended.
@@ -174,13 +180,7 @@ func (s *Server) NotifyNeedsReauth(ctx context.Context, connID string, reason to
 		ConnectionID: connID,
 		Reason:       reason,
 		Detail:       detail,
-		ReconnectURL: s.reconnectURL(connID),
 		Time:         s.now().UTC(),
-	}
-	body, err := json.Marshal(n)
-	if err != nil {
-		s.log.Error("control: encode the needs_reauth notification", zap.String("conn_id", connID), zap.Error(err))
-		return
 	}
 	if !s.track() {
 		s.log.Warn("control: needs_reauth notification dropped: the server is shutting down", zap.String("conn_id", connID))
@@ -189,6 +189,27 @@ func (s *Server) NotifyNeedsReauth(ctx context.Context, connID string, reason to
 	}
 	go func() {
 		defer s.inflight.Done()
+		// Minting reads Redis, so it runs here, not in the caller.
+		ctx, cancel := context.WithTimeout(s.deliveries, s.reauth.cfg.AttemptTimeout)
+		l, err := s.MintReconnectLink(ctx, connID, 0)
+		cancel()
+		switch {
+		case err == nil:
+			n.ReconnectURL, n.ReconnectExpiresAt = l.URL, l.ExpiresAt
+		case errors.Is(err, ErrWorkspaceUnknown):
+			n.ReconnectRefused = "the connection does not know its Notion workspace (imported without it); " +
+				"an administrator must import it again with meta workspace_id"
+		default:
+			// The notification still goes out: the receiver can ask an
+			// administrator for a link.
+			s.log.Warn("control: needs_reauth notification without a reconnect link", zap.String("conn_id", connID), zap.Error(err))
+		}
+		body, err := json.Marshal(n)
+		if err != nil {
+			s.log.Error("control: encode the needs_reauth notification", zap.String("conn_id", connID), zap.Error(err))
+			s.reportNotification(connID, NotificationFailed, 0)
+			return
+		}
 		s.deliver(connID, n.ID, body)
 	}()
 }

@@ -7,13 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 
 	"github.com/notionsync/notionsync/tokens"
 	"github.com/notionsync/notionsync/tokens/notionauth"
@@ -90,6 +93,7 @@ const (
 	OAuthExchangeFailed    OAuthOutcome = "exchange_failed"    // the code exchange failed
 	OAuthWorkspaceMismatch OAuthOutcome = "workspace_mismatch" // re-authorization with another workspace
 	OAuthStoreFailed       OAuthOutcome = "store_failed"       // the grant could not be stored
+	OAuthRateLimited       OAuthOutcome = "rate_limited"       // refused by a rate limit
 	// OAuthSyncNotEnqueued is reported in addition to OAuthConnected or
 	// OAuthReauthorized when the first sync could not be enqueued (the
 	// scheduler's sweep still picks the connection up).
@@ -175,6 +179,36 @@ type Config struct {
 	// last sync time and cursor). Errors are logged and the field omitted.
 	SyncInfo func(ctx context.Context, connID string) (any, error)
 
+	// LinkKey keys the HMAC of reconnect links (at least 32 bytes).
+	// Default: derived from AdminToken with HKDF-SHA256 (see link.go), so
+	// rotating the admin token also kills outstanding links.
+	LinkKey []byte
+	// LinkTTL is the lifetime of a reconnect link minted without an explicit
+	// one (needs_reauth webhooks, the API's reconnect_url), at most
+	// MaxLinkTTL. Default DefaultLinkTTL (7 days).
+	LinkTTL time.Duration
+
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed: a request whose TCP peer is in one of them is attributed to
+	// the rightmost untrusted address of that header. Default: none (the
+	// TCP peer is the client; the header is ignored).
+	TrustedProxies []netip.Prefix
+	// OAuthClientLimit limits /oauth/start and /oauth/callback per client
+	// address (IPv6: per /64); beyond it they answer 429 with Retry-After.
+	// Default DefaultOAuthClientLimit. Limits are per process.
+	OAuthClientLimit RateLimit
+	// ExchangeLimit bounds the code exchanges of all callbacks together
+	// (each spends a token-endpoint call with the client secret); beyond
+	// it a callback answers 503. Default DefaultExchangeLimit.
+	ExchangeLimit RateLimit
+	// MaxOAuthStates caps the OAuth flows in progress (states in Redis);
+	// beyond it /oauth/start answers 503. Default DefaultMaxOAuthStates.
+	MaxOAuthStates int
+	// AdminFailureLimit throttles failed admin authentications per client
+	// address; beyond it admin routes answer 429 with Retry-After.
+	// Default DefaultAdminFailureLimit.
+	AdminFailureLimit RateLimit
+
 	// Hooks observe the Server.
 	Hooks Hooks
 	// Logger receives structured logs; never a token, code or secret.
@@ -202,6 +236,11 @@ type Server struct {
 	hooks       Hooks
 	csrf        *http.CrossOriginProtection
 	handler     http.Handler
+	linkKey     []byte
+
+	oauthLimiter  *clientLimiter
+	adminFailures *clientLimiter
+	exchanges     *rate.Limiter
 	reauth      reauthSender
 
 	mu       sync.Mutex
@@ -261,6 +300,29 @@ func New(cfg Config) (*Server, error) {
 			errs = append(errs, fmt.Errorf("%s must not be negative", d.name))
 		}
 	}
+	if cfg.LinkKey != nil && len(cfg.LinkKey) < minLinkKeyLen {
+		errs = append(errs, fmt.Errorf("LinkKey must be at least %d bytes", minLinkKeyLen))
+	}
+	if cfg.LinkTTL < 0 || cfg.LinkTTL > MaxLinkTTL {
+		errs = append(errs, fmt.Errorf("LinkTTL must be from 0 to %s", MaxLinkTTL))
+	}
+	for _, l := range []struct {
+		name string
+		v    RateLimit
+	}{{"OAuthClientLimit", cfg.OAuthClientLimit}, {"ExchangeLimit", cfg.ExchangeLimit}, {"AdminFailureLimit", cfg.AdminFailureLimit}} {
+		if l.v.Every < 0 || l.v.Burst < 0 || (l.v != RateLimit{} && (l.v.Every == 0 || l.v.Burst == 0)) {
+			errs = append(errs, fmt.Errorf("%s needs both Every and Burst more than 0 (or neither, for the default)", l.name))
+		}
+	}
+	if cfg.MaxOAuthStates < 0 {
+		errs = append(errs, errors.New("MaxOAuthStates must not be negative"))
+	}
+	for _, p := range cfg.TrustedProxies {
+		if !p.IsValid() {
+			errs = append(errs, errors.New("TrustedProxies holds an invalid prefix"))
+			break
+		}
+	}
 	rs, err := newReauthSender(cfg.ReauthWebhook)
 	if err != nil {
 		errs = append(errs, err)
@@ -277,6 +339,18 @@ func New(cfg Config) (*Server, error) {
 	cfg.ExchangeTimeout = cmp.Or(cfg.ExchangeTimeout, DefaultExchangeTimeout)
 	cfg.RefreshWaitTimeout = cmp.Or(cfg.RefreshWaitTimeout, DefaultRefreshWaitTimeout)
 	cfg.WebhookDedupWindow = cmp.Or(cfg.WebhookDedupWindow, DefaultWebhookDedupWindow)
+	cfg.LinkTTL = cmp.Or(cfg.LinkTTL, DefaultLinkTTL)
+	cfg.OAuthClientLimit = cmp.Or(cfg.OAuthClientLimit, DefaultOAuthClientLimit)
+	cfg.ExchangeLimit = cmp.Or(cfg.ExchangeLimit, DefaultExchangeLimit)
+	cfg.AdminFailureLimit = cmp.Or(cfg.AdminFailureLimit, DefaultAdminFailureLimit)
+	cfg.MaxOAuthStates = cmp.Or(cfg.MaxOAuthStates, DefaultMaxOAuthStates)
+	if cfg.LinkKey == nil {
+		cfg.LinkKey = deriveLinkKey(cfg.AdminToken)
+	}
+	cfg.TrustedProxies = slices.Clone(cfg.TrustedProxies)
+	for i, p := range cfg.TrustedProxies {
+		cfg.TrustedProxies[i] = p.Masked()
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -295,6 +369,11 @@ func New(cfg Config) (*Server, error) {
 		hooks:       cfg.Hooks,
 		csrf:        newCrossOriginProtection(),
 		reauth:      rs,
+		linkKey:     cfg.LinkKey,
+
+		oauthLimiter:  newClientLimiter(cfg.OAuthClientLimit, cfg.Now),
+		adminFailures: newClientLimiter(cfg.AdminFailureLimit, cfg.Now),
+		exchanges:     rate.NewLimiter(cfg.ExchangeLimit.limit(), cfg.ExchangeLimit.Burst),
 	}
 	s.deliveries, s.abandon = context.WithCancel(context.Background())
 	s.handler = s.middleware(s.routes())
@@ -325,8 +404,8 @@ func (s *Server) routes() *http.ServeMux {
 		mux.Handle("GET /metrics", s.cfg.MetricsHandler)
 	}
 
-	mux.HandleFunc("GET "+StartPath, s.handleStart)
-	mux.HandleFunc("GET "+CallbackPath, s.handleCallback)
+	mux.HandleFunc("GET "+StartPath, s.limitOAuth(s.handleStart))
+	mux.HandleFunc("GET "+CallbackPath, s.limitOAuth(s.handleCallback))
 
 	api := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requireAdmin(h)) }
 	api("GET /api/v1/connections", s.handleList)
@@ -338,6 +417,7 @@ func (s *Server) routes() *http.ServeMux {
 	api("POST /api/v1/connections/{id}/sync", s.handleSync)
 	api("POST /api/v1/connections/{id}/refresh", s.handleRefresh)
 	api("POST /api/v1/connections/{id}/disconnect", s.handleDisconnect)
+	api("POST /api/v1/connections/{id}/reconnect-link", s.handleReconnectLink)
 	api("POST /api/v1/webhooks/notion/verification-token", s.handleVerificationToken)
 	api("POST /api/v1/rekey", s.handleRekey)
 	// Anything else under the admin prefixes answers only after the admin

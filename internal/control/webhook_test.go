@@ -286,6 +286,7 @@ func TestReauthWebhookSignedAndRetried(t *testing.T) {
 	t.Parallel()
 	rc := newReceiver(t, testWebhookSecret, http.StatusInternalServerError, http.StatusOK)
 	h, results := reauthHarness(t, rc.srv.URL+"/hooks/t0k3n-in-url", nil)
+	h.seed("c1", "")
 
 	h.srv.NotifyNeedsReauth(context.Background(), "c1", tokens.ReasonRevoked, "the user removed the integration")
 	if err := h.srv.Close(); err != nil {
@@ -305,7 +306,8 @@ func TestReauthWebhookSignedAndRetried(t *testing.T) {
 	}
 	n := got[0].body
 	if n.Event != EventNeedsReauth || n.ConnectionID != "c1" || n.Reason != tokens.ReasonRevoked ||
-		n.Detail != "the user removed the integration" || n.ReconnectURL != h.ts.URL+"/oauth/start?connection_id=c1" ||
+		n.Detail != "the user removed the integration" || !strings.HasPrefix(n.ReconnectURL, h.ts.URL+"/oauth/start?connection_id=c1&expires=") ||
+		!n.ReconnectExpiresAt.Equal(h.clock.Now().Add(DefaultLinkTTL).Truncate(time.Second)) ||
 		!n.Time.Equal(h.clock.Now()) {
 		t.Errorf("notification %+v", n)
 	}
