@@ -241,7 +241,7 @@ type Server struct {
 	oauthLimiter  *clientLimiter
 	adminFailures *clientLimiter
 	exchanges     *rate.Limiter
-	reauth      reauthSender
+	reauth        reauthSender
 
 	mu       sync.Mutex
 	closed   bool
