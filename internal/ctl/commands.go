@@ -72,10 +72,16 @@ func commandTable() []*command {
 				"moving any version (safe while refreshes run). When it reports no failures, the\n" +
 				"old key can be removed.", setup: setupRekey},
 		{name: "connect-url", synopsis: "[-id ID] [-base URL]", summary: "print the link that connects a workspace",
-			help: "Prints the link a user opens to connect a Notion workspace; with -id, the link that\n" +
-				"re-authorizes that existing connection (a reconnect link). The link is built on\n" +
-				"-base, by default the server's public reconnect URL or -server: browsers must reach\n" +
-				"it on the same host as the OAuth redirect URI.", setup: setupConnectURL},
+			help: "Prints the link a user opens to connect a Notion workspace; with -id, a signed\n" +
+				"reconnect link for that existing connection (as reconnect-link ID). The link is built\n" +
+				"on -base, by default the server's public URL or -server: browsers must reach it on\n" +
+				"the same host as the OAuth redirect URI.", setup: setupConnectURL},
+		{name: "reconnect-link", synopsis: "ID [-ttl D]", summary: "mint a signed link that re-authorizes a connection",
+			help: "Mints a reconnect link for an existing connection: signed, valid for -ttl (default:\n" +
+				"the server's, 7 days; at most 30 days) and spent by its first successful use (or any\n" +
+				"other reconnect or import). It binds only the workspace the connection belongs to; a\n" +
+				"connection imported without workspace_id gets none until its first token refresh.\n" +
+				"The link is a credential: send it only to the connection's owner.", setup: setupReconnectLink},
 	}
 }
 
@@ -509,21 +515,19 @@ func setupConnectURL(fs *flag.FlagSet) runFunc {
 			if err := checkID(r.cmd, *id); err != nil {
 				return err
 			}
-			ctx, cancel := r.withTimeout(ctx, DefaultTimeout)
-			defer cancel()
-			var c connection
-			_, err := r.getJSON(ctx, http.MethodGet, connPath(*id, ""), nil, nil, &c)
-			var ae *apiError
-			if errors.As(err, &ae) && ae.Code == "not_found" {
-				return fmt.Errorf("%s: -id makes reconnect links for existing connections only; a new workspace connects "+
-					"through the link of 'connect-url' without -id (its connection id becomes ws-<workspace id>)", ae.Message)
-			}
+			l, err := r.mintLink(ctx, *id, "")
 			if err != nil {
 				return err
 			}
-			link = build(url.Values{"connection_id": {*id}})
-			if c.ReconnectURL != "" && *base == "" {
-				link = clean(c.ReconnectURL)
+			link = clean(l.URL)
+			if *base != "" {
+				// The signature does not cover the host: the same link
+				// works on the public base URL browsers use.
+				u, err := url.Parse(l.URL)
+				if err != nil {
+					return fmt.Errorf("the server returned an unusable link")
+				}
+				link = build(u.Query())
 			}
 		}
 		if r.jsonOutput() {
@@ -568,6 +572,52 @@ func setupRekey(*flag.FlagSet) runFunc {
 		if total.Failed > 0 {
 			return fmt.Errorf("%d connections could not be re-sealed (see the scheduler's log); keep the old key", total.Failed)
 		}
+		return nil
+	}
+}
+
+// mintLink asks the server for a reconnect link.
+func (r *runner) mintLink(ctx context.Context, id, ttl string) (control.ReconnectLink, error) {
+	ctx, cancel := r.withTimeout(ctx, DefaultTimeout)
+	defer cancel()
+	var q url.Values
+	if ttl != "" {
+		q = url.Values{"ttl": {ttl}}
+	}
+	var l control.ReconnectLink
+	_, err := r.getJSON(ctx, http.MethodPost, connPath(id, "/reconnect-link"), q, nil, &l)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Code == "not_found" {
+		return l, fmt.Errorf("%s: reconnect links are for existing connections only; a new workspace connects "+
+			"through the link of 'connect-url' without -id (its connection id becomes ws-<workspace id>)", ae.Message)
+	}
+	return l, err
+}
+
+func setupReconnectLink(fs *flag.FlagSet) runFunc {
+	ttl := fs.Duration("ttl", 0, "how long the link works (default: the server's, 7 days; at most 30 days)")
+	return func(ctx context.Context, r *runner, args []string) error {
+		id, err := oneID(r.cmd, args)
+		if err != nil {
+			return err
+		}
+		if *ttl < 0 || *ttl > control.MaxLinkTTL {
+			return usagef(r.cmd, "-ttl must be more than 0 and at most %s", control.MaxLinkTTL)
+		}
+		d := ""
+		if *ttl > 0 {
+			d = ttl.String()
+		}
+		l, err := r.mintLink(ctx, id, d)
+		if err != nil {
+			return err
+		}
+		if r.jsonOutput() {
+			return r.printValue(l)
+		}
+		r.outf("%s\n", clean(l.URL))
+		r.errf("%s: the link works until %s (%s) or its first successful use; send it only to the connection's owner\n",
+			id, l.ExpiresAt.Format(time.RFC3339), relative(l.ExpiresAt, r.env.Now()))
 		return nil
 	}
 }

@@ -578,23 +578,66 @@ func TestConnectURL(t *testing.T) {
 		t.Errorf("the link answers %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 
+	// -id mints a signed reconnect link.
 	r = w.run(opts{}, "connect-url", "-id", "c2")
 	r.expect(t, ExitOK)
-	if r.stdout != w.url+"/oauth/start?connection_id=c2\n" {
+	if !strings.HasPrefix(r.stdout, w.url+"/oauth/start?connection_id=c2&expires=") || !strings.Contains(r.stdout, "&sig=") {
 		t.Errorf("connect-url -id c2 printed %q", r.stdout)
 	}
 	r = w.run(opts{}, "connect-url", "-id", "c1", "-base", "https://sync.example.com/")
 	r.expect(t, ExitOK)
-	if r.stdout != "https://sync.example.com/oauth/start?connection_id=c1\n" {
+	if !strings.HasPrefix(r.stdout, "https://sync.example.com/oauth/start?connection_id=c1&expires=") {
 		t.Errorf("connect-url -base printed %q", r.stdout)
 	}
 	r = w.run(opts{}, "connect-url", "-id", "c1", "-output", "json")
 	r.expect(t, ExitOK)
-	if strings.Join(strings.Fields(r.stdout), "") != `{"url":"`+w.url+`/oauth/start?connection_id=c1"}` {
+	var printed struct{ URL string }
+	if err := json.Unmarshal([]byte(r.stdout), &printed); err != nil ||
+		!strings.HasPrefix(printed.URL, w.url+"/oauth/start?connection_id=c1&expires=") {
 		t.Errorf("connect-url json printed %q", r.stdout)
 	}
 	w.run(opts{}, "connect-url", "-id", "nope").expect(t, ExitFailure, `no connection "nope"`, "without -id")
 	w.run(opts{env: map[string]string{EnvServer: w.url}}, "connect-url", "-id", "c1").expect(t, ExitUsage, "no admin token")
+}
+
+// reconnect-link mints a link that starts the OAuth flow for an anonymous
+// browser, expiring when asked; a bare id does not.
+func TestReconnectLinkCommand(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	seedThree(t, w)
+	r := w.run(opts{}, "reconnect-link", "c2", "-ttl", "2h")
+	r.expect(t, ExitOK)
+	if !strings.Contains(r.stderr, "send it only to the connection's owner") {
+		t.Errorf("stderr %q", r.stderr)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	defer client.CloseIdleConnections()
+	status := func(u string) (int, string) {
+		resp, err := client.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Location")
+	}
+	if code, loc := status(strings.TrimSpace(r.stdout)); code != http.StatusFound || !strings.Contains(loc, "/v1/oauth/authorize?") {
+		t.Errorf("the link answers %d, Location %q", code, loc)
+	}
+	if code, _ := status(w.url + "/oauth/start?connection_id=c2"); code != http.StatusForbidden {
+		t.Errorf("a bare id answers %d", code)
+	}
+
+	r = w.run(opts{}, "reconnect-link", "c1", "-output", "json")
+	r.expect(t, ExitOK)
+	var l control.ReconnectLink
+	if err := json.Unmarshal([]byte(r.stdout), &l); err != nil || l.ConnectionID != "c1" ||
+		!l.ExpiresAt.Equal(w.clock.Now().Add(control.DefaultLinkTTL).Truncate(time.Second)) {
+		t.Errorf("json %q: %v", r.stdout, err)
+	}
+	w.run(opts{}, "reconnect-link", "c1", "-ttl", "800h").expect(t, ExitUsage, "-ttl")
+	w.run(opts{}, "reconnect-link", "nope").expect(t, ExitFailure, `no connection "nope"`)
+	w.run(opts{}, "reconnect-link").expect(t, ExitUsage, "a connection id is required")
 }
 
 func TestUsageErrors(t *testing.T) {
