@@ -225,6 +225,22 @@ type Control struct {
 	// Default: unset.
 	WebhookSecret Secret `env:"WEBHOOK_SECRET" doc:"Key of the HMAC-SHA256 signature of outbound webhook bodies. Required with NOTIONSYNC_WEBHOOK_URL; at least 16 characters."`
 
+	// TrustedProxies are the reverse proxies (CIDRs or single addresses)
+	// whose X-Forwarded-For names the client, for per-client rate limits
+	// and logs. Parsed by TrustedProxyPrefixes.
+	// Default: unset (the TCP peer is the client).
+	TrustedProxies []string `env:"CONTROL_TRUSTED_PROXIES" envSeparator:"," doc:"Comma-separated CIDRs (or addresses) of the reverse proxies in front of the control server. Only when a request's TCP peer is one of them is X-Forwarded-For believed (its rightmost untrusted entry is the client), for the per-client OAuth rate limit, admin-failure throttling and logs. Unset: the TCP peer is the client."`
+
+	// ReconnectLinkTTL is the lifetime of reconnect links the server mints
+	// on its own (needs_reauth webhooks, the API's reconnect_url); at most
+	// 30 days.
+	// Default: 168h.
+	ReconnectLinkTTL time.Duration `env:"RECONNECT_LINK_TTL" envDefault:"168h" doc:"How long a reconnect link works when no lifetime is asked for (needs_reauth webhooks, reconnect_url in the admin API); a link also stops working at its first successful use. At most 720h."`
+
+	// OAuthMaxStates caps the OAuth flows in progress (states in Redis).
+	// Default: 10000.
+	OAuthMaxStates int `env:"OAUTH_MAX_STATES" envDefault:"10000" doc:"Most OAuth sign-ins in progress at once (each holds a state in Redis for up to 10 minutes); beyond it /oauth/start answers 503. Bounds what anonymous visitors can store in Redis."`
+
 	// NotionWebhookToken verifies inbound Notion webhooks
 	// (X-Notion-Signature). Unset disables the inbound webhook endpoint.
 	// Default: unset.

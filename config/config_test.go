@@ -133,6 +133,8 @@ func TestSchedulerDefaults(t *testing.T) {
 		ControlAddr:      ":8080",
 		AdminToken:       NewSecret("admin-token-0123456789"),
 		AsynqmonReadOnly: true,
+		ReconnectLinkTTL: 168 * time.Hour,
+		OAuthMaxStates:   10000,
 	}
 	if !reflect.DeepEqual(got.Control, want) {
 		t.Errorf("control defaults:\n got %+v\nwant %+v", got.Control, want)
@@ -569,4 +571,35 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("error without problems: %v", err)
 		}
 	})
+}
+
+func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
+	got, err := LoadSchedulerFrom(MapLookup(schedulerEnv(map[string]string{
+		varTrustedProxies: "10.0.0.0/8, 192.0.2.7,::1,fd00::1/64"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := got.Control.TrustedProxyPrefixes()
+	want := []string{"10.0.0.0/8", "192.0.2.7/32", "::1/128", "fd00::/64"}
+	if err != nil || len(ps) != len(want) {
+		t.Fatalf("prefixes %v, %v", ps, err)
+	}
+	for i, p := range ps {
+		if p.String() != want[i] {
+			t.Errorf("prefix %d: %s, want %s", i, p, want[i])
+		}
+	}
+	for _, bad := range []string{"10.0.0.0/33", "proxy.local", "10.0.0.1,,"} {
+		_, err := LoadSchedulerFrom(MapLookup(schedulerEnv(map[string]string{varTrustedProxies: bad})))
+		if err == nil || !strings.Contains(err.Error(), varTrustedProxies) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	for v, bad := range map[string]string{varReconnectLinkTTL: "721h", varOAuthMaxStates: "0"} {
+		_, err := LoadSchedulerFrom(MapLookup(schedulerEnv(map[string]string{v: bad})))
+		if err == nil || !strings.Contains(err.Error(), v) {
+			t.Errorf("%s=%s: %v", v, bad, err)
+		}
+	}
 }

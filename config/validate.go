@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -48,7 +49,14 @@ const (
 	varPublicURL     = Prefix + "PUBLIC_URL"
 	varWebhookURL    = Prefix + "WEBHOOK_URL"
 	varWebhookSecret = Prefix + "WEBHOOK_SECRET"
+
+	varTrustedProxies   = Prefix + "CONTROL_TRUSTED_PROXIES"
+	varReconnectLinkTTL = Prefix + "RECONNECT_LINK_TTL"
+	varOAuthMaxStates   = Prefix + "OAUTH_MAX_STATES"
 )
+
+// maxReconnectLinkTTL matches control.MaxLinkTTL.
+const maxReconnectLinkTTL = 30 * 24 * time.Hour
 
 // minSecretLen is the shortest admin token or webhook secret accepted.
 const minSecretLen = 16
@@ -264,6 +272,14 @@ func (ctl *Control) validate(c *collector) {
 			c.add(varWebhookURL, "", msg)
 		}
 	}
+	if _, err := ctl.TrustedProxyPrefixes(); err != nil {
+		c.add(varTrustedProxies, strconv.Quote(strings.Join(ctl.TrustedProxies, ",")), err.Error())
+	}
+	positive(c, varReconnectLinkTTL, ctl.ReconnectLinkTTL)
+	if ctl.ReconnectLinkTTL > maxReconnectLinkTTL {
+		c.add(varReconnectLinkTTL, showDuration(ctl.ReconnectLinkTTL), "must be at most 720h (30 days)")
+	}
+	atLeastOne(c, varOAuthMaxStates, ctl.OAuthMaxStates)
 	switch {
 	case ctl.WebhookURL.IsSet() && !ctl.WebhookSecret.IsSet():
 		c.add(varWebhookSecret, "", "required with "+varWebhookURL+" (outbound webhooks are signed with it)")
@@ -318,3 +334,22 @@ func checkListenAddr(addr string) string {
 }
 
 func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
+
+// TrustedProxyPrefixes parses TrustedProxies: CIDRs, or single addresses
+// (as /32 or /128).
+func (ctl *Control) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(ctl.TrustedProxies))
+	for i, v := range ctl.TrustedProxies {
+		v = strings.TrimSpace(v)
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil || a.Zone() != "" {
+			return nil, fmt.Errorf("entry %d %q: want a CIDR like 10.0.0.0/8 or an address", i+1, v)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}

@@ -64,6 +64,11 @@ func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) e
 		ReadOnly:     cfg.Control.AsynqmonReadOnly,
 	})
 	// No mon.Close(): it would close the shared Redis client (c.close does).
+	// Validated by config.Load.
+	proxies, err := cfg.Control.TrustedProxyPrefixes()
+	if err != nil {
+		return err
+	}
 	ctl, err := control.New(control.Config{
 		Source: c.source, Store: c.store, OAuth: c.oauth, Redis: c.rdb, Enqueuer: jc,
 		PublicURL: strings.TrimRight(cfg.Control.PublicURL, "/"), RedirectURI: cfg.Notion.RedirectURI,
@@ -71,6 +76,7 @@ func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) e
 		Asynqmon: mon, MetricsHandler: c.metricsHandler(),
 		NotionWebhookToken: cfg.Control.NotionWebhookToken.Value(),
 		ReauthWebhook:      control.ReauthWebhookConfig{URL: cfg.Control.WebhookURL.Value(), Secret: cfg.Control.WebhookSecret.Value()},
+		TrustedProxies:     proxies, LinkTTL: cfg.Control.ReconnectLinkTTL, MaxOAuthStates: cfg.Control.OAuthMaxStates,
 		SyncInfo: func(ctx context.Context, id string) (any, error) {
 			return states.State(ctx, id)
 		},
