@@ -54,11 +54,21 @@
 //
 // The connection id is the start's connection_id, or "ws-<workspace_id>". An
 // existing connection (any status) is re-authorized and made active, but only
-// with the workspace it already belongs to (409 otherwise). Reconnect links
-// (/oauth/start?connection_id=<id> of an existing connection) are public; a
-// new connection with a chosen id needs the admin credential. Start and
-// callback must be served on the same host (the cookie). /oauth/start writes
-// a small Redis key per call: rate-limit it at the proxy.
+// through a signed reconnect link (link.go: HMAC over purpose, id, expiry
+// and the connection's link nonce, which every connect replaces, so a link
+// works once) and only with the workspace it already belongs to (409
+// otherwise; refused while the workspace is unknown). A bare connection_id
+// of an existing connection starts nothing; anonymous callers get one 403
+// page for unknown ids, known ids and bad links alike. A new connection with
+// a chosen id needs the admin credential. Start and callback must be served
+// on the same host (the cookie).
+//
+// Anonymous load is bounded: start and callback share a per-client token
+// bucket (OAuthClientLimit; the client is the TCP peer, or the rightmost
+// untrusted X-Forwarded-For entry when the peer is in TrustedProxies; 429),
+// outstanding states are capped (MaxOAuthStates; 503), and code exchanges
+// are rate-limited process-wide (ExchangeLimit; 503). Failed admin
+// authentications are throttled per client (AdminFailureLimit; 429).
 //
 // Tokens, codes, states and secrets never appear in pages, logs or errors;
 // request logs carry the path, never the query.
@@ -86,7 +96,8 @@
 // # Outbound notifications
 //
 // NotifyNeedsReauth POSTs {event: "connection.needs_reauth", connection_id,
-// reason, detail, reconnect_url, time, id} to ReauthWebhookConfig.URL with
+// reason, detail, reconnect_url, reconnect_expires_at (or reconnect_refused),
+// time, id} to ReauthWebhookConfig.URL with
 // X-Notionsync-Signature: sha256=<hex HMAC of the body> (see
 // VerifySignature), retrying transient failures with backoff, in goroutines
 // the Server tracks.
@@ -96,6 +107,7 @@
 // Under KeyPrefix ("notionsync:" by default):
 //
 //	oauth:state:<hash>                     a started flow, until StateTTL
+//	oauth:states                           zset of outstanding state keys by expiry (the cap)
 //	webhook:notion:dedup:<conn>:<entity>   webhook de-duplication, WebhookDedupWindow
 //	webhook:notion:verification            the sealed verification token, 1h
 //	workspace:<workspace_id>:connections   set of connection ids authorized for a workspace
