@@ -2,8 +2,10 @@ package control
 
 import (
 	"bytes"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/notionsync/notionsync/tokens"
 )
@@ -96,6 +98,39 @@ func FuzzDecodeImport(f *testing.F) {
 		}
 		if tokens.ValidateID(req.ConnectionID) != nil || req.AccessToken == "" || req.RefreshToken == "" || req.ExpiresIn < 0 {
 			t.Errorf("accepted %+v", req)
+		}
+	})
+}
+
+// Start parameters come from anyone: whatever they hold, a link parses to a
+// positive expiry and a full-length MAC, or not at all, and never checks
+// out against a connection without the key.
+func FuzzReconnectLinkParams(f *testing.F) {
+	for _, seed := range []string{
+		"connection_id=c1&expires=4102444800&sig=" + strings.Repeat("A", 43),
+		"connection_id=c1&expires=-1&sig=x",
+		"expires=1&expires=2&sig=" + strings.Repeat("A", 43),
+		"sig=" + strings.Repeat("_", 44),
+		"",
+	} {
+		f.Add(seed)
+	}
+	s := &Server{linkKey: deriveLinkKey(testAdminToken), now: time.Now}
+	c := &tokens.Connection{ID: "c1", LinkNonce: "0123456789abcdef0123456789abcdef"}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		p, ok := parseLinkParams(q)
+		if !ok {
+			return
+		}
+		if p.expires <= 0 || len(p.sig) != linkMACLen {
+			t.Errorf("accepted %+v", p)
+		}
+		if s.checkLink(c, p) {
+			t.Errorf("a link made without the key checks out: %q", raw)
 		}
 	})
 }

@@ -201,7 +201,8 @@ func (s *Server) limitOAuth(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		addr := s.clientAddr(r)
 		if ok, wait := s.oauthLimiter.allow(addr); !ok {
-			s.log.Info("control: oauth request rate-limited", zap.String("client", addr.String()), zap.String("path", r.URL.Path))
+			// Debug: a flood must not turn into a flood of log lines.
+			s.log.Debug("control: oauth request rate-limited", zap.String("client", addr.String()), zap.String("path", r.URL.Path))
 			if r.URL.Path == CallbackPath {
 				if f := s.hooks.OnOAuth; f != nil {
 					f(OAuthRateLimited)
