@@ -482,9 +482,14 @@ func (s *Server) completeConnect(ctx context.Context, st *oauthState, ex *notion
 	// (the start refuses it too; this covers an import in between). A
 	// flow started for a new id must still find it free.
 	refuseGrant := func() {
-		// The new grant is not kept; revoke it unless that workspace is
-		// connected here under its own id (revoking could end that
-		// connection too).
+		// The new grant is not kept. It is revoked only when its workspace
+		// is certainly not connected here: not the connection's own (or
+		// unknown) workspace, nor connected under its "ws-" id. Revoking
+		// a grant of a connected workspace could end that connection's
+		// grant too.
+		if existing != nil && (existing.Meta[MetaWorkspaceID] == "" || existing.Meta[MetaWorkspaceID] == ex.WorkspaceID) {
+			return
+		}
 		if _, err := s.store.Get(ctx, WorkspaceConnectionID(ex.WorkspaceID)); errors.Is(err, tokens.ErrNotFound) {
 			s.revokeBestEffort(ctx, connID, ex.AccessToken)
 		}

@@ -169,6 +169,11 @@ func TestReconnectLinkSpentBetweenStartAndCallback(t *testing.T) {
 	if tok2, err := h.source.Token(context.Background(), "tenant-1"); err != nil || tok2.AccessToken != tok.AccessToken {
 		t.Errorf("the stored pair changed: %v", err)
 	}
+	// The refused grant is of the connection's own workspace: revoking it
+	// could end the connection's grant too.
+	if st := h.fake.Stats(); st.Revocations != 0 {
+		t.Errorf("%d revocations, want 0", st.Revocations)
+	}
 }
 
 // A valid link with another workspace is refused and the stored pair is
