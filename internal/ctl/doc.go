@@ -2,7 +2,8 @@
 // control plane's admin JSON API (package internal/control). It covers the
 // same connection operations as the API: list, show, events, pause, resume,
 // sync, refresh, disconnect and import, plus connect-url, which prints the
-// link that connects a workspace or re-authorizes a connection.
+// link that connects a workspace, and reconnect-link, which mints the signed
+// link that re-authorizes an existing connection.
 //
 // The package owns the command line surface only: argument parsing, the
 // HTTP calls, and rendering (tables with text/tabwriter, key: value lines,
