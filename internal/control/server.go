@@ -26,6 +26,9 @@ const (
 	DefaultExchangeTimeout    = 30 * time.Second
 	DefaultRefreshWaitTimeout = 60 * time.Second
 	DefaultWebhookDedupWindow = 5 * time.Second
+	// DefaultWebhookEventMaxAge covers Notion's retries (up to 8 attempts
+	// over some hours) with room to spare.
+	DefaultWebhookEventMaxAge = 24 * time.Hour
 )
 
 // Paths the Server serves.
@@ -165,6 +168,13 @@ type Config struct {
 	// WebhookDedupWindow: webhook events for the same connection and entity
 	// within this window enqueue one sync. Default 5s.
 	WebhookDedupWindow time.Duration
+	// WebhookEventMaxAge: signed events whose timestamp is older are
+	// refused, and each event id is handled once within it (Redis keeps
+	// one small key per event id for WebhookEventMaxAge plus 5 minutes of
+	// clock skew; only signed events create them, so their number is
+	// bounded by Notion's event rate). It must cover Notion's retry
+	// horizon. Default 24h.
+	WebhookEventMaxAge time.Duration
 
 	// ReauthWebhook configures the outbound needs_reauth notification.
 	// Default: none sent.
@@ -256,7 +266,8 @@ func New(cfg Config) (*Server, error) {
 		name string
 		v    time.Duration
 	}{{"StateTTL", cfg.StateTTL}, {"ExchangeTimeout", cfg.ExchangeTimeout},
-		{"RefreshWaitTimeout", cfg.RefreshWaitTimeout}, {"WebhookDedupWindow", cfg.WebhookDedupWindow}} {
+		{"RefreshWaitTimeout", cfg.RefreshWaitTimeout}, {"WebhookDedupWindow", cfg.WebhookDedupWindow},
+		{"WebhookEventMaxAge", cfg.WebhookEventMaxAge}} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative", d.name))
 		}
@@ -277,6 +288,7 @@ func New(cfg Config) (*Server, error) {
 	cfg.ExchangeTimeout = cmp.Or(cfg.ExchangeTimeout, DefaultExchangeTimeout)
 	cfg.RefreshWaitTimeout = cmp.Or(cfg.RefreshWaitTimeout, DefaultRefreshWaitTimeout)
 	cfg.WebhookDedupWindow = cmp.Or(cfg.WebhookDedupWindow, DefaultWebhookDedupWindow)
+	cfg.WebhookEventMaxAge = cmp.Or(cfg.WebhookEventMaxAge, DefaultWebhookEventMaxAge)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
