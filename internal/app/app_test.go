@@ -97,11 +97,13 @@ func get(t *testing.T, url, token string) (int, string) {
 }
 
 // The scheduler process serves the control plane with the real asynqmon
-// behind the admin check, and stops cleanly when its context ends.
+// behind the admin check, metrics only on its metrics listener, and stops
+// cleanly when its context ends.
 func TestSchedulerServesAsynqmonBehindAdminCheck(t *testing.T) {
-	addr := freeAddr(t)
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
 	vars := env(t, "1")
 	vars["NOTIONSYNC_CONTROL_ADDR"] = addr
+	vars["NOTIONSYNC_METRICS_ADDR"] = metricsAddr
 	vars["NOTIONSYNC_PUBLIC_URL"] = "http://" + addr
 	cfg, err := config.LoadSchedulerFrom(config.MapLookup(vars))
 	if err != nil {
@@ -127,9 +129,15 @@ func TestSchedulerServesAsynqmonBehindAdminCheck(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, "queues") {
 		t.Fatalf("asynqmon API: %d %.200s", code, body)
 	}
+	// An anonymous visitor of the control port gets no metrics ...
 	code, body = get(t, base+"/metrics", "")
+	if code != http.StatusNotFound || strings.Contains(body, "notionsync_") {
+		t.Fatalf("metrics on the control port: %d %.200s, want 404", code, body)
+	}
+	// ... the metrics listener serves them.
+	code, body = get(t, "http://"+metricsAddr+"/metrics", "")
 	if code != http.StatusOK || !strings.Contains(body, "notionsync_") {
-		t.Fatalf("metrics: %d", code)
+		t.Fatalf("metrics on the metrics listener: %d", code)
 	}
 	cancel()
 	select {
@@ -203,6 +211,7 @@ func TestNeedsReauthWebhookFromAnyProcess(t *testing.T) {
 		addr := freeAddr(t)
 		v := maps.Clone(vars)
 		v["NOTIONSYNC_CONTROL_ADDR"] = addr
+		v["NOTIONSYNC_METRICS_ADDR"] = freeAddr(t)
 		v["NOTIONSYNC_PUBLIC_URL"] = "http://" + addr
 		cfg, err := config.LoadSchedulerFrom(config.MapLookup(v))
 		if err != nil {
@@ -265,5 +274,57 @@ func TestNeedsReauthWebhookFromAnyProcess(t *testing.T) {
 	case s := <-got:
 		t.Fatalf("a duplicate webhook arrived: %s", s)
 	default:
+	}
+}
+
+// Per-connection metric labels are off by default (they name every
+// connection id, and each is a time series); NOTIONSYNC_METRICS_CONNECTION_LABELS
+// turns them on.
+func TestSchedulerMetricsConnectionLabels(t *testing.T) {
+	for _, c := range []struct {
+		name, setting string
+		want          bool
+	}{{"default", "", false}, {"on", "true", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			addr, metricsAddr := freeAddr(t), freeAddr(t)
+			vars := env(t, "5")
+			vars["NOTIONSYNC_CONTROL_ADDR"] = addr
+			vars["NOTIONSYNC_METRICS_ADDR"] = metricsAddr
+			vars["NOTIONSYNC_PUBLIC_URL"] = "http://" + addr
+			if c.setting != "" {
+				vars["NOTIONSYNC_METRICS_CONNECTION_LABELS"] = c.setting
+			}
+			cfg, err := config.LoadSchedulerFrom(config.MapLookup(vars))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr(), DB: 5})
+			defer rdb.Close()
+			kr, _ := tokens.NewKeyring(tokens.Key{ID: "k1", Secret: make([]byte, 32)})
+			st, err := tokens.NewStore(tokens.StoreConfig{Redis: rdb, Keyring: kr, KeyPrefix: vars["NOTIONSYNC_REDIS_KEY_PREFIX"]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const connID = "tenant-acme-7"
+			if _, err := st.Connect(ctx, connID, &tokens.Grant{AccessToken: "a", RefreshToken: "r"}, tokens.Timing{}, tokens.ConnectOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- app.RunScheduler(ctx, cfg, zaptest.NewLogger(t)) }()
+			waitHTTP(t, "http://"+metricsAddr+"/metrics", done)
+			_, body := get(t, "http://"+metricsAddr+"/metrics", "")
+			if !strings.Contains(body, "notionsync_sync_lag_max_seconds") {
+				t.Fatalf("no aggregate lag series in %.300s", body)
+			}
+			if got := strings.Contains(body, connID); got != c.want {
+				t.Errorf("metrics name the connection id: %v, want %v", got, c.want)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

@@ -147,6 +147,13 @@ func (c *common) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{})
 }
 
+// metricsMux serves GET /metrics alone (the scheduler's metrics listener).
+func (c *common) metricsMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", c.metricsHandler())
+	return mux
+}
+
 // serveHTTP runs srv until ctx is done, then shuts it down gracefully.
 func serveHTTP(ctx context.Context, log *zap.Logger, srv *http.Server) error {
 	errc := make(chan error, 1)

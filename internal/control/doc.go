@@ -14,10 +14,12 @@
 //
 //	GET  /healthz                  200 while the process runs
 //	GET  /readyz                   200 if Redis answers PING within 1s, else 503
-//	GET  /metrics                  Config.MetricsHandler, when set
 //	GET  /oauth/start              starts an authorization (see below)
 //	GET  /oauth/callback           completes it and shows a plain HTML page
 //	POST /webhooks/notion          Notion webhooks, when configured (see below)
+//
+// No /metrics: the server faces browsers, and a Prometheus endpoint answers
+// anyone; the process serves metrics on a listener of its own.
 //
 // Admin (Authorization: Bearer <AdminToken>, or HTTP Basic with the admin
 // token as password; 401 with WWW-Authenticate otherwise; cross-origin

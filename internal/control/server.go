@@ -150,10 +150,6 @@ type Config struct {
 	// Asynqmon, when set, is served under /admin/asynqmon/ behind the admin
 	// check. Default: not mounted.
 	Asynqmon http.Handler
-	// MetricsHandler, when set, is served at GET /metrics without
-	// authentication (for example promhttp.HandlerFor(registry, ...)).
-	// Default: not mounted.
-	MetricsHandler http.Handler
 
 	// NotionWebhookToken is the verification token of the Notion webhook
 	// subscription. When set, POST /webhooks/notion verifies
@@ -333,9 +329,8 @@ func (s *Server) routes() *http.ServeMux {
 
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
-	if s.cfg.MetricsHandler != nil {
-		mux.Handle("GET /metrics", s.cfg.MetricsHandler)
-	}
+	// No /metrics: this server faces browsers, and metrics answer anyone
+	// who can reach them; the process serves them on a listener of its own.
 
 	mux.HandleFunc("GET "+StartPath, s.handleStart)
 	mux.HandleFunc("GET "+CallbackPath, s.handleCallback)
