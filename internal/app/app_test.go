@@ -15,7 +15,10 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/notionsync/notionsync/config"
 	"github.com/notionsync/notionsync/internal/app"
@@ -320,6 +323,74 @@ func TestSchedulerMetricsConnectionLabels(t *testing.T) {
 			}
 			if got := strings.Contains(body, connID); got != c.want {
 				t.Errorf("metrics name the connection id: %v, want %v", got, c.want)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A worker whose NOTIONSYNC_TOKEN_KEYS cannot open the stored tokens is
+// alive but not ready, and its readiness body and log name the key id.
+func TestWorkerReadinessChecksTheKeyring(t *testing.T) {
+	other := make([]byte, 32)
+	other[0] = 1
+	for _, c := range []struct {
+		name      string
+		sealWith  tokens.Key // the key the stored record was written with
+		wantReady bool
+		wantKeyID string
+	}{
+		{"the configured key", tokens.Key{ID: "k1", Secret: make([]byte, 32)}, true, ""},
+		{"a key id not configured", tokens.Key{ID: "retired-2025", Secret: other}, false, "retired-2025"},
+		{"other material under the same id", tokens.Key{ID: "k1", Secret: other}, false, "k1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			addr := freeAddr(t)
+			vars := env(t, "6")
+			vars["NOTIONSYNC_HTTP_ADDR"] = addr
+			cfg, err := config.LoadWorkerFrom(config.MapLookup(vars))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr(), DB: 6})
+			defer rdb.Close()
+			kr, _ := tokens.NewKeyring(c.sealWith)
+			st, err := tokens.NewStore(tokens.StoreConfig{Redis: rdb, Keyring: kr, KeyPrefix: vars["NOTIONSYNC_REDIS_KEY_PREFIX"]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Connect(ctx, "c1", &tokens.Grant{AccessToken: "a", RefreshToken: "r"}, tokens.Timing{}, tokens.ConnectOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			core, logs := observer.New(zapcore.InfoLevel)
+			done := make(chan error, 1)
+			go func() { done <- app.RunWorker(ctx, cfg, zap.New(core)) }()
+			base := "http://" + addr
+			waitHTTP(t, base+"/healthz", done)
+			code, body := get(t, base+"/readyz", "")
+			if ready := code == http.StatusOK; ready != c.wantReady {
+				t.Fatalf("readyz %d %q, want ready=%v", code, body, c.wantReady)
+			}
+			if !c.wantReady {
+				if code != http.StatusServiceUnavailable || !strings.Contains(body, `"`+c.wantKeyID+`"`) {
+					t.Errorf("readyz %d %q, want 503 naming key id %q", code, body, c.wantKeyID)
+				}
+				lines := logs.FilterField(zap.String("key_id", c.wantKeyID)).FilterLevelExact(zapcore.WarnLevel).All()
+				if len(lines) != 1 {
+					t.Errorf("%d warn lines name key id %q, want 1", len(lines), c.wantKeyID)
+				}
+				// A second probe is served from the cache, and not logged again.
+				if code, _ := get(t, base+"/readyz", ""); code != http.StatusServiceUnavailable {
+					t.Errorf("second readyz %d", code)
+				}
+				if n := logs.FilterField(zap.String("key_id", c.wantKeyID)).Len(); n != 1 {
+					t.Errorf("%d lines after a second probe, want 1", n)
+				}
 			}
 			cancel()
 			if err := <-done; err != nil {
