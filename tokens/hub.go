@@ -43,11 +43,13 @@ type hub struct {
 }
 
 // Backoff and logging of the hub's reconnects while Redis is unreachable.
-// The cap bounds how late the hub notices Redis is back; nothing is served
-// stale meanwhile, since the cache is off until the hub re-subscribes.
+// The log lines are bounded by hubLogEvery, not by the backoff; the cap
+// bounds how long after Redis is back the hub still misses notifications
+// (its token cache stays off and refresh waiters fall back to their lock-TTL
+// timer), so it is short: a refused dial every 5 s costs nothing.
 const (
 	hubMinBackoff = 100 * time.Millisecond
-	hubMaxBackoff = 30 * time.Second
+	hubMaxBackoff = 5 * time.Second
 	hubLogEvery   = time.Minute
 )
 
