@@ -52,7 +52,7 @@ COPY --chmod=0755 <<'EOF' /usr/local/bin/healthcheck
 #!/bin/sh
 set -eu
 case "${1:-}" in
-worker) addr=${NOTIONSYNC_HTTP_ADDR:-:8081} path=/healthz ;;
+worker) addr=${NOTIONSYNC_HTTP_ADDR:-127.0.0.1:8081} path=/healthz ;;
 scheduler) addr=${NOTIONSYNC_CONTROL_ADDR:-:8080} path=/healthz ;;
 notion-sandbox) addr=${NOTION_SANDBOX_ADDR:-127.0.0.1:8787} path=/_sandbox/health ;;
 *) echo "usage: healthcheck worker|scheduler|notion-sandbox" >&2; exit 2 ;;
@@ -79,7 +79,8 @@ ENTRYPOINT ["notion-sandbox"]
 
 # ---------------------------------------------------------------------------
 FROM runtime AS scheduler
-# Control plane: OAuth, admin API, /admin/asynqmon/, webhooks, /metrics.
+# Control plane: OAuth, admin API, /admin/asynqmon/, webhooks. /metrics is
+# on NOTIONSYNC_METRICS_ADDR (127.0.0.1:9090 by default), not exposed.
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 CMD ["healthcheck", "scheduler"]
 ENTRYPOINT ["scheduler"]
@@ -87,7 +88,7 @@ ENTRYPOINT ["scheduler"]
 # ---------------------------------------------------------------------------
 # Last, so that a plain `docker build .` builds the worker.
 FROM runtime AS worker
-# /healthz, /readyz and /metrics.
-EXPOSE 8081
+# /healthz, /readyz and /metrics on NOTIONSYNC_HTTP_ADDR, 127.0.0.1:8081 by
+# default: inside the container only (the healthcheck), so nothing is exposed.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 CMD ["healthcheck", "worker"]
 ENTRYPOINT ["worker"]

@@ -181,9 +181,11 @@ type Pool struct {
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s" doc:"On SIGTERM, how long running tasks get to finish. More than NOTIONSYNC_TOKEN_CALL_TIMEOUT, so a token refresh in flight completes."`
 
 	// HTTPAddr is the listen address of the worker's health and metrics
-	// endpoints.
-	// Default: :8081.
-	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8081" doc:"Listen address (host:port) of the worker's health and metrics endpoints."`
+	// endpoints. Loopback by default: nothing in it is for browsers, and
+	// /metrics is not authenticated. Bind a reachable address (":8081")
+	// only for probes or a Prometheus on another host.
+	// Default: 127.0.0.1:8081.
+	HTTPAddr string `env:"HTTP_ADDR" envDefault:"127.0.0.1:8081" doc:"Listen address (host:port) of the worker's health (/healthz, /readyz) and Prometheus (/metrics) endpoints. Loopback by default, since /metrics has no authentication: set :8081 (every interface) only where probes or Prometheus reach it from another host or container, and keep that port off the public network."`
 }
 
 // Control configures the scheduler: leader election, the control server and
@@ -200,6 +202,18 @@ type Control struct {
 	// ControlAddr is the listen address of the control server.
 	// Default: :8080.
 	ControlAddr string `env:"CONTROL_ADDR" envDefault:":8080" doc:"Listen address (host:port) of the control server: OAuth start and callback, admin API, asynqmon, inbound webhooks."`
+
+	// MetricsAddr is the listen address of the scheduler's Prometheus
+	// endpoint (GET /metrics), kept off the control server: the control
+	// server faces browsers, and metrics carry no credential check.
+	// Default: 127.0.0.1:9090.
+	MetricsAddr string `env:"METRICS_ADDR" envDefault:"127.0.0.1:9090" doc:"Listen address (host:port) of the scheduler's Prometheus endpoint (GET /metrics, no authentication), apart from the browser-facing control server. Loopback by default: point Prometheus here, and bind a reachable address (e.g. :9090) only on a network browsers cannot reach. Must differ from NOTIONSYNC_CONTROL_ADDR."`
+
+	// MetricsConnectionLabels adds per-connection series
+	// (notionsync_sync_lag_seconds{connection}) for up to 1000 active
+	// connections.
+	// Default: false.
+	MetricsConnectionLabels bool `env:"METRICS_CONNECTION_LABELS" envDefault:"false" doc:"Export notionsync_sync_lag_seconds{connection} for up to 1000 active connections. Off by default: each connection is a time series (cardinality), and the labels reveal every connection id to whoever can read the metrics. The aggregate lag series are always exported."`
 
 	// AdminToken is the bearer token of the admin API; at least 16
 	// characters.

@@ -101,7 +101,7 @@ func TestWorkerDefaults(t *testing.T) {
 			Concurrency:     50,
 			Queues:          QueueWeights{"tokens": 6, "sync": 3, "backfill": 1},
 			ShutdownTimeout: 30 * time.Second,
-			HTTPAddr:        ":8081",
+			HTTPAddr:        "127.0.0.1:8081",
 		},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -131,6 +131,7 @@ func TestSchedulerDefaults(t *testing.T) {
 		Tick:             5 * time.Second,
 		LeaderLease:      15 * time.Second,
 		ControlAddr:      ":8080",
+		MetricsAddr:      "127.0.0.1:9090",
 		AdminToken:       NewSecret("admin-token-0123456789"),
 		AsynqmonReadOnly: true,
 		ReconnectLinkTTL: 168 * time.Hour,
@@ -346,6 +347,9 @@ func TestValidation(t *testing.T) {
 		{name: "lease zero", scheduler: true, env: map[string]string{"NOTIONSYNC_LEADER_LEASE": "0s"}, wantVar: "NOTIONSYNC_LEADER_LEASE", wantMsg: "must be more than 0"},
 		{name: "lease not above twice tick", scheduler: true, env: map[string]string{"NOTIONSYNC_LEADER_LEASE": "10s"}, wantVar: "NOTIONSYNC_LEADER_LEASE", wantMsg: "NOTIONSYNC_LEADER_LEASE=10s: must be more than twice NOTIONSYNC_SCHEDULER_TICK (5s)"},
 		{name: "control addr", scheduler: true, env: map[string]string{"NOTIONSYNC_CONTROL_ADDR": "localhost"}, wantVar: "NOTIONSYNC_CONTROL_ADDR", wantMsg: "want host:port"},
+		{name: "metrics addr", scheduler: true, env: map[string]string{"NOTIONSYNC_METRICS_ADDR": "9090"}, wantVar: "NOTIONSYNC_METRICS_ADDR", wantMsg: "want host:port"},
+		{name: "metrics on the control listener", scheduler: true, env: map[string]string{"NOTIONSYNC_METRICS_ADDR": "127.0.0.1:8080"}, wantVar: "NOTIONSYNC_METRICS_ADDR", wantMsg: "must differ from NOTIONSYNC_CONTROL_ADDR"},
+		{name: "metrics connection labels", scheduler: true, env: map[string]string{"NOTIONSYNC_METRICS_CONNECTION_LABELS": "maybe"}, wantVar: "NOTIONSYNC_METRICS_CONNECTION_LABELS", wantMsg: ""},
 		{name: "admin token unset", scheduler: true, env: map[string]string{"NOTIONSYNC_ADMIN_TOKEN": unset}, wantVar: "NOTIONSYNC_ADMIN_TOKEN", wantMsg: "NOTIONSYNC_ADMIN_TOKEN: required but not set"},
 		{name: "admin token short", scheduler: true, env: map[string]string{"NOTIONSYNC_ADMIN_TOKEN": "0123456789abcde"}, wantVar: "NOTIONSYNC_ADMIN_TOKEN", wantMsg: "NOTIONSYNC_ADMIN_TOKEN: must be at least 16 characters"},
 		{name: "public url relative", scheduler: true, env: map[string]string{"NOTIONSYNC_PUBLIC_URL": "example.com"}, wantVar: "NOTIONSYNC_PUBLIC_URL", wantMsg: `NOTIONSYNC_PUBLIC_URL="example.com": must be an absolute`},

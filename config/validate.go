@@ -45,6 +45,7 @@ const (
 	varSchedulerTick = Prefix + "SCHEDULER_TICK"
 	varLeaderLease   = Prefix + "LEADER_LEASE"
 	varControlAddr   = Prefix + "CONTROL_ADDR"
+	varMetricsAddr   = Prefix + "METRICS_ADDR"
 	varAdminToken    = Prefix + "ADMIN_TOKEN"
 	varPublicURL     = Prefix + "PUBLIC_URL"
 	varWebhookURL    = Prefix + "WEBHOOK_URL"
@@ -257,6 +258,11 @@ func (ctl *Control) validate(c *collector) {
 	if msg := checkListenAddr(ctl.ControlAddr); msg != "" {
 		c.add(varControlAddr, strconv.Quote(ctl.ControlAddr), msg)
 	}
+	if msg := checkListenAddr(ctl.MetricsAddr); msg != "" {
+		c.add(varMetricsAddr, strconv.Quote(ctl.MetricsAddr), msg)
+	} else if c.ok(varControlAddr) && sameListener(ctl.MetricsAddr, ctl.ControlAddr) {
+		c.add(varMetricsAddr, strconv.Quote(ctl.MetricsAddr), "must differ from "+varControlAddr+" (metrics stay off the browser-facing listener)")
+	}
 	if ctl.AdminToken.IsSet() && len(ctl.AdminToken.Value()) < minSecretLen {
 		c.addf(varAdminToken, "", "must be at least %d characters", minSecretLen)
 	}
@@ -331,6 +337,18 @@ func checkListenAddr(addr string) string {
 		return "port must be a number from 0 to 65535"
 	}
 	return ""
+}
+
+// sameListener reports whether two valid listen addresses would take the
+// same port on a shared interface (":9090" and "127.0.0.1:9090" collide).
+func sameListener(a, b string) bool {
+	ha, pa, _ := net.SplitHostPort(a)
+	hb, pb, _ := net.SplitHostPort(b)
+	if pa != pb || pa == "0" {
+		return false
+	}
+	wild := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return ha == hb || wild(ha) || wild(hb)
 }
 
 func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }

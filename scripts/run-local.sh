@@ -132,7 +132,7 @@ fi
 
 "$BIN_DIR/scheduler" >>"$log_dir/scheduler.log" 2>&1 &
 app_pids+=($!)
-echo "run-local: scheduler (pid $!) on $NOTIONSYNC_CONTROL_ADDR"
+echo "run-local: scheduler (pid $!) on $NOTIONSYNC_CONTROL_ADDR, metrics on ${NOTIONSYNC_METRICS_ADDR:-127.0.0.1:9090}"
 for ((i = 0; i < WORKERS; i++)); do
 	NOTIONSYNC_HTTP_ADDR=127.0.0.1:$((RUN_WORKER_BASE_PORT + i)) "$BIN_DIR/worker" >>"$log_dir/worker-$i.log" 2>&1 &
 	app_pids+=($!)

@@ -145,7 +145,7 @@ func NewSource(ctx context.Context, cfg Config) (*Source, error) {
 		rs:    redsync.New(goredis.NewPool(cfg.Store.rdb)),
 		cache: &tokenCache{maxAge: cfg.CacheMaxAge, now: cfg.Store.now, m: map[string]cacheEntry{}},
 	}
-	h, err := newHub(ctx, cfg.Store.rdb, cfg.Store.channel, s.cache, s.log)
+	h, err := newHub(ctx, cfg.Store.rdb, cfg.Store.channel, s.cache, s.log, cfg.Store.now)
 	if err != nil {
 		return nil, fmt.Errorf("tokens: subscribe to notifications: %w", err)
 	}

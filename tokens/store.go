@@ -175,8 +175,14 @@ func (s *Store) scriptArgs(id string, expected int64, extra ...any) []any {
 	return append(args, extra...)
 }
 
+// IDRule says in words which connection ids ValidateID accepts; every
+// message that tells a user what an id may hold uses it, so the messages
+// cannot drift from the check again ('.' was once promised and refused).
+const IDRule = "1-128 characters of letters, digits, '_' and '-'"
+
 // ValidateID checks that id can name a connection: 1 to 128 characters of
-// [A-Za-z0-9_-] (ids become Redis keys, file names and task ids).
+// [A-Za-z0-9_-] (ids become Redis keys, file names and task ids). '.' is
+// refused: ids name sink directories, where "." and ".." are not names.
 func ValidateID(id string) error {
 	if len(id) == 0 || len(id) > 128 {
 		return fmt.Errorf("tokens: connection id must be 1-128 characters, got %d", len(id))

@@ -429,7 +429,7 @@ func (h *harness) redisRoundTrips(ctx context.Context) (map[string]float64, erro
 		targets = append(targets, target{h.c.Worker(i), "http://" + h.c.WorkerAddr(i) + "/metrics"})
 	}
 	for i := 0; h.c.Scheduler(i) != nil; i++ {
-		targets = append(targets, target{h.c.Scheduler(i), h.c.SchedulerURL(i) + "/metrics"})
+		targets = append(targets, target{h.c.Scheduler(i), h.c.SchedulerMetricsURL(i)})
 	}
 	sums := map[string]float64{}
 	var errs []error

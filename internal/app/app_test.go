@@ -15,7 +15,10 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/notionsync/notionsync/config"
 	"github.com/notionsync/notionsync/internal/app"
@@ -97,11 +100,13 @@ func get(t *testing.T, url, token string) (int, string) {
 }
 
 // The scheduler process serves the control plane with the real asynqmon
-// behind the admin check, and stops cleanly when its context ends.
+// behind the admin check, metrics only on its metrics listener, and stops
+// cleanly when its context ends.
 func TestSchedulerServesAsynqmonBehindAdminCheck(t *testing.T) {
-	addr := freeAddr(t)
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
 	vars := env(t, "1")
 	vars["NOTIONSYNC_CONTROL_ADDR"] = addr
+	vars["NOTIONSYNC_METRICS_ADDR"] = metricsAddr
 	vars["NOTIONSYNC_PUBLIC_URL"] = "http://" + addr
 	cfg, err := config.LoadSchedulerFrom(config.MapLookup(vars))
 	if err != nil {
@@ -127,9 +132,15 @@ func TestSchedulerServesAsynqmonBehindAdminCheck(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, "queues") {
 		t.Fatalf("asynqmon API: %d %.200s", code, body)
 	}
+	// An anonymous visitor of the control port gets no metrics ...
 	code, body = get(t, base+"/metrics", "")
+	if code != http.StatusNotFound || strings.Contains(body, "notionsync_") {
+		t.Fatalf("metrics on the control port: %d %.200s, want 404", code, body)
+	}
+	// ... the metrics listener serves them.
+	code, body = get(t, "http://"+metricsAddr+"/metrics", "")
 	if code != http.StatusOK || !strings.Contains(body, "notionsync_") {
-		t.Fatalf("metrics: %d", code)
+		t.Fatalf("metrics on the metrics listener: %d", code)
 	}
 	cancel()
 	select {
@@ -203,6 +214,7 @@ func TestNeedsReauthWebhookFromAnyProcess(t *testing.T) {
 		addr := freeAddr(t)
 		v := maps.Clone(vars)
 		v["NOTIONSYNC_CONTROL_ADDR"] = addr
+		v["NOTIONSYNC_METRICS_ADDR"] = freeAddr(t)
 		v["NOTIONSYNC_PUBLIC_URL"] = "http://" + addr
 		cfg, err := config.LoadSchedulerFrom(config.MapLookup(v))
 		if err != nil {
@@ -265,5 +277,125 @@ func TestNeedsReauthWebhookFromAnyProcess(t *testing.T) {
 	case s := <-got:
 		t.Fatalf("a duplicate webhook arrived: %s", s)
 	default:
+	}
+}
+
+// Per-connection metric labels are off by default (they name every
+// connection id, and each is a time series); NOTIONSYNC_METRICS_CONNECTION_LABELS
+// turns them on.
+func TestSchedulerMetricsConnectionLabels(t *testing.T) {
+	for _, c := range []struct {
+		name, setting string
+		want          bool
+	}{{"default", "", false}, {"on", "true", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			addr, metricsAddr := freeAddr(t), freeAddr(t)
+			vars := env(t, "5")
+			vars["NOTIONSYNC_CONTROL_ADDR"] = addr
+			vars["NOTIONSYNC_METRICS_ADDR"] = metricsAddr
+			vars["NOTIONSYNC_PUBLIC_URL"] = "http://" + addr
+			if c.setting != "" {
+				vars["NOTIONSYNC_METRICS_CONNECTION_LABELS"] = c.setting
+			}
+			cfg, err := config.LoadSchedulerFrom(config.MapLookup(vars))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr(), DB: 5})
+			defer rdb.Close()
+			kr, _ := tokens.NewKeyring(tokens.Key{ID: "k1", Secret: make([]byte, 32)})
+			st, err := tokens.NewStore(tokens.StoreConfig{Redis: rdb, Keyring: kr, KeyPrefix: vars["NOTIONSYNC_REDIS_KEY_PREFIX"]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const connID = "tenant-acme-7"
+			if _, err := st.Connect(ctx, connID, &tokens.Grant{AccessToken: "a", RefreshToken: "r"}, tokens.Timing{}, tokens.ConnectOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- app.RunScheduler(ctx, cfg, zaptest.NewLogger(t)) }()
+			waitHTTP(t, "http://"+metricsAddr+"/metrics", done)
+			_, body := get(t, "http://"+metricsAddr+"/metrics", "")
+			if !strings.Contains(body, "notionsync_sync_lag_max_seconds") {
+				t.Fatalf("no aggregate lag series in %.300s", body)
+			}
+			if got := strings.Contains(body, connID); got != c.want {
+				t.Errorf("metrics name the connection id: %v, want %v", got, c.want)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A worker whose NOTIONSYNC_TOKEN_KEYS cannot open the stored tokens is
+// alive but not ready, and its readiness body and log name the key id.
+func TestWorkerReadinessChecksTheKeyring(t *testing.T) {
+	other := make([]byte, 32)
+	other[0] = 1
+	for _, c := range []struct {
+		name      string
+		sealWith  tokens.Key // the key the stored record was written with
+		wantReady bool
+		wantKeyID string
+	}{
+		{"the configured key", tokens.Key{ID: "k1", Secret: make([]byte, 32)}, true, ""},
+		{"a key id not configured", tokens.Key{ID: "retired-2025", Secret: other}, false, "retired-2025"},
+		{"other material under the same id", tokens.Key{ID: "k1", Secret: other}, false, "k1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			addr := freeAddr(t)
+			vars := env(t, "6")
+			vars["NOTIONSYNC_HTTP_ADDR"] = addr
+			cfg, err := config.LoadWorkerFrom(config.MapLookup(vars))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr(), DB: 6})
+			defer rdb.Close()
+			kr, _ := tokens.NewKeyring(c.sealWith)
+			st, err := tokens.NewStore(tokens.StoreConfig{Redis: rdb, Keyring: kr, KeyPrefix: vars["NOTIONSYNC_REDIS_KEY_PREFIX"]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Connect(ctx, "c1", &tokens.Grant{AccessToken: "a", RefreshToken: "r"}, tokens.Timing{}, tokens.ConnectOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			core, logs := observer.New(zapcore.InfoLevel)
+			done := make(chan error, 1)
+			go func() { done <- app.RunWorker(ctx, cfg, zap.New(core)) }()
+			base := "http://" + addr
+			waitHTTP(t, base+"/healthz", done)
+			code, body := get(t, base+"/readyz", "")
+			if ready := code == http.StatusOK; ready != c.wantReady {
+				t.Fatalf("readyz %d %q, want ready=%v", code, body, c.wantReady)
+			}
+			if !c.wantReady {
+				if code != http.StatusServiceUnavailable || !strings.Contains(body, `"`+c.wantKeyID+`"`) {
+					t.Errorf("readyz %d %q, want 503 naming key id %q", code, body, c.wantKeyID)
+				}
+				lines := logs.FilterField(zap.String("key_id", c.wantKeyID)).FilterLevelExact(zapcore.WarnLevel).All()
+				if len(lines) != 1 {
+					t.Errorf("%d warn lines name key id %q, want 1", len(lines), c.wantKeyID)
+				}
+				// A second probe is served from the cache, and not logged again.
+				if code, _ := get(t, base+"/readyz", ""); code != http.StatusServiceUnavailable {
+					t.Errorf("second readyz %d", code)
+				}
+				if n := logs.FilterField(zap.String("key_id", c.wantKeyID)).Len(); n != 1 {
+					t.Errorf("%d lines after a second probe, want 1", n)
+				}
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

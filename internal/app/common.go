@@ -125,15 +125,25 @@ func (c *common) close() {
 	}
 }
 
-// healthMux serves /healthz (the process is alive), /readyz (Redis answers)
-// and /metrics.
+// healthMux serves /healthz (the process is alive), /readyz (Redis answers
+// and the token keys open a sample of the stored tokens) and /metrics.
 func (c *common) healthMux() *http.ServeMux {
+	keys := &keyringCheck{store: c.store, log: c.log, now: time.Now}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 		defer cancel()
 		if err := c.rdb.Ping(ctx).Err(); err != nil {
+			http.Error(w, "redis unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		if err := keys.check(ctx); err != nil {
+			var ke *tokens.KeyError
+			if errors.As(err, &ke) {
+				http.Error(w, keyringNotReady(ke), http.StatusServiceUnavailable)
+				return
+			}
 			http.Error(w, "redis unreachable", http.StatusServiceUnavailable)
 			return
 		}
@@ -145,6 +155,13 @@ func (c *common) healthMux() *http.ServeMux {
 
 func (c *common) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{})
+}
+
+// metricsMux serves GET /metrics alone (the scheduler's metrics listener).
+func (c *common) metricsMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", c.metricsHandler())
+	return mux
 }
 
 // serveHTTP runs srv until ctx is done, then shuts it down gracefully.

@@ -25,6 +25,10 @@ import (
 // AsynqmonPath is where the control server mounts the queue dashboard.
 const AsynqmonPath = "/admin/asynqmon"
 
+// maxConnectionSeries caps notionsync_sync_lag_seconds{connection} when
+// NOTIONSYNC_METRICS_CONNECTION_LABELS is on.
+const maxConnectionSeries = 1000
+
 // RunScheduler runs a scheduler process until ctx is done: the scheduling
 // loop (acting only while it holds the leader lease, so replicas are safe)
 // and the control plane over HTTP.
@@ -39,7 +43,13 @@ func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) e
 	jc := jobs.NewClient(client)
 	states := jobs.NewStateReader(c.rdb, cfg.Redis.KeyPrefix)
 
-	conns, err := metrics.NewConnectionsCollector(c.store, states.States, 1000)
+	// Per-connection series name every connection id; they are opt-in
+	// (cardinality, and exposure to whoever reads the metrics).
+	perConn := 0
+	if cfg.Control.MetricsConnectionLabels {
+		perConn = maxConnectionSeries
+	}
+	conns, err := metrics.NewConnectionsCollector(c.store, states.States, perConn)
 	if err != nil {
 		return err
 	}
@@ -73,7 +83,7 @@ func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) e
 		Source: c.source, Store: c.store, OAuth: c.oauth, Redis: c.rdb, Enqueuer: jc,
 		PublicURL: strings.TrimRight(cfg.Control.PublicURL, "/"), RedirectURI: cfg.Notion.RedirectURI,
 		AdminToken: cfg.Control.AdminToken.Value(), KeyPrefix: cfg.Redis.KeyPrefix, Timing: c.timing,
-		Asynqmon: mon, MetricsHandler: c.metricsHandler(),
+		Asynqmon:           mon,
 		NotionWebhookToken: cfg.Control.NotionWebhookToken.Value(),
 		ReauthWebhook:      control.ReauthWebhookConfig{URL: cfg.Control.WebhookURL.Value(), Secret: cfg.Control.WebhookSecret.Value()},
 		TrustedProxies:     proxies, LinkTTL: cfg.Control.ReconnectLinkTTL, MaxOAuthStates: cfg.Control.OAuthMaxStates,
@@ -88,6 +98,7 @@ func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) e
 	}
 	defer ctl.Close()
 	log.Info("scheduler started", zap.String("host", hostname()), zap.String("control_addr", cfg.Control.ControlAddr),
+		zap.String("metrics_addr", cfg.Control.MetricsAddr),
 		zap.String("oauth_start", cfg.Control.PublicURL+"/oauth/start"))
 
 	// Every goroutine started here is waited for before returning: the
@@ -106,8 +117,11 @@ func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) e
 			}
 		})
 	}
-	httpErr := make(chan error, 1)
+	httpErr := make(chan error, 2)
 	wg.Go(func() { httpErr <- serveHTTP(rctx, log, newHTTPServer(cfg.Control.ControlAddr, ctl.Handler())) })
+	// Metrics have their own listener (loopback by default), never the
+	// browser-facing control server.
+	wg.Go(func() { httpErr <- serveHTTP(rctx, log, newHTTPServer(cfg.Control.MetricsAddr, c.metricsMux())) })
 
 	var runErr error
 	select {

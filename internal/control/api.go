@@ -181,7 +181,7 @@ func pathID(w http.ResponseWriter, r *http.Request) string {
 	id := r.PathValue("id")
 	if err := tokens.ValidateID(id); err != nil {
 		writeJSONError(w, http.StatusBadRequest, "invalid_id",
-			"connection ids are 1-128 characters of letters, digits, '.', '_' and '-'")
+			"connection ids are "+tokens.IDRule)
 		return ""
 	}
 	return id
@@ -479,7 +479,7 @@ func decodeImport(body io.Reader) (ImportRequest, string) {
 	case req.ConnectionID == "":
 		return req, "connection_id is required"
 	case tokens.ValidateID(req.ConnectionID) != nil:
-		return req, "connection_id must be 1-128 characters of letters, digits, '.', '_' and '-'"
+		return req, "connection_id must be " + tokens.IDRule
 	case req.AccessToken == "":
 		return req, "access_token is required"
 	case req.RefreshToken == "":

@@ -437,11 +437,10 @@ func TestAsynqmonMountRequiresAdmin(t *testing.T) {
 	}
 }
 
-func TestHealthReadyMetrics(t *testing.T) {
+func TestHealthReady(t *testing.T) {
 	t.Parallel()
 	var routes []string
 	h := newHarness(t, harnessOptions{config: func(c *Config) {
-		c.MetricsHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "metric 1") })
 		c.Hooks.OnRequest = func(route string, status int, _ time.Duration) {
 			routes = append(routes, fmt.Sprintf("%s %d", route, status))
 		}
@@ -451,10 +450,14 @@ func TestHealthReadyMetrics(t *testing.T) {
 		s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 		return rec
 	}
-	for path, want := range map[string]string{"/healthz": "ok\n", "/readyz": "ok\n", "/metrics": "metric 1"} {
+	for path, want := range map[string]string{"/healthz": "ok\n", "/readyz": "ok\n"} {
 		if rec := serve(h.srv, path); rec.Code != http.StatusOK || rec.Body.String() != want {
 			t.Errorf("%s: %d %q", path, rec.Code, rec.Body.String())
 		}
+	}
+	// Metrics are not served here: this server faces browsers.
+	if rec := serve(h.srv, "/metrics"); rec.Code != http.StatusNotFound {
+		t.Errorf("/metrics on the control server: %d, want 404", rec.Code)
 	}
 	if len(routes) != 3 || !strings.Contains(strings.Join(routes, ","), "GET /readyz 200") {
 		t.Errorf("OnRequest saw %v", routes)

@@ -14,10 +14,12 @@
 //
 //	GET  /healthz                  200 while the process runs
 //	GET  /readyz                   200 if Redis answers PING within 1s, else 503
-//	GET  /metrics                  Config.MetricsHandler, when set
 //	GET  /oauth/start              starts an authorization (see below)
 //	GET  /oauth/callback           completes it and shows a plain HTML page
 //	POST /webhooks/notion          Notion webhooks, when configured (see below)
+//
+// No /metrics: the server faces browsers, and a Prometheus endpoint answers
+// anyone; the process serves metrics on a listener of its own.
 //
 // Admin (Authorization: Bearer <AdminToken>, or HTTP Basic with the admin
 // token as password; 401 with WWW-Authenticate otherwise; cross-origin
@@ -87,12 +89,23 @@
 // connections are answered 202 and ignored; Redis or queue failures 503 (so
 // Notion retries). The periodic sweep stays the safety net.
 //
+// A signed event never stops being signed, so replays are bounded: an event
+// needs its id and timestamp (400 otherwise); one whose timestamp is older
+// than WebhookEventMaxAge (24h, beyond Notion's retries: up to 8 attempts
+// over some hours) or more than 5 minutes ahead is refused (400, "stale");
+// and each event id is handled once (SET NX of its hash, kept for
+// WebhookEventMaxAge + 5m, so every event the age check admits is still
+// remembered): a repeat answers 200 "duplicate_event" and enqueues nothing.
+// A queue failure forgets the id again, so Notion's retry gets through.
+//
 // Notion's one-time verification request ({"verification_token": ".."}) is
-// unsigned, since it comes before the token is known. It is logged (with a
+// unsigned, since it comes before the token is known. It is accepted only
+// while no NotionWebhookToken is configured (set NotionWebhookSetup to
+// mount the endpoint then); with a token configured it is refused with 409,
+// so nobody can replace a captured token with theirs. It is logged (with a
 // fingerprint, never the token) and kept for an hour, sealed with a key
 // derived from the admin token, for an operator to reveal through the admin
-// API and paste into Notion and into the configuration. To receive it before
-// a token is configured, set NotionWebhookSetup.
+// API and paste into Notion and into the configuration.
 //
 // # Outbound notifications
 //
@@ -110,6 +123,7 @@
 //	oauth:state:<hash>                     a started flow, until StateTTL
 //	oauth:states                           zset of outstanding state keys by expiry (the cap)
 //	webhook:notion:dedup:<conn>:<entity>   webhook de-duplication, WebhookDedupWindow
+//	webhook:notion:event:<hash of id>      an event id handled, WebhookEventMaxAge + 5m
 //	webhook:notion:verification            the sealed verification token, 1h
 //	workspace:<workspace_id>:connections   set of connection ids authorized for a workspace
 //

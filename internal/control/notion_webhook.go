@@ -43,7 +43,24 @@ const (
 	WebhookEnqueued          WebhookOutcome = "enqueued"
 	WebhookDeduplicated      WebhookOutcome = "deduplicated"
 	WebhookFailed            WebhookOutcome = "failed" // Redis or the queue failed; Notion retries
+	// WebhookVerificationRefused: an (unsigned) verification request while
+	// a verification token is configured; it could only replace the token
+	// the operator already trusts.
+	WebhookVerificationRefused WebhookOutcome = "verification_refused"
+	// WebhookDuplicateEvent: an event id already handled within
+	// WebhookEventMaxAge (a Notion retry or a replay); answered 200 so a
+	// retry stops, and nothing is enqueued.
+	WebhookDuplicateEvent WebhookOutcome = "duplicate_event"
+	// WebhookStale: an event whose timestamp is older than
+	// WebhookEventMaxAge (or further ahead than maxWebhookClockSkew).
+	WebhookStale WebhookOutcome = "stale"
 )
+
+// maxWebhookClockSkew is how far in the future an event's timestamp may be
+// (Notion's clock against ours). The event-id de-duplication keeps ids for
+// WebhookEventMaxAge plus this, so every event the age check lets through
+// is still remembered when it is replayed.
+const maxWebhookClockSkew = 5 * time.Minute
 
 // notionWebhook is the part of a Notion webhook body the server uses.
 type notionWebhook struct {
@@ -54,6 +71,8 @@ type notionWebhook struct {
 	WorkspaceID       string
 	EntityID          string
 	EntityType        string
+	// Timestamp is when the event happened (zero when the body has none).
+	Timestamp time.Time
 }
 
 // parseNotionWebhook parses a webhook body: a JSON object that is either the
@@ -64,6 +83,7 @@ func parseNotionWebhook(body []byte) (notionWebhook, error) {
 	var raw struct {
 		VerificationToken *string `json:"verification_token"`
 		ID                string  `json:"id"`
+		Timestamp         string  `json:"timestamp"`
 		Type              string  `json:"type"`
 		WorkspaceID       string  `json:"workspace_id"`
 		Entity            *struct {
@@ -103,6 +123,13 @@ func parseNotionWebhook(body []byte) (notionWebhook, error) {
 		return notionWebhook{}, errors.New("entity.type is malformed")
 	case len(ev.ID) > 128:
 		return notionWebhook{}, errors.New("id is too long")
+	}
+	if raw.Timestamp != "" {
+		ts, err := time.Parse(time.RFC3339Nano, raw.Timestamp)
+		if err != nil {
+			return notionWebhook{}, errors.New("timestamp is not an RFC 3339 time")
+		}
+		ev.Timestamp = ts
 	}
 	return ev, nil
 }
@@ -191,8 +218,18 @@ func (s *Server) notionWebhook(w http.ResponseWriter, r *http.Request) (WebhookO
 		return WebhookMalformed, http.StatusBadRequest, err.Error()
 	}
 	// The verification request comes before anyone knows the token, so
-	// it cannot be signed. Capturing it is harmless: a forged one only
-	// makes the operator paste a wrong token, which Notion then refuses.
+	// it cannot be signed. Capturing it while no token is configured is
+	// harmless: a forged one only makes the operator paste a wrong token,
+	// which Notion then refuses. Once a token is configured, anyone could
+	// otherwise replace the captured one with theirs unsigned; a new
+	// subscription's token is received only while none is configured
+	// (NotionWebhookSetup).
+	if ev.VerificationToken != "" && s.cfg.NotionWebhookToken != "" {
+		s.log.Warn("control: notion webhook verification request refused: a verification token is already configured",
+			zap.String("remote", r.RemoteAddr))
+		return WebhookVerificationRefused, http.StatusConflict,
+			"a verification token is already configured; a new subscription's token is received only while none is configured"
+	}
 	if ev.VerificationToken != "" {
 		if err := s.captureVerificationToken(r.Context(), ev.VerificationToken); err != nil {
 			s.log.Error("control: store the notion webhook verification token", zap.Error(err))
@@ -210,7 +247,41 @@ func (s *Server) notionWebhook(w http.ResponseWriter, r *http.Request) (WebhookO
 	if !syncsOn(ev.Type) || ev.WorkspaceID == "" {
 		return WebhookIgnored, http.StatusOK, ""
 	}
-	return s.syncForEvent(r.Context(), ev)
+	// A signed event stays valid forever, so whoever sees one (a proxy log,
+	// a leaked capture) could replay it: events older than
+	// WebhookEventMaxAge are refused, and younger ones are handled once per
+	// event id.
+	if ev.ID == "" || ev.Timestamp.IsZero() {
+		return WebhookMalformed, http.StatusBadRequest, "an event needs its id and timestamp"
+	}
+	now := s.now()
+	if age := now.Sub(ev.Timestamp); age > s.cfg.WebhookEventMaxAge || age < -maxWebhookClockSkew {
+		s.log.Warn("control: notion webhook event outside the accepted age refused", zap.Time("timestamp", ev.Timestamp),
+			zap.Duration("max_age", s.cfg.WebhookEventMaxAge), zap.String("type", ev.Type))
+		return WebhookStale, http.StatusBadRequest, fmt.Sprintf("the event's timestamp is not within the last %s", s.cfg.WebhookEventMaxAge)
+	}
+	key := s.eventKey(ev.ID)
+	first, err := s.cfg.Redis.SetNX(r.Context(), key, "1", s.cfg.WebhookEventMaxAge+maxWebhookClockSkew).Result()
+	if err != nil {
+		s.log.Error("control: notion webhook: event de-duplication", zap.Error(err))
+		return WebhookFailed, http.StatusServiceUnavailable, "temporarily unavailable"
+	}
+	if !first {
+		return WebhookDuplicateEvent, http.StatusOK, ""
+	}
+	outcome, status, msg := s.syncForEvent(r.Context(), ev)
+	if outcome == WebhookFailed {
+		// Let Notion's retry of this event through.
+		_ = s.cfg.Redis.Del(context.WithoutCancel(r.Context()), key).Err()
+	}
+	return outcome, status, msg
+}
+
+// eventKey is the de-duplication key of a Notion event id. The id is
+// hashed: it is only length-checked, and it must not shape a Redis key.
+func (s *Server) eventKey(eventID string) string {
+	sum := sha256.Sum256([]byte(eventID))
+	return s.cfg.KeyPrefix + "webhook:notion:event:" + hex.EncodeToString(sum[:16])
 }
 
 // syncForEvent enqueues a (de-duplicated) sync for every active connection

@@ -160,7 +160,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	if connID != "" {
 		if err := tokens.ValidateID(connID); err != nil {
 			s.writePage(w, page{Status: http.StatusBadRequest, Title: "Invalid connection id",
-				Message: "The link's connection id is not valid: only letters, digits, '.', '_' and '-' (at most 128) are allowed."})
+				Message: "The link's connection id is not valid: ids are " + tokens.IDRule + "."})
 			return
 		}
 		link, hasLink := parseLinkParams(q)

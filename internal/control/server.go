@@ -29,6 +29,9 @@ const (
 	DefaultExchangeTimeout    = 30 * time.Second
 	DefaultRefreshWaitTimeout = 60 * time.Second
 	DefaultWebhookDedupWindow = 5 * time.Second
+	// DefaultWebhookEventMaxAge covers Notion's retries (up to 8 attempts
+	// over some hours) with room to spare.
+	DefaultWebhookEventMaxAge = 24 * time.Hour
 )
 
 // Paths the Server serves.
@@ -151,10 +154,6 @@ type Config struct {
 	// Asynqmon, when set, is served under /admin/asynqmon/ behind the admin
 	// check. Default: not mounted.
 	Asynqmon http.Handler
-	// MetricsHandler, when set, is served at GET /metrics without
-	// authentication (for example promhttp.HandlerFor(registry, ...)).
-	// Default: not mounted.
-	MetricsHandler http.Handler
 
 	// NotionWebhookToken is the verification token of the Notion webhook
 	// subscription. When set, POST /webhooks/notion verifies
@@ -169,6 +168,13 @@ type Config struct {
 	// WebhookDedupWindow: webhook events for the same connection and entity
 	// within this window enqueue one sync. Default 5s.
 	WebhookDedupWindow time.Duration
+	// WebhookEventMaxAge: signed events whose timestamp is older are
+	// refused, and each event id is handled once within it (Redis keeps
+	// one small key per event id for WebhookEventMaxAge plus 5 minutes of
+	// clock skew; only signed events create them, so their number is
+	// bounded by Notion's event rate). It must cover Notion's retry
+	// horizon. Default 24h.
+	WebhookEventMaxAge time.Duration
 
 	// ReauthWebhook configures the outbound needs_reauth notification.
 	// Default: none sent.
@@ -295,7 +301,8 @@ func New(cfg Config) (*Server, error) {
 		name string
 		v    time.Duration
 	}{{"StateTTL", cfg.StateTTL}, {"ExchangeTimeout", cfg.ExchangeTimeout},
-		{"RefreshWaitTimeout", cfg.RefreshWaitTimeout}, {"WebhookDedupWindow", cfg.WebhookDedupWindow}} {
+		{"RefreshWaitTimeout", cfg.RefreshWaitTimeout}, {"WebhookDedupWindow", cfg.WebhookDedupWindow},
+		{"WebhookEventMaxAge", cfg.WebhookEventMaxAge}} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative", d.name))
 		}
@@ -351,6 +358,7 @@ func New(cfg Config) (*Server, error) {
 	for i, p := range cfg.TrustedProxies {
 		cfg.TrustedProxies[i] = p.Masked()
 	}
+	cfg.WebhookEventMaxAge = cmp.Or(cfg.WebhookEventMaxAge, DefaultWebhookEventMaxAge)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -400,9 +408,8 @@ func (s *Server) routes() *http.ServeMux {
 
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
-	if s.cfg.MetricsHandler != nil {
-		mux.Handle("GET /metrics", s.cfg.MetricsHandler)
-	}
+	// No /metrics: this server faces browsers, and metrics answer anyone
+	// who can reach them; the process serves them on a listener of its own.
 
 	mux.HandleFunc("GET "+StartPath, s.limitOAuth(s.handleStart))
 	mux.HandleFunc("GET "+CallbackPath, s.limitOAuth(s.handleCallback))

@@ -3,6 +3,7 @@ package control
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,11 +22,16 @@ const (
 	testWorkspace   = "8d6f3c7e-1111-4222-8333-444455556666"
 )
 
+// notionEvent is a new event (its own id) that happened now.
 func notionEvent(eventType, workspaceID, entityID string) []byte {
-	return fmt.Appendf(nil, `{"id":"evt-%s","timestamp":"2025-01-01T00:00:00.000Z","workspace_id":%q,`+
+	return notionEventAt(rand.Text(), time.Now(), eventType, workspaceID, entityID)
+}
+
+func notionEventAt(id string, at time.Time, eventType, workspaceID, entityID string) []byte {
+	return fmt.Appendf(nil, `{"id":%q,"timestamp":%q,"workspace_id":%q,`+
 		`"subscription_id":"sub","integration_id":"int","type":%q,"authors":[{"id":"u","type":"person"}],`+
 		`"attempt_number":1,"entity":{"id":%q,"type":"page"},"data":{"parent":{"id":"p","type":"space"}}}`,
-		entityID, workspaceID, eventType, entityID)
+		id, at.UTC().Format("2006-01-02T15:04:05.000Z"), workspaceID, eventType, entityID)
 }
 
 func (h *harness) postWebhook(body []byte, signature string) response {
@@ -61,9 +67,10 @@ func TestNotionWebhookSignatureAndDedup(t *testing.T) {
 	if n := h.enq.syncCount(connID); n != 1 {
 		t.Fatalf("%d syncs, want 1", n)
 	}
-	// A burst for the same entity triggers no more syncs.
+	// A burst of events for the same entity triggers no more syncs.
 	for range 3 {
-		expect(h.postWebhook(ev, sign(ev)), http.StatusOK, WebhookDeduplicated)
+		again := notionEvent("page.content_updated", testWorkspace, "page-0001")
+		expect(h.postWebhook(again, sign(again)), http.StatusOK, WebhookDeduplicated)
 	}
 	ttl := h.rdb.PTTL(context.Background(), h.prefix+"webhook:notion:dedup:"+connID+":page-0001").Val()
 	if ttl <= 0 || ttl > 30*time.Second {
@@ -421,5 +428,108 @@ func TestSignAndVerify(t *testing.T) {
 		if got := VerifySignature(tc.secret, tc.body, tc.header); got != tc.want {
 			t.Errorf("VerifySignature(%q, %s, %q) = %v", tc.secret, tc.body, tc.header, got)
 		}
+	}
+}
+
+// TestNotionWebhookVerificationRefusedWhenConfigured: once a verification
+// token is configured, an unsigned verification request (anyone can send
+// one) neither replaces a captured token nor stores its own.
+func TestNotionWebhookVerificationRefusedWhenConfigured(t *testing.T) {
+	t.Parallel()
+	var outcomes list[WebhookOutcome]
+	h := newHarness(t, harnessOptions{config: func(c *Config) {
+		c.NotionWebhookToken = testNotionToken
+		c.Hooks.OnNotionWebhook = outcomes.add
+	}})
+	const legit = "secret_legitTokenCapturedDuringSetup0123"
+	if err := h.srv.captureVerificationToken(context.Background(), legit); err != nil {
+		t.Fatal(err)
+	}
+	forged := []byte(`{"verification_token":"secret_attackerChosenToken0123456789"}`)
+	r := h.postWebhook(forged, "")
+	if r.status != http.StatusConflict || !strings.Contains(r.body, string(WebhookVerificationRefused)) {
+		t.Errorf("unsigned verification request with a token configured: %d %s, want 409", r.status, r.body)
+	}
+	if got := outcomes.get(); len(got) != 1 || got[0] != WebhookVerificationRefused {
+		t.Errorf("outcomes %v", got)
+	}
+	r = h.api(http.MethodPost, "/api/v1/webhooks/notion/verification-token", nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("reveal: %d %s", r.status, r.body)
+	}
+	if got := decode[map[string]any](t, r)["verification_token"]; got != legit {
+		t.Errorf("revealed %v, want the token captured during setup", got)
+	}
+	// And with nothing captured, nothing is stored.
+	_ = h.postWebhook(forged, "")
+	if n := h.rdb.Exists(context.Background(), h.prefix+"webhook:notion:verification").Val(); n != 0 {
+		t.Error("a refused verification request stored a token")
+	}
+}
+
+// TestNotionWebhookEventReplay: a signed event is handled once per event id
+// for WebhookEventMaxAge, long after the per-entity window (5s) has passed.
+func TestNotionWebhookEventReplay(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{config: func(c *Config) { c.NotionWebhookToken = testNotionToken }})
+	connID := WorkspaceConnectionID(testWorkspace)
+	h.seed(connID, testWorkspace)
+	ev := notionEvent("page.content_updated", testWorkspace, "page-0001")
+	sig := SignNotion(testNotionToken, ev)
+	if r := h.postWebhook(ev, sig); r.status != http.StatusOK || !strings.Contains(r.body, string(WebhookEnqueued)) {
+		t.Fatalf("first delivery: %d %s", r.status, r.body)
+	}
+	// The per-entity window is over (its key expired) ...
+	entityKey := h.prefix + "webhook:notion:dedup:" + connID + ":page-0001"
+	if n := h.rdb.Del(context.Background(), entityKey).Val(); n != 1 {
+		t.Fatalf("per-entity key %s not found", entityKey)
+	}
+	// ... and the event arrives again (Notion's retry or a replay).
+	h.clock.Advance(6 * time.Hour)
+	r := h.postWebhook(ev, sig)
+	if r.status != http.StatusOK || !strings.Contains(r.body, string(WebhookDuplicateEvent)) {
+		t.Errorf("replayed event: %d %s, want 200 %s", r.status, r.body, WebhookDuplicateEvent)
+	}
+	if n := h.enq.syncCount(connID); n != 1 {
+		t.Errorf("%d syncs after a replay, want 1", n)
+	}
+	keys := h.rdb.Keys(context.Background(), h.prefix+"webhook:notion:event:*").Val()
+	if len(keys) != 1 {
+		t.Fatalf("event keys %v, want 1", keys)
+	}
+	if ttl := h.rdb.PTTL(context.Background(), keys[0]).Val(); ttl < DefaultWebhookEventMaxAge {
+		t.Errorf("event id kept for %s, want at least %s", ttl, DefaultWebhookEventMaxAge)
+	}
+}
+
+// TestNotionWebhookStaleEvents: events older than WebhookEventMaxAge (or
+// from the future beyond the clock skew) are refused; one within Notion's
+// retry horizon is handled; an event without id or timestamp is malformed.
+func TestNotionWebhookStaleEvents(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{config: func(c *Config) { c.NotionWebhookToken = testNotionToken }})
+	connID := WorkspaceConnectionID(testWorkspace)
+	h.seed(connID, testWorkspace)
+	now := h.clock.Now()
+	for _, c := range []struct {
+		name    string
+		body    []byte
+		status  int
+		outcome WebhookOutcome
+	}{
+		{"25h old", notionEventAt("e1", now.Add(-25*time.Hour), "page.created", testWorkspace, "page-1"), http.StatusBadRequest, WebhookStale},
+		{"1h ahead", notionEventAt("e2", now.Add(time.Hour), "page.created", testWorkspace, "page-2"), http.StatusBadRequest, WebhookStale},
+		{"no id", notionEventAt("", now, "page.created", testWorkspace, "page-3"), http.StatusBadRequest, WebhookMalformed},
+		{"no timestamp", []byte(`{"id":"e4","type":"page.created","workspace_id":"` + testWorkspace + `","entity":{"id":"page-4","type":"page"}}`), http.StatusBadRequest, WebhookMalformed},
+		{"bad timestamp", []byte(`{"id":"e5","timestamp":"yesterday","type":"page.created","workspace_id":"` + testWorkspace + `"}`), http.StatusBadRequest, WebhookMalformed},
+		{"last retry, 23h old", notionEventAt("e6", now.Add(-23*time.Hour), "page.created", testWorkspace, "page-6"), http.StatusOK, WebhookEnqueued},
+	} {
+		r := h.postWebhook(c.body, SignNotion(testNotionToken, c.body))
+		if r.status != c.status || !strings.Contains(r.body, string(c.outcome)) {
+			t.Errorf("%s: %d %s, want %d %s", c.name, r.status, r.body, c.status, c.outcome)
+		}
+	}
+	if n := h.enq.syncCount(connID); n != 1 {
+		t.Errorf("%d syncs, want 1 (only the event within the horizon)", n)
 	}
 }

@@ -118,7 +118,7 @@ func oneID(cmd string, args []string) (string, error) {
 
 func checkID(cmd, id string) error {
 	if tokens.ValidateID(id) != nil {
-		return usagef(cmd, "invalid connection id %s: ids are 1-128 letters, digits, '_' and '-'", clean(strconv.Quote(id)))
+		return usagef(cmd, "invalid connection id %s: ids are %s", clean(strconv.Quote(id)), tokens.IDRule)
 	}
 	return nil
 }

@@ -90,8 +90,11 @@ type Cluster struct {
 	sandboxURL string
 	publicURL  string
 	schedulers []node
-	workers    []node
-	connID     string
+	// schedMetrics maps a scheduler's control address to its metrics
+	// address (NOTIONSYNC_METRICS_ADDR), kept across restarts.
+	schedMetrics map[string]string
+	workers      []node
+	connID       string
 
 	stopDone chan struct{}
 	stopErr  error
@@ -156,16 +159,23 @@ func (c *Cluster) Start(ctx context.Context) (err error) {
 
 	// Scheduler addresses come first: scheduler 0's is the public URL that
 	// the sandbox allows as redirect URI and every scheduler sends.
+	// Each scheduler serves its metrics on a listener of its own.
 	schedAddrs := make([]string, c.opts.Schedulers)
+	schedMetrics := make(map[string]string, c.opts.Schedulers)
 	for i := range schedAddrs {
 		port, err := freePort()
 		if err != nil {
 			return err
 		}
 		schedAddrs[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if port, err = freePort(); err != nil {
+			return err
+		}
+		schedMetrics[schedAddrs[i]] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	}
 	c.mu.Lock()
 	c.publicURL = "http://" + schedAddrs[0]
+	c.schedMetrics = schedMetrics
 	c.mu.Unlock()
 
 	rp, raddr, err := startRedis(ctx, c.path(RedisDir), c.logPath("redis"), c.opts.StartTimeout)
@@ -442,8 +452,12 @@ func (c *Cluster) commonEnv() []string {
 
 func (c *Cluster) schedulerEnv(addr string) []string {
 	o := c.opts
+	c.mu.Lock()
+	metricsAddr := c.schedMetrics[addr]
+	c.mu.Unlock()
 	env := append(c.commonEnv(),
 		"NOTIONSYNC_CONTROL_ADDR="+addr,
+		"NOTIONSYNC_METRICS_ADDR="+metricsAddr,
 		"NOTIONSYNC_PUBLIC_URL="+c.publicURL,
 		"NOTIONSYNC_ADMIN_TOKEN="+c.adminToken,
 		"NOTIONSYNC_SCHEDULER_TICK="+o.SchedulerTick.String(),
@@ -672,6 +686,18 @@ func (c *Cluster) SchedulerURL(i int) string {
 		return ""
 	}
 	return "http://" + c.schedulers[i].addr
+}
+
+// SchedulerMetricsURL returns scheduler i's Prometheus endpoint
+// (NOTIONSYNC_METRICS_ADDR + "/metrics"; "" if none). The control server
+// does not serve metrics.
+func (c *Cluster) SchedulerMetricsURL(i int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i < 0 || i >= len(c.schedulers) {
+		return ""
+	}
+	return "http://" + c.schedMetrics[c.schedulers[i].addr] + "/metrics"
 }
 
 // WorkerAddr returns worker i's health and metrics address ("" if none).

@@ -49,12 +49,15 @@ var lagBuckets = []float64{60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 36
 // the same Redis and report the same numbers.
 //
 // Per-connection series (notionsync_sync_lag_seconds{connection}) are
-// emitted for the first `limit` active connections in creation order, so
-// the set of series is stable between scrapes. Per-connection labels do not
-// scale beyond a few thousand connections (every one is a time series in
-// Prometheus); above the limit only the aggregate series describe the rest:
-// connections by status, the maximum lag and a histogram of lags over every
-// connection read. Beyond the scan limit even those cover only the
+// opt-in: they name every connection id to whoever can read the metrics,
+// and each is a time series, so pass limit 0 unless the operator asked for
+// them (the scheduler passes 0 unless NOTIONSYNC_METRICS_CONNECTION_LABELS
+// is on). With a limit they are emitted for the first `limit` active
+// connections in creation order, so the set of series is stable between
+// scrapes. Per-connection labels do not scale beyond a few thousand
+// connections (every one is a time series in Prometheus); above the limit
+// only the aggregate series describe the rest: connections by status, the
+// maximum lag and a histogram of lags over every connection read. Beyond the scan limit even those cover only the
 // connections read, and notionsync_connections_scan_truncated is 1.
 //
 // A connection that has never completed a sync reports its lag since it was

@@ -182,11 +182,17 @@ func TestComposeEnvironmentLoads(t *testing.T) {
 		t.Fatalf("scheduler configuration from docker-compose.yml: %v", err)
 	}
 	// The healthchecks and the control proxy assume these ports.
-	if w.Pool.HTTPAddr != ":8081" {
-		t.Errorf("worker HTTP address = %q, want :8081 (docker-compose.yml exposes 8081)", w.Pool.HTTPAddr)
+	// Only the control server listens beyond loopback: the control proxy
+	// reaches it; health and metrics stay inside their containers.
+	if w.Pool.HTTPAddr != "127.0.0.1:8081" {
+		t.Errorf("worker HTTP address = %q, want 127.0.0.1:8081 (healthcheck inside the container; not reachable from the network)", w.Pool.HTTPAddr)
 	}
 	if s.Control.ControlAddr != ":8080" {
 		t.Errorf("scheduler control address = %q, want :8080 (control proxy, healthcheck)", s.Control.ControlAddr)
+	}
+	if s.Control.MetricsAddr != "127.0.0.1:9090" || s.Control.MetricsConnectionLabels {
+		t.Errorf("scheduler metrics %q (connection labels %v), want 127.0.0.1:9090 without connection labels",
+			s.Control.MetricsAddr, s.Control.MetricsConnectionLabels)
 	}
 	if got := w.Redis.URL.Value(); got != "redis://redis:6379/0" {
 		t.Errorf("worker Redis URL = %q, want the compose service", got)
