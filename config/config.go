@@ -259,6 +259,11 @@ type Control struct {
 	// (X-Notion-Signature). Unset disables the inbound webhook endpoint.
 	// Default: unset.
 	NotionWebhookToken Secret `env:"NOTION_WEBHOOK_TOKEN" doc:"Verification token of the Notion webhook subscription, which signs inbound Notion webhooks. Unset disables the inbound webhook endpoint."`
+
+	// NotionWebhookSetup mounts POST /webhooks/notion without a
+	// NotionWebhookToken, so Notion's one-time verification request can be
+	// received while a subscription is created. Default: false.
+	NotionWebhookSetup bool `env:"NOTION_WEBHOOK_SETUP" envDefault:"false" doc:"Set to true while creating a Notion webhook subscription and NOTIONSYNC_NOTION_WEBHOOK_TOKEN is still unset: POST /webhooks/notion then accepts Notion's one-time verification request, which an operator reveals once through POST /api/v1/webhooks/notion/verification-token. Events are refused until the token is configured; once it is, verification requests are refused (409), so nobody can replace it."`
 }
 
 // Worker is the configuration of the worker binary.

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -395,6 +397,67 @@ func TestWorkerReadinessChecksTheKeyring(t *testing.T) {
 			cancel()
 			if err := <-done; err != nil {
 				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// NOTIONSYNC_NOTION_WEBHOOK_SETUP mounts the inbound Notion webhook before a
+// verification token is configured, so the scheduler process can receive
+// Notion's one-time verification request and an operator can reveal it.
+// Without it (and without a token) the endpoint does not exist.
+func TestSchedulerNotionWebhookSetupMode(t *testing.T) {
+	const verification = "secret_verification0123456789abcdef"
+	for _, setup := range []bool{false, true} {
+		t.Run(fmt.Sprintf("setup=%v", setup), func(t *testing.T) {
+			addr, metricsAddr := freeAddr(t), freeAddr(t)
+			vars := env(t, "1")
+			vars["NOTIONSYNC_CONTROL_ADDR"] = addr
+			vars["NOTIONSYNC_METRICS_ADDR"] = metricsAddr
+			vars["NOTIONSYNC_PUBLIC_URL"] = "http://" + addr
+			vars["NOTIONSYNC_NOTION_WEBHOOK_SETUP"] = strconv.FormatBool(setup)
+			cfg, err := config.LoadSchedulerFrom(config.MapLookup(vars))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- app.RunScheduler(ctx, cfg, zaptest.NewLogger(t)) }()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("RunScheduler: %v", err)
+				}
+			}()
+			base := "http://" + addr
+			waitHTTP(t, base+"/readyz", done)
+
+			resp, err := http.Post(base+"/webhooks/notion", "application/json",
+				strings.NewReader(`{"verification_token":"`+verification+`"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			want := http.StatusNotFound
+			if setup {
+				want = http.StatusOK
+			}
+			if resp.StatusCode != want {
+				t.Fatalf("verification request: %d, want %d", resp.StatusCode, want)
+			}
+			if !setup {
+				return
+			}
+			req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/webhooks/notion/verification-token", nil)
+			req.Header.Set("Authorization", "Bearer "+adminToken)
+			resp, err = http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), verification) {
+				t.Fatalf("reveal: %d %s", resp.StatusCode, body)
 			}
 		})
 	}

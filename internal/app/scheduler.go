@@ -85,6 +85,7 @@ func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) e
 		AdminToken: cfg.Control.AdminToken.Value(), KeyPrefix: cfg.Redis.KeyPrefix, Timing: c.timing,
 		Asynqmon:           mon,
 		NotionWebhookToken: cfg.Control.NotionWebhookToken.Value(),
+		NotionWebhookSetup: cfg.Control.NotionWebhookSetup,
 		ReauthWebhook:      control.ReauthWebhookConfig{URL: cfg.Control.WebhookURL.Value(), Secret: cfg.Control.WebhookSecret.Value()},
 		TrustedProxies:     proxies, LinkTTL: cfg.Control.ReconnectLinkTTL, MaxOAuthStates: cfg.Control.OAuthMaxStates,
 		SyncInfo: func(ctx context.Context, id string) (any, error) {
