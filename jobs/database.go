@@ -87,7 +87,8 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 		}
 	}
 	cursors := map[string]bool{}
-	badRows := 0
+	var badRows []string // per-object error keys of skipped rows
+	rowsKey := "database " + p.DatabaseID + " row"
 	for n := 1; ; n++ {
 		body := map[string]any{
 			"page_size": 100,
@@ -125,8 +126,9 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 				head, herr := parseHead(r)
 				if herr != nil {
 					// Skipped and shown; the other rows go on.
-					badRows++
-					h.resultError(ctx, conn, "database "+p.DatabaseID+" row", r, herr, badRows, log)
+					if k := h.resultError(ctx, conn, rowsKey, r, herr, len(badRows), log); k != "" {
+						badRows = append(badRows, k)
+					}
 					continue
 				}
 				ck.Target = max(ck.Target, head.LastEditedTime.UnixMilli())
@@ -194,7 +196,9 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 	if err := h.state.dropCheckpoint(ctx, conn, "db", p.DatabaseID); err != nil {
 		return err
 	}
-	if err := h.state.clearError(ctx, conn, p.DatabaseID); err != nil {
+	// The query ran to its end: the database's error and the errors of
+	// rows this query did not see again are dropped.
+	if err := h.state.pruneErrors(ctx, conn, p.DatabaseID, rowsKey+":", badRows); err != nil {
 		return err
 	}
 	return h.markDone(ctx, conn, member, 0)

@@ -309,3 +309,35 @@ func (e *env) rerunWithBurst(typ, payload string, burst int) error {
 	h.Register(mux)
 	return mux.ProcessTask(context.Background(), asynq.NewTask(typ, []byte(payload)))
 }
+
+// Errors of skipped results show what the last complete listing saw: once
+// the search stops returning the bad results, the next sweep drops them.
+func TestBadResultErrorsClearWhenGone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 17, Pages: 2, BlocksPerPage: 1}})
+	if _, err := e.fake.PoisonSearchResults(e.ws, notionfake.PoisonBadID); err != nil {
+		t.Fatal(err)
+	}
+	e.startWorkers(1)
+	e.sweep()
+	if st := e.waitSynced(); len(st.Errors) != 2 {
+		t.Fatalf("errors %v, want the two bad results", st.Errors)
+	}
+	e.fake.ClearPoison()
+	e.clock.Advance(time.Minute)
+	e.sweep()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := e.h.State(context.Background(), e.conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Errors) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("errors left after a clean sweep: %v", st.Errors)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the state; nothing signals a sweep's end
+	}
+}

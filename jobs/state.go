@@ -597,12 +597,43 @@ if tonumber(ARGV[2]) > t then
 end
 redis.call('DEL', KEYS[3])
 redis.call('SREM', KEYS[2], ARGV[1])
-if ARGV[3] == '1' then redis.call('HDEL', KEYS[4], 'search') end
+if ARGV[3] == '1' then
+  redis.call('HDEL', KEYS[4], 'search')
+` + pruneLua + `
+end
 ` + moveCursorLua)
 
+// pruneLua drops the fields of the errors hash KEYS[4] that start with
+// ARGV[4] except those named in ARGV[5..].
+const pruneLua = `
+  local keep = {}
+  for i = 5, #ARGV do keep[ARGV[i]] = true end
+  for _, f in ipairs(redis.call('HKEYS', KEYS[4])) do
+    if string.sub(f, 1, #ARGV[4]) == ARGV[4] and not keep[f] then redis.call('HDEL', KEYS[4], f) end
+  end`
+
+// pruneErrorsScript drops the error of object ARGV[1] and the errors with
+// prefix ARGV[4] not named in ARGV[5..] (ARGV[2], ARGV[3] unused).
+var pruneErrorsScript = redis.NewScript(`
+redis.call('HDEL', KEYS[4], ARGV[1])
+` + pruneLua + `
+return 0`)
+
+// pruneErrors drops object's error and the errors whose key starts with
+// prefix, except keep, in one round trip.
+func (s *state) pruneErrors(ctx context.Context, conn, object, prefix string, keep []string) error {
+	args := append([]any{object, "", "", prefix}, toAny(keep)...)
+	ek := s.errorsKey(conn) // pruneLua reads KEYS[4]
+	if err := pruneErrorsScript.Run(ctx, s.rdb, []string{ek, ek, ek, ek}, args...).Err(); err != nil {
+		return fmt.Errorf("sync state of %s: %w", conn, err)
+	}
+	return nil
+}
+
 // endSweep: complete says the search ran to its end, which clears an
-// error recorded for an earlier one that did not.
-func (s *state) endSweep(ctx context.Context, conn, self string, target time.Time, complete bool) (time.Time, error) {
+// error recorded for an earlier one that did not, and the errors of
+// skipped results ("search:<hash>") other than bad, the ones it recorded.
+func (s *state) endSweep(ctx context.Context, conn, self string, target time.Time, complete bool, bad []string) (time.Time, error) {
 	var ms int64
 	if !target.IsZero() {
 		ms = target.UnixMilli()
@@ -611,7 +642,8 @@ func (s *state) endSweep(ctx context.Context, conn, self string, target time.Tim
 	if complete {
 		c = "1"
 	}
-	n, err := endSweepScript.Run(ctx, s.rdb, []string{s.key(conn), s.pendingKey(conn), s.ckptKey(conn, "sweep", "search"), s.errorsKey(conn)}, self, ms, c).Int64()
+	n, err := endSweepScript.Run(ctx, s.rdb, []string{s.key(conn), s.pendingKey(conn), s.ckptKey(conn, "sweep", "search"), s.errorsKey(conn)},
+		append([]any{self, ms, c, "search:"}, toAny(bad)...)...).Int64()
 	if err != nil {
 		return time.Time{}, fmt.Errorf("sync state of %s: %w", conn, err)
 	}

@@ -88,7 +88,7 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 	// reached), and the search is recorded as a per-object error.
 	var truncated error
 	cursors := map[string]bool{}
-	badResults := 0
+	var badResults []string // per-object error keys of skipped results
 	// owned: this sweep took the drain flag, so the pages it handed out are
 	// its to sync (inline, after the search) or to hand to a drain task.
 	owned, handedOff := false, false
@@ -139,8 +139,9 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 			if err != nil {
 				// One bad result must not stop the others (nor hold the
 				// cursor): it is skipped and shown as a per-object error.
-				badResults++
-				h.resultError(ctx, conn, "search", r, err, badResults, log)
+				if k := h.resultError(ctx, conn, searchObject, r, err, len(badResults), log); k != "" {
+					badResults = append(badResults, k)
+				}
 				continue
 			}
 			if ck.Floor > 0 && head.LastEditedTime.Before(floor) {
@@ -206,7 +207,7 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 	if truncated != nil {
 		h.objectError(ctx, conn, searchObject, fmt.Errorf("sweep stopped early, cursor not advanced: %w", truncated))
 	}
-	cursor, err := h.state.endSweep(ctx, conn, self, target, truncated == nil)
+	cursor, err := h.state.endSweep(ctx, conn, self, target, truncated == nil, badResults)
 	if err != nil {
 		return err
 	}
@@ -257,11 +258,14 @@ const maxResultErrors = 10
 // resultError records a search result or database row that is not a
 // Notion object with a Notion id: skipped, shown in the connection's status
 // under listing:<hash of the result's id or body> (the id itself may be
-// anything). n counts the listing's bad results so far.
-func (h *Handlers) resultError(ctx context.Context, conn, listing string, raw json.RawMessage, err error, n int, log *zap.Logger) {
-	if n > maxResultErrors {
+// anything). n counts the listing's errors recorded so far. It returns the
+// key it recorded, or "" past maxResultErrors. A listing that runs to its
+// end drops the keys of earlier runs that it did not record again (see
+// endSweep, pruneErrors): the error shows what the last listing saw.
+func (h *Handlers) resultError(ctx context.Context, conn, listing string, raw json.RawMessage, err error, n int, log *zap.Logger) string {
+	if n >= maxResultErrors {
 		log.Warn("result skipped", zap.String("listing", listing), zap.Error(err))
-		return
+		return ""
 	}
 	var probe struct {
 		ID any `json:"id"`
@@ -271,7 +275,9 @@ func (h *Handlers) resultError(ctx context.Context, conn, listing string, raw js
 		keyOf, _ = json.Marshal(probe.ID)
 	}
 	sum := sha256.Sum256(keyOf)
-	h.objectError(ctx, conn, listing+":"+hex.EncodeToString(sum[:6]), fmt.Errorf("%s result skipped: %w", listing, err))
+	key := listing + ":" + hex.EncodeToString(sum[:6])
+	h.objectError(ctx, conn, key, fmt.Errorf("%s result skipped: %w", listing, err))
+	return key
 }
 
 func (h *Handlers) saveSweep(ctx context.Context, conn string, ck sweepCheckpoint, log *zap.Logger) {
