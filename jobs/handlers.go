@@ -236,7 +236,8 @@ func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 // IsFailure reports whether err counts against a task's retries. Rate
 // limiting and transient token trouble do not: the task is simply run later.
 func IsFailure(err error) bool {
-	return !errors.Is(err, notionclient.ErrRateLimited) && !errors.Is(err, tokens.ErrTransient) && !errors.Is(err, ErrBusy)
+	return !errors.Is(err, notionclient.ErrRateLimited) && !errors.Is(err, tokens.ErrTransient) && !errors.Is(err, ErrBusy) &&
+		!errors.Is(err, errStopping) // the worker shut down: not the task's fault
 }
 
 // stopped reports whether err means the connection cannot be synced now

@@ -73,19 +73,29 @@ func assertError(t *testing.T, st jobs.SyncState, id string, words ...string) {
 // moves. (Before: the walk queued the cycle for ever, and fan-out grew it.)
 func TestBlockCyclesAreSkippedAndNoted(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 11, Pages: 4, BlocksPerPage: 4, BlockDepth: 2}})
-	self, anc, nested := e.seed.PageIDs[0], e.seed.PageIDs[1], e.seed.PageIDs[2]
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 11, Pages: 6, BlocksPerPage: 10, BlockDepth: 2}})
+	self, anc := e.seed.PageIDs[0], e.seed.PageIDs[1]
 	e.poison(self, notionfake.PoisonChildren, notionfake.PoisonCycleSelf)
 	e.poison(anc, notionfake.PoisonChildren, notionfake.PoisonCycleAncestor)
-	var parent string // a block of nested's with children: it lists the page
-	if err := e.fake.ViewPage(e.ws, nested, func(p *notionfake.Page) {
-		for _, b := range p.Blocks {
-			if len(b.Children) > 0 && parent == "" {
-				parent = b.ID
+	// A block with children (content depends on the workspace id): it
+	// lists its page among its children.
+	var nested, parent, healthy string
+	for _, id := range e.seed.PageIDs[2:] {
+		if err := e.fake.ViewPage(e.ws, id, func(p *notionfake.Page) {
+			for _, b := range p.Blocks {
+				if len(b.Children) > 0 && parent == "" && b.Type != "table" {
+					nested, parent = id, b.ID
+				}
 			}
+		}); err != nil {
+			t.Fatal(err)
 		}
-	}); err != nil || parent == "" {
-		t.Fatalf("no block with children in %s: %v", nested, err)
+		if id != nested {
+			healthy = id
+		}
+	}
+	if parent == "" || healthy == "" {
+		t.Fatalf("seeded content has no block with children outside the first pages, or no other page")
 	}
 	e.poison(parent, notionfake.PoisonChildren, notionfake.PoisonCycleAncestor)
 
@@ -95,11 +105,11 @@ func TestBlockCyclesAreSkippedAndNoted(t *testing.T) {
 	e.assertStored(self, 0)
 	e.assertStored(anc, 1) // the made-up block that points back is a block of the page
 	e.assertStored(nested, 0)
-	e.assertStored(e.seed.PageIDs[3], 0)
+	e.assertStored(healthy, 0)
 	for _, id := range []string{self, anc, nested} {
 		assertError(t, st, id, "stored with notes", "listed more than once")
 	}
-	if _, ok := st.Errors[e.seed.PageIDs[3]]; ok {
+	if _, ok := st.Errors[healthy]; ok {
 		t.Fatalf("healthy page has an error: %v", st.Errors)
 	}
 	for _, id := range []string{self, anc, parent} {
@@ -238,7 +248,20 @@ func TestWrongJSONTypesArePerObjectErrors(t *testing.T) {
 // note that says so. (Before: a warn log only.)
 func TestDepthLimitIsNoted(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 15, Pages: 1, BlocksPerPage: 4, BlockDepth: 3}, maxBlockDepth: 2})
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 15, Pages: 1, BlocksPerPage: 10, BlockDepth: 4}, maxBlockDepth: 2})
+	// The content depends on the workspace id: check that it nests below
+	// the limit.
+	deepest := 0
+	var depth func(bs []*notionfake.Block, d int)
+	depth = func(bs []*notionfake.Block, d int) {
+		for _, b := range bs {
+			deepest = max(deepest, d)
+			depth(b.Children, d+1)
+		}
+	}
+	if err := e.fake.ViewPage(e.ws, e.seed.PageIDs[0], func(p *notionfake.Page) { depth(p.Blocks, 1) }); err != nil || deepest <= 2 {
+		t.Fatalf("seeded page nests %d levels (%v); the test needs more than 2", deepest, err)
+	}
 	e.startWorkers(1)
 	e.sweep()
 	st := e.waitSynced()
@@ -339,5 +362,38 @@ func TestBadResultErrorsClearWhenGone(t *testing.T) {
 			t.Fatalf("errors left after a clean sweep: %v", st.Errors)
 		}
 		time.Sleep(20 * time.Millisecond) // polling the state; nothing signals a sweep's end
+	}
+}
+
+// Stop ends a page task's walk between requests, with its progress saved,
+// however long the listing would go on. (Before: only drains stopped; a
+// page task walked on into the shutdown timeout.)
+func TestStopEndsAnEndlessWalk(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 18, Pages: 1, BlocksPerPage: 1}, maxObjectBlocks: 1 << 30, maxObjectRequests: 1 << 30, maxObjectBytes: 1 << 40})
+	page := e.seed.PageIDs[0]
+	e.poison(page, notionfake.PoisonChildren, notionfake.PoisonEndlessNew)
+	e.fake.SetDataLatency(5 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- e.runTask(jobs.TypePage, fmt.Sprintf(`{"conn_id":%q,"page_id":%q}`, e.conn, page)) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for e.served(page) < 5 {
+		if time.Now().After(deadline) {
+			t.Fatal("the walk did not start")
+		}
+		time.Sleep(5 * time.Millisecond) // polling the fake's counter
+	}
+	e.h.Stop()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "stopping") || jobs.IsFailure(err) {
+			t.Fatalf("task ended with %v, want the worker's stop (not counted as a failure)", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the walk went on after Stop")
+	}
+	n, err := e.rdb.HLen(context.Background(), "notionsync:ckpt:"+e.conn+":tree:"+page).Result()
+	if err != nil || n < 5 {
+		t.Fatalf("checkpoint holds %d fields (%v), want the listings done so far", n, err)
 	}
 }

@@ -65,7 +65,9 @@ func (h *Handlers) syncPage(ctx context.Context, log *zap.Logger, p PagePayload,
 		if err == nil && (stored.LastEditedTime.After(p.LastEdited) ||
 			stored.LastEditedTime.Equal(p.LastEdited) && !stored.SyncedAt.Before(p.DiscoveredAt)) {
 			// A copy fetched after this version was discovered is stored.
-			return h.finishObject(ctx, p.ConnID, doneArgs{member: member, objectID: p.PageID})
+			// The task that stored it recorded its error or note (or
+			// cleared it): keep that.
+			return h.finishObject(ctx, p.ConnID, doneArgs{member: member, objectID: p.PageID, keepError: true})
 		}
 	}
 	// One task at a time fetches a given page: Notion requests are the
@@ -129,7 +131,7 @@ func (h *Handlers) syncPage(ctx context.Context, log *zap.Logger, p PagePayload,
 	}
 	if err == nil && (upToDate(stored.LastEditedTime, stored.SyncedAt, head.LastEditedTime) ||
 		!p.DiscoveredAt.IsZero() && stored.LastEditedTime.Equal(head.LastEditedTime) && !stored.SyncedAt.Before(p.DiscoveredAt)) {
-		return done(0) // another task got there first
+		return finish(doneArgs{keepError: true}) // another task got there first (and decided the error)
 	}
 	w, resumed := resumeTreeWalk(head.ID, edited, h.walkCaps(), stored0.tree)
 	if resumed {
@@ -196,6 +198,13 @@ func (h *Handlers) fetchTree(ctx context.Context, conn string, page objectHead, 
 		if err := ctx.Err(); err != nil {
 			save()
 			return nil, err
+		}
+		if h.isStopping() {
+			// The worker is shutting down: a long walk (a page task's, which
+			// Stop does not cancel) hands its progress back now instead of
+			// running into the shutdown timeout.
+			save()
+			return nil, errStopping
 		}
 		item, more, err := w.next()
 		if err != nil {
