@@ -138,9 +138,23 @@ type Sync struct {
 	Overlap time.Duration `env:"SYNC_OVERLAP" envDefault:"2m" doc:"Each incremental sync re-reads this much before its cursor, because Notion rounds last_edited_time down to the minute. At least 1m."`
 
 	// MaxBlockDepth is the deepest level of nested blocks fetched below a
-	// page.
+	// page; 1 to 100.
 	// Default: 20.
-	MaxBlockDepth int `env:"MAX_BLOCK_DEPTH" envDefault:"20" doc:"Deepest level of nested blocks fetched below a page."`
+	MaxBlockDepth int `env:"MAX_BLOCK_DEPTH" envDefault:"20" doc:"Deepest level of nested blocks fetched below a page; 1 to 100. Deeper blocks are not fetched and the page's status shows a note naming them."`
+
+	// MaxObjectBlocks caps the blocks of one page's walk.
+	// Default: 50000.
+	MaxObjectBlocks int `env:"MAX_OBJECT_BLOCKS" envDefault:"50000" doc:"Most blocks fetched for one page. A page with more is not stored: it shows as a per-object error naming this cap and is walked again only after it is edited."`
+
+	// MaxObjectRequests caps the listing requests of one page's walk, and
+	// of one search or database query.
+	// Default: 5000.
+	MaxObjectRequests int `env:"MAX_OBJECT_REQUESTS" envDefault:"5000" doc:"Most listing requests for one page's blocks, and for one search or database query. A page that needs more is a per-object error naming this cap (walked again after an edit); a search or query stops there, records the error and does not advance its cursor."`
+
+	// MaxObjectBytes caps the bytes of blocks received for one page
+	// (64 MiB).
+	// Default: 67108864.
+	MaxObjectBytes int64 `env:"MAX_OBJECT_BYTES" envDefault:"67108864" doc:"Most bytes of blocks received for one page (64 MiB by default): bounds a worker's memory and the page's checkpoint in Redis. A page with more is a per-object error naming this cap (walked again after an edit)."`
 
 	// PagesInFlight is how many of one connection's pages are synced at
 	// once (paced by its rate limit).

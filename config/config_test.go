@@ -95,8 +95,9 @@ func TestWorkerDefaults(t *testing.T) {
 			RateLimit:    180,
 			RateBurst:    30,
 		},
-		Sync: Sync{SinkURL: NewURL("file://./data"), Interval: 5 * time.Minute, Overlap: 2 * time.Minute, MaxBlockDepth: 20, DrainSlice: 30 * time.Second, PagesInFlight: 3},
-		Log:  Log{Level: "info", Format: "json"},
+		Sync: Sync{SinkURL: NewURL("file://./data"), Interval: 5 * time.Minute, Overlap: 2 * time.Minute, MaxBlockDepth: 20, DrainSlice: 30 * time.Second, PagesInFlight: 3,
+			MaxObjectBlocks: 50_000, MaxObjectRequests: 5_000, MaxObjectBytes: 64 << 20},
+		Log: Log{Level: "info", Format: "json"},
 		Pool: Pool{
 			Concurrency:     50,
 			Queues:          QueueWeights{"tokens": 6, "sync": 3, "backfill": 1},
@@ -323,6 +324,10 @@ func TestValidation(t *testing.T) {
 		{name: "interval unitless", env: map[string]string{"NOTIONSYNC_SYNC_INTERVAL": "300"}, wantVar: "NOTIONSYNC_SYNC_INTERVAL", wantMsg: `NOTIONSYNC_SYNC_INTERVAL="300": not a duration`},
 		{name: "overlap below a minute", env: map[string]string{"NOTIONSYNC_SYNC_OVERLAP": "59s"}, wantVar: "NOTIONSYNC_SYNC_OVERLAP", wantMsg: "NOTIONSYNC_SYNC_OVERLAP=59s: must be at least 1m"},
 		{name: "block depth zero", env: map[string]string{"NOTIONSYNC_MAX_BLOCK_DEPTH": "0"}, wantVar: "NOTIONSYNC_MAX_BLOCK_DEPTH", wantMsg: "must be at least 1"},
+		{name: "block depth above the walk's limit", env: map[string]string{"NOTIONSYNC_MAX_BLOCK_DEPTH": "1001"}, wantVar: "NOTIONSYNC_MAX_BLOCK_DEPTH", wantMsg: "must be at most 100"},
+		{name: "object blocks zero", env: map[string]string{"NOTIONSYNC_MAX_OBJECT_BLOCKS": "0"}, wantVar: "NOTIONSYNC_MAX_OBJECT_BLOCKS", wantMsg: "must be at least 1"},
+		{name: "object requests zero", env: map[string]string{"NOTIONSYNC_MAX_OBJECT_REQUESTS": "0"}, wantVar: "NOTIONSYNC_MAX_OBJECT_REQUESTS", wantMsg: "must be at least 1"},
+		{name: "object bytes tiny", env: map[string]string{"NOTIONSYNC_MAX_OBJECT_BYTES": "1000"}, wantVar: "NOTIONSYNC_MAX_OBJECT_BYTES", wantMsg: "must be at least 1048576"},
 		{name: "pages in flight zero", env: map[string]string{"NOTIONSYNC_SYNC_PAGES_IN_FLIGHT": "0"}, wantVar: "NOTIONSYNC_SYNC_PAGES_IN_FLIGHT", wantMsg: "must be between 1 and 16"},
 		{name: "drain slice too short", env: map[string]string{"NOTIONSYNC_SYNC_DRAIN_SLICE": "10ms"}, wantVar: "NOTIONSYNC_SYNC_DRAIN_SLICE", wantMsg: "must be at least 1s"},
 

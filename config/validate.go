@@ -31,6 +31,9 @@ const (
 	varSyncInterval  = Prefix + "SYNC_INTERVAL"
 	varSyncOverlap   = Prefix + "SYNC_OVERLAP"
 	varMaxBlockDepth = Prefix + "MAX_BLOCK_DEPTH"
+	varMaxObjBlocks  = Prefix + "MAX_OBJECT_BLOCKS"
+	varMaxObjReqs    = Prefix + "MAX_OBJECT_REQUESTS"
+	varMaxObjBytes   = Prefix + "MAX_OBJECT_BYTES"
 	varDrainSlice    = Prefix + "SYNC_DRAIN_SLICE"
 	varPagesInFlight = Prefix + "SYNC_PAGES_IN_FLIGHT"
 
@@ -58,6 +61,15 @@ const (
 
 // maxReconnectLinkTTL matches control.MaxLinkTTL.
 const maxReconnectLinkTTL = 30 * 24 * time.Hour
+
+// maxBlockDepth is the deepest MAX_BLOCK_DEPTH; the same as
+// jobs.MaxBlockDepthLimit (config does not import the packages it
+// configures).
+const maxBlockDepth = 100
+
+// minObjectBytes is the smallest MAX_OBJECT_BYTES: one listing of 100
+// ordinary blocks fits many times.
+const minObjectBytes = 1 << 20
 
 // minSecretLen is the shortest admin token or webhook secret accepted.
 const minSecretLen = 16
@@ -152,6 +164,16 @@ func (s *Sync) validate(c *collector) {
 			showDuration(minSyncOverlap))
 	}
 	atLeastOne(c, varMaxBlockDepth, s.MaxBlockDepth)
+	if s.MaxBlockDepth > maxBlockDepth {
+		// The walk refuses more (jobs.MaxBlockDepthLimit): a deeper tree is
+		// a runaway one, and the block caps bound it anyway.
+		c.addf(varMaxBlockDepth, strconv.Itoa(s.MaxBlockDepth), "must be at most %d", maxBlockDepth)
+	}
+	atLeastOne(c, varMaxObjBlocks, s.MaxObjectBlocks)
+	atLeastOne(c, varMaxObjReqs, s.MaxObjectRequests)
+	if s.MaxObjectBytes < minObjectBytes {
+		c.addf(varMaxObjBytes, strconv.FormatInt(s.MaxObjectBytes, 10), "must be at least %d (1 MiB)", minObjectBytes)
+	}
 	if s.PagesInFlight < 1 || s.PagesInFlight > 16 {
 		c.addf(varPagesInFlight, strconv.Itoa(s.PagesInFlight), "must be between 1 and 16")
 	}

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jomei/notionapi"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/notionsync/notionsync/internal/notionfake"
 	"github.com/notionsync/notionsync/jobs"
@@ -245,3 +248,66 @@ func (s *memSink) Stat(_ context.Context, _ string, _ sink.Kind, id string) (sin
 	return st, nil
 }
 func (s *memSink) Close() error { return nil }
+
+// BenchmarkPageWalkRedis measures the Redis cost of one page task on a
+// deep page (200 top-level blocks, three levels: 25+ listing requests):
+// round trips per Notion request (the rate limiter's included) and bytes
+// of checkpoint written. Reproduce with
+//
+//	go test -run '^$' -bench PageWalkRedis -benchtime 20x ./jobs
+func BenchmarkPageWalkRedis(b *testing.B) {
+	var trips, requests, written int64
+	for b.Loop() {
+		b.StopTimer()
+		e := newEnv(b, envOpts{spec: notionfake.SeedSpec{Seed: 7, Pages: 1, BlocksPerPage: 200, BlockDepth: 3}})
+		rt, cw := &roundTrips{}, &ckptWrites{}
+		e.rdb.AddHook(rt)
+		e.rdb.AddHook(cw)
+		payload := fmt.Sprintf(`{"conn_id":%q,"page_id":%q}`, e.conn, e.seed.PageIDs[0])
+		before := e.fake.RequestCount(e.ws)
+		b.StartTimer()
+		if err := e.runTask(jobs.TypePage, payload); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		trips += int64(rt.commands.Load() + rt.pipelines.Load())
+		written += cw.bytes.Load()
+		requests += int64(e.fake.RequestCount(e.ws) - before)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(trips)/float64(requests), "redis-round-trips/notion-request")
+	b.ReportMetric(float64(requests)/float64(b.N), "notion-requests/page")
+	b.ReportMetric(float64(written)/float64(b.N), "checkpoint-bytes-written/page")
+}
+
+// ckptWrites sums the argument bytes of commands (single or pipelined)
+// that write a checkpoint key.
+type ckptWrites struct{ bytes atomic.Int64 }
+
+func (*ckptWrites) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *ckptWrites) count(cmd redis.Cmder) {
+	args := cmd.Args()
+	if len(args) < 2 || (cmd.Name() != "set" && cmd.Name() != "hset") {
+		return
+	}
+	if k, _ := args[1].(string); !strings.Contains(k, ":ckpt:") {
+		return
+	}
+	for _, a := range args[2:] {
+		c.bytes.Add(int64(len(fmt.Sprint(a))))
+	}
+}
+
+func (c *ckptWrites) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { c.count(cmd); return next(ctx, cmd) }
+}
+
+func (c *ckptWrites) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			c.count(cmd)
+		}
+		return next(ctx, cmds)
+	}
+}

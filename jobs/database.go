@@ -34,6 +34,9 @@ type queryCheckpoint struct {
 	Floor  int64  `json:"floor"` // ms; 0: all rows
 	Next   string `json:"next"`
 	Target int64  `json:"target"`
+	// Requests counts the query's requests across resumes, for the
+	// listing's cap (MaxObjectRequests).
+	Requests int `json:"requests,omitempty"`
 }
 
 // syncDatabase stores the database's schema and hands out a page task for
@@ -83,6 +86,9 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 			ck.Floor = cur.Add(-h.cfg.Overlap).UnixMilli()
 		}
 	}
+	cursors := map[string]bool{}
+	var badRows []string // per-object error keys of skipped rows
+	rowsKey := "database " + p.DatabaseID + " row"
 	for n := 1; ; n++ {
 		body := map[string]any{
 			"page_size": 100,
@@ -96,11 +102,13 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 			body["start_cursor"] = ck.Next
 		}
 		raw, err := h.cfg.Notion.Do(ctx, conn, http.MethodPost, "/v1/databases/"+url.PathEscape(p.DatabaseID)+"/query", body)
+		ck.Requests++
 		if ck.Next != "" && !restarted && cursorRefused(err) {
 			// Rows handed out so far stay pending; querying again from the
 			// newest row hands out at most duplicates.
 			log.Warn("Notion refused the stored query cursor; querying again from the newest row", zap.Error(err))
 			ck.Next, restarted = "", true
+			clear(cursors) // a new listing
 			continue
 		}
 		if multipleDataSources(err) {
@@ -117,7 +125,10 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 			for _, r := range list.Results {
 				head, herr := parseHead(r)
 				if herr != nil {
-					log.Warn("row skipped", zap.Error(herr))
+					// Skipped and shown; the other rows go on.
+					if k := h.resultError(ctx, conn, rowsKey, r, herr, len(badRows), log); k != "" {
+						badRows = append(badRows, k)
+					}
 					continue
 				}
 				ck.Target = max(ck.Target, head.LastEditedTime.UnixMilli())
@@ -153,7 +164,24 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 		if !list.HasMore {
 			break
 		}
-		ck.Next = list.next()
+		next := list.next()
+		var capErr *CapError
+		switch {
+		case next == ck.Next || cursors[next]:
+			capErr = &CapError{Object: "database " + p.DatabaseID, Cap: CapRepeatedCursor, Listing: "its query"}
+		case ck.Requests >= h.cfg.MaxObjectRequests:
+			capErr = &CapError{Object: "database " + p.DatabaseID, Cap: CapRequests, Limit: int64(h.cfg.MaxObjectRequests)}
+		}
+		if capErr != nil {
+			// The rows handed out sync; the database's own cursor stays,
+			// so the rows it never reached are queried again the next time
+			// a sweep sees the database.
+			h.objectError(ctx, conn, p.DatabaseID, fmt.Errorf("query stopped early, rows after it not synced: %w", capErr))
+			_ = h.state.dropCheckpoint(ctx, conn, "db", p.DatabaseID)
+			return h.markDone(ctx, conn, member, 0)
+		}
+		cursors[next] = true
+		ck.Next = next
 		if n%h.cfg.CheckpointEvery == 0 {
 			if err := h.state.saveCheckpoint(context.WithoutCancel(ctx), conn, "db", p.DatabaseID, ck); err != nil {
 				log.Warn("could not save checkpoint", zap.Error(err))
@@ -168,7 +196,9 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 	if err := h.state.dropCheckpoint(ctx, conn, "db", p.DatabaseID); err != nil {
 		return err
 	}
-	if err := h.state.clearError(ctx, conn, p.DatabaseID); err != nil {
+	// The query ran to its end: the database's error and the errors of
+	// rows this query did not see again are dropped.
+	if err := h.state.pruneErrors(ctx, conn, p.DatabaseID, rowsKey+":", badRows); err != nil {
 		return err
 	}
 	return h.markDone(ctx, conn, member, 0)

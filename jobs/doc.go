@@ -30,8 +30,9 @@
 //   - sync:page: one page (a webhook event, a child page found in a block
 //     tree), synced like a drain syncs each of its pages: the page object
 //     and, unless the sink already holds that version, its whole block tree
-//     (every level paginated, recursion bounded; child pages and child
-//     databases become their own tasks), written to the sink. Archived
+//     (every level paginated, breadth first, each block listed once, bounded
+//     by per-object caps; child pages and child databases become their own
+//     tasks), written to the sink. Archived
 //     pages are stored as deleted; a 404 is stored as unshared.
 //   - sync:database: the schema, then a query of rows edited on or after
 //     the database's own cursor minus the overlap; changed rows go on the
@@ -63,6 +64,20 @@
 // pagination cursor that Notion refuses (400 validation_error) makes the
 // walk, search or query start over once.
 //
+// What Notion answers is not trusted to end (see walk.go). A page's walk
+// lists each block once (a block listed again, say in a cycle, is skipped
+// and noted), refuses a cursor it was given before in the same listing,
+// and stops at Config.MaxObjectBlocks, MaxObjectRequests or MaxObjectBytes
+// with a *CapError naming the cap. Such a page is done with its error: it
+// does not hold the cursor (retrying would cost the same for the same
+// answer), and the version that stopped is not walked again until the page
+// is edited. Notes (repeats skipped, blocks below MaxBlockDepth) are kept
+// as the error of a page that was stored. A search result or database row
+// that is not an object with a Notion id is skipped with an error of its
+// own; the others sync and the cursor moves. A search or query that
+// repeats a cursor or passes MaxObjectRequests stops early with an error
+// and does not move its cursor.
+//
 // # Cursor discipline
 //
 // A connection's cursor moves only after everything discovered up to it is
@@ -75,7 +90,9 @@
 // fetched again: an edit made later in that minute is not lost.
 //
 // Large block trees and queries checkpoint their pagination in Redis (every
-// few requests, and always when a task stops early), so a retry resumes.
+// few requests, and always when a task stops early), so a retry resumes. A
+// block walk's checkpoint is a hash that grows by one field per listing
+// request, appended, never rewritten.
 //
 // # Retries and fairness
 //

@@ -245,7 +245,7 @@ func (h *Handlers) drainPage(ctx context.Context, log *zap.Logger, conn string, 
 // connectionWide reports whether a page's error concerns the whole
 // connection (or the worker), not the page.
 func connectionWide(ctx context.Context, err error) bool {
-	return stopped(err) || ctx.Err() != nil ||
+	return stopped(err) || ctx.Err() != nil || errors.Is(err, errStopping) ||
 		errors.Is(err, notionclient.ErrRateLimited) || errors.Is(err, tokens.ErrTransient) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -108,29 +109,25 @@ func TestRefusedCursorRestartsTheWalk(t *testing.T) {
 	if _, ok := notionclient.RetryAfter(e.runTask(jobs.TypePage, payload)); !ok {
 		t.Fatal("first run was not stopped by the rate limit")
 	}
-	// Garble every cursor of the checkpoint the stop left.
+	// Garble the cursor the stop left: the next cursor of the last
+	// listing request in the checkpoint (one hash field per request).
 	ctx := context.Background()
-	key := "notionsync:ckpt:" + e.conn + ":page:" + page
-	raw, err := e.rdb.Get(ctx, key).Bytes()
-	if err != nil {
-		t.Fatalf("no checkpoint: %v", err)
+	key := "notionsync:ckpt:" + e.conn + ":tree:" + page
+	fields, err := e.rdb.HGetAll(ctx, key).Result()
+	if err != nil || len(fields) < 2 {
+		t.Fatalf("no checkpoint: %v %v", fields, err)
 	}
-	var ck map[string]any
-	if err := json.Unmarshal(raw, &ck); err != nil {
+	last := strconv.Itoa(len(fields) - 2) // fields "e", "0".."n"
+	var chunk map[string]any
+	if err := json.Unmarshal([]byte(fields[last]), &chunk); err != nil {
 		t.Fatal(err)
 	}
-	garbled := 0
-	for _, it := range ck["queue"].([]any) {
-		if m := it.(map[string]any); m["cursor"] != nil {
-			m["cursor"] = "expired-cursor"
-			garbled++
-		}
-	}
-	if garbled == 0 {
+	if chunk["n"] == nil {
 		t.Fatal("the checkpoint holds no cursor to garble")
 	}
-	b, _ := json.Marshal(ck)
-	if err := e.rdb.Set(ctx, key, b, time.Hour).Err(); err != nil {
+	chunk["n"] = "expired-cursor"
+	b, _ := json.Marshal(chunk)
+	if err := e.rdb.HSet(ctx, key, last, b).Err(); err != nil {
 		t.Fatal(err)
 	}
 	before := e.fake.DataStats().Count("", 400)

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,8 +53,22 @@ type Config struct {
 	// Notion rounds last_edited_time down to the minute and its search
 	// index lags. Default 2m; at least 1m.
 	Overlap time.Duration
-	// MaxBlockDepth bounds the recursion into nested blocks. Default 20.
+	// MaxBlockDepth is the deepest level of nested blocks fetched below a
+	// page; children below it are not fetched and the page is stored with
+	// a note in its per-object errors. Default 20; at most
+	// MaxBlockDepthLimit.
 	MaxBlockDepth int
+	// MaxObjectBlocks, MaxObjectRequests and MaxObjectBytes cap one page's
+	// block walk: blocks listed, listing requests sent, bytes of blocks
+	// received. MaxObjectRequests also caps the requests of one search or
+	// database query listing. An object that reaches a cap is recorded as
+	// a per-object error naming it (see CapError) and, for a page, is not
+	// walked again until it is edited. They bound what one hostile or
+	// runaway object costs in requests, memory and checkpoint size.
+	// Defaults 50,000 blocks, 5,000 requests, 64 MiB.
+	MaxObjectBlocks   int
+	MaxObjectRequests int
+	MaxObjectBytes    int64
 	// CheckpointEvery saves a large page's or query's pagination progress
 	// every this many requests (and always when a task stops early), so a
 	// retry resumes instead of restarting. Default 10.
@@ -75,6 +90,17 @@ type Config struct {
 	// Hooks observe the handlers.
 	Hooks Hooks
 }
+
+// Defaults and limits of the walk caps (see Config).
+const (
+	DefaultMaxObjectBlocks   = 50_000
+	DefaultMaxObjectRequests = 5_000
+	DefaultMaxObjectBytes    = 64 << 20
+	// MaxBlockDepthLimit is the largest MaxBlockDepth accepted. Notion's
+	// own editor nests far less; a deeper tree is a runaway (or hostile)
+	// one, and the block caps bound it anyway.
+	MaxBlockDepthLimit = 100
+)
 
 // Handlers run notionsync's tasks. Safe for concurrent use by asynq's
 // worker goroutines (and by several worker processes on one Redis).
@@ -110,6 +136,12 @@ func New(cfg Config) (*Handlers, error) {
 	if cfg.MaxBlockDepth <= 0 {
 		cfg.MaxBlockDepth = 20
 	}
+	if cfg.MaxBlockDepth > MaxBlockDepthLimit {
+		return nil, fmt.Errorf("jobs: MaxBlockDepth %d is above %d", cfg.MaxBlockDepth, MaxBlockDepthLimit)
+	}
+	cfg.MaxObjectBlocks = cmp.Or(max(cfg.MaxObjectBlocks, 0), DefaultMaxObjectBlocks)
+	cfg.MaxObjectRequests = cmp.Or(max(cfg.MaxObjectRequests, 0), DefaultMaxObjectRequests)
+	cfg.MaxObjectBytes = cmp.Or(max(cfg.MaxObjectBytes, 0), DefaultMaxObjectBytes)
 	if cfg.CheckpointEvery <= 0 {
 		cfg.CheckpointEvery = 10
 	}
@@ -204,7 +236,8 @@ func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 // IsFailure reports whether err counts against a task's retries. Rate
 // limiting and transient token trouble do not: the task is simply run later.
 func IsFailure(err error) bool {
-	return !errors.Is(err, notionclient.ErrRateLimited) && !errors.Is(err, tokens.ErrTransient) && !errors.Is(err, ErrBusy)
+	return !errors.Is(err, notionclient.ErrRateLimited) && !errors.Is(err, tokens.ErrTransient) && !errors.Is(err, ErrBusy) &&
+		!errors.Is(err, errStopping) // the worker shut down: not the task's fault
 }
 
 // stopped reports whether err means the connection cannot be synced now

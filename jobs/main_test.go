@@ -92,6 +92,9 @@ type envOpts struct {
 	// wrapSink wraps the sink the handlers write to (env.sink stays the
 	// one underneath, for reading).
 	wrapSink func(sink.Sink) sink.Sink
+	// Walk limits (0: the handlers' defaults).
+	maxBlockDepth, maxObjectBlocks, maxObjectRequests int
+	maxObjectBytes                                    int64
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -153,6 +156,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	}
 	e.h, err = jobs.New(jobs.Config{
 		Tokens: e.src, Notion: e.notion, Sink: hsink, Redis: e.rdb, Enqueuer: e.client, DrainSlice: o.drainSlice, PagesInFlight: o.pagesInFlight,
+		MaxBlockDepth: o.maxBlockDepth, MaxObjectBlocks: o.maxObjectBlocks, MaxObjectRequests: o.maxObjectRequests, MaxObjectBytes: o.maxObjectBytes,
 		Now: clk.Now, CheckpointEvery: 2, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
 		Hooks: jobs.Hooks{
 			OnCursorAdvanced: func(conn string, _ time.Time) {

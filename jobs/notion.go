@@ -36,6 +36,9 @@ func parseHead(raw json.RawMessage) (objectHead, error) {
 	if h.ID == "" {
 		return h, fmt.Errorf("%w: object without an id", ErrMalformed)
 	}
+	if err := validNotionID(h.ID); err != nil {
+		return h, err
+	}
 	return h, nil
 }
 

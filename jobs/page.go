@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -66,13 +65,14 @@ func (h *Handlers) syncPage(ctx context.Context, log *zap.Logger, p PagePayload,
 		if err == nil && (stored.LastEditedTime.After(p.LastEdited) ||
 			stored.LastEditedTime.Equal(p.LastEdited) && !stored.SyncedAt.Before(p.DiscoveredAt)) {
 			// A copy fetched after this version was discovered is stored.
-			return h.finishObject(ctx, p.ConnID, doneArgs{member: member, objectID: p.PageID})
+			// The task that stored it recorded its error or note (or
+			// cleared it): keep that.
+			return h.finishObject(ctx, p.ConnID, doneArgs{member: member, objectID: p.PageID, keepError: true})
 		}
 	}
 	// One task at a time fetches a given page: Notion requests are the
 	// scarce resource, and a duplicate that waits finds the stored copy.
-	var ck treeCheckpoint
-	cl, resumed, err := h.state.claimPage(ctx, p.ConnID, p.PageID, &ck)
+	cl, stored0, err := h.state.claimPage(ctx, p.ConnID, p.PageID)
 	if err != nil {
 		return err
 	}
@@ -82,13 +82,15 @@ func (h *Handlers) syncPage(ctx context.Context, log *zap.Logger, p PagePayload,
 			h.state.release(ctx, cl)
 		}
 	}()
-	done := func(pages int) error {
+	finish := func(a doneArgs) error {
 		// The script releases the claim with the rest; if it fails (Redis,
 		// a cancelled task), the deferred release still gives it back.
-		err := h.finishObject(ctx, p.ConnID, doneArgs{member: member, pages: pages, objectID: p.PageID, claim: cl})
+		a.member, a.objectID, a.claim = member, p.PageID, cl
+		err := h.finishObject(ctx, p.ConnID, a)
 		released = err == nil
 		return err
 	}
+	done := func(pages int) error { return finish(doneArgs{pages: pages}) }
 	syncedAt := h.cfg.Now()
 	raw, err := h.cfg.Notion.Do(ctx, p.ConnID, http.MethodGet, "/v1/pages/"+url.PathEscape(p.PageID), nil)
 	if notionclient.IsNotFound(err) {
@@ -117,20 +119,41 @@ func (h *Handlers) syncPage(ctx context.Context, log *zap.Logger, p PagePayload,
 		log.Info("page archived or in trash; recorded as deleted")
 		return done(0)
 	}
+	edited := head.LastEditedTime.UnixMilli()
+	if stored0.capped == edited {
+		// This version stopped at a cap before: it is not walked again
+		// until the page changes (its error stays in the status).
+		return finish(doneArgs{keepError: true, capped: edited})
+	}
 	stored, err := h.cfg.Sink.Stat(ctx, p.ConnID, sink.KindPage, head.ID)
 	if err != nil && !errors.Is(err, sink.ErrNotFound) {
 		return fmt.Errorf("sink: %w", err)
 	}
 	if err == nil && (upToDate(stored.LastEditedTime, stored.SyncedAt, head.LastEditedTime) ||
 		!p.DiscoveredAt.IsZero() && stored.LastEditedTime.Equal(head.LastEditedTime) && !stored.SyncedAt.Before(p.DiscoveredAt)) {
-		return done(0) // another task got there first
+		return finish(doneArgs{keepError: true}) // another task got there first (and decided the error)
 	}
-	if !resumed || ck.Edited != head.LastEditedTime.UnixMilli() {
-		ck = newTreeCheckpoint(head)
-	} else {
-		log.Info("resuming block walk from checkpoint", zap.Int("parents_done", len(ck.Children)), zap.Int("queued", len(ck.Queue)))
+	w, resumed := resumeTreeWalk(head.ID, edited, h.walkCaps(), stored0.tree)
+	if resumed {
+		log.Info("resuming block walk from checkpoint", zap.Int("requests_done", w.requests), zap.Int("queued", len(w.queue)))
 	}
-	blocks, err := h.fetchTree(ctx, p.ConnID, head, &ck, gen, log)
+	blocks, err := h.fetchTree(ctx, p.ConnID, head, w, gen, log)
+	if capErr := (*CapError)(nil); errors.As(err, &capErr) {
+		// Retrying at once would cost the same requests for the same
+		// answer: the page is done with its error, so the connection's
+		// cursor moves on, and this version is not walked again (see
+		// above). An edit of the page walks it again.
+		msg := fmt.Sprintf("page %s not synced: %v", p.PageID, err)
+		log.Warn("block walk stopped at a cap; page recorded as a per-object error until it is edited", zap.Error(err),
+			zap.Int("requests", w.requests), zap.Int("blocks", w.blocks), zap.Int64("bytes", w.bytes))
+		if err := finish(doneArgs{errMsg: msg, capped: edited}); err != nil {
+			return err
+		}
+		if f := h.cfg.Hooks.OnObjectError; f != nil {
+			f(p.ConnID, p.PageID, capErr)
+		}
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("page %s blocks: %w", p.PageID, err)
 	}
@@ -141,40 +164,55 @@ func (h *Handlers) syncPage(ctx context.Context, log *zap.Logger, p PagePayload,
 	if _, err := h.cfg.Sink.PutPage(ctx, page); err != nil {
 		return fmt.Errorf("sink: %w", err)
 	}
-	return done(1)
+	note := w.notes.String()
+	if note != "" {
+		note = fmt.Sprintf("page %s stored with notes: %s", p.PageID, note)
+		log.Warn("page stored without part of its block tree", zap.String("note", note))
+	}
+	return finish(doneArgs{pages: 1, errMsg: note})
 }
 
-// treeCheckpoint is a page's block-tree walk in progress.
-type treeCheckpoint struct {
-	// Edited is the page version the walk belongs to (unix ms).
-	Edited int64 `json:"edited"`
-	// Children holds the children fetched so far, by parent block id.
-	Children map[string][]json.RawMessage `json:"children"`
-	// Queue is what is left to fetch, front first.
-	Queue []treeItem `json:"queue"`
-}
-
-type treeItem struct {
-	ID     string `json:"id"`
-	Cursor string `json:"cursor,omitempty"`
-	Depth  int    `json:"depth"`
-}
-
-func newTreeCheckpoint(page objectHead) treeCheckpoint {
-	return treeCheckpoint{Edited: page.LastEditedTime.UnixMilli(), Children: map[string][]json.RawMessage{},
-		Queue: []treeItem{{ID: page.ID}}}
+func (h *Handlers) walkCaps() walkCaps {
+	return walkCaps{blocks: h.cfg.MaxObjectBlocks, requests: h.cfg.MaxObjectRequests, bytes: h.cfg.MaxObjectBytes, depth: h.cfg.MaxBlockDepth}
 }
 
 // fetchTree walks a page's blocks (one level per request, every level
-// paginated), recursing where has_children, except into child pages and
-// child databases, which are their own objects and get their own tasks. The
-// walk starts from ck and is checkpointed so that a retry (after a rate
-// limit or a crash) resumes where it stopped. A resumed walk whose cursor
-// Notion refuses starts over once.
-func (h *Handlers) fetchTree(ctx context.Context, conn string, page objectHead, ck *treeCheckpoint, gen func() (int64, error), log *zap.Logger) ([]sink.Block, error) {
+// paginated), breadth first, descending where has_children, except into
+// child pages and child databases, which are their own objects and get
+// their own tasks. The walk is bounded (see walk.go): each block is
+// listed once, a repeated cursor or a cap ends it with a *CapError. It is
+// checkpointed so that a retry (after a rate limit, a shutdown or a crash)
+// resumes where it stopped. A resumed walk whose cursor Notion refuses
+// starts over once.
+func (h *Handlers) fetchTree(ctx context.Context, conn string, page objectHead, w *treeWalk, gen func() (int64, error), log *zap.Logger) ([]sink.Block, error) {
 	restarted := false
-	for n := 1; len(ck.Queue) > 0; n++ {
-		item := ck.Queue[0]
+	save := func() {
+		if err := h.state.saveTree(context.WithoutCancel(ctx), conn, w); err != nil {
+			log.Warn("could not save checkpoint", zap.Error(err))
+		}
+	}
+	onChild := func(b objectHead) { h.enqueueChild(ctx, conn, gen, b, log) }
+	for {
+		// A walk stops between requests when its task does (shutdown, a
+		// deadline), not only inside the next request.
+		if err := ctx.Err(); err != nil {
+			save()
+			return nil, err
+		}
+		if h.isStopping() {
+			// The worker is shutting down: a long walk (a page task's, which
+			// Stop does not cancel) hands its progress back now instead of
+			// running into the shutdown timeout.
+			save()
+			return nil, errStopping
+		}
+		item, more, err := w.next()
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			break
+		}
 		path := "/v1/blocks/" + url.PathEscape(item.ID) + "/children?page_size=100"
 		if item.Cursor != "" {
 			path += "&start_cursor=" + url.QueryEscape(item.Cursor)
@@ -182,79 +220,36 @@ func (h *Handlers) fetchTree(ctx context.Context, conn string, page objectHead, 
 		raw, err := h.cfg.Notion.Do(ctx, conn, http.MethodGet, path, nil)
 		if item.Cursor != "" && !restarted && cursorRefused(err) {
 			log.Warn("Notion refused a stored pagination cursor; walking the page's blocks again from the start", zap.Error(err))
-			*ck = newTreeCheckpoint(page)
+			w.restart()
 			restarted = true
 			continue
 		}
 		if err == nil {
 			var list listResponse
-			list, err = parseList(raw)
-			if err == nil {
-				var more []treeItem
-				for _, r := range list.Results {
-					b, herr := parseHead(r)
-					if herr != nil {
-						err = herr
-						break
-					}
-					ck.Children[item.ID] = append(ck.Children[item.ID], r)
-					switch {
-					case b.Type == "child_page" || b.Type == "child_database":
-						h.enqueueChild(ctx, conn, gen, b, log)
-					case b.HasChildren && item.Depth+1 < h.cfg.MaxBlockDepth:
-						more = append(more, treeItem{ID: b.ID, Depth: item.Depth + 1})
-					case b.HasChildren:
-						log.Warn("block tree deeper than the limit; not descending", zap.String("block_id", b.ID), zap.Int("max_depth", h.cfg.MaxBlockDepth))
-					}
-				}
-				if err == nil {
-					rest := ck.Queue[1:]
-					if next := list.next(); next != "" {
-						rest = append([]treeItem{{ID: item.ID, Cursor: next, Depth: item.Depth}}, rest...)
-					}
-					ck.Queue = append(rest, more...)
+			if list, err = parseList(raw); err == nil {
+				c := treeChunk{Parent: item.ID, Cursor: item.Cursor, Next: list.next(), Results: list.Results}
+				if err = w.apply(c, onChild); err == nil {
+					w.unsaved = append(w.unsaved, c)
 				}
 			}
+		}
+		var capErr *CapError
+		if errors.As(err, &capErr) {
+			return nil, err // the checkpoint is dropped with the page
 		}
 		if err != nil {
-			if serr := h.state.saveCheckpoint(context.WithoutCancel(ctx), conn, "page", page.ID, ck); serr != nil {
-				log.Warn("could not save checkpoint", zap.Error(serr))
-			}
+			save()
 			return nil, err
 		}
-		if n%h.cfg.CheckpointEvery == 0 {
-			if err := h.state.saveCheckpoint(context.WithoutCancel(ctx), conn, "page", page.ID, ck); err != nil {
-				log.Warn("could not save checkpoint", zap.Error(err))
-			}
+		if len(w.unsaved) >= h.cfg.CheckpointEvery {
+			save()
 		}
 	}
-	blocks, err := assemble(page.ID, ck.Children, 0)
+	blocks, err := assemble(page.ID, w.children)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	return blocks, nil
-}
-
-// assemble builds the tree below parent from the fetched children lists.
-func assemble(parent string, children map[string][]json.RawMessage, depth int) ([]sink.Block, error) {
-	raws := children[parent]
-	if len(raws) == 0 || depth > 1000 {
-		return nil, nil
-	}
-	out := make([]sink.Block, 0, len(raws))
-	for _, r := range raws {
-		b, err := record.BlockFromRaw(r)
-		if err != nil {
-			return nil, err
-		}
-		if b.HasChildren {
-			if b.Children, err = assemble(b.ID, children, depth+1); err != nil {
-				return nil, err
-			}
-		}
-		out = append(out, b)
-	}
-	return out, nil
 }
 
 // enqueueChild hands a child page or child database found inside a page to

@@ -25,6 +25,10 @@ import (
 //	                             connection's drain task
 //	<prefix>drain:<conn>         string with a TTL: a drain task exists for the connection
 //	<prefix>ckpt:<conn>:<kind>:<id>  string: pagination checkpoint (JSON), with a TTL
+//	<prefix>ckpt:<conn>:tree:<id>    hash: a page's block walk, one field per
+//	                             listing request (see walk.go), with a TTL
+//	<prefix>capped:<conn>:<id>   string with a TTL: the version (ms) of a page
+//	                             whose walk stopped at a cap
 //
 // Cursor discipline: a sweep records the newest last_edited_time it
 // discovered as the target, and adds every object it hands out to the
@@ -48,6 +52,14 @@ func (s *state) claimKey(conn, kind, id string) string {
 func (s *state) ckptKey(conn, kind, id string) string {
 	return s.prefix + "ckpt:" + conn + ":" + kind + ":" + id
 }
+
+// treeKey is a page's block-walk checkpoint: a hash of one field per
+// listing request (see saveTree). The older string checkpoint under
+// ckptKey(conn, "page", id) is no longer read; it expires.
+func (s *state) treeKey(conn, id string) string { return s.ckptKey(conn, "tree", id) }
+
+// cappedKey marks the version of a page whose walk stopped at a cap.
+func (s *state) cappedKey(conn, id string) string { return s.prefix + "capped:" + conn + ":" + id }
 
 // SyncState is a connection's sync progress.
 type SyncState struct {
@@ -161,20 +173,32 @@ return 0
 `
 
 // doneScript removes an object from the pending set (and, for a page, from
-// the drain's to-do hash, its per-object error, its checkpoint and its
-// claim), counts a stored page, and, when the pending set is empty, moves
-// the cursor to the target. Returns the new cursor (ms) when it moved, else 0.
+// the drain's to-do hash, its checkpoint and its claim, and sets or clears
+// its per-object error and its capped mark), counts a stored page, and,
+// when the pending set is empty, moves the cursor to the target. Returns
+// the new cursor (ms) when it moved, else 0.
 //
 // KEYS: [1] sync hash, [2] pending set, [3] to-do hash, [4] errors hash,
-// [5] checkpoint, [6] claim. ARGV: [1] pending member (” none), [2] pages
-// stored, [3] now (ms), [4] object id (” none: leave [3]..[5] alone),
-// [5] claim token (” none).
+// [5] checkpoint, [6] claim, [7] capped mark. ARGV: [1] pending member (”
+// none), [2] pages stored, [3] now (ms), [4] object id (” none: leave
+// [3]..[5] and [7] alone), [5] claim token (” none), [6] error: ” clears
+// it, "=" keeps it, anything else is recorded, [7] capped version (ms; ”
+// drops the mark), [8] the mark's TTL (ms).
 var doneScript = redis.NewScript(`
 if ARGV[1] ~= '' then redis.call('SREM', KEYS[2], ARGV[1]) end
 if ARGV[4] ~= '' then
   redis.call('HDEL', KEYS[3], ARGV[4])
-  redis.call('HDEL', KEYS[4], ARGV[4])
+  if ARGV[6] == '' then
+    redis.call('HDEL', KEYS[4], ARGV[4])
+  elseif ARGV[6] ~= '=' then
+    redis.call('HSET', KEYS[4], ARGV[4], ARGV[6])
+  end
   redis.call('DEL', KEYS[5])
+  if ARGV[7] == '' then
+    redis.call('DEL', KEYS[7])
+  else
+    redis.call('SET', KEYS[7], ARGV[7], 'PX', ARGV[8])
+  end
 end
 if ARGV[5] ~= '' and redis.call('GET', KEYS[6]) == ARGV[5] then redis.call('DEL', KEYS[6]) end
 if tonumber(ARGV[2]) > 0 then
@@ -189,17 +213,38 @@ type doneArgs struct {
 	pages    int    // pages stored
 	objectID string // a page: drop its to-do entry, error and checkpoint
 	claim    *claim // the object's claim, released if still ours
+	// errMsg is recorded as the page's per-object error ("": cleared)
+	// unless keepError leaves the recorded one as it is.
+	errMsg    string
+	keepError bool
+	// capped marks this version (ms) of the page as stopped at a cap (0:
+	// no mark).
+	capped int64
 }
+
+// cappedTTL bounds how long a page that stopped at a cap is remembered.
+// The mark only matters while sweeps still see the page (inside the
+// overlap after the cursor moved past it, or when a webhook names it); an
+// edit gives the page a new version, which is walked whatever the mark.
+const cappedTTL = 7 * 24 * time.Hour
 
 // done marks an object as stored; returns the cursor when it moved.
 func (s *state) done(ctx context.Context, conn string, a doneArgs, now time.Time) (time.Time, error) {
-	ckpt, claimKey, token := s.ckptKey(conn, "page", a.objectID), s.claimKey(conn, "page", a.objectID), ""
+	ckpt, claimKey, token := s.treeKey(conn, a.objectID), s.claimKey(conn, "page", a.objectID), ""
 	if a.claim != nil {
 		claimKey, token = a.claim.key, a.claim.token
 	}
+	errArg := a.errMsg
+	if a.keepError {
+		errArg = "="
+	}
+	capped := ""
+	if a.capped != 0 {
+		capped = strconv.FormatInt(a.capped, 10)
+	}
 	n, err := doneScript.Run(ctx, s.rdb,
-		[]string{s.key(conn), s.pendingKey(conn), s.todoKey(conn), s.errorsKey(conn), ckpt, claimKey},
-		a.member, a.pages, now.UnixMilli(), a.objectID, token).Int64()
+		[]string{s.key(conn), s.pendingKey(conn), s.todoKey(conn), s.errorsKey(conn), ckpt, claimKey, s.cappedKey(conn, a.objectID)},
+		a.member, a.pages, now.UnixMilli(), a.objectID, token, errArg, capped, cappedTTL.Milliseconds()).Int64()
 	if err != nil {
 		return time.Time{}, fmt.Errorf("sync state of %s: %w", conn, err)
 	}
@@ -291,26 +336,66 @@ const claimTTL = 5 * time.Minute
 // claim is a short lease on one object; done releases it with the object.
 type claim struct{ key, token string }
 
+// pageStart is what claimPage reads besides the claim.
+type pageStart struct {
+	tree   map[string]string // the block walk's checkpoint (HGETALL)
+	capped int64             // the version that stopped at a cap (ms), or 0
+}
+
 // claimPage takes the page's claim and, in the same round trip, reads its
-// block-walk checkpoint into ck (resumed reports whether there was one).
-// It fails with ErrBusy when another task holds the claim.
-func (s *state) claimPage(ctx context.Context, conn, id string, ck any) (c *claim, resumed bool, err error) {
+// block-walk checkpoint and its capped mark. It fails with ErrBusy when
+// another task holds the claim.
+func (s *state) claimPage(ctx context.Context, conn, id string) (c *claim, st pageStart, err error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	c = &claim{key: s.claimKey(conn, "page", id), token: hex.EncodeToString(b[:])}
 	pipe := s.rdb.Pipeline()
 	set := pipe.SetNX(ctx, c.key, c.token, claimTTL)
-	get := pipe.Get(ctx, s.ckptKey(conn, "page", id))
+	tree := pipe.HGetAll(ctx, s.treeKey(conn, id))
+	capped := pipe.Get(ctx, s.cappedKey(conn, id))
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, false, fmt.Errorf("sync state of %s: %w", conn, err)
+		return nil, st, fmt.Errorf("sync state of %s: %w", conn, err)
 	}
 	if !set.Val() {
-		return nil, false, fmt.Errorf("page %s: %w", id, ErrBusy)
+		return nil, st, fmt.Errorf("page %s: %w", id, ErrBusy)
 	}
-	if b, err := get.Bytes(); err == nil && json.Unmarshal(b, ck) == nil {
-		resumed = true // a checkpoint we cannot read is dropped: the walk restarts
+	st.tree = tree.Val()
+	st.capped, _ = capped.Int64()
+	return c, st, nil
+}
+
+// saveTree appends the walk's unsaved chunks to its checkpoint (dropping
+// a stored checkpoint of another walk first), in one round trip. Only
+// what is new is written: the checkpoint grows with the walk, it is not
+// rewritten.
+func (s *state) saveTree(ctx context.Context, conn string, w *treeWalk) error {
+	if !w.reset && len(w.unsaved) == 0 {
+		return nil
 	}
-	return c, resumed, nil
+	key := s.treeKey(conn, w.page)
+	pipe := s.rdb.TxPipeline()
+	if w.reset {
+		pipe.Del(ctx, key)
+		pipe.HSet(ctx, key, treeEditedField, w.edited)
+	}
+	if len(w.unsaved) > 0 {
+		fields := make([]any, 0, 2*len(w.unsaved))
+		for i, c := range w.unsaved {
+			b, err := json.Marshal(c)
+			if err != nil {
+				return err
+			}
+			fields = append(fields, strconv.Itoa(w.seq+i), b)
+		}
+		pipe.HSet(ctx, key, fields...)
+	}
+	pipe.PExpire(ctx, key, checkpointTTL)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("sync state of %s: %w", conn, err)
+	}
+	w.seq += len(w.unsaved)
+	w.unsaved, w.reset = nil, false
+	return nil
 }
 
 // release gives a claim back (only if it is still ours: it may have expired
@@ -512,14 +597,53 @@ if tonumber(ARGV[2]) > t then
 end
 redis.call('DEL', KEYS[3])
 redis.call('SREM', KEYS[2], ARGV[1])
+if ARGV[3] == '1' then
+  redis.call('HDEL', KEYS[4], 'search')
+` + pruneLua + `
+end
 ` + moveCursorLua)
 
-func (s *state) endSweep(ctx context.Context, conn, self string, target time.Time) (time.Time, error) {
+// pruneLua drops the fields of the errors hash KEYS[4] that start with
+// ARGV[4] except those named in ARGV[5..].
+const pruneLua = `
+  local keep = {}
+  for i = 5, #ARGV do keep[ARGV[i]] = true end
+  for _, f in ipairs(redis.call('HKEYS', KEYS[4])) do
+    if string.sub(f, 1, #ARGV[4]) == ARGV[4] and not keep[f] then redis.call('HDEL', KEYS[4], f) end
+  end`
+
+// pruneErrorsScript drops the error of object ARGV[1] and the errors with
+// prefix ARGV[4] not named in ARGV[5..] (ARGV[2], ARGV[3] unused).
+var pruneErrorsScript = redis.NewScript(`
+redis.call('HDEL', KEYS[4], ARGV[1])
+` + pruneLua + `
+return 0`)
+
+// pruneErrors drops object's error and the errors whose key starts with
+// prefix, except keep, in one round trip.
+func (s *state) pruneErrors(ctx context.Context, conn, object, prefix string, keep []string) error {
+	args := append([]any{object, "", "", prefix}, toAny(keep)...)
+	ek := s.errorsKey(conn) // pruneLua reads KEYS[4]
+	if err := pruneErrorsScript.Run(ctx, s.rdb, []string{ek, ek, ek, ek}, args...).Err(); err != nil {
+		return fmt.Errorf("sync state of %s: %w", conn, err)
+	}
+	return nil
+}
+
+// endSweep: complete says the search ran to its end, which clears an
+// error recorded for an earlier one that did not, and the errors of
+// skipped results ("search:<hash>") other than bad, the ones it recorded.
+func (s *state) endSweep(ctx context.Context, conn, self string, target time.Time, complete bool, bad []string) (time.Time, error) {
 	var ms int64
 	if !target.IsZero() {
 		ms = target.UnixMilli()
 	}
-	n, err := endSweepScript.Run(ctx, s.rdb, []string{s.key(conn), s.pendingKey(conn), s.ckptKey(conn, "sweep", "search")}, self, ms).Int64()
+	c := "0"
+	if complete {
+		c = "1"
+	}
+	n, err := endSweepScript.Run(ctx, s.rdb, []string{s.key(conn), s.pendingKey(conn), s.ckptKey(conn, "sweep", "search"), s.errorsKey(conn)},
+		append([]any{self, ms, c, "search:"}, toAny(bad)...)...).Int64()
 	if err != nil {
 		return time.Time{}, fmt.Errorf("sync state of %s: %w", conn, err)
 	}

@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +23,9 @@ type sweepCheckpoint struct {
 	Next   string `json:"next"`   // start_cursor of the next search page
 	Target int64  `json:"target"` // newest last_edited_time seen so far (ms)
 	Found  int    `json:"found"`
+	// Requests counts the search requests of this sweep, across resumes:
+	// the listing's cap (MaxObjectRequests) holds however often it stops.
+	Requests int `json:"requests,omitempty"`
 }
 
 // handleSweep discovers what changed since the connection's cursor: one
@@ -77,6 +82,13 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 		queue = QueueBackfill
 	}
 	enqueued, requests, restarted := 0, 0, false
+	// A search that pages for ever (a cursor repeated, or more requests
+	// than the cap) ends the sweep early: what it handed out syncs, its
+	// target is not recorded (the cursor cannot pass results it never
+	// reached), and the search is recorded as a per-object error.
+	var truncated error
+	cursors := map[string]bool{}
+	var badResults []string // per-object error keys of skipped results
 	// owned: this sweep took the drain flag, so the pages it handed out are
 	// its to sync (inline, after the search) or to hand to a drain task.
 	owned, handedOff := false, false
@@ -99,6 +111,7 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 		}
 		raw, err := h.cfg.Notion.Do(ctx, conn, http.MethodPost, "/v1/search", body)
 		requests++
+		ck.Requests++
 		if ck.Next != "" && !restarted && cursorRefused(err) {
 			// Everything handed out so far stays pending; starting over
 			// hands out at most duplicates, which cost nothing.
@@ -107,6 +120,7 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 			ck = fresh()
 			ck.Found, ck.Target = found, target
 			restarted = true
+			clear(cursors) // a new listing
 			continue
 		}
 		if err != nil {
@@ -123,7 +137,11 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 		for _, r := range list.Results {
 			head, err := parseHead(r)
 			if err != nil {
-				log.Warn("search result skipped", zap.Error(err))
+				// One bad result must not stop the others (nor hold the
+				// cursor): it is skipped and shown as a per-object error.
+				if k := h.resultError(ctx, conn, searchObject, r, err, len(badResults), log); k != "" {
+					badResults = append(badResults, k)
+				}
 				continue
 			}
 			if ck.Floor > 0 && head.LastEditedTime.Before(floor) {
@@ -154,7 +172,18 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 		if done {
 			break
 		}
-		ck.Next = list.next()
+		next := list.next()
+		switch {
+		case next == ck.Next || cursors[next]:
+			truncated = &CapError{Object: "search", Cap: CapRepeatedCursor, Listing: "the workspace search"}
+		case ck.Requests >= h.cfg.MaxObjectRequests:
+			truncated = &CapError{Object: "search", Cap: CapRequests, Limit: int64(h.cfg.MaxObjectRequests)}
+		}
+		if truncated != nil {
+			break
+		}
+		cursors[next] = true
+		ck.Next = next
 		if requests%h.cfg.CheckpointEvery == 0 {
 			h.saveSweep(ctx, conn, ck, log)
 		}
@@ -172,10 +201,13 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 	// is pending (an unchanged workspace, or all tasks already done) the
 	// cursor moves now.
 	var target time.Time
-	if ck.Target > 0 {
+	if ck.Target > 0 && truncated == nil {
 		target = time.UnixMilli(ck.Target)
 	}
-	cursor, err := h.state.endSweep(ctx, conn, self, target)
+	if truncated != nil {
+		h.objectError(ctx, conn, searchObject, fmt.Errorf("sweep stopped early, cursor not advanced: %w", truncated))
+	}
+	cursor, err := h.state.endSweep(ctx, conn, self, target, truncated == nil, badResults)
 	if err != nil {
 		return err
 	}
@@ -213,6 +245,39 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 	}
 	log.Debug("sweep handed its pages to a drain task", zap.Time("at", at), zap.Error(err))
 	return nil
+}
+
+// searchObject is the per-object error key of a connection's search.
+const searchObject = "search"
+
+// maxResultErrors bounds the skipped results one listing records as
+// per-object errors (the others are logged): a hostile listing must not
+// grow the errors hash without bound.
+const maxResultErrors = 10
+
+// resultError records a search result or database row that is not a
+// Notion object with a Notion id: skipped, shown in the connection's status
+// under listing:<hash of the result's id or body> (the id itself may be
+// anything). n counts the listing's errors recorded so far. It returns the
+// key it recorded, or "" past maxResultErrors. A listing that runs to its
+// end drops the keys of earlier runs that it did not record again (see
+// endSweep, pruneErrors): the error shows what the last listing saw.
+func (h *Handlers) resultError(ctx context.Context, conn, listing string, raw json.RawMessage, err error, n int, log *zap.Logger) string {
+	if n >= maxResultErrors {
+		log.Warn("result skipped", zap.String("listing", listing), zap.Error(err))
+		return ""
+	}
+	var probe struct {
+		ID any `json:"id"`
+	}
+	keyOf := []byte(raw)
+	if json.Unmarshal(raw, &probe) == nil && probe.ID != nil {
+		keyOf, _ = json.Marshal(probe.ID)
+	}
+	sum := sha256.Sum256(keyOf)
+	key := listing + ":" + hex.EncodeToString(sum[:6])
+	h.objectError(ctx, conn, key, fmt.Errorf("%s result skipped: %w", listing, err))
+	return key
 }
 
 func (h *Handlers) saveSweep(ctx context.Context, conn string, ck sweepCheckpoint, log *zap.Logger) {

@@ -92,6 +92,9 @@ type biPage struct {
 	blocks int // expected block count
 	huge   bool
 	poison *notionfake.Poisoned // nil: healthy
+	// hostile is the hostile poison kind of the page, "" for none (see
+	// badinput_hostile.go).
+	hostile notionfake.PoisonKind
 
 	// What the sink showed: the file's state when last read, the blocks
 	// and unknown blocks counted then, and when it was first complete.
@@ -169,12 +172,13 @@ type biRun struct {
 	pages    []*biPage
 	poisoned []*biPage
 	byConn   map[string][]*biPage
+	hs       *hostileState
 }
 
 // runBadInput: see the top of this file.
 func runBadInput(ctx context.Context, cfg Config) (rep *Report, err error) {
 	rep = newReport(ScenarioBadInput, cfg)
-	h, err := startHarness(ctx, cfg, demo.Options{AccessTokenLifetime: 6 * time.Hour})
+	h, err := startHarness(ctx, cfg, demo.Options{AccessTokenLifetime: 6 * time.Hour, Env: biWorkerEnv()})
 	if err != nil {
 		return nil, err
 	}
@@ -186,6 +190,9 @@ func runBadInput(ctx context.Context, cfg Config) (rep *Report, err error) {
 		return nil, err
 	}
 	if err := r.poison(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.poisonHostile(ctx); err != nil {
 		return nil, err
 	}
 	if err := h.c.SetSandboxFaults(ctx, map[string]any{
@@ -218,10 +225,14 @@ func runBadInput(ctx context.Context, cfg Config) (rep *Report, err error) {
 		return nil, err
 	}
 	r.reportPhase1(rep, views, st, served, t0, waitErr)
+	r.reportHostile(ctx, rep, views)
 
 	// Phase 2: lift the poison; the poisoned pages must sync.
 	cleared, err := h.c.ClearSandboxPoison(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.touchHostile(ctx); err != nil {
 		return nil, err
 	}
 	liftedAt := time.Now()
@@ -243,13 +254,19 @@ func runBadInput(ctx context.Context, cfg Config) (rep *Report, err error) {
 	if err := checkCommon(ctx, h, rep, 0, nil); err != nil {
 		return nil, err
 	}
+	// The workers the scenario stopped on purpose were started again:
+	// every node's current process must run.
 	var gone []string
-	for _, p := range h.c.Processes() {
-		if p.Exited() {
-			gone = append(gone, fmt.Sprintf("%s (%v)", p.Name(), p.ExitErr()))
+	nodes := 0
+	for _, get := range []func(int) *demo.Process{h.c.Worker, h.c.Scheduler} {
+		for i := 0; get(i) != nil; i++ {
+			nodes++
+			if p := get(i); p.Exited() {
+				gone = append(gone, fmt.Sprintf("%s (%v)", p.Name(), p.ExitErr()))
+			}
 		}
 	}
-	rep.invariant(invBIRunning, len(gone) == 0, "%d processes running; exited: %s", len(h.c.Processes())-len(gone), orNone(gone))
+	rep.invariant(invBIRunning, len(gone) == 0, "%d of %d workers and schedulers running; exited: %s", nodes-len(gone), nodes, orNone(gone))
 	return rep, nil
 }
 
@@ -437,7 +454,7 @@ func (r *biRun) waitPoisoned(ctx context.Context, t0 time.Time, timeout time.Dur
 		now := time.Now()
 		healthyLeft := 0
 		for _, p := range r.pages {
-			if p.poison == nil && !p.refresh(r.h.c.SyncedDir(), now) {
+			if p.healthy() && !p.refresh(r.h.c.SyncedDir(), now) {
 				healthyLeft++
 			}
 		}
@@ -461,13 +478,19 @@ func (r *biRun) waitPoisoned(ctx context.Context, t0 time.Time, timeout time.Dur
 				reportedLeft++
 			}
 		}
+		hostileLeft := len(r.hs.pages) + 1
+		if err == nil {
+			hostileLeft = r.hostileLeft(views)
+		}
+		r.sampleWorkers()
+		r.maybeStopDuringWalk(ctx)
 		switch {
-		case healthyLeft == 0 && reportedLeft == 0:
+		case healthyLeft == 0 && reportedLeft == 0 && hostileLeft == 0:
 			return nil
 		case !storedAt.IsZero() && now.After(storedAt.Add(biErrorGrace)):
-			return fmt.Errorf("%d of %d poisoned pages not reported %v after the healthy pages were stored", reportedLeft, len(r.poisoned), biErrorGrace)
+			return fmt.Errorf("%d of %d poisoned pages and %d hostile objects not reported %v after the healthy pages were stored", reportedLeft, len(r.poisoned), hostileLeft, biErrorGrace)
 		case now.After(deadline):
-			return fmt.Errorf("within %v: %d healthy pages not stored, %d poisoned pages not reported", timeout, healthyLeft, reportedLeft)
+			return fmt.Errorf("within %v: %d healthy pages not stored, %d poisoned pages and %d hostile objects not reported", timeout, healthyLeft, reportedLeft, hostileLeft)
 		}
 		if err := sleep(ctx, pollEvery); err != nil {
 			return err
@@ -507,7 +530,7 @@ func (r *biRun) reportPhase1(rep *Report, views map[string]connView, st sandbox.
 	stored, missing, hugeStored, hugeHealthy := 0, "", 0, 0
 	unknownWant, unknownGot := 0, 0
 	for _, p := range r.pages {
-		if p.poison != nil {
+		if !p.healthy() {
 			continue
 		}
 		if p.huge {
@@ -530,7 +553,7 @@ func (r *biRun) reportPhase1(rep *Report, views map[string]connView, st sandbox.
 	for _, c := range h.conns {
 		last := time.Time{}
 		for _, p := range r.byConn[c.id] {
-			if p.poison == nil && p.storedAt.After(last) {
+			if p.healthy() && p.storedAt.After(last) {
 				last = p.storedAt
 			}
 		}
@@ -545,11 +568,11 @@ func (r *biRun) reportPhase1(rep *Report, views map[string]connView, st sandbox.
 		rep.figure("huge pages", "%d, %d blocks each: %d at the top level (%d block-children requests of 100) and nested toggles; a %d KB paragraph in %d-character rich text runs",
 			len(hp), hp[0].blocks, top, (top+99)/100, notionfake.DefaultHugeTextBytes/1000, notionfake.MaxRichTextContent)
 	}
-	detail := fmt.Sprintf("%d of %d (huge: %d of %d)%s", stored, len(r.pages)-len(r.poisoned), hugeStored, hugeHealthy, missing)
+	detail := fmt.Sprintf("%d of %d (huge: %d of %d)%s", stored, r.healthyCount(), hugeStored, hugeHealthy, missing)
 	if waitErr != nil {
 		detail += "; " + waitErr.Error()
 	}
-	rep.invariant(invBIHealthyStored, stored == len(r.pages)-len(r.poisoned), "%s", detail)
+	rep.invariant(invBIHealthyStored, stored == r.healthyCount(), "%s", detail)
 	rep.invariant(invBIUnknownKept, unknownGot == stored && stored > 0, "%d of %d stored pages hold their %q block", unknownGot, stored, biUnknownType)
 
 	// Poisoned pages.

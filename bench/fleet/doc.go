@@ -32,7 +32,11 @@
 // or 500s on their page or block-children GET, huge pages, unknown block
 // types, refused cursors, one-shot faults: per-object errors that hold the
 // cursor while everything else lands, then recovery once the poison is
-// lifted).
+// lifted; and hostile answers: block cycles, endless listings, huge bodies,
+// wrong JSON types and bad search result ids, each a per-object error or
+// note, with the workers' peak memory bounded and every worker stopped by
+// SIGTERM in the middle of an endless walk and started again; edited after
+// the poison is lifted, those pages sync too).
 // fleet_test.go runs a short fleet-sync, refresh-storm and bad-input in CI.
 //
 // Measurements: Notion requests, 429s, 401s and token grants are the

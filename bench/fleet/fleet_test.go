@@ -104,7 +104,7 @@ func TestFleetShort(t *testing.T) {
 		cfg := shortConfig(t, ScenarioBadInput)
 		cfg.Connections = 20
 		runShort(t, cfg, invBIHealthyStored, invBIUnknownKept, invBIPerObjectError, invBICursorsRefused,
-			invBIRecovered, invAllSynced, invNoCrash, invBIRunning)
+			invBIHostileError, invBIHostileStop, invBIMemory, invBIRecovered, invAllSynced, invNoCrash, invBIRunning)
 	})
 }
 

@@ -58,6 +58,10 @@ const (
 	httpTimeout           = 15 * time.Second
 )
 
+// WorkerShutdownTimeout is the NOTIONSYNC_SHUTDOWN_TIMEOUT the Cluster
+// gives its workers: how long a worker may take to stop after SIGTERM.
+const WorkerShutdownTimeout = workerShutdownTimeout
+
 // node is a scheduler or worker: its process and HTTP address.
 type node struct {
 	proc *Process

@@ -221,6 +221,9 @@ type dataState struct {
 	ws     map[string]*wsData
 	faults []dataFault
 	poison map[poisonKey]*Poisoned
+	// hostileAncestors maps the made-up block of a page poisoned with
+	// PoisonCycleAncestor to the page its children list.
+	hostileAncestors map[poisonKey]string
 	// invalidCursorNext counts the InvalidCursorNext answers to serve.
 	invalidCursorNext int
 	latency           time.Duration
@@ -233,10 +236,11 @@ type dataState struct {
 func (s *Server) dataLocked() *dataState {
 	return s.extLocked(dataKey{}, func() any {
 		return &dataState{
-			ws:      make(map[string]*wsData),
-			poison:  make(map[poisonKey]*Poisoned),
-			windows: make(map[*connection]*rateWindow),
-			stats:   newDataStats(),
+			ws:               make(map[string]*wsData),
+			poison:           make(map[poisonKey]*Poisoned),
+			hostileAncestors: make(map[poisonKey]string),
+			windows:          make(map[*connection]*rateWindow),
+			stats:            newDataStats(),
 		}
 	}).(*dataState)
 }
@@ -417,7 +421,7 @@ func (s *Server) answerLocked(kind EndpointKind, token string, req *dataRequest,
 	case readErr != nil:
 		aerr = &apiError{status: http.StatusBadRequest, code: "invalid_request", message: "Request body could not be read."}
 	default:
-		result, aerr = h(s, req)
+		result, aerr = s.hostileLocked(kind, req, h)
 	}
 	a := dataAnswer{status: http.StatusOK, requestID: req.id}
 	if aerr != nil && aerr.invalidCursor {

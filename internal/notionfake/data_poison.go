@@ -74,10 +74,32 @@ type poisonKey struct {
 	target PoisonTarget
 }
 
-func (t PoisonTarget) valid() bool { return t == PoisonPageGet || t == PoisonChildren }
+func (t PoisonTarget) valid() bool {
+	return t == PoisonPageGet || t == PoisonChildren || t == PoisonSearch || t == PoisonQuery
+}
 
-func (k PoisonKind) valid() bool {
+// plain reports whether k is one of the fault kinds (which any page or
+// children target takes).
+func (k PoisonKind) plain() bool {
 	return k == PoisonMalformed || k == PoisonHTML || k == PoisonServerError
+}
+
+func (k PoisonKind) valid() bool { return k.plain() || k.Hostile() }
+
+// Takes reports whether target t takes poison kind k.
+func (t PoisonTarget) Takes(k PoisonKind) bool { return t.valid() && t.fits(k) }
+
+// fits reports whether target takes kind.
+func (t PoisonTarget) fits(k PoisonKind) bool {
+	if k.plain() {
+		return t == PoisonPageGet || t == PoisonChildren
+	}
+	for _, h := range hostileKinds[t] {
+		if h == k {
+			return true
+		}
+	}
+	return false
 }
 
 // fault is the answer of a poisoned object.
@@ -93,10 +115,13 @@ func (k PoisonKind) fault() dataFault {
 
 func checkPoison(target PoisonTarget, kind PoisonKind) error {
 	if !target.valid() {
-		return fmt.Errorf("%w: target %q (want %q or %q)", ErrInvalidPoison, target, PoisonPageGet, PoisonChildren)
+		return fmt.Errorf("%w: target %q (want %q, %q, %q or %q)", ErrInvalidPoison, target, PoisonPageGet, PoisonChildren, PoisonSearch, PoisonQuery)
 	}
 	if !kind.valid() {
-		return fmt.Errorf("%w: kind %q (want %q, %q or %q)", ErrInvalidPoison, kind, PoisonMalformed, PoisonHTML, PoisonServerError)
+		return fmt.Errorf("%w: kind %q (want %q, %q or %q, or a hostile kind)", ErrInvalidPoison, kind, PoisonMalformed, PoisonHTML, PoisonServerError)
+	}
+	if !target.fits(kind) {
+		return fmt.Errorf("%w: kind %q does not apply to target %q", ErrInvalidPoison, kind, target)
 	}
 	return nil
 }
@@ -150,6 +175,12 @@ func (s *Server) PoisonObjects(ws string, ids []string, target PoisonTarget, kin
 func (d *wsData) poisonable(id string, target PoisonTarget) (Poisoned, error) {
 	nid, _ := normalizeID(id)
 	p := Poisoned{WorkspaceID: d.id, ID: nid, Target: target}
+	if target == PoisonQuery || target == PoisonSearch {
+		if _, ok := d.dbs[nid]; ok && target == PoisonQuery {
+			return p, nil
+		}
+		return p, fmt.Errorf("%w: target %q takes a database id (%q: use PoisonSearchResults)", ErrInvalidPoison, target, PoisonSearch)
+	}
 	if pg, ok := d.pages[nid]; ok {
 		p.PageID = pg.ID
 		return p, nil
@@ -189,6 +220,9 @@ func (s *Server) PoisonPages(ws string, n int, target PoisonTarget, kind PoisonK
 	if err := checkPoison(target, kind); err != nil {
 		return nil, err
 	}
+	if target != PoisonPageGet && target != PoisonChildren {
+		return nil, fmt.Errorf("%w: target %q names no page", ErrInvalidPoison, target)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d, err := s.lookupWSLocked(ws)
@@ -212,6 +246,9 @@ func (s *Server) PoisonPages(ws string, n int, target PoisonTarget, kind PoisonK
 func (s *Server) PoisonRandomPages(workspaces []string, n int, target PoisonTarget, kind PoisonKind, seed uint64) ([]Poisoned, error) {
 	if err := checkPoison(target, kind); err != nil {
 		return nil, err
+	}
+	if target != PoisonPageGet && target != PoisonChildren {
+		return nil, fmt.Errorf("%w: target %q names no page", ErrInvalidPoison, target)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -310,6 +347,7 @@ func (s *Server) ClearPoison() int {
 	st := s.dataLocked()
 	n := len(st.poison)
 	clear(st.poison)
+	clear(st.hostileAncestors)
 	return n
 }
 
@@ -350,8 +388,8 @@ func (s *Server) poisonedLocked(kind EndpointKind, req *dataRequest) (dataFault,
 		return dataFault{}, false
 	}
 	p, ok := st.poison[poisonKey{req.ws.id, id, target}]
-	if !ok {
-		return dataFault{}, false
+	if !ok || !p.Kind.plain() {
+		return dataFault{}, false // hostile kinds answer in hostileLocked
 	}
 	p.Served++
 	return p.Kind.fault(), true

@@ -42,7 +42,11 @@
 // for the next requests (MalformedNext, HTMLErrorNext, FailDataNext, ...);
 // poisoned objects, whose page GET or block-children GET answer truncated
 // JSON, an HTML 403 or a 500 on every request until cleared (Poison,
-// PoisonPages, PoisonRandomPages, ClearPoison); refused cursors, both
+// PoisonPages, PoisonRandomPages, ClearPoison); hostile poisons, whose
+// answers are valid but not to be trusted: block cycles, listings that
+// never end, huge bodies, wrong JSON types, search results and database
+// rows whose id is not a Notion id (data_hostile.go, PoisonSearchResults);
+// refused cursors, both
 // unknown or malformed ones and, on demand, valid ones (InvalidCursorNext);
 // huge pages with thousands of blocks and 100 KB of rich text
 // (SeedSpec.HugePages); and block types clients do not know

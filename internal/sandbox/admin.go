@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -412,6 +413,8 @@ func (s *Sandbox) handleAddPage(w http.ResponseWriter, r *http.Request) {
 // touchRequest is the body of POST /_sandbox/pages/{id}/touch (optional).
 type touchRequest struct {
 	Text string `json:"text"`
+	// Workspace holds the page (default: the seeded workspace).
+	Workspace string `json:"workspace"`
 }
 
 func (s *Sandbox) handleTouch(w http.ResponseWriter, r *http.Request) {
@@ -424,7 +427,7 @@ func (s *Sandbox) handleTouch(w http.ResponseWriter, r *http.Request) {
 		req.Text = "Edited through the sandbox admin API at " + s.now().UTC().Format(time.RFC3339)
 	}
 	id := r.PathValue("id")
-	if err := s.fake.TouchPage(s.cfg.WorkspaceID, id, req.Text); err != nil {
+	if err := s.fake.TouchPage(cmp.Or(req.Workspace, s.cfg.WorkspaceID), id, req.Text); err != nil {
 		writeFakeError(w, err)
 		return
 	}

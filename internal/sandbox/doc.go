@@ -74,6 +74,18 @@
 //	{"target": "children", "kind": "html", "pages": 2, "workspace": "fleet-3"}
 //	{"target": "page", "kind": "server_error", "pages": 5, "workspaces": ["fleet-1", "fleet-2"], "seed": 9}
 //
+// Hostile kinds answer 200 with content a client must not trust (see
+// notionfake's data_hostile.go): for "children" "cycle_self" and
+// "cycle_ancestor" (block trees that list themselves or an ancestor),
+// "endless_same" and "endless_new" (has_more for ever, with the same or new
+// cursors), "huge" (megabytes per answer), "wrong_types" (list fields of
+// the wrong JSON type); "bad_id" for target "search" (a workspace's search,
+// no ids) and "query" (a database's query, by database id) adds results
+// whose id is not a Notion id:
+//
+//	{"target": "children", "kind": "endless_new", "pages": 1, "workspace": "fleet-3"}
+//	{"target": "search", "kind": "bad_id", "workspace": "fleet-3"}
+//
 // Errors are {"error": code, "message": text} with 400 (bad input) or 404
 // (unknown page or admin route).
 //

@@ -20,12 +20,21 @@ const maxPoisonPages = 10_000
 //	{"target":"children","kind":"html","pages":2,"workspace":"fleet-3"}    its first 2 pages
 //	{"target":"page","kind":"server_error","pages":5,"workspaces":["fleet-1","fleet-2"],"seed":9}
 //	{"target":"page","kind":"server_error","pages":5,"random":true}        5 random pages of any workspace
+//	{"target":"children","kind":"cycle_self","pages":1,"workspace":"fleet-3"}  a hostile kind
+//	{"target":"search","kind":"bad_id","workspace":"fleet-3"}             the workspace's search
+//	{"target":"query","kind":"bad_id","ids":["<database id>"]}
 type PoisonRequest struct {
-	// Target is "page" (GET /v1/pages/{id}) or "children" (GET
-	// /v1/blocks/{id}/children, every page of the listing).
+	// Target is "page" (GET /v1/pages/{id}), "children" (GET
+	// /v1/blocks/{id}/children, every page of the listing), "search" (POST
+	// /v1/search of Workspace; no ids or pages) or "query" (POST
+	// /v1/databases/{id}/query; ids are databases).
 	Target notionfake.PoisonTarget `json:"target"`
 	// Kind is "malformed" (200 with truncated JSON), "html" (Cloudflare's
-	// 403 HTML page) or "server_error" (500 internal_server_error).
+	// 403 HTML page) or "server_error" (500 internal_server_error), for
+	// "page" and "children"; or a hostile kind (see notionfake's
+	// data_hostile.go): for "children" "cycle_self", "cycle_ancestor",
+	// "endless_same", "endless_new", "huge", "wrong_types"; for "search"
+	// and "query" "bad_id".
 	Kind notionfake.PoisonKind `json:"kind"`
 	// Workspace is the workspace of IDs, or whose first Pages live pages
 	// are poisoned. Default: the seeded workspace.
@@ -57,13 +66,23 @@ type ClearPoisonResponse struct {
 func (req PoisonRequest) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if req.Target != notionfake.PoisonPageGet && req.Target != notionfake.PoisonChildren {
-		bad("target %q: want %q or %q", req.Target, notionfake.PoisonPageGet, notionfake.PoisonChildren)
-	}
-	switch req.Kind {
-	case notionfake.PoisonMalformed, notionfake.PoisonHTML, notionfake.PoisonServerError:
+	switch req.Target {
+	case notionfake.PoisonPageGet, notionfake.PoisonChildren, notionfake.PoisonSearch, notionfake.PoisonQuery:
+		if !req.Target.Takes(req.Kind) {
+			bad("kind %q: not one target %q takes", req.Kind, req.Target)
+		}
 	default:
-		bad("kind %q: want %q, %q or %q", req.Kind, notionfake.PoisonMalformed, notionfake.PoisonHTML, notionfake.PoisonServerError)
+		bad("target %q: want %q, %q, %q or %q", req.Target, notionfake.PoisonPageGet, notionfake.PoisonChildren,
+			notionfake.PoisonSearch, notionfake.PoisonQuery)
+	}
+	if req.Target == notionfake.PoisonSearch {
+		if len(req.IDs) > 0 || req.Pages != 0 || req.Random || len(req.Workspaces) > 0 || req.Seed != 0 {
+			bad("target %q poisons Workspace's search: give no ids, pages, random, workspaces or seed", req.Target)
+		}
+		return errors.Join(errs...)
+	}
+	if req.Target == notionfake.PoisonQuery && (req.Pages != 0 || req.Random || len(req.Workspaces) > 0) {
+		bad("target %q takes database ids, not pages", req.Target)
 	}
 	random := req.Random || len(req.Workspaces) > 0
 	switch {
@@ -107,6 +126,11 @@ func (s *Sandbox) handlePoison(w http.ResponseWriter, r *http.Request) {
 		err error
 	)
 	switch {
+	case req.Target == notionfake.PoisonSearch:
+		var p notionfake.Poisoned
+		if p, err = s.fake.PoisonSearchResults(ws, req.Kind); err == nil {
+			out = []notionfake.Poisoned{p}
+		}
 	case len(req.IDs) > 0:
 		out, err = s.fake.PoisonObjects(ws, req.IDs, req.Target, req.Kind)
 	case req.Random || len(req.Workspaces) > 0:

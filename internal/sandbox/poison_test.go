@@ -142,6 +142,11 @@ func TestPoisonRejectsBadInput(t *testing.T) {
 		`{"target":"page","kind":"html","ids":["` + page + `"],"workspace":"nope"}`:                 http.StatusNotFound,
 		`{"target":"page","kind":"html","pages":1,"workspaces":["nope"]}`:                           http.StatusNotFound,
 		`{"target":"page","kind":"html","pages":1,"bogus":true}`:                                    http.StatusBadRequest,
+		`{"target":"page","kind":"cycle_self","pages":1}`:                                           http.StatusBadRequest,
+		`{"target":"search","kind":"bad_id","pages":1}`:                                             http.StatusBadRequest,
+		`{"target":"query","kind":"bad_id","pages":1}`:                                              http.StatusBadRequest,
+		`{"target":"query","kind":"bad_id","ids":["` + page + `"]}`:                                 http.StatusBadRequest,
+		`{"target":"children","kind":"bad_id","pages":1}`:                                           http.StatusBadRequest,
 	} {
 		if st, raw := call(t, ts, http.MethodPost, "/_sandbox/poison", body, nil); st != want {
 			t.Errorf("%s: %d %s, want %d", body, st, raw, want)
@@ -152,6 +157,29 @@ func TestPoisonRejectsBadInput(t *testing.T) {
 	}
 	if st, _ := call(t, ts, http.MethodDelete, "/_sandbox/poison?id="+page, "", nil); st != http.StatusBadRequest {
 		t.Errorf("lift without target: %d", st)
+	}
+}
+
+// TestHostilePoisonAPI: the hostile kinds go through the same API: by
+// pages for children, by database id for a query, and for a workspace's
+// search without ids.
+func TestHostilePoisonAPI(t *testing.T) {
+	t.Parallel()
+	sb, ts := startSandbox(t, smallConfig())
+	db := sb.Seed().DatabaseIDs[0]
+	for _, body := range []string{
+		`{"target":"children","kind":"endless_new","pages":1}`,
+		`{"target":"children","kind":"cycle_ancestor","pages":1}`,
+		`{"target":"search","kind":"bad_id"}`,
+		`{"target":"query","kind":"bad_id","ids":["` + db + `"]}`,
+	} {
+		var res PoisonResponse
+		if st, raw := call(t, ts, http.MethodPost, "/_sandbox/poison", body, &res); st != http.StatusOK || len(res.Poisoned) != 1 {
+			t.Fatalf("%s: %d %s", body, st, raw)
+		}
+	}
+	if n := len(sb.Fake().PoisonedObjects()); n != 4 {
+		t.Fatalf("%d poisoned objects, want 4", n)
 	}
 }
 
