@@ -248,9 +248,10 @@ func TestWrongJSONTypesArePerObjectErrors(t *testing.T) {
 // note that says so. (Before: a warn log only.)
 func TestDepthLimitIsNoted(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 15, Pages: 1, BlocksPerPage: 10, BlockDepth: 4}, maxBlockDepth: 2})
-	// The content depends on the workspace id: check that it nests below
-	// the limit.
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 15, Pages: 1, BlocksPerPage: 100, BlockDepth: 4, ChildrenPerBlock: 3}, maxBlockDepth: 2})
+	// The content depends on the workspace id, which depends on the order
+	// parallel tests start in: 100 top-level blocks make a third level all
+	// but certain, and the check below says so if it is ever missing.
 	deepest := 0
 	var depth func(bs []*notionfake.Block, d int)
 	depth = func(bs []*notionfake.Block, d int) {
