@@ -95,7 +95,7 @@ func TestWorkerDefaults(t *testing.T) {
 			RateLimit:    180,
 			RateBurst:    30,
 		},
-		Sync: Sync{SinkURL: NewURL("file://./data"), Interval: 5 * time.Minute, Overlap: 2 * time.Minute, MaxBlockDepth: 20, DrainSlice: 30 * time.Second, PagesInFlight: 3},
+		Sync: Sync{SinkURL: NewURL("file://./data"), Interval: 5 * time.Minute, Overlap: 2 * time.Minute, MaxBlockDepth: 20, DrainSlice: 30 * time.Second, PagesInFlight: 3, ClaimTTL: 8 * time.Second},
 		Log:  Log{Level: "info", Format: "json"},
 		Pool: Pool{
 			Concurrency:     50,

@@ -32,6 +32,7 @@ const (
 	varMaxBlockDepth = Prefix + "MAX_BLOCK_DEPTH"
 	varDrainSlice    = Prefix + "SYNC_DRAIN_SLICE"
 	varPagesInFlight = Prefix + "SYNC_PAGES_IN_FLIGHT"
+	varClaimTTL      = Prefix + "SYNC_CLAIM_TTL"
 
 	varLogLevel  = Prefix + "LOG_LEVEL"
 	varLogFormat = Prefix + "LOG_FORMAT"
@@ -148,6 +149,9 @@ func (s *Sync) validate(c *collector) {
 	}
 	if s.DrainSlice < time.Second {
 		c.addf(varDrainSlice, showDuration(s.DrainSlice), "must be at least 1s")
+	}
+	if s.ClaimTTL < time.Second || s.ClaimTTL > time.Minute {
+		c.addf(varClaimTTL, showDuration(s.ClaimTTL), "must be between 1s and 1m")
 	}
 }
 

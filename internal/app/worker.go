@@ -46,7 +46,7 @@ func RunWorker(ctx context.Context, cfg *config.Worker, log *zap.Logger) error {
 	defer client.Close()
 	h, err := jobs.New(jobs.Config{
 		Tokens: c.source, Notion: notion, Sink: sk, Redis: c.rdb, Enqueuer: client,
-		KeyPrefix: cfg.Redis.KeyPrefix, Overlap: cfg.Sync.Overlap, MaxBlockDepth: cfg.Sync.MaxBlockDepth, DrainSlice: cfg.Sync.DrainSlice, PagesInFlight: cfg.Sync.PagesInFlight,
+		KeyPrefix: cfg.Redis.KeyPrefix, Overlap: cfg.Sync.Overlap, MaxBlockDepth: cfg.Sync.MaxBlockDepth, DrainSlice: cfg.Sync.DrainSlice, PagesInFlight: cfg.Sync.PagesInFlight, ClaimTTL: cfg.Sync.ClaimTTL,
 		Logger: log.Named("jobs"), Hooks: c.metrics.JobHooks(jobs.Hooks{}),
 	})
 	if err != nil {
