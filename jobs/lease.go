@@ -311,7 +311,7 @@ func (r *Reaper) reap(ctx context.Context, member string) (bool, error) {
 		if _, err := r.st.done(ctx, conn, doneArgs{member: owner}, time.Now()); err != nil {
 			return false, err
 		}
-		if _, err := enqueue(ctx, r.cfg.Enqueuer, TypeSweep, SweepPayload{ConnID: conn}, "reap:"+owner, QueueSync); err != nil {
+		if _, err := enqueue(ctx, r.cfg.Enqueuer, TypeSweep, SweepPayload{ConnID: conn}, reapID(owner), QueueSync); err != nil {
 			return false, err
 		}
 		log.Info("a sweep's worker stopped renewing its lease; sweeping again")
@@ -321,13 +321,20 @@ func (r *Reaper) reap(ctx context.Context, member string) (bool, error) {
 			return false, nil
 		}
 		// Its pending entry stays: the new task releases it.
-		if _, err := enqueue(ctx, r.cfg.Enqueuer, TypeDatabase, DatabasePayload{ConnID: conn, DatabaseID: f[3]}, "reap:"+owner, QueueSync); err != nil {
+		if _, err := enqueue(ctx, r.cfg.Enqueuer, TypeDatabase, DatabasePayload{ConnID: conn, DatabaseID: f[3]}, reapID(owner), QueueSync); err != nil {
 			return false, err
 		}
 		log.Info("a database task's worker stopped renewing its lease; running it again", zap.String("database_id", f[3]))
 		return true, nil
 	}
 	return false, nil
+}
+
+// reapID names the task that takes over from a dead one. The reap script
+// hands each lease to one reaper, so the id need not de-duplicate; it must
+// not collide with an earlier takeover of the same task (retained an hour).
+func reapID(owner string) string {
+	return fmt.Sprintf("reap:%s:%d", owner, time.Now().UnixMilli())
 }
 
 // newDrainID names a new drain task (and the flag it holds).

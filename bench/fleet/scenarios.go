@@ -30,10 +30,11 @@ const (
 	ScenarioBadInput     = "bad-input"
 	ScenarioChaos        = "chaos"
 	ScenarioTokenFaults  = "token-faults"
+	ScenarioKillSync     = "kill-sync"
 )
 
 // Scenarios lists the scenarios Run knows, in the order "all" runs them.
-var Scenarios = []string{ScenarioFleetSync, ScenarioRefreshStorm, ScenarioRevocation, ScenarioChaos, ScenarioTokenFaults, ScenarioBadInput}
+var Scenarios = []string{ScenarioFleetSync, ScenarioRefreshStorm, ScenarioRevocation, ScenarioChaos, ScenarioTokenFaults, ScenarioBadInput, ScenarioKillSync}
 
 // Invariant names the test asserts on.
 const (
@@ -63,6 +64,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return runChaos(ctx, cfg)
 	case ScenarioTokenFaults:
 		return runTokenFaults(ctx, cfg)
+	case ScenarioKillSync:
+		return runKillSync(ctx, cfg)
 	}
 	return nil, fmt.Errorf("unknown scenario %q (want one of %s)", cfg.Scenario, strings.Join(Scenarios, ", "))
 }
