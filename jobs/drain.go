@@ -115,7 +115,9 @@ func (h *Handlers) drain(ctx context.Context, log *zap.Logger, owner string, p D
 	}()
 	err = h.drainLoop(pctx, log, conn, owner, queue)
 	switch {
-	case lost.Load():
+	case err != nil && lost.Load():
+		// (A nil err with lost set: the flag was handed on or released
+		// just before a renewal saw it gone.)
 		log.Warn("drain lost the connection's flag (its lease was not renewed in time); another drain goes on", zap.NamedError("stopped_by", err))
 		return nil
 	case err != nil && ctx.Err() == nil && h.isStopping():

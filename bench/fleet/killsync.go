@@ -120,6 +120,17 @@ func runKillSync(ctx context.Context, cfg Config) (rep *Report, err error) {
 	rep.invariant(invHealed, len(all) > 0 && len(missed) == 0 && worst <= healGoal,
 		"%d kills, worst %s (bound %s)%s", len(all), roundD(worst), healGoal, prefixed(fmt.Sprint(missed)))
 	syncErr := h.waitSynced(ctx, h.conns, cfg.SyncTimeout)
+	// A kill must not make a backfill longer than the others' (the
+	// connections backfill side by side, each at its own rate limit).
+	lags := map[bool][]time.Duration{}
+	for _, c := range h.conns {
+		if !c.syncedAt.IsZero() {
+			lags[hit[c.id]] = append(lags[hit[c.id]], c.syncedAt.Sub(c.importedAt))
+		}
+	}
+	rep.figure("backfill (import to cursor at target)", "killed connections p50 %s · max %s; the others p50 %s · max %s (polled every %v)",
+		roundD(percentile(lags[true], 50)), roundD(percentile(lags[true], 100)),
+		roundD(percentile(lags[false], 50)), roundD(percentile(lags[false], 100)), pollEvery)
 	rep.invariant(invAllSynced, syncErr == nil, "%s", orNone(errStrings(syncErr)))
 	return rep, nil
 }
