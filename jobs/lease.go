@@ -292,13 +292,22 @@ func (r *Reaper) reap(ctx context.Context, member string) (bool, error) {
 	log := r.log.With(zap.String("conn_id", conn), zap.String("kind", kind), zap.String("owner", owner))
 	switch kind {
 	case leaseDrain:
+		// A connection's first sync (no cursor yet) stays in the backfill
+		// queue, as its sweep put it: a takeover must not let a backfill
+		// jump ahead of incremental syncs.
+		queue := QueueSync
+		if cur, err := r.cfg.Redis.HGet(ctx, r.st.key(conn), "cursor").Result(); errors.Is(err, redis.Nil) || err == nil && msTime(cur).IsZero() {
+			queue = QueueBackfill
+		} else if err != nil {
+			return false, err
+		}
 		id := newDrainID(conn)
 		took, err := r.st.ensureDrain(ctx, conn, id, drainLease, "")
 		if err != nil || !took {
 			return false, err
 		}
 		// Drain ids are unique: nothing to de-duplicate, nothing to retain.
-		if _, err := enqueue(ctx, r.cfg.Enqueuer, TypeDrain, DrainPayload{ConnID: conn, Queue: QueueSync}, id, QueueSync, asynq.Retention(0)); err != nil {
+		if _, err := enqueue(ctx, r.cfg.Enqueuer, TypeDrain, DrainPayload{ConnID: conn, Queue: queue}, id, queue, asynq.Retention(0)); err != nil {
 			_ = r.st.dropDrain(context.WithoutCancel(ctx), conn, "")
 			return false, err
 		}
