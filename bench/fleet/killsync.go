@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,7 +40,9 @@ const invHealed = "every killed worker's connection made progress again within 2
 // of the dead task (60-120s).
 func runKillSync(ctx context.Context, cfg Config) (rep *Report, err error) {
 	rep = newReport(ScenarioKillSync, cfg)
-	h, err := startHarness(ctx, cfg, demo.Options{})
+	// Info logs: the scheduler's reaper logs each takeover, which times the
+	// reap apart from the wait for a worker slot.
+	h, err := startHarness(ctx, cfg, demo.Options{Env: []string{"NOTIONSYNC_LOG_LEVEL=info", "NOTIONSYNC_LOG_FORMAT=json"}})
 	if h != nil {
 		defer func() { err = errors.Join(err, stopErr(h)) }()
 	}
@@ -62,6 +67,7 @@ func runKillSync(ctx context.Context, cfg Config) (rep *Report, err error) {
 	)
 	defer wg.Wait()
 	hit := map[string]bool{}
+	killedAt := map[string]time.Time{}
 	for round := 0; round < kills; round++ {
 		place := []string{placeDrain, placePage}[round%2]
 		v, err := h.findVictim(ctx, insp, place, hit, time.Minute)
@@ -78,6 +84,7 @@ func runKillSync(ctx context.Context, cfg Config) (rep *Report, err error) {
 			return nil, err
 		}
 		at := time.Now()
+		killedAt[v.conn] = at
 		restarted := make(chan error, 1)
 		go func() { restarted <- h.c.RestartWorker(ctx, v.worker) }()
 		p, werr := h.waitProgress(ctx, v.conn, before, at, 3*time.Minute)
@@ -115,6 +122,10 @@ func runKillSync(ctx context.Context, cfg Config) (rep *Report, err error) {
 		rep.figure("kill "+place, "%d kills · connection stored a page again p50 %s · max %s · its backfill done p50 %s · max %s",
 			len(ds), roundD(percentile(ds, 50)), roundD(percentile(ds, 100)),
 			roundD(percentile(finished[place], 50)), roundD(percentile(finished[place], 100)))
+	}
+	if reaped := h.reapedAfter(killedAt); len(reaped) > 0 {
+		rep.figure("takeover (kill to the reaper starting a new drain)", "%d of %d · p50 %s · max %s (scheduler log; then the drain waits for a worker slot in its queue)",
+			len(reaped), len(killedAt), roundD(percentile(reaped, 50)), roundD(percentile(reaped, 100)))
 	}
 	worst := percentile(all, 100)
 	rep.invariant(invHealed, len(all) > 0 && len(missed) == 0 && worst <= healGoal,
@@ -255,4 +266,43 @@ func (h *harness) waitBackfilled(ctx context.Context, conn string, at time.Time,
 			return 0, fmt.Errorf("backfill not done %v after the kill (pending %d)", timeout, pending)
 		}
 	}
+}
+
+// reapedAfter reads the schedulers' logs for the reaper's takeover of each
+// killed connection's drain and returns the times from the kills.
+func (h *harness) reapedAfter(killedAt map[string]time.Time) []time.Duration {
+	first := map[string]time.Time{}
+	for i := 0; ; i++ {
+		p := h.c.Scheduler(i)
+		if p == nil {
+			break
+		}
+		f, err := os.Open(p.LogPath())
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64*1024), 1<<20)
+		for sc.Scan() {
+			var l struct {
+				TS   float64 `json:"ts"`
+				Msg  string  `json:"msg"`
+				Conn string  `json:"conn_id"`
+			}
+			if json.Unmarshal(sc.Bytes(), &l) != nil || !strings.Contains(l.Msg, "started a new drain") {
+				continue
+			}
+			at, ok := killedAt[l.Conn]
+			ts := time.UnixMilli(int64(l.TS * 1000))
+			if ok && ts.After(at) && (first[l.Conn].IsZero() || ts.Before(first[l.Conn])) {
+				first[l.Conn] = ts
+			}
+		}
+		f.Close()
+	}
+	var out []time.Duration
+	for conn, ts := range first {
+		out = append(out, ts.Sub(killedAt[conn]))
+	}
+	return out
 }
