@@ -292,9 +292,11 @@ func (r *Reaper) reap(ctx context.Context, member string) (bool, error) {
 	log := r.log.With(zap.String("conn_id", conn), zap.String("kind", kind), zap.String("owner", owner))
 	switch kind {
 	case leaseDrain:
-		// A connection's first sync (no cursor yet) stays in the backfill
-		// queue, as its sweep put it: a takeover must not let a backfill
-		// jump ahead of incremental syncs.
+		// The takeover itself goes to the sync queue: the connection lost
+		// the worker slot it had, and must not wait behind every other
+		// backfill for a new one. Its continuations go back to the backfill
+		// queue for a first sync (no cursor yet), as its sweep put them, so
+		// a backfill does not stay ahead of incremental syncs.
 		queue := QueueSync
 		if cur, err := r.cfg.Redis.HGet(ctx, r.st.key(conn), "cursor").Result(); errors.Is(err, redis.Nil) || err == nil && msTime(cur).IsZero() {
 			queue = QueueBackfill
@@ -307,7 +309,7 @@ func (r *Reaper) reap(ctx context.Context, member string) (bool, error) {
 			return false, err
 		}
 		// Drain ids are unique: nothing to de-duplicate, nothing to retain.
-		if _, err := enqueue(ctx, r.cfg.Enqueuer, TypeDrain, DrainPayload{ConnID: conn, Queue: queue}, id, queue, asynq.Retention(0)); err != nil {
+		if _, err := enqueue(ctx, r.cfg.Enqueuer, TypeDrain, DrainPayload{ConnID: conn, Queue: queue}, id, QueueSync, asynq.Retention(0)); err != nil {
 			_ = r.st.dropDrain(context.WithoutCancel(ctx), conn, "")
 			return false, err
 		}
