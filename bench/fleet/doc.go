@@ -32,7 +32,12 @@
 // or 500s on their page or block-children GET, huge pages, unknown block
 // types, refused cursors, one-shot faults: per-object errors that hold the
 // cursor while everything else lands, then recovery once the poison is
-// lifted).
+// lifted) and kill-sync (while the connections backfill, SIGKILL the
+// worker that runs a connection's drain, -kills times, alternately anywhere
+// in the drain and with page claims in flight, each restarted: time until
+// that connection stores a page again, PASS within 20s, the reaper's
+// takeover time from the scheduler's log, and backfill times of killed
+// connections against the others; it is not part of "all"'s defaults in CI).
 // fleet_test.go runs a short fleet-sync, refresh-storm and bad-input in CI.
 //
 // Measurements: Notion requests, 429s, 401s and token grants are the
