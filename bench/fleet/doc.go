@@ -37,7 +37,9 @@
 // in the drain and with page claims in flight, each restarted: time until
 // that connection stores a page again, PASS within 20s, the reaper's
 // takeover time from the scheduler's log, and backfill times of killed
-// connections against the others; it is not part of "all"'s defaults in CI).
+// connections against the others; run by name only, with workspaces that
+// take a while to backfill, e.g. -connections 20 -pages 100 -blocks 2
+// -rate-limit 90 -workers 3 -concurrency 10 -sync-interval 5m).
 // fleet_test.go runs a short fleet-sync, refresh-storm and bad-input in CI.
 //
 // Measurements: Notion requests, 429s, 401s and token grants are the
