@@ -165,6 +165,14 @@ type Sync struct {
 	// hands its worker slot to the next connection in the queue.
 	// Default: 30s.
 	DrainSlice time.Duration `env:"SYNC_DRAIN_SLICE" envDefault:"30s" doc:"How long one task syncs a connection's pages (NOTIONSYNC_SYNC_PAGES_IN_FLIGHT at a time, at the connection's rate limit) before it queues its continuation and hands its worker slot to the next connection. At least 1s."`
+
+	// ClaimTTL is how long what a running task holds in Redis (its pages'
+	// claims, a running drain's flag, a running sweep's or database task's
+	// lease) outlives the last renewal by its worker (every ClaimTTL/3).
+	// A SIGKILLed worker's connections go on after about ClaimTTL plus the
+	// scheduler's tick. 1s to 1m.
+	// Default: 8s.
+	ClaimTTL time.Duration `env:"SYNC_CLAIM_TTL" envDefault:"8s" doc:"How long what a running task holds in Redis (its pages' claims, a running drain's flag, a sweep's or database task's lease) outlives the last renewal by its worker, which renews them every third of it. A killed worker's connections go on after about this plus NOTIONSYNC_SCHEDULER_TICK. Shorter heals faster and costs more renewals (one Redis round trip per worker per third); 1s to 1m."`
 }
 
 // Log configures the logger.

@@ -36,6 +36,7 @@ const (
 	varMaxObjBytes   = Prefix + "MAX_OBJECT_BYTES"
 	varDrainSlice    = Prefix + "SYNC_DRAIN_SLICE"
 	varPagesInFlight = Prefix + "SYNC_PAGES_IN_FLIGHT"
+	varClaimTTL      = Prefix + "SYNC_CLAIM_TTL"
 
 	varLogLevel  = Prefix + "LOG_LEVEL"
 	varLogFormat = Prefix + "LOG_FORMAT"
@@ -179,6 +180,9 @@ func (s *Sync) validate(c *collector) {
 	}
 	if s.DrainSlice < time.Second {
 		c.addf(varDrainSlice, showDuration(s.DrainSlice), "must be at least 1s")
+	}
+	if s.ClaimTTL < time.Second || s.ClaimTTL > time.Minute {
+		c.addf(varClaimTTL, showDuration(s.ClaimTTL), "must be between 1s and 1m")
 	}
 }
 

@@ -44,6 +44,20 @@ type queryCheckpoint struct {
 func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePayload) error {
 	log := h.taskLogger(ctx, t, p.ConnID).With(zap.String("database_id", p.DatabaseID))
 	conn, member := p.ConnID, "db:"+p.DatabaseID
+	taskID, _ := asynq.GetTaskID(ctx)
+	// The task is leased for ClaimTTL, renewed while it runs: if its worker
+	// dies, the reaper runs it again (its pending entry holds the cursor
+	// until then). One round trip to record the lease, one to drop it.
+	dbLease := leaseMember(leaseDB, conn, taskID, p.DatabaseID)
+	if err := h.state.addLease(ctx, dbLease); err != nil {
+		return fmt.Errorf("sync state of %s: %w", conn, err)
+	}
+	defer h.keeper.hold(&lease{member: dbLease})()
+	defer func() {
+		if err := h.state.dropLease(context.WithoutCancel(ctx), dbLease); err != nil {
+			log.Warn("could not drop the database task's lease", zap.Error(err))
+		}
+	}()
 	syncedAt := h.cfg.Now()
 	raw, err := h.cfg.Notion.Do(ctx, conn, http.MethodGet, "/v1/databases/"+url.PathEscape(p.DatabaseID), nil)
 	if notionclient.IsNotFound(err) {
@@ -150,9 +164,8 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 				queue = QueueBackfill
 			}
 			var took bool
-			taskID, _ := asynq.GetTaskID(ctx)
 			if _, took, err = h.fanOut(ctx, conn, "db:"+taskID, tasks, queue); err == nil && took {
-				err = h.startDrain(ctx, conn, queue, time.Time{})
+				err = h.startDrain(ctx, conn, "db:"+taskID, queue, time.Time{})
 			}
 		}
 		if err != nil {

@@ -107,7 +107,10 @@
 // (asynq.SkipRetry); its to-do list stays, and the first sweep after it
 // resumes starts a new drain. Handlers.Stop makes running drains hand their
 // connections on at once (pages in flight stop and give back their claims),
-// for a quick worker shutdown.
+// for a quick worker shutdown. A worker that dies without that (SIGKILL,
+// OOM) gives nothing back: what its tasks held lives Config.ClaimTTL
+// after its last renewal, and Reaper, run by the scheduler every tick,
+// hands the work to new tasks (lease.go).
 //
 // # Concurrency
 //

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -46,11 +47,16 @@ func (h *Handlers) handleDrain(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	log := h.taskLogger(ctx, t, p.ConnID)
-	err = h.drain(ctx, log, p)
+	// The flag names this task (startDrain put its id there). Run again
+	// after its worker died, the task finds another drain's name there (the
+	// reaper's) or nothing to do, and ends. A drain run by hand, outside
+	// asynq, has no id: it adopts the list.
+	owner, _ := asynq.GetTaskID(ctx)
+	err = h.drain(ctx, log, owner, p)
 	if err != nil && stopped(err) {
 		// The connection stopped: its pages stay pending and on the to-do
 		// list; the first sweep after it resumes starts a new drain.
-		if derr := h.state.dropDrain(context.WithoutCancel(ctx), p.ConnID); derr != nil {
+		if derr := h.state.dropDrain(context.WithoutCancel(ctx), p.ConnID, leaseMember(leaseDrain, p.ConnID, owner)); derr != nil {
 			log.Warn("could not drop the drain flag of a stopped connection", zap.Error(derr))
 		}
 	}
@@ -69,14 +75,37 @@ func (h *Handlers) handleDrain(ctx context.Context, t *asynq.Task) error {
 // pages. What concerns the whole connection ends the drain with the error,
 // for asynq to retry: rate limiting, transient token trouble, a stopped
 // connection, Redis, shutdown.
-func (h *Handlers) drain(ctx context.Context, log *zap.Logger, p DrainPayload) error {
+//
+// owner is the name on the drain flag (the drain task's id, or the sweep
+// that drains inline); "" (a drain run by hand) adopts the flag. While it
+// runs, the drain holds the flag for ClaimTTL, renewed by the worker's
+// keeper; if it loses the flag (its renewals failed for ClaimTTL and the
+// reaper started another drain) its pages in flight stop and it ends.
+func (h *Handlers) drain(ctx context.Context, log *zap.Logger, owner string, p DrainPayload) error {
 	conn, queue := p.ConnID, cmp.Or(p.Queue, QueueSync)
+	adopt := owner == ""
+	if adopt {
+		owner = newDrainID(conn)
+	}
+	owned, err := h.state.ownDrain(ctx, conn, owner, adopt)
+	if err != nil || !owned {
+		if err == nil {
+			log.Debug("drain ends: another drain holds the connection's flag, or nothing waits")
+		}
+		return err
+	}
+	member := leaseMember(leaseDrain, conn, owner)
 	// Pages in flight stop when the worker stops (Stop): their claims and
 	// checkpoints are given back and the continuation is queued at once,
 	// well inside the shutdown timeout. A handler still running when that
 	// runs out would be abandoned holding its pages' claims.
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var lost atomic.Bool
+	defer h.keeper.hold(&lease{key: h.state.drainKey(conn), token: owner, member: member, onLost: func() {
+		lost.Store(true)
+		cancel()
+	}})()
 	go func() {
 		select {
 		case <-h.stopping:
@@ -84,11 +113,17 @@ func (h *Handlers) drain(ctx context.Context, log *zap.Logger, p DrainPayload) e
 		case <-pctx.Done():
 		}
 	}()
-	err := h.drainLoop(pctx, log, conn, queue)
-	if err != nil && ctx.Err() == nil && h.isStopping() {
+	err = h.drainLoop(pctx, log, conn, owner, queue)
+	switch {
+	case err != nil && lost.Load():
+		// (A nil err with lost set: the flag was handed on or released
+		// just before a renewal saw it gone.)
+		log.Warn("drain lost the connection's flag (its lease was not renewed in time); another drain goes on", zap.NamedError("stopped_by", err))
+		return nil
+	case err != nil && ctx.Err() == nil && h.isStopping():
 		// Stopped by Stop (not by the task's own context): hand the
 		// connection on.
-		return h.startDrain(ctx, conn, queue, time.Time{})
+		return h.startDrain(ctx, conn, owner, queue, time.Time{})
 	}
 	return err
 }
@@ -96,7 +131,7 @@ func (h *Handlers) drain(ctx context.Context, log *zap.Logger, p DrainPayload) e
 // errStopping ends a drain loop when the worker stops.
 var errStopping = errors.New("jobs: worker stopping")
 
-func (h *Handlers) drainLoop(ctx context.Context, log *zap.Logger, conn, queue string) error {
+func (h *Handlers) drainLoop(ctx context.Context, log *zap.Logger, conn, owner, queue string) error {
 	run := &drainRun{start: time.Now(), gen: h.lazyGen(ctx, conn)}
 	var cursor uint64
 	for {
@@ -106,7 +141,7 @@ func (h *Handlers) drainLoop(ctx context.Context, log *zap.Logger, conn, queue s
 		if h.isStopping() {
 			return errStopping
 		}
-		items, next, err := h.state.scanTodo(ctx, conn, cursor, drainLease)
+		items, next, err := h.state.scanTodo(ctx, conn, cursor)
 		if err != nil {
 			return err
 		}
@@ -119,7 +154,7 @@ func (h *Handlers) drainLoop(ctx context.Context, log *zap.Logger, conn, queue s
 				return errStopping
 			}
 			// Take turns: the continuation joins the tail of the queue.
-			return h.startDrain(ctx, conn, queue, time.Time{})
+			return h.startDrain(ctx, conn, owner, queue, time.Time{})
 		}
 		if cursor = next; cursor != 0 {
 			continue
@@ -127,14 +162,14 @@ func (h *Handlers) drainLoop(ctx context.Context, log *zap.Logger, conn, queue s
 		// A whole pass is done.
 		if run.due == 0 {
 			if run.nextDue.IsZero() {
-				released, err := h.state.releaseDrain(ctx, conn)
+				released, err := h.state.releaseDrain(ctx, conn, leaseMember(leaseDrain, conn, owner))
 				if err != nil || released {
 					return err
 				}
 				continue // pages arrived meanwhile
 			}
 			// Only pages backing off are left: come back for the first.
-			return h.startDrain(ctx, conn, queue, run.nextDue)
+			return h.startDrain(ctx, conn, owner, queue, run.nextDue)
 		}
 		run.due, run.nextDue = 0, time.Time{}
 	}
@@ -278,18 +313,23 @@ func (it todoItem) payload(conn string) PagePayload {
 	return p
 }
 
-// startDrain enqueues a drain task (the caller holds the drain flag), to
-// run at at (zero: now). If that fails the flag is dropped, so that the
-// next sweep starts one.
-func (h *Handlers) startDrain(ctx context.Context, conn, queue string, at time.Time) error {
-	id := fmt.Sprintf("drain:%s:%d:%x", conn, time.Now().UnixMilli(), rand.Uint64())
+// startDrain enqueues a drain task (the caller, owner, holds the drain
+// flag), to run at at (zero: now). If that fails the flag is dropped, so
+// that the next sweep starts one.
+func (h *Handlers) startDrain(ctx context.Context, conn, owner, queue string, at time.Time) error {
+	id := newDrainID(conn)
 	// The flag names the drain before the drain exists: a task run again
-	// after this point no longer owns the list, the drain does.
+	// after this point no longer owns the list, the drain does. While it
+	// waits in the queue no worker renews it: it gets the queue's lease.
 	lease := drainLease
 	if !at.IsZero() {
 		lease += max(time.Until(at), 0)
 	}
-	if err := h.state.passDrain(ctx, conn, id, lease); err != nil {
+	var prev string
+	if owner != "" {
+		prev = leaseMember(leaseDrain, conn, owner)
+	}
+	if err := h.state.passDrain(ctx, conn, id, lease, prev); err != nil {
 		return fmt.Errorf("sync state of %s: %w", conn, err)
 	}
 	// Drain ids are unique: nothing to de-duplicate, nothing to retain.
@@ -298,7 +338,7 @@ func (h *Handlers) startDrain(ctx context.Context, conn, queue string, at time.T
 		opts = append(opts, asynq.ProcessAt(at))
 	}
 	if _, err := enqueue(ctx, h.cfg.Enqueuer, TypeDrain, DrainPayload{ConnID: conn, Queue: queue}, id, queue, opts...); err != nil {
-		if derr := h.state.dropDrain(context.WithoutCancel(ctx), conn); derr != nil {
+		if derr := h.state.dropDrain(context.WithoutCancel(ctx), conn, ""); derr != nil {
 			h.log.Warn("could not drop the drain flag after a failed enqueue", zap.String("conn_id", conn), zap.Error(derr))
 		}
 		return err

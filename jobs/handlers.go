@@ -83,6 +83,13 @@ type Config struct {
 	// budget's interval. Keep PagesInFlight / rate well under the
 	// client's MaxWait. Default 3.
 	PagesInFlight int
+	// ClaimTTL is how long what a running task holds in Redis (its page
+	// claims, a running drain's flag, a running sweep's or database task's
+	// lease) outlives the last renewal by its worker, which renews all of
+	// them every ClaimTTL/3 in one round trip. A SIGKILLed worker's
+	// connections are taken over within about ClaimTTL plus the
+	// scheduler's tick (see lease.go). At least 1s; default 8s.
+	ClaimTTL time.Duration
 	// Logger; default none.
 	Logger *zap.Logger
 	// Now is the clock. Default time.Now.
@@ -105,9 +112,10 @@ const (
 // Handlers run notionsync's tasks. Safe for concurrent use by asynq's
 // worker goroutines (and by several worker processes on one Redis).
 type Handlers struct {
-	cfg   Config
-	log   *zap.Logger
-	state *state
+	cfg    Config
+	log    *zap.Logger
+	state  *state
+	keeper *keeper
 
 	stopOnce sync.Once
 	stopping chan struct{} // closed by Stop
@@ -151,6 +159,12 @@ func New(cfg Config) (*Handlers, error) {
 	if cfg.DrainSlice <= 0 {
 		cfg.DrainSlice = 30 * time.Second
 	}
+	if cfg.ClaimTTL == 0 {
+		cfg.ClaimTTL = DefaultClaimTTL
+	}
+	if cfg.ClaimTTL < time.Second {
+		return nil, fmt.Errorf("jobs: ClaimTTL %s is below one second", cfg.ClaimTTL)
+	}
 	if cfg.KeyPrefix == "" {
 		cfg.KeyPrefix = "notionsync:"
 	}
@@ -160,7 +174,9 @@ func New(cfg Config) (*Handlers, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Handlers{cfg: cfg, log: cfg.Logger, state: &state{rdb: cfg.Redis, prefix: cfg.KeyPrefix}, stopping: make(chan struct{})}, nil
+	st := &state{rdb: cfg.Redis, prefix: cfg.KeyPrefix, claimTTL: cfg.ClaimTTL}
+	return &Handlers{cfg: cfg, log: cfg.Logger, state: st, keeper: newKeeper(st, cfg.ClaimTTL, cfg.Logger),
+		stopping: make(chan struct{})}, nil
 }
 
 // Stop makes running drain tasks end at once: the pages in flight stop

@@ -87,6 +87,7 @@ type envOpts struct {
 	sinkURL       string // default: a file sink in a temp dir
 	drainSlice    time.Duration
 	pagesInFlight int
+	claimTTL      time.Duration
 	// transport, when set, carries the client stack's requests to the fake.
 	transport http.RoundTripper
 	// wrapSink wraps the sink the handlers write to (env.sink stays the
@@ -157,7 +158,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	e.h, err = jobs.New(jobs.Config{
 		Tokens: e.src, Notion: e.notion, Sink: hsink, Redis: e.rdb, Enqueuer: e.client, DrainSlice: o.drainSlice, PagesInFlight: o.pagesInFlight,
 		MaxBlockDepth: o.maxBlockDepth, MaxObjectBlocks: o.maxObjectBlocks, MaxObjectRequests: o.maxObjectRequests, MaxObjectBytes: o.maxObjectBytes,
-		Now: clk.Now, CheckpointEvery: 2, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
+		ClaimTTL: o.claimTTL, Now: clk.Now, CheckpointEvery: 2, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
 		Hooks: jobs.Hooks{
 			OnCursorAdvanced: func(conn string, _ time.Time) {
 				select {

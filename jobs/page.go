@@ -53,7 +53,9 @@ func (h *Handlers) lazyGen(ctx context.Context, conn string) func() (int64, erro
 // syncPage fetches the page object and, unless the sink already holds this
 // version, its whole block tree, and writes both to the sink. Its Redis
 // cost besides the rate limiter: one round trip to claim the page (and read
-// a checkpoint), one to record it as stored (and release the claim).
+// a checkpoint), one to record it as stored (and release the claim), and
+// its share of its worker's lease renewals (one round trip per ClaimTTL/3
+// for all tasks of the worker).
 func (h *Handlers) syncPage(ctx context.Context, log *zap.Logger, p PagePayload, gen func() (int64, error)) error {
 	log = log.With(zap.String("page_id", p.PageID))
 	member := "page:" + p.PageID
@@ -76,6 +78,9 @@ func (h *Handlers) syncPage(ctx context.Context, log *zap.Logger, p PagePayload,
 	if err != nil {
 		return err
 	}
+	// The claim lives ClaimTTL and is renewed while this task runs: a
+	// worker that dies frees it within ClaimTTL.
+	defer h.keeper.hold(&lease{key: cl.key, token: cl.token})()
 	released := false
 	defer func() {
 		if !released {

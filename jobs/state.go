@@ -24,6 +24,8 @@ import (
 //	<prefix>sync:<conn>:todo     hash: page id -> todoItem (JSON): pages waiting for the
 //	                             connection's drain task
 //	<prefix>drain:<conn>         string with a TTL: a drain task exists for the connection
+//	<prefix>busy:<conn>:page:<id>  string with a TTL: a task is syncing the page (its claim)
+//	<prefix>busy:leases          sorted set: leases of running tasks by deadline (lease.go)
 //	<prefix>ckpt:<conn>:<kind>:<id>  string: pagination checkpoint (JSON), with a TTL
 //	<prefix>ckpt:<conn>:tree:<id>    hash: a page's block walk, one field per
 //	                             listing request (see walk.go), with a TTL
@@ -38,6 +40,9 @@ import (
 type state struct {
 	rdb    redis.UniversalClient
 	prefix string
+	// claimTTL is how long a running task's claims and drain flag outlive
+	// its last renewal (Config.ClaimTTL; see lease.go).
+	claimTTL time.Duration
 }
 
 func (s *state) key(conn string) string        { return s.prefix + "sync:" + conn }
@@ -330,9 +335,6 @@ func (s *state) bumpGen(ctx context.Context, conn string) error {
 // is retried shortly; this does not count against its retries.
 var ErrBusy = errors.New("jobs: another task is syncing this object")
 
-// claimTTL bounds a claim left by a killed worker.
-const claimTTL = 5 * time.Minute
-
 // claim is a short lease on one object; done releases it with the object.
 type claim struct{ key, token string }
 
@@ -350,7 +352,7 @@ func (s *state) claimPage(ctx context.Context, conn, id string) (c *claim, st pa
 	_, _ = rand.Read(b[:])
 	c = &claim{key: s.claimKey(conn, "page", id), token: hex.EncodeToString(b[:])}
 	pipe := s.rdb.Pipeline()
-	set := pipe.SetNX(ctx, c.key, c.token, claimTTL)
+	set := pipe.SetNX(ctx, c.key, c.token, s.claimTTL)
 	tree := pipe.HGetAll(ctx, s.treeKey(conn, id))
 	capped := pipe.Get(ctx, s.cappedKey(conn, id))
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
@@ -399,7 +401,8 @@ func (s *state) saveTree(ctx context.Context, conn string, w *treeWalk) error {
 }
 
 // release gives a claim back (only if it is still ours: it may have expired
-// and been retaken). Best effort: the TTL bounds a claim that stays.
+// and been retaken). Best effort: the TTL bounds a claim that stays, and
+// the worker's keeper renews it only while its task runs.
 func (s *state) release(ctx context.Context, c *claim) {
 	_ = s.rdb.Eval(context.WithoutCancel(ctx), `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
 		[]string{c.key}, c.token).Err()
@@ -414,9 +417,12 @@ type todoItem struct {
 	ID           string `json:"-"`
 }
 
-// drainLease is how long a drain flag outlives the last sign of its task:
-// if the task vanished (archived, lost with its Redis write), the next
-// sweep starts another drain after this.
+// drainLease is how long the drain flag of a drain task that waits in the
+// queue lives: if the task vanished (archived, lost with its Redis write),
+// the next sweep starts another drain after this. It must cover a wait
+// behind other connections' tasks; no worker renews a task in the queue.
+// A task that runs holds the flag for claimTTL, renewed by its worker's
+// keeper, so a worker that dies frees it within claimTTL (lease.go).
 const drainLease = 10 * time.Minute
 
 // The drain flag's value names its owner: the task that took it (a sweep,
@@ -426,12 +432,15 @@ const drainLease = 10 * time.Minute
 // and owns the flag again, so a list is never left without a drain until
 // the lease runs out.
 
-// takeDrainScript takes the flag (KEYS[1]) for ARGV[1] if it is free or
-// already ARGV[1]'s, with a lease of ARGV[2] ms; returns 1 when taken.
-const takeDrainLua = `
+// takeDrainLua takes the flag (KEYS[1]) for ARGV[1] if it is free or
+// already ARGV[1]'s, with a lease of ARGV[2] ms, and records ARGV[3] (”
+// none) in the lease index (KEYS[2]) with the same deadline; returns 1 when
+// taken.
+const takeDrainLua = nowMsLua + `
 local v = redis.call('GET', KEYS[1])
 if v == false or v == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  if ARGV[3] ~= '' then redis.call('ZADD', KEYS[2], now_ms() + tonumber(ARGV[2]), ARGV[3]) end
   return 1
 end
 return 0
@@ -439,8 +448,10 @@ return 0
 
 // enqueueTodo adds pages to the pending set and the to-do hash, marks the
 // other members pending, and takes the connection's drain flag for owner
-// if it is free (or owner's already), in one round trip. It reports
-// whether owner holds the flag: then it must see the list drained.
+// (a running task: for claimTTL, recorded in the lease index) if it is free
+// (or owner's already), in one round trip. It reports whether owner holds
+// the flag: then it must see the list drained, and keep the flag's lease
+// (leaseMember(leaseDrain, conn, owner)) while it runs.
 func (s *state) enqueueTodo(ctx context.Context, conn, owner string, members []string, pages []todoItem, now time.Time) (bool, error) {
 	var take *redis.Cmd
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -454,7 +465,7 @@ func (s *state) enqueueTodo(ctx context.Context, conn, owner string, members []s
 				fields = append(fields, it.ID, b)
 			}
 			p.HSet(ctx, s.todoKey(conn), fields...)
-			take = p.Eval(ctx, takeDrainLua, []string{s.drainKey(conn)}, owner, drainLease.Milliseconds())
+			take = p.Eval(ctx, takeDrainLua, []string{s.drainKey(conn), s.leasesKey()}, owner, s.claimTTL.Milliseconds(), leaseMember(leaseDrain, conn, owner))
 		}
 		p.HSet(ctx, s.key(conn), "last_sweep", now.UnixMilli())
 		return nil
@@ -470,36 +481,81 @@ func (s *state) enqueueTodo(ctx context.Context, conn, owner string, members []s
 }
 
 // ensureDrainScript takes the drain flag for ARGV[1] if pages wait and the
-// flag is free or ARGV[1]'s.
+// flag is free or ARGV[1]'s (KEYS[3]: the to-do hash).
 var ensureDrainScript = redis.NewScript(`
-if redis.call('HLEN', KEYS[2]) == 0 then return 0 end
+if redis.call('HLEN', KEYS[3]) == 0 then return 0 end
 ` + takeDrainLua)
 
-// ensureDrain reports whether owner took the drain flag for pages that
-// wait without a drain (one lost, or stopped with its connection).
-func (s *state) ensureDrain(ctx context.Context, conn, owner string) (bool, error) {
-	n, err := ensureDrainScript.Run(ctx, s.rdb, []string{s.drainKey(conn), s.todoKey(conn)}, owner, drainLease.Milliseconds()).Int()
+// ensureDrain reports whether owner took the drain flag, with a lease of
+// lease and index member member (” none), for pages that wait without a
+// drain (one lost, stopped with its connection, or on a dead worker).
+func (s *state) ensureDrain(ctx context.Context, conn, owner string, lease time.Duration, member string) (bool, error) {
+	n, err := ensureDrainScript.Run(ctx, s.rdb, []string{s.drainKey(conn), s.leasesKey(), s.todoKey(conn)}, owner, lease.Milliseconds(), member).Int()
 	if err != nil {
 		return false, fmt.Errorf("sync state of %s: %w", conn, err)
 	}
 	return n == 1, nil
 }
 
-// passDrain hands the drain flag to a drain task about to be enqueued.
-func (s *state) passDrain(ctx context.Context, conn, drainTaskID string, lease time.Duration) error {
-	return s.rdb.Set(ctx, s.drainKey(conn), drainTaskID, lease).Err()
+// ownDrainScript starts a drain task's run: the task owns the flag if it
+// names it (ARGV[1]), or takes it if it is free and pages wait, or ARGV[3]
+// is '1' (a drain run by hand adopts the list). It then holds the flag for
+// ARGV[2] ms with lease index member ARGV[4]. Returns 1 when owned, 0 when
+// another task holds the flag, 2 when it is free and nothing waits.
+var ownDrainScript = redis.NewScript(nowMsLua + `
+local v = redis.call('GET', KEYS[1])
+if v ~= ARGV[1] and ARGV[3] ~= '1' then
+  if v ~= false then return 0 end
+  if redis.call('HLEN', KEYS[3]) == 0 then return 2 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], now_ms() + tonumber(ARGV[2]), ARGV[4])
+return 1
+`)
+
+// ownDrain reports whether the drain task owner may drain the list now
+// (see ownDrainScript); it then holds the flag for claimTTL.
+func (s *state) ownDrain(ctx context.Context, conn, owner string, adopt bool) (bool, error) {
+	a := ""
+	if adopt {
+		a = "1"
+	}
+	n, err := ownDrainScript.Run(ctx, s.rdb, []string{s.drainKey(conn), s.leasesKey(), s.todoKey(conn)},
+		owner, s.claimTTL.Milliseconds(), a, leaseMember(leaseDrain, conn, owner)).Int()
+	if err != nil {
+		return false, fmt.Errorf("sync state of %s: %w", conn, err)
+	}
+	return n == 1, nil
 }
 
-// releaseDrainScript drops the drain flag if no page waits.
+// passDrain hands the drain flag to a drain task about to be enqueued, and
+// drops the lease index entry of the task that held it (prev, ” none).
+func (s *state) passDrain(ctx context.Context, conn, drainTaskID string, lease time.Duration, prev string) error {
+	pipe := s.rdb.Pipeline()
+	pipe.Set(ctx, s.drainKey(conn), drainTaskID, lease)
+	if prev != "" {
+		pipe.ZRem(ctx, s.leasesKey(), prev)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// releaseDrainScript drops the drain flag and the lease index entry ARGV[1]
+// if no page waits.
 var releaseDrainScript = redis.NewScript(`
-if redis.call('HLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) return 1 end
+if redis.call('HLEN', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[2])
+  if ARGV[1] ~= '' then redis.call('ZREM', KEYS[3], ARGV[1]) end
+  return 1
+end
 return 0
 `)
 
 // releaseDrain drops the flag when the to-do hash is empty and reports
-// whether it did; if pages arrived meanwhile the drain must go on.
-func (s *state) releaseDrain(ctx context.Context, conn string) (bool, error) {
-	n, err := releaseDrainScript.Run(ctx, s.rdb, []string{s.todoKey(conn), s.drainKey(conn)}).Int()
+// whether it did; if pages arrived meanwhile the drain must go on. member
+// is the releasing task's lease index entry (” none).
+func (s *state) releaseDrain(ctx context.Context, conn, member string) (bool, error) {
+	n, err := releaseDrainScript.Run(ctx, s.rdb, []string{s.todoKey(conn), s.drainKey(conn), s.leasesKey()}, member).Int()
 	if err != nil {
 		return false, fmt.Errorf("sync state of %s: %w", conn, err)
 	}
@@ -507,21 +563,35 @@ func (s *state) releaseDrain(ctx context.Context, conn string) (bool, error) {
 }
 
 // dropDrain drops the drain flag whatever waits (the connection stopped:
-// its next sweep after resuming starts a new drain).
-func (s *state) dropDrain(ctx context.Context, conn string) error {
-	return s.rdb.Del(ctx, s.drainKey(conn)).Err()
+// its next sweep after resuming starts a new drain), and the lease index
+// entry member (” none).
+func (s *state) dropDrain(ctx context.Context, conn, member string) error {
+	pipe := s.rdb.Pipeline()
+	pipe.Del(ctx, s.drainKey(conn))
+	if member != "" {
+		pipe.ZRem(ctx, s.leasesKey(), member)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
 }
 
-// scanTodo reads the next part of the to-do hash from cursor and extends
-// the drain flag's lease to at least lease, in one round trip.
-func (s *state) scanTodo(ctx context.Context, conn string, cursor uint64, lease time.Duration) ([]todoItem, uint64, error) {
-	pipe := s.rdb.Pipeline()
-	scan := pipe.HScan(ctx, s.todoKey(conn), cursor, "", 64)
-	pipe.PExpire(ctx, s.drainKey(conn), lease)
-	if _, err := pipe.Exec(ctx); err != nil {
+// addLease records member in the lease index for claimTTL.
+func (s *state) addLease(ctx context.Context, member string) error {
+	return leaseAddScript.Run(ctx, s.rdb, []string{s.leasesKey()}, member, s.claimTTL.Milliseconds()).Err()
+}
+
+// dropLease removes member from the lease index: its task ended.
+func (s *state) dropLease(ctx context.Context, member string) error {
+	return s.rdb.ZRem(ctx, s.leasesKey(), member).Err()
+}
+
+// scanTodo reads the next part of the to-do hash from cursor. (The drain
+// flag's lease is the keeper's: see lease.go.)
+func (s *state) scanTodo(ctx context.Context, conn string, cursor uint64) ([]todoItem, uint64, error) {
+	kv, next, err := s.rdb.HScan(ctx, s.todoKey(conn), cursor, "", 64).Result()
+	if err != nil {
 		return nil, 0, fmt.Errorf("sync state of %s: %w", conn, err)
 	}
-	kv, next := scan.Val()
 	items := make([]todoItem, 0, len(kv)/2)
 	for i := 0; i+1 < len(kv); i += 2 {
 		it := todoItem{}
@@ -561,8 +631,9 @@ type sweepStart struct {
 }
 
 // beginSweep reads the cursor, the task generation, the pending count and
-// the sweep's checkpoint, and adds the sweep itself to the pending set, in
-// one round trip.
+// the sweep's checkpoint, adds the sweep itself to the pending set and
+// records its lease (leaseMember(leaseSweep, conn, self)), in one round
+// trip.
 func (s *state) beginSweep(ctx context.Context, conn, self string, now time.Time) (sweepStart, error) {
 	var st sweepStart
 	pipe := s.rdb.TxPipeline()
@@ -571,6 +642,7 @@ func (s *state) beginSweep(ctx context.Context, conn, self string, now time.Time
 	ck := pipe.Get(ctx, s.ckptKey(conn, "sweep", "search"))
 	pipe.SAdd(ctx, s.pendingKey(conn), self)
 	pipe.HSet(ctx, s.key(conn), "last_sweep", now.UnixMilli())
+	pipe.Eval(ctx, leaseAddLua, []string{s.leasesKey()}, leaseMember(leaseSweep, conn, self), s.claimTTL.Milliseconds())
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return st, fmt.Errorf("sync state of %s: %w", conn, err)
 	}
@@ -587,9 +659,16 @@ func (s *state) beginSweep(ctx context.Context, conn, self string, now time.Time
 }
 
 // endSweepScript records a finished sweep's target, drops its checkpoint
-// and releases its pending entry, moving the cursor if nothing else is
-// pending; returns the new cursor (ms) when it moved, else 0.
+// and its lease (ARGV[4] in KEYS[5]) and releases its pending entry,
+// moving the cursor if nothing else is pending; returns the new cursor (ms)
+// when it moved, else 0. When ARGV[3] is '1' (the search ran to its end) it
+// clears the "search" error and the errors with prefix ARGV[5] not named in
+// ARGV[6..].
+//
+// KEYS: [1] sync hash, [2] pending set, [3] search checkpoint, [4] errors
+// hash, [5] lease index.
 var endSweepScript = redis.NewScript(`
+redis.call('ZREM', KEYS[5], ARGV[4])
 local t = tonumber(redis.call('HGET', KEYS[1], 'target') or '0')
 if tonumber(ARGV[2]) > t then
   t = tonumber(ARGV[2])
@@ -599,24 +678,26 @@ redis.call('DEL', KEYS[3])
 redis.call('SREM', KEYS[2], ARGV[1])
 if ARGV[3] == '1' then
   redis.call('HDEL', KEYS[4], 'search')
-` + pruneLua + `
+` + pruneLua(5) + `
 end
 ` + moveCursorLua)
 
 // pruneLua drops the fields of the errors hash KEYS[4] that start with
-// ARGV[4] except those named in ARGV[5..].
-const pruneLua = `
+// ARGV[at] except those named in ARGV[at+1..].
+func pruneLua(at int) string {
+	return fmt.Sprintf(`
   local keep = {}
-  for i = 5, #ARGV do keep[ARGV[i]] = true end
+  for i = %[1]d + 1, #ARGV do keep[ARGV[i]] = true end
   for _, f in ipairs(redis.call('HKEYS', KEYS[4])) do
-    if string.sub(f, 1, #ARGV[4]) == ARGV[4] and not keep[f] then redis.call('HDEL', KEYS[4], f) end
-  end`
+    if string.sub(f, 1, #ARGV[%[1]d]) == ARGV[%[1]d] and not keep[f] then redis.call('HDEL', KEYS[4], f) end
+  end`, at)
+}
 
 // pruneErrorsScript drops the error of object ARGV[1] and the errors with
 // prefix ARGV[4] not named in ARGV[5..] (ARGV[2], ARGV[3] unused).
 var pruneErrorsScript = redis.NewScript(`
 redis.call('HDEL', KEYS[4], ARGV[1])
-` + pruneLua + `
+` + pruneLua(4) + `
 return 0`)
 
 // pruneErrors drops object's error and the errors whose key starts with
@@ -642,8 +723,9 @@ func (s *state) endSweep(ctx context.Context, conn, self string, target time.Tim
 	if complete {
 		c = "1"
 	}
-	n, err := endSweepScript.Run(ctx, s.rdb, []string{s.key(conn), s.pendingKey(conn), s.ckptKey(conn, "sweep", "search"), s.errorsKey(conn)},
-		append([]any{self, ms, c, "search:"}, toAny(bad)...)...).Int64()
+	n, err := endSweepScript.Run(ctx, s.rdb,
+		[]string{s.key(conn), s.pendingKey(conn), s.ckptKey(conn, "sweep", "search"), s.errorsKey(conn), s.leasesKey()},
+		append([]any{self, ms, c, leaseMember(leaseSweep, conn, self), "search:"}, toAny(bad)...)...).Int64()
 	if err != nil {
 		return time.Time{}, fmt.Errorf("sync state of %s: %w", conn, err)
 	}

@@ -64,6 +64,21 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 	if err != nil {
 		return err
 	}
+	// Its pending entry is leased for ClaimTTL, renewed while it runs: if
+	// its worker dies, the reaper releases the entry and sweeps again
+	// (asynq would run this task again only after a minute or two).
+	sweepLease := leaseMember(leaseSweep, conn, self)
+	defer h.keeper.hold(&lease{member: sweepLease})()
+	ended := false
+	defer func() {
+		if !ended {
+			// Failed or stopped: the task is retried (or released) by its
+			// caller, not by the reaper.
+			if err := h.state.dropLease(context.WithoutCancel(ctx), sweepLease); err != nil {
+				log.Warn("could not drop the sweep's lease", zap.Error(err))
+			}
+		}
+	}()
 	fresh := func() sweepCheckpoint {
 		var ck sweepCheckpoint
 		if !st.cursor.IsZero() {
@@ -92,11 +107,19 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 	// owned: this sweep took the drain flag, so the pages it handed out are
 	// its to sync (inline, after the search) or to hand to a drain task.
 	owned, handedOff := false, false
+	// While it owns the flag the sweep renews it (ClaimTTL) until it hands
+	// it on; if its worker dies the reaper starts a drain.
+	dropFlag := func() {}
+	own := func() {
+		owned = true
+		dropFlag = h.keeper.hold(&lease{key: h.state.drainKey(conn), token: self, member: leaseMember(leaseDrain, conn, self)})
+	}
 	defer func() {
+		dropFlag()
 		if owned && !handedOff {
 			// The sweep stopped early: its pages must not wait for the
 			// flag's lease to run out.
-			if err := h.startDrain(context.WithoutCancel(ctx), conn, queue, time.Time{}); err != nil {
+			if err := h.startDrain(context.WithoutCancel(ctx), conn, self, queue, time.Time{}); err != nil {
 				log.Warn("could not hand the sweep's pages to a drain task", zap.Error(err))
 			}
 		}
@@ -164,7 +187,9 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 		// handed out.
 		n, took, err := h.fanOut(ctx, conn, self, tasks, queue)
 		enqueued += n
-		owned = owned || took
+		if took && !owned {
+			own()
+		}
 		if err != nil {
 			h.saveSweep(ctx, conn, ck, log)
 			return err
@@ -191,11 +216,13 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 	if st.pending > 0 && !owned {
 		// Pages left waiting by an earlier run whose drain is gone (it
 		// stopped with a paused connection, or was archived) get one now.
-		took, err := h.state.ensureDrain(ctx, conn, self)
+		took, err := h.state.ensureDrain(ctx, conn, self, h.state.claimTTL, leaseMember(leaseDrain, conn, self))
 		if err != nil {
 			return err
 		}
-		owned = took
+		if took {
+			own()
+		}
 	}
 	// Record the target and release the sweep's own entry; if nothing else
 	// is pending (an unchanged workspace, or all tasks already done) the
@@ -211,6 +238,7 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 	if err != nil {
 		return err
 	}
+	ended = true // endSweep dropped the sweep's lease
 	h.cursorMoved(conn, cursor)
 	log.Debug("sweep finished", zap.Int("discovered", ck.Found), zap.Int("enqueued", enqueued), zap.Int("requests", requests))
 	if f := h.cfg.Hooks.OnSweep; f != nil {
@@ -221,18 +249,18 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 	}
 	if !inline {
 		handedOff = true
-		return h.startDrain(ctx, conn, queue, time.Time{})
+		return h.startDrain(ctx, conn, self, queue, time.Time{})
 	}
 	// The sweep syncs the pages it found itself, in the slot it holds: no
 	// queue round trip, and the token it used is in this process's cache.
 	// A long list goes on in continuations like any drain.
 	handedOff = true
-	err = h.drain(ctx, log, DrainPayload{ConnID: conn, Queue: queue})
+	err = h.drain(ctx, log, self, DrainPayload{ConnID: conn, Queue: queue})
 	switch {
 	case err == nil:
 		return nil
 	case stopped(err):
-		if derr := h.state.dropDrain(context.WithoutCancel(ctx), conn); derr != nil {
+		if derr := h.state.dropDrain(context.WithoutCancel(ctx), conn, leaseMember(leaseDrain, conn, self)); derr != nil {
 			log.Warn("could not drop the drain flag of a stopped connection", zap.Error(derr))
 		}
 		return err
@@ -240,7 +268,7 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 	// Rate limited, a token backoff, Redis, shutdown: the sweep is done;
 	// its pages go on in a drain task after the wait the error asks for.
 	at := time.Now().Add(RetryDelay(0, err, nil))
-	if serr := h.startDrain(context.WithoutCancel(ctx), conn, queue, at); serr != nil {
+	if serr := h.startDrain(context.WithoutCancel(ctx), conn, self, queue, at); serr != nil {
 		return errors.Join(err, serr)
 	}
 	log.Debug("sweep handed its pages to a drain task", zap.Time("at", at), zap.Error(err))

@@ -36,7 +36,14 @@
 // wrong JSON types and bad search result ids, each a per-object error or
 // note, with the workers' peak memory bounded and every worker stopped by
 // SIGTERM in the middle of an endless walk and started again; edited after
-// the poison is lifted, those pages sync too).
+// the poison is lifted, those pages sync too) and kill-sync (while the
+// connections backfill, SIGKILL the worker that runs a connection's drain, -kills times, alternately anywhere
+// in the drain and with page claims in flight, each restarted: time until
+// that connection stores a page again, PASS within 20s, the reaper's
+// takeover time from the scheduler's log, and backfill times of killed
+// connections against the others; run by name only, with workspaces that
+// take a while to backfill, e.g. -connections 20 -pages 100 -blocks 2
+// -rate-limit 90 -workers 3 -concurrency 10 -sync-interval 5m).
 // fleet_test.go runs a short fleet-sync, refresh-storm and bad-input in CI.
 //
 // Measurements: Notion requests, 429s, 401s and token grants are the

@@ -30,6 +30,7 @@ type Config struct {
 	TokenLifetime time.Duration
 	SyncInterval  time.Duration
 	SyncTimeout   time.Duration // bound of the wait for every connection to sync
+	Kills         int           // kill-sync: workers SIGKILLed, one at a time
 	BinDir        string        // worker, scheduler, notion-sandbox
 	Dir           string        // the Cluster's working directory
 	Log           io.Writer     // the Cluster's progress lines
@@ -68,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := Config{}
 	fs := flag.NewFlagSet("fleet", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.Scenario, "scenario", ScenarioFleetSync, "scenario: "+strings.Join(Scenarios, ", ")+", or all")
+	fs.StringVar(&cfg.Scenario, "scenario", ScenarioFleetSync, "scenario: "+strings.Join(Scenarios, ", ")+", "+ScenarioKillSync+", or all (all but "+ScenarioKillSync+")")
 	fs.IntVar(&cfg.Connections, "connections", 1000, "connections (one sandbox workspace each)")
 	fs.IntVar(&cfg.Workers, "workers", 4, "worker processes")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 50, "tasks each worker runs at once (NOTIONSYNC_WORKER_CONCURRENCY)")
@@ -80,6 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.TokenLifetime, "token-lifetime", 8*time.Second, "access-token lifetime in refresh-storm, chaos and token-faults")
 	fs.DurationVar(&cfg.SyncInterval, "sync-interval", 15*time.Second, "how often each connection is swept")
 	fs.DurationVar(&cfg.SyncTimeout, "sync-timeout", 10*time.Minute, "bound of the wait for every connection to sync")
+	fs.IntVar(&cfg.Kills, "kills", 6, "kill-sync: how many times a worker is SIGKILLed mid-drain or mid-page")
 	fs.StringVar(&cfg.BinDir, "bin", "", "folder with worker, scheduler and notion-sandbox (default: built into a temporary folder)")
 	fs.StringVar(&cfg.Dir, "dir", "", "working folder: logs, sink, Redis files (default: a temporary folder, removed unless -keep)")
 	keep := fs.Bool("keep", false, "keep the working folder")

@@ -30,10 +30,14 @@ const (
 	ScenarioBadInput     = "bad-input"
 	ScenarioChaos        = "chaos"
 	ScenarioTokenFaults  = "token-faults"
+	ScenarioKillSync     = "kill-sync"
 )
 
 // Scenarios lists the scenarios Run knows, in the order "all" runs them.
 var Scenarios = []string{ScenarioFleetSync, ScenarioRefreshStorm, ScenarioRevocation, ScenarioChaos, ScenarioTokenFaults, ScenarioBadInput}
+
+// ScenarioKillSync is run only by name: it needs workspaces big enough to
+// still be backfilling when a worker is killed (see runKillSync).
 
 // Invariant names the test asserts on.
 const (
@@ -63,8 +67,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return runChaos(ctx, cfg)
 	case ScenarioTokenFaults:
 		return runTokenFaults(ctx, cfg)
+	case ScenarioKillSync:
+		return runKillSync(ctx, cfg)
 	}
-	return nil, fmt.Errorf("unknown scenario %q (want one of %s)", cfg.Scenario, strings.Join(Scenarios, ", "))
+	return nil, fmt.Errorf("unknown scenario %q (want one of %s, %s)", cfg.Scenario, strings.Join(Scenarios, ", "), ScenarioKillSync)
 }
 
 // sleep waits d or until ctx ends.

@@ -59,8 +59,12 @@ func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) e
 	}
 	c.reg.MustRegister(conns, queues)
 
+	reaper, err := jobs.NewReaper(jobs.ReaperConfig{Redis: c.rdb, KeyPrefix: cfg.Redis.KeyPrefix, Enqueuer: client, Logger: log.Named("reaper")})
+	if err != nil {
+		return err
+	}
 	sched, err := schedule.New(schedule.Config{
-		Redis: c.rdb, Store: c.store, Enqueuer: jc, KeyPrefix: cfg.Redis.KeyPrefix,
+		Redis: c.rdb, Store: c.store, Enqueuer: jc, Reaper: reaper, KeyPrefix: cfg.Redis.KeyPrefix,
 		Tick: cfg.Control.Tick, LeaseTTL: cfg.Control.LeaderLease, SyncInterval: cfg.Sync.Interval,
 		Logger: log.Named("schedule"), Hooks: c.metrics.ScheduleHooks(schedule.Hooks{}),
 	})

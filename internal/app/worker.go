@@ -48,7 +48,7 @@ func RunWorker(ctx context.Context, cfg *config.Worker, log *zap.Logger) error {
 		Tokens: c.source, Notion: notion, Sink: sk, Redis: c.rdb, Enqueuer: client,
 		KeyPrefix: cfg.Redis.KeyPrefix, Overlap: cfg.Sync.Overlap, MaxBlockDepth: cfg.Sync.MaxBlockDepth,
 		MaxObjectBlocks: cfg.Sync.MaxObjectBlocks, MaxObjectRequests: cfg.Sync.MaxObjectRequests, MaxObjectBytes: cfg.Sync.MaxObjectBytes,
-		DrainSlice: cfg.Sync.DrainSlice, PagesInFlight: cfg.Sync.PagesInFlight,
+		DrainSlice: cfg.Sync.DrainSlice, PagesInFlight: cfg.Sync.PagesInFlight, ClaimTTL: cfg.Sync.ClaimTTL,
 		Logger: log.Named("jobs"), Hooks: c.metrics.JobHooks(jobs.Hooks{}),
 	})
 	if err != nil {

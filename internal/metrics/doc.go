@@ -51,7 +51,7 @@
 // scheduler_refreshes_due_total, scheduler_refreshes_enqueued_total,
 // scheduler_sweeps_due_total, scheduler_sweeps_enqueued_total,
 // scheduler_skipped_total, scheduler_discovered_total,
-// scheduler_connection_errors_total.
+// scheduler_reaped_total, scheduler_connection_errors_total.
 //
 // Known label values start at zero. Labels hold only values fixed by code
 // (outcomes, reasons, HTTP methods and codes, route patterns); anything that

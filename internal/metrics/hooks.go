@@ -188,6 +188,7 @@ func (m *Metrics) ScheduleHooks(base schedule.Hooks) schedule.Hooks {
 		m.sweepsEnqueued.Add(float64(max(st.SweepsEnqueued, 0)))
 		m.scheduleSkipped.Add(float64(max(st.Skipped, 0)))
 		m.discovered.Add(float64(max(st.Discovered, 0)))
+		m.reaped.Add(float64(max(st.Reaped, 0)))
 		m.tickConnErrors.Add(float64(max(st.Errors, 0)))
 		if base.OnTick != nil {
 			base.OnTick(st)

@@ -249,7 +249,7 @@ func TestHooksRecordTheRightSeries(t *testing.T) {
 			fire: func(m *metrics.Metrics) {
 				m.ScheduleHooks(schedule.Hooks{}).OnTick(schedule.TickStats{
 					RefreshDue: 10, RefreshEnqueued: 9, SweepsDue: 8, SweepsEnqueued: 7,
-					Skipped: 3, Discovered: 2, Errors: 1, Took: 250 * time.Millisecond,
+					Skipped: 3, Discovered: 2, Reaped: 4, Errors: 1, Took: 250 * time.Millisecond,
 				})
 			},
 			want: map[string]float64{
@@ -262,6 +262,7 @@ func TestHooksRecordTheRightSeries(t *testing.T) {
 				ns + "scheduler_sweeps_enqueued_total":       7,
 				ns + "scheduler_skipped_total":               3,
 				ns + "scheduler_discovered_total":            2,
+				ns + "scheduler_reaped_total":                4,
 				ns + "scheduler_connection_errors_total":     1,
 			},
 		},

@@ -82,6 +82,7 @@ type Metrics struct {
 	sweepsEnqueued  prometheus.Counter
 	scheduleSkipped prometheus.Counter
 	discovered      prometheus.Counter
+	reaped          prometheus.Counter
 	tickConnErrors  prometheus.Counter
 }
 
@@ -160,6 +161,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			"Due entries scheduler ticks skipped (paused, needs_reauth, disconnected or no longer due)."),
 		discovered: b.counter("scheduler_discovered_total",
 			"Connections scheduler ticks added to the sweep schedule."),
+		reaped: b.counter("scheduler_reaped_total",
+			"Leases of dead workers' tasks (a drain, a sweep, a database task) scheduler ticks handed to new tasks."),
 		tickConnErrors: b.counter("scheduler_connection_errors_total",
 			"Per-connection failures (a read or an enqueue) in scheduler ticks; retried on a later tick."),
 	}

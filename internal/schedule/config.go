@@ -57,6 +57,14 @@ type SweepBatchEnqueuer interface {
 	EnqueueSweeps(ctx context.Context, connIDs []string, slots []time.Time) error
 }
 
+// Reaper hands the work of tasks whose worker died to new tasks (package
+// jobs implements it: jobs.Reaper). The leader calls it first in every
+// tick, so a dead worker's connections go on within about the tasks' lease
+// plus Tick, not when asynq recovers the tasks (a minute or two).
+type Reaper interface {
+	Reap(ctx context.Context) (int, error)
+}
+
 // MetaSyncInterval is the connection metadata key (tokens.ConnectOptions.Meta)
 // that overrides Config.SyncInterval for one connection. Its value is a Go
 // duration ("15m", "1h30m"). Values that do not parse or are not positive
@@ -86,6 +94,8 @@ type Config struct {
 	Store *tokens.Store
 	// Enqueuer receives the tasks. Required.
 	Enqueuer Enqueuer
+	// Reaper, if set, is called at the start of every tick the leader runs.
+	Reaper Reaper
 
 	// KeyPrefix prefixes the scheduler's Redis keys. Default "notionsync:".
 	KeyPrefix string
@@ -163,6 +173,8 @@ type TickStats struct {
 	Skipped int
 	// Discovered is how many connections were added to the sweep schedule.
 	Discovered int
+	// Reaped is how many leases of dead tasks the Reaper handed on.
+	Reaped int
 	// Errors counts per-connection failures (a read or an enqueue); they are
 	// retried on a later tick.
 	Errors int

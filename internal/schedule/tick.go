@@ -100,6 +100,16 @@ func (s *Scheduler) tick(ctx context.Context, guard func() bool) (TickStats, err
 	var st TickStats
 	var errs []error
 
+	// First, so that a long tick does not delay it: the work of tasks
+	// whose worker died goes to new tasks (see Config.Reaper).
+	if s.cfg.Reaper != nil && (guard == nil || guard()) {
+		n, err := s.cfg.Reaper.Reap(ctx)
+		st.Reaped = n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("schedule: reap: %w", err))
+		}
+	}
+
 	until := now.Add(s.cfg.RefreshLookahead)
 	dueIDs, err := s.store.Due(ctx, until, s.cfg.MaxRefreshPerTick)
 	if err != nil {

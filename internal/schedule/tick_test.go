@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -683,5 +684,34 @@ func TestSweepsAreHandedOutInBatches(t *testing.T) {
 	e.clock.Advance(31 * time.Second)
 	if st := e.tick(s); st.SweepsEnqueued != 7 {
 		t.Fatalf("after the queue came back: %+v", st)
+	}
+}
+
+// countingReaper counts Reap calls and reports n reaped per call.
+type countingReaper struct {
+	calls atomic.Int32
+	n     int
+}
+
+func (r *countingReaper) Reap(context.Context) (int, error) {
+	r.calls.Add(1)
+	return r.n, nil
+}
+
+// Every tick runs the Reaper (a dead worker's work is handed on within a
+// tick, not at the connection's next sweep) and reports what it reaped;
+// a tick without a Reaper is unchanged.
+func TestTickRunsTheReaper(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := &countingReaper{n: 2}
+	s := e.scheduler(&fakeEnqueuer{name: "s", q: newQueue()}, func(c *schedule.Config) { c.Reaper = r })
+	for i := 1; i <= 2; i++ {
+		if st := e.tick(s); st.Reaped != 2 || int(r.calls.Load()) != i {
+			t.Fatalf("tick %d: Reaped %d, %d calls; want 2 and %d", i, st.Reaped, r.calls.Load(), i)
+		}
+	}
+	if st := e.tick(e.scheduler(&fakeEnqueuer{name: "s2", q: newQueue()}, nil)); st.Reaped != 0 {
+		t.Fatalf("tick without a Reaper: Reaped %d", st.Reaped)
 	}
 }
