@@ -98,10 +98,14 @@ run: build ## Run scheduler + workers against real Notion (credentials from the 
 	@scripts/ensure-deps.sh redis
 	BIN_DIR=$(BIN_DIR) WORKERS=$(WORKERS) scripts/run-local.sh
 
+# fleet: every scenario at 1,000 connections, then kill-sync (SIGKILL a worker
+# mid-drain and mid-page; PASS when the connection stores a page again within
+# 20 s), which needs workspaces that take a while to backfill.
 .PHONY: fleet
-fleet: build ## Fleet load and chaos suite, long version (bench/fleet; about 20 min on 2 cores)
+fleet: build ## Fleet load and chaos suite, long version, and kill-sync (bench/fleet; about 23 min on 2 cores)
 	@scripts/ensure-deps.sh redis
 	go run ./bench/fleet -bin $(BIN_DIR) -scenario all -connections 1000 -duration 3m
+	go run ./bench/fleet -bin $(BIN_DIR) -scenario kill-sync -connections 20 -pages 100 -blocks 2 -rate-limit 90 -workers 3 -concurrency 10 -sync-interval 5m -kills 6
 
 .PHONY: fleet-short
 fleet-short: ## Short fleet suite, the version in make test (about 1 min)
