@@ -288,6 +288,33 @@ func (e *env) queuesEmpty() bool {
 	return true
 }
 
+// waitIdle waits until no task is pending or running in any queue, so that
+// a request count taken next is not raced by a task still finishing (a
+// drain's last page, a child page handed out during the walk).
+func (e *env) waitIdle() {
+	e.t.Helper()
+	insp := asynq.NewInspectorFromRedisClient(e.rdb)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		busy := 0
+		for _, q := range []string{jobs.QueueSync, jobs.QueueBackfill, jobs.QueueTokens} {
+			if info, err := insp.GetQueueInfo(q); err == nil {
+				busy += info.Pending + info.Active
+			}
+		}
+		if busy == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d tasks still pending or running after 30s", busy)
+		}
+		select {
+		case <-e.advanced:
+		case <-time.After(20 * time.Millisecond): // asynq has no completion signal to wait on
+		}
+	}
+}
+
 func (e *env) archived() int {
 	insp := asynq.NewInspectorFromRedisClient(e.rdb)
 	n := 0
