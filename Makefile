@@ -16,7 +16,8 @@ HAVE_CMDS = $(wildcard cmd/*/*.go)
 
 .PHONY: help
 help: ## Show this help
-	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_.-]+:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_.-]+:.*## / { n++; name[n] = $$1; desc[n] = $$2; if (length($$1) > w) w = length($$1) } \
+		END { for (i = 1; i <= n; i++) printf "  %-" w "s  %s\n", name[i], desc[i] }' $(MAKEFILE_LIST)
 
 .PHONY: deps
 deps: ## Install redis-server and PostgreSQL for the tests (apt-get, as root)
@@ -99,7 +100,7 @@ run: build ## Run scheduler + workers against real Notion (credentials from the 
 	BIN_DIR=$(BIN_DIR) WORKERS=$(WORKERS) scripts/run-local.sh
 
 .PHONY: fleet
-fleet: build ## Fleet load and chaos suite, long version (bench/fleet; about 20 min on 2 cores)
+fleet: build ## Fleet load and chaos suite, long version (bench/fleet; about 17 min on 2 cores)
 	@scripts/ensure-deps.sh redis
 	go run ./bench/fleet -bin $(BIN_DIR) -scenario all -connections 1000 -duration 3m
 
