@@ -72,10 +72,9 @@ docs: ## Regenerate docs/configuration.md and .env.example from the configuratio
 	$(GO) run ./internal/tools/gendocs
 
 .PHONY: compose-check
-compose-check: ## Validate docker-compose.yml (docker-compose config -q, with every profile)
+compose-check: ## Validate docker-compose.yml (config -q, every profile; a blank required variable must fail)
 	@scripts/ensure-deps.sh docker-compose
-	docker-compose config -q
-	docker-compose --profile postgres --profile sandbox config -q
+	scripts/compose-check.sh
 
 .PHONY: images
 images: ## Build the worker, scheduler and notion-sandbox images (needs Docker with BuildKit)

@@ -155,6 +155,37 @@ func TestComposePassesEveryVariable(t *testing.T) {
 	}
 }
 
+// docker-compose.yml refuses to run without each required variable
+// (${VAR:?message}, naming it) and requires nothing the binaries do not: a
+// blank .env stops `docker compose up` with a message instead of starting
+// containers that crash-loop on their configuration.
+func TestComposeEnforcesRequiredVariables(t *testing.T) {
+	t.Parallel()
+	entries, err := composeEntries(readRepoFile(t, composePath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range config.Reference() {
+		e, ok := entries[v.Name]
+		if !ok {
+			continue // TestComposePassesEveryVariable reports it
+		}
+		switch {
+		case v.Required && !e.Required:
+			t.Errorf("%s passes the required %s with a default; want `%s: ${%s:?set %s in .env ...}`",
+				composePath, v.Name, v.Name, v.Name, v.Name)
+		case !v.Required && e.Required:
+			t.Errorf("%s requires %s, which the binaries do not", composePath, v.Name)
+		}
+	}
+	compose := string(readRepoFile(t, composePath))
+	for _, v := range config.Reference() {
+		if v.Required && !strings.Contains(compose, "${"+v.Name+":?set "+v.Name+" in .env") {
+			t.Errorf("%s: the message of the required %s does not name it", composePath, v.Name)
+		}
+	}
+}
+
 // The environment docker-compose.yml gives the containers when .env sets
 // only the required variables loads for both binaries, and an empty value
 // really means the binary's default.
