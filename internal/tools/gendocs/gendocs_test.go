@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -279,5 +280,35 @@ func TestRunCheckAndWrite(t *testing.T) {
 	}
 	if err := run(dir, true, &out); err != nil {
 		t.Fatalf("check after a write: %v", err)
+	}
+}
+
+// `make help` aligns its descriptions in one column, however long the
+// longest target name (a fixed awk width of 10 pushed compose-check and
+// fleet-short out of line).
+func TestMakeHelpAligned(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command("make", "-s", "--no-print-directory", "-C", root, "help")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("make help: %v", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if len(lines) < 10 {
+		t.Fatalf("make help printed %d lines:\n%s", len(lines), out)
+	}
+	col := -1
+	for _, l := range lines {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(l, "  "), " ")
+		if !ok || name == "" || !strings.HasPrefix(l, "  ") {
+			t.Fatalf("make help line %q is not \"  target  description\"", l)
+		}
+		at := len(l) - len(strings.TrimLeft(rest, " "))
+		if col == -1 {
+			col = at
+		}
+		if at != col || strings.TrimSpace(rest) == "" {
+			t.Errorf("make help: description of %s starts at column %d, want %d:\n%s", name, at, col, out)
+		}
 	}
 }
