@@ -38,8 +38,8 @@ func commandTable() []*command {
 		{name: "list", synopsis: "[-status S] [-limit N]", summary: "list connections",
 			help: "Lists connections, oldest first: status, the reason of needs_reauth, when the access\n" +
 				"token expires (\"-\" once needs_reauth or disconnected: that token is dead), the last\n" +
-				"sync, the objects pending, the per-object errors of the sync state (objects skipped,\n" +
-				"see 'show ID') and consecutive refresh failures.\n" +
+				"sync, the objects pending, the per-object errors of the sync state (objects that\n" +
+				"failed on their own; 'show ID' names them) and consecutive refresh failures.\n" +
 				"-status filters on the client: the whole list is paged through.",
 			setup: setupList},
 		{name: "show", synopsis: "ID", summary: "show one connection with its meta and sync state",
