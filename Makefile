@@ -16,7 +16,8 @@ HAVE_CMDS = $(wildcard cmd/*/*.go)
 
 .PHONY: help
 help: ## Show this help
-	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_.-]+:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_.-]+:.*## / { n++; name[n] = $$1; desc[n] = $$2; if (length($$1) > w) w = length($$1) } \
+		END { for (i = 1; i <= n; i++) printf "  %-" w "s  %s\n", name[i], desc[i] }' $(MAKEFILE_LIST)
 
 .PHONY: deps
 deps: ## Install redis-server and PostgreSQL for the tests (apt-get, as root)
@@ -71,10 +72,9 @@ docs: ## Regenerate docs/configuration.md and .env.example from the configuratio
 	$(GO) run ./internal/tools/gendocs
 
 .PHONY: compose-check
-compose-check: ## Validate docker-compose.yml (docker-compose config -q, with every profile)
+compose-check: ## Validate docker-compose.yml (config -q, every profile; a blank required variable must fail)
 	@scripts/ensure-deps.sh docker-compose
-	docker-compose config -q
-	docker-compose --profile postgres --profile sandbox config -q
+	scripts/compose-check.sh
 
 .PHONY: images
 images: ## Build the worker, scheduler and notion-sandbox images (needs Docker with BuildKit)
@@ -102,7 +102,7 @@ run: build ## Run scheduler + workers against real Notion (credentials from the 
 # mid-drain and mid-page; PASS when the connection stores a page again within
 # 20 s), which needs workspaces that take a while to backfill.
 .PHONY: fleet
-fleet: build ## Fleet load and chaos suite, long version, and kill-sync (bench/fleet; about 23 min on 2 cores)
+fleet: build ## Fleet load and chaos suite, long version, then kill-sync (bench/fleet; about 20 min on 2 cores)
 	@scripts/ensure-deps.sh redis
 	go run ./bench/fleet -bin $(BIN_DIR) -scenario all -connections 1000 -duration 3m
 	go run ./bench/fleet -bin $(BIN_DIR) -scenario kill-sync -connections 20 -pages 100 -blocks 2 -rate-limit 90 -workers 3 -concurrency 10 -sync-interval 5m -kills 6

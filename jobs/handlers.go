@@ -3,6 +3,7 @@ package jobs
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -280,16 +281,71 @@ func (h *Handlers) finish(ctx context.Context, connID string, err error) error {
 	return err
 }
 
+// RefreshVerdict is the result (asynq's ResultWriter; asynqmon shows it on
+// the completed task) of a refresh task that found its connection beyond
+// refreshing.
+type RefreshVerdict struct {
+	ConnID string `json:"conn_id"`
+	// Verdict is the connection's state: "needs_reauth", "disconnected" or
+	// "not_found".
+	Verdict string `json:"verdict"`
+	// Reason and Detail are the needs_reauth verdict's (never a token).
+	Reason tokens.Reason `json:"reason,omitempty"`
+	Detail string        `json:"detail,omitempty"`
+}
+
+// refreshVerdict returns the verdict err names, if it is terminal.
+func refreshVerdict(connID string, err error) (RefreshVerdict, bool) {
+	v := RefreshVerdict{ConnID: connID}
+	var re *tokens.ReauthError
+	switch {
+	case errors.As(err, &re):
+		v.Verdict, v.Reason, v.Detail = string(tokens.StatusNeedsReauth), re.Reason, re.Detail
+	case errors.Is(err, tokens.ErrReauthRequired):
+		v.Verdict = string(tokens.StatusNeedsReauth)
+	case errors.Is(err, tokens.ErrDisconnected):
+		v.Verdict = string(tokens.StatusDisconnected)
+	case errors.Is(err, tokens.ErrNotFound):
+		v.Verdict = "not_found"
+	default:
+		return RefreshVerdict{}, false
+	}
+	return v, true
+}
+
+// handleRefresh refreshes a connection's tokens when due. A connection that
+// needs re-authorization, was disconnected or is gone ends the task as a
+// success with its verdict as the task's result: the verdict is the
+// expected, final answer (tokens recorded and reported it), not an error.
+// Archiving it (SkipRetry) made asynqmon count every such refresh as a
+// failure, a third of the tokens queue in a first run, so its error rate
+// no longer meant errors. Either way the task is not retried and makes no
+// further call: terminal means quiet.
 func (h *Handlers) handleRefresh(ctx context.Context, t *asynq.Task) error {
 	p, err := decode[RefreshPayload](t)
 	if err != nil {
 		return err
 	}
 	err = h.cfg.Tokens.Refresh(ctx, p.ConnID)
-	if errors.Is(err, tokens.ErrReauthRequired) || errors.Is(err, tokens.ErrNotFound) || errors.Is(err, tokens.ErrDisconnected) {
-		return fmt.Errorf("%w (%w)", err, asynq.SkipRetry)
+	v, terminal := refreshVerdict(p.ConnID, err)
+	if !terminal {
+		return err
 	}
-	return err
+	// A task built outside an asynq server (ServeMux.ProcessTask) has no
+	// result writer.
+	if rw := t.ResultWriter(); rw != nil {
+		b, merr := json.Marshal(v)
+		if merr == nil {
+			_, merr = rw.Write(b)
+		}
+		if merr != nil {
+			// The verdict is stored on the connection; only the task's
+			// result is missing.
+			h.log.Warn("could not write a refresh task's result", zap.String("conn_id", p.ConnID), zap.Error(merr))
+		}
+	}
+	h.log.Debug("refresh task ended on a terminal status", zap.String("conn_id", p.ConnID), zap.String("verdict", v.Verdict))
+	return nil
 }
 
 func (h *Handlers) objectError(ctx context.Context, connID, objectID string, err error) {

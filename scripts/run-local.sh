@@ -6,7 +6,7 @@
 #
 #   NOTIONSYNC_NOTION_CLIENT_ID=... NOTIONSYNC_NOTION_CLIENT_SECRET=... \
 #   NOTIONSYNC_TOKEN_KEYS=k1:$(openssl rand -base64 32) \
-#   NOTIONSYNC_ADMIN_TOKEN=$(openssl rand -hex 16) make run
+#   NOTIONSYNC_ADMIN_TOKEN=$(openssl rand -hex 32) make run
 #
 # Settings of this script (environment):
 #   BIN_DIR      where the binaries are (default bin)
@@ -51,7 +51,7 @@ run-local: missing ${missing[*]}
       unreadable without it.
   NOTIONSYNC_ADMIN_TOKEN
       credential of the admin API and asynqmon (16+ characters), e.g.
-      \$(openssl rand -hex 16).
+      \$(openssl rand -hex 32).
 
 The redirect URI registered with the integration must be
 NOTIONSYNC_NOTION_REDIRECT_URI (default: NOTIONSYNC_PUBLIC_URL/oauth/callback,

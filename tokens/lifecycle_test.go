@@ -1,7 +1,8 @@
 package tokens_test
 
-// One test (or more) per invariant of shared/token-lifecycle.md. Each says
-// which invariant it guards and fails when the mechanism is removed.
+// One test (or more) per token-lifecycle invariant (the table in
+// docs/architecture.md). Each says which invariant it guards and fails when
+// the mechanism is removed.
 
 import (
 	"context"

@@ -37,7 +37,9 @@ func commandTable() []*command {
 	return []*command{
 		{name: "list", synopsis: "[-status S] [-limit N]", summary: "list connections",
 			help: "Lists connections, oldest first: status, the reason of needs_reauth, when the access\n" +
-				"token expires, the last sync, the objects pending and consecutive refresh failures.\n" +
+				"token expires (\"-\" once needs_reauth or disconnected: that token is dead), the last\n" +
+				"sync, the objects pending, the per-object errors of the sync state (objects that\n" +
+				"failed on their own; 'show ID' names them) and consecutive refresh failures.\n" +
 				"-status filters on the client: the whole list is paged through.",
 			setup: setupList},
 		{name: "show", synopsis: "ID", summary: "show one connection with its meta and sync state",
@@ -46,10 +48,12 @@ func commandTable() []*command {
 			help: "Shows the connection's token timeline (connected, refreshed, refresh failures,\n" +
 				"needs_reauth with its reason, pauses ...), newest first.", setup: setupEvents},
 		{name: "pause", synopsis: "ID", summary: "stop syncing an active connection",
-			help:  "Pauses an active connection: no syncs run; its tokens are still refreshed.",
+			help: "Pauses an active connection: no syncs run; its tokens are still refreshed. Pausing\n" +
+				"a paused connection changes nothing and exits 0 with a note on stderr.",
 			setup: setupTransition("pause", "paused")},
 		{name: "resume", synopsis: "ID", summary: "resume a paused connection",
-			help: "Resumes a paused connection.", setup: setupTransition("resume", "resumed")},
+			help: "Resumes a paused connection. Resuming an active connection changes nothing and\n" +
+				"exits 0 with a note on stderr.", setup: setupTransition("resume", "resumed")},
 		{name: "sync", synopsis: "ID", summary: "enqueue a sync of an active connection now",
 			help: "Enqueues a sweep of an active connection now.", setup: setupSync},
 		{name: "refresh", synopsis: "ID [-wait]", summary: "enqueue a token refresh (-wait: refresh now)",
@@ -204,9 +208,9 @@ func setupList(fs *flag.FlagSet) runFunc {
 			return nil
 		}
 		now := r.env.Now()
-		t := newTable(r.env.Stdout, "ID", "STATUS", "REASON", "ACCESS EXPIRES", "LAST SYNC", "PENDING", "FAILURES")
+		t := newTable(r.env.Stdout, "ID", "STATUS", "REASON", "ACCESS EXPIRES", "LAST SYNC", "PENDING", "ERRORS", "FAILURES")
 		for _, c := range conns {
-			lastSync, pending := "-", "-"
+			lastSync, pending, objErrors := "-", "-", "-"
 			if s := parseSync(c.Sync); s != nil {
 				if ts, ok := s.time("last_sync"); ok {
 					lastSync = "never"
@@ -217,9 +221,20 @@ func setupList(fs *flag.FlagSet) runFunc {
 				if n, ok := s.int("pending"); ok {
 					pending = strconv.FormatInt(n, 10)
 				}
+				// A connection stuck on poisoned pages shows a pending count
+				// that never drains; the count of its per-object errors
+				// says why. jobs.SyncState omits an empty map.
+				objErrors = strconv.Itoa(s.count("errors"))
 			}
-			t.row(cell(c.ID), cell(string(c.Status)), cell(string(c.Reason)), relative(c.AccessExpiresAt, now),
-				lastSync, pending, strconv.Itoa(c.Failures))
+			// The access token of a needs_reauth or disconnected connection
+			// is dead whatever its expiry says; a countdown would suggest
+			// it still works.
+			expires := relative(c.AccessExpiresAt, now)
+			if c.Status == tokens.StatusNeedsReauth || c.Status == tokens.StatusDisconnected {
+				expires = "-"
+			}
+			t.row(cell(c.ID), cell(string(c.Status)), cell(string(c.Reason)), expires,
+				lastSync, pending, objErrors, strconv.Itoa(c.Failures))
 		}
 		return t.flush()
 	}
@@ -320,7 +335,16 @@ func setupEvents(*flag.FlagSet) runFunc {
 
 // setupTransition is pause and resume: POST .../<action>, which answers
 // with the connection.
+//
+// Both are idempotent for scripts: when the server refuses with
+// wrong_status because the connection already is in the target status
+// (paused for pause, active for resume), the command notes it on stderr
+// and succeeds. Any other status (needs_reauth, disconnected) still fails.
 func setupTransition(action, done string) func(*flag.FlagSet) runFunc {
+	target := tokens.StatusPaused
+	if action == "resume" {
+		target = tokens.StatusActive
+	}
 	return func(*flag.FlagSet) runFunc {
 		return func(ctx context.Context, r *runner, args []string) error {
 			id, err := oneID(r.cmd, args)
@@ -331,6 +355,17 @@ func setupTransition(action, done string) func(*flag.FlagSet) runFunc {
 			defer cancel()
 			var c connection
 			raw, err := r.getJSON(ctx, http.MethodPost, connPath(id, "/"+action), nil, nil, &c)
+			if ae := (*apiError)(nil); errors.As(err, &ae) && ae.Code == "wrong_status" {
+				// Re-read rather than parse the message: the status is
+				// the API's, the message is for people.
+				var cur connection
+				curRaw, gerr := r.getJSON(ctx, http.MethodGet, connPath(id, ""), nil, nil, &cur)
+				if gerr != nil || cur.Status != target {
+					return err
+				}
+				r.errf("%s: already %s; nothing to do\n", id, target)
+				raw, c, err = curRaw, cur, nil
+			}
 			if err != nil {
 				return err
 			}

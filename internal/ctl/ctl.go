@@ -306,8 +306,12 @@ Global flags (accepted before or after the command):
   -output FMT    table (default) or json
   -timeout D     time limit of the command (default 30s; 90s for refresh -wait)
 
-Exit status: 0 success; 1 the command failed (API error, server unreachable,
-not confirmed); 2 usage error (bad arguments, no admin token, bad input).
+Exit status, for scripts:
+  0  success, including pause of a paused and resume of an active connection
+     (a note on stderr says nothing changed)
+  1  the command failed: API refusal (unknown connection, wrong status such as
+     sync of a paused one), server unreachable or timed out, not confirmed
+  2  usage error: bad arguments, no admin token, unreadable input
 Run '%[4]s help <command>' for a command's flags.
 `, EnvServer, EnvToken, DefaultServer, progName)
 }

@@ -45,10 +45,10 @@ func TestListTable(t *testing.T) {
 	r := w.run(opts{}, "list")
 	r.expect(t, ExitOK)
 	want := "" +
-		"ID  STATUS        REASON    ACCESS EXPIRES  LAST SYNC  PENDING  FAILURES\n" +
-		"c1  active        -         in 1h           5m ago     3        0\n" +
-		"c2  needs_reauth  operator  in 1h           -          -        0\n" +
-		"c3  paused        -         in 1h           never      0        0\n"
+		"ID  STATUS        REASON    ACCESS EXPIRES  LAST SYNC  PENDING  ERRORS  FAILURES\n" +
+		"c1  active        -         in 1h           5m ago     3        1       0\n" +
+		"c2  needs_reauth  operator  -               -          -        -       0\n" +
+		"c3  paused        -         in 1h           never      0        0       0\n"
 	if r.stdout != want {
 		t.Errorf("list:\n%s\nwant:\n%s", r.stdout, want)
 	}
@@ -270,8 +270,18 @@ func TestPauseResume(t *testing.T) {
 	if st := w.conn("c1").Status; st != tokens.StatusPaused {
 		t.Errorf("status %s after pause", st)
 	}
-	// The server's refusal is printed, with exit 1.
-	w.run(opts{}, "pause", "c1").expect(t, ExitFailure, `connection "c1" is paused; pause needs it to be active`, "409", "wrong_status")
+	// Pausing a paused connection is a no-op for scripts: exit 0, a note
+	// on stderr, the connection on stdout as for a pause.
+	r = w.run(opts{}, "pause", "c1")
+	r.expect(t, ExitOK, "c1: already paused; nothing to do")
+	if r.stdout != "c1: paused (status paused)\n" {
+		t.Errorf("second pause printed %q", r.stdout)
+	}
+	r = w.run(opts{}, "pause", "c1", "-output", "json")
+	r.expect(t, ExitOK, "already paused")
+	if !strings.Contains(r.stdout, `"status": "paused"`) {
+		t.Errorf("second pause -output json printed %q", r.stdout)
+	}
 	w.run(opts{}, "sync", "c1").expect(t, ExitFailure, "sync needs it to be active")
 
 	r = w.run(opts{}, "resume", "c1")
@@ -282,8 +292,15 @@ func TestPauseResume(t *testing.T) {
 	if st := w.conn("c1").Status; st != tokens.StatusActive {
 		t.Errorf("status %s after resume", st)
 	}
-	w.run(opts{}, "resume", "c1").expect(t, ExitFailure, "resume needs it to be paused")
+	w.run(opts{}, "resume", "c1").expect(t, ExitOK, "c1: already active; nothing to do")
 	w.run(opts{}, "pause", "nope").expect(t, ExitFailure, `no connection "nope"`)
+	// Any other status is still refused with the server's message, exit 1.
+	w.seed("c2")
+	if err := w.store.MarkNeedsReauth(context.Background(), "c2", "revoked in a test"); err != nil {
+		t.Fatal(err)
+	}
+	w.run(opts{}, "pause", "c2").expect(t, ExitFailure, `connection "c2" is needs_reauth; pause needs it to be active`, "409", "wrong_status")
+	w.run(opts{}, "resume", "c2").expect(t, ExitFailure, "resume needs it to be paused")
 }
 
 func TestSyncAndRefresh(t *testing.T) {
@@ -694,6 +711,12 @@ func TestHelp(t *testing.T) {
 		for _, c := range commands {
 			if !strings.Contains(r.stdout, "\n  "+c.name+" ") {
 				t.Errorf("%v: usage lacks %s:\n%s", args, c.name, r.stdout)
+			}
+		}
+		// Scripts rely on the exit statuses: the usage documents each.
+		for _, s := range []string{"Exit status, for scripts:", "  0  success, including pause of a paused", "  1  the command failed", "  2  usage error"} {
+			if !strings.Contains(r.stdout, s) {
+				t.Errorf("%v: usage lacks %q:\n%s", args, s, r.stdout)
 			}
 		}
 	}

@@ -33,7 +33,9 @@ func relative(t, now time.Time) string {
 }
 
 // shortDuration renders a positive duration with its two largest units,
-// truncated: "45s", "42m", "1h", "3h5m", "2d", "2d4h".
+// rounded to the nearest of the smaller one: "45s", "1m29s", "42m", "1h",
+// "3h5m", "2d", "2d4h". Minutes keep their seconds: truncating 89 s to "1m"
+// hid a third of the duration from an operator reading a retry time.
 func shortDuration(d time.Duration) string {
 	const day = 24 * time.Hour
 	two := func(big, small int, bu, su string) string {
@@ -42,11 +44,19 @@ func shortDuration(d time.Duration) string {
 		}
 		return strconv.Itoa(big) + bu + strconv.Itoa(small) + su
 	}
+	// Round unit by unit, so that 23h59m50s becomes 1d, not 23h60m.
+	d = d.Round(time.Second)
+	if d >= time.Hour {
+		d = d.Round(time.Minute)
+	}
+	if d >= day {
+		d = d.Round(time.Hour)
+	}
 	switch {
 	case d < time.Minute:
 		return strconv.Itoa(int(d/time.Second)) + "s"
 	case d < time.Hour:
-		return strconv.Itoa(int(d/time.Minute)) + "m"
+		return two(int(d/time.Minute), int(d%time.Minute/time.Second), "m", "s")
 	case d < day:
 		return two(int(d/time.Hour), int(d%time.Hour/time.Minute), "h", "m")
 	default:
@@ -156,6 +166,21 @@ func (s syncInfo) int(key string) (int64, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// count returns the number of entries of the object or array under key; 0
+// when the key is absent, null or neither.
+func (s syncInfo) count(key string) int {
+	raw := bytes.TrimSpace(s[key])
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) == nil {
+		return len(m)
+	}
+	var a []json.RawMessage
+	if json.Unmarshal(raw, &a) == nil {
+		return len(a)
+	}
+	return 0
 }
 
 // syncKeyOrder is the order show prints the known keys of jobs.SyncState

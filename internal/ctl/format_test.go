@@ -10,18 +10,25 @@ func TestRelative(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	for d, want := range map[time.Duration]string{
-		0:                                "now",
-		999 * time.Millisecond:           "now",
-		-999 * time.Millisecond:          "now",
-		time.Second:                      "in 1s",
-		59 * time.Second:                 "in 59s",
-		42*time.Minute + 59*time.Second:  "in 42m",
+		0:                                     "now",
+		999 * time.Millisecond:                "now",
+		-999 * time.Millisecond:               "now",
+		time.Second:                           "in 1s",
+		59 * time.Second:                      "in 59s",
+		42*time.Minute + 59*time.Second:       "in 42m59s",
+		89 * time.Second:                      "in 1m29s",
+		-89 * time.Second:                     "1m29s ago",
+		59*time.Second + 600*time.Millisecond: "in 1m",
+		3*time.Hour + 5*time.Minute + 40*time.Second:   "in 3h6m",
+		23*time.Hour + 59*time.Minute + 50*time.Second: "in 1d",
+		2*24*time.Hour + 4*time.Hour + 31*time.Minute:  "in 2d5h",
 		-42 * time.Minute:                "42m ago",
 		time.Hour:                        "in 1h",
 		3*time.Hour + 5*time.Minute:      "in 3h5m",
 		-(23*time.Hour + 59*time.Minute): "23h59m ago",
 		48 * time.Hour:                   "in 2d",
-		-(50*time.Hour + 30*time.Minute): "2d2h ago",
+		-(50*time.Hour + 29*time.Minute): "2d2h ago",
+		-(50*time.Hour + 30*time.Minute): "2d3h ago",
 		400 * 24 * time.Hour:             "in 400d",
 	} {
 		if got := relative(now.Add(d), now); got != want {

@@ -299,13 +299,24 @@ func (s *Server) workspaceLocked(id string) *workspace {
 	}
 	ws := &workspace{
 		id:      id,
-		name:    "Fake Workspace " + id[:min(8, len(id))],
+		name:    "Fake Workspace " + shortWorkspaceID(id),
 		icon:    "📘",
 		botID:   newUUID(),
 		ownerID: newUUID(),
 	}
 	s.workspaces[id] = ws
 	return ws
+}
+
+// shortWorkspaceID is the part of a workspace id its name shows: the first
+// group of a UUID (random ids, as Notion's), or a chosen id such as
+// "sandbox-ws" whole, since cutting that at 8 characters named the seeded
+// workspace "Fake Workspace sandbox-".
+func shortWorkspaceID(id string) string {
+	if len(id) == 36 && id[8] == '-' && id[13] == '-' && id[18] == '-' && id[23] == '-' {
+		return id[:8]
+	}
+	return id
 }
 
 func (s *Server) issueCodeLocked(ws *workspace, redirectURI string) string {

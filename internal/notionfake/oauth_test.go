@@ -29,7 +29,7 @@ func TestRefreshRotates(t *testing.T) {
 		t.Errorf("refresh_token %q (old %q)", newRT, p.RefreshToken)
 	}
 	if r.str("token_type") != "bearer" || r.str("workspace_id") != "ws-1" || r.str("bot_id") == "" ||
-		r.str("workspace_name") == "" {
+		r.str("workspace_name") != "Fake Workspace ws-1" {
 		t.Errorf("response fields: %v", r.body)
 	}
 	if v, ok := r.body["duplicated_template_id"]; !ok || v != nil {
@@ -714,5 +714,20 @@ func TestCloseAbortsParkedRequests(t *testing.T) {
 	}
 	if n := h.s.Stats().RefreshGrants; n != 0 {
 		t.Fatalf("RefreshGrants = %d", n)
+	}
+}
+
+// A chosen workspace id is named whole ("sandbox-ws" was cut to
+// "Fake Workspace sandbox-"); a random UUID by its first group.
+func TestWorkspaceName(t *testing.T) {
+	h := newHarness(t, Options{})
+	r := h.refresh(h.s.SeedConnection("sandbox-ws").RefreshToken)
+	if r.status != 200 || r.str("workspace_name") != "Fake Workspace sandbox-ws" {
+		t.Errorf("seeded sandbox-ws: %d, workspace_name %q", r.status, r.str("workspace_name"))
+	}
+	r = h.refresh(h.s.SeedConnection("").RefreshToken)
+	id := r.str("workspace_id")
+	if r.status != 200 || len(id) != 36 || r.str("workspace_name") != "Fake Workspace "+id[:8] {
+		t.Errorf("random workspace %q: %d, workspace_name %q", id, r.status, r.str("workspace_name"))
 	}
 }

@@ -30,25 +30,76 @@ const (
 	targetToken = "token"
 )
 
+// AdminRoute is one route of the admin API, as GET /_sandbox/ and
+// notion-sandbox -h list it.
+type AdminRoute struct {
+	Method  string `json:"method"`
+	Path    string `json:"path"`
+	Summary string `json:"summary"`
+}
+
+// adminRoute is an AdminRoute with its handler.
+type adminRoute struct {
+	AdminRoute
+	handler func(*Sandbox, http.ResponseWriter, *http.Request)
+}
+
+// adminRoutes is the admin API: routes are registered from this table, so
+// the index (GET /_sandbox/) and -h cannot miss one.
+var adminRoutes = []adminRoute{
+	{AdminRoute{"GET", "/_sandbox/", "this list of admin routes"}, nil}, // registerAdminRoutes serves it
+	{AdminRoute{"GET", "/_sandbox/health", "{\"status\":\"ok\"}"}, (*Sandbox).handleHealth},
+	{AdminRoute{"GET", "/_sandbox/stats", "token and data counters, fault settings"}, (*Sandbox).handleStats},
+	{AdminRoute{"GET", "/_sandbox/workspace", "what the seed created: counts and ids"}, (*Sandbox).handleWorkspace},
+	{AdminRoute{"GET", "/_sandbox/expected", "per live page, its block count (?workspace=ID)"}, (*Sandbox).handleExpected},
+	{AdminRoute{"POST", "/_sandbox/pages", "add a page: {\"title\", \"text\"?, \"parent_id\"? | \"database_id\"?}"}, (*Sandbox).handleAddPage},
+	{AdminRoute{"POST", "/_sandbox/pages/{id}/touch", "edit the page's first paragraph: {\"text\"?}"}, (*Sandbox).handleTouch},
+	{AdminRoute{"POST", "/_sandbox/pages/{id}/archive", "move the page to the trash"}, (*Sandbox).handleArchive},
+	{AdminRoute{"POST", "/_sandbox/revoke", "revoke the connection (?workspace=; default the seeded one)"}, (*Sandbox).handleRevoke},
+	{AdminRoute{"POST", "/_sandbox/workspaces", "seed many small workspaces, one auth code each"}, (*Sandbox).handleWorkspaces},
+	{AdminRoute{"POST", "/_sandbox/workspaces/{id}/code", "a new auth code for a workspace: {\"redirect_uri\"}"}, (*Sandbox).handleWorkspaceCode},
+	{AdminRoute{"GET", "/_sandbox/faults", "fault settings and pending faults"}, (*Sandbox).handleGetFaults},
+	{AdminRoute{"POST", "/_sandbox/faults", "inject faults (see package internal/sandbox)"}, (*Sandbox).handleFaults},
+	{AdminRoute{"GET", "/_sandbox/poison", "the poisoned objects and their request counts"}, (*Sandbox).handleGetPoison},
+	{AdminRoute{"POST", "/_sandbox/poison", "poison objects"}, (*Sandbox).handlePoison},
+	{AdminRoute{"DELETE", "/_sandbox/poison", "lift every poison, or one (?workspace=&id=&target=)"}, (*Sandbox).handleClearPoison},
+}
+
+// AdminRoutes returns the admin API's routes, in the order the index lists
+// them.
+func AdminRoutes() []AdminRoute {
+	out := make([]AdminRoute, len(adminRoutes))
+	for i, r := range adminRoutes {
+		out[i] = r.AdminRoute
+	}
+	return out
+}
+
 func (s *Sandbox) registerAdminRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /_sandbox/health", s.handleHealth)
-	mux.HandleFunc("GET /_sandbox/stats", s.handleStats)
-	mux.HandleFunc("GET /_sandbox/workspace", s.handleWorkspace)
-	mux.HandleFunc("GET /_sandbox/expected", s.handleExpected)
-	mux.HandleFunc("POST /_sandbox/pages", s.handleAddPage)
-	mux.HandleFunc("POST /_sandbox/pages/{id}/touch", s.handleTouch)
-	mux.HandleFunc("POST /_sandbox/pages/{id}/archive", s.handleArchive)
-	mux.HandleFunc("POST /_sandbox/revoke", s.handleRevoke)
-	mux.HandleFunc("POST /_sandbox/workspaces", s.handleWorkspaces)
-	mux.HandleFunc("POST /_sandbox/workspaces/{id}/code", s.handleWorkspaceCode)
-	mux.HandleFunc("GET /_sandbox/faults", s.handleGetFaults)
-	mux.HandleFunc("POST /_sandbox/faults", s.handleFaults)
-	mux.HandleFunc("GET /_sandbox/poison", s.handleGetPoison)
-	mux.HandleFunc("POST /_sandbox/poison", s.handlePoison)
-	mux.HandleFunc("DELETE /_sandbox/poison", s.handleClearPoison)
+	for _, rt := range adminRoutes {
+		pattern := rt.Path
+		if pattern == "/_sandbox/" {
+			pattern += "{$}" // the index only, not the whole subtree
+		}
+		h := rt.handler
+		if h == nil {
+			h = (*Sandbox).handleIndex
+		}
+		mux.HandleFunc(rt.Method+" "+pattern, func(w http.ResponseWriter, r *http.Request) { h(s, w, r) })
+	}
 	mux.HandleFunc("/_sandbox/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no admin route %s %s", r.Method, r.URL.Path))
+		writeError(w, http.StatusNotFound, "not_found",
+			fmt.Sprintf("no admin route %s %s; GET /_sandbox/ lists them", r.Method, r.URL.Path))
 	})
+}
+
+// IndexResponse is the body of GET /_sandbox/.
+type IndexResponse struct {
+	Routes []AdminRoute `json:"routes"`
+}
+
+func (s *Sandbox) handleIndex(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, IndexResponse{Routes: AdminRoutes()})
 }
 
 // adminError is the admin API's error body.

@@ -582,3 +582,30 @@ func FuzzFaults(f *testing.F) {
 		}
 	})
 }
+
+// GET /_sandbox/ lists the admin routes (it answered not_found), every
+// listed route is served, and an unknown one points to the list.
+func TestAdminIndex(t *testing.T) {
+	t.Parallel()
+	_, ts := startSandbox(t, smallConfig())
+	var idx IndexResponse
+	if st, body := call(t, ts, http.MethodGet, "/_sandbox/", "", &idx); st != http.StatusOK {
+		t.Fatalf("GET /_sandbox/: %d %s", st, body)
+	}
+	if !slices.Equal(idx.Routes, AdminRoutes()) || len(idx.Routes) < 16 {
+		t.Fatalf("index lists %+v, want %+v", idx.Routes, AdminRoutes())
+	}
+	for _, r := range idx.Routes {
+		if r.Summary == "" {
+			t.Errorf("%s %s has no summary", r.Method, r.Path)
+		}
+		path := strings.ReplaceAll(r.Path, "{id}", "no-such-id")
+		if _, body := call(t, ts, r.Method, path, "", nil); strings.Contains(body, "no admin route") {
+			t.Errorf("listed %s %s is not served: %s", r.Method, r.Path, body)
+		}
+	}
+	st, body := call(t, ts, http.MethodGet, "/_sandbox/nope", "", nil)
+	if st != http.StatusNotFound || !strings.Contains(body, "GET /_sandbox/ lists them") {
+		t.Errorf("GET /_sandbox/nope: %d %s", st, body)
+	}
+}

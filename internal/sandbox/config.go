@@ -201,6 +201,10 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 			"A local Notion (OAuth and data API) over a seeded workspace, with an admin API under /_sandbox/.\n"+
 			"Every flag can also be set with %s<NAME> (-rate-limit: %sRATE_LIMIT).\n\n", EnvPrefix, EnvPrefix)
 		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "\nAdmin API (JSON, no authentication: keep the listener on loopback; GET /_sandbox/ lists it too):\n")
+		for _, r := range AdminRoutes() {
+			fmt.Fprintf(fs.Output(), "  %-6s %-31s %s\n", r.Method, r.Path, r.Summary)
+		}
 	}
 
 	var envErr error

@@ -153,7 +153,8 @@ func TestParseFlagsHelp(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("err = %v, want flag.ErrHelp", err)
 	}
-	for _, want := range []string{"Usage: notion-sandbox", "NOTION_SANDBOX_RATE_LIMIT", "-access-token-lifetime", "-fail-rate"} {
+	for _, want := range []string{"Usage: notion-sandbox", "NOTION_SANDBOX_RATE_LIMIT", "-access-token-lifetime", "-fail-rate",
+		"GET /_sandbox/ lists it", "POST   /_sandbox/faults", "DELETE /_sandbox/poison"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("usage lacks %q", want)
 		}

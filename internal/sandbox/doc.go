@@ -27,6 +27,7 @@
 // JSON in and out, no authentication: bind the sandbox to a loopback address
 // (the default).
 //
+//	GET  /_sandbox/                    this list, as {"routes": [{"method", "path", "summary"}]}
 //	GET  /_sandbox/health              {"status":"ok"}
 //	GET  /_sandbox/stats               token and data counters, fault settings (StatsResponse)
 //	GET  /_sandbox/workspace           what the seed created: counts and ids (WorkspaceResponse)

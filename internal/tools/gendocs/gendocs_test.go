@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -155,6 +156,37 @@ func TestComposePassesEveryVariable(t *testing.T) {
 	}
 }
 
+// docker-compose.yml refuses to run without each required variable
+// (${VAR:?message}, naming it) and requires nothing the binaries do not: a
+// blank .env stops `docker compose up` with a message instead of starting
+// containers that crash-loop on their configuration.
+func TestComposeEnforcesRequiredVariables(t *testing.T) {
+	t.Parallel()
+	entries, err := composeEntries(readRepoFile(t, composePath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range config.Reference() {
+		e, ok := entries[v.Name]
+		if !ok {
+			continue // TestComposePassesEveryVariable reports it
+		}
+		switch {
+		case v.Required && !e.Required:
+			t.Errorf("%s passes the required %s with a default; want `%s: ${%s:?set %s in .env ...}`",
+				composePath, v.Name, v.Name, v.Name, v.Name)
+		case !v.Required && e.Required:
+			t.Errorf("%s requires %s, which the binaries do not", composePath, v.Name)
+		}
+	}
+	compose := string(readRepoFile(t, composePath))
+	for _, v := range config.Reference() {
+		if v.Required && !strings.Contains(compose, "${"+v.Name+":?set "+v.Name+" in .env") {
+			t.Errorf("%s: the message of the required %s does not name it", composePath, v.Name)
+		}
+	}
+}
+
 // The environment docker-compose.yml gives the containers when .env sets
 // only the required variables loads for both binaries, and an empty value
 // really means the binary's default.
@@ -248,5 +280,35 @@ func TestRunCheckAndWrite(t *testing.T) {
 	}
 	if err := run(dir, true, &out); err != nil {
 		t.Fatalf("check after a write: %v", err)
+	}
+}
+
+// `make help` aligns its descriptions in one column, however long the
+// longest target name (a fixed awk width of 10 pushed compose-check and
+// fleet-short out of line).
+func TestMakeHelpAligned(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command("make", "-s", "--no-print-directory", "-C", root, "help")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("make help: %v", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if len(lines) < 10 {
+		t.Fatalf("make help printed %d lines:\n%s", len(lines), out)
+	}
+	col := -1
+	for _, l := range lines {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(l, "  "), " ")
+		if !ok || name == "" || !strings.HasPrefix(l, "  ") {
+			t.Fatalf("make help line %q is not \"  target  description\"", l)
+		}
+		at := len(l) - len(strings.TrimLeft(rest, " "))
+		if col == -1 {
+			col = at
+		}
+		if at != col || strings.TrimSpace(rest) == "" {
+			t.Errorf("make help: description of %s starts at column %d, want %d:\n%s", name, at, col, out)
+		}
 	}
 }

@@ -66,6 +66,9 @@ var composeVars = []composeVar{
 	{Name: "IMAGE_TAG", Default: "dev", InCompose: true, Doc: "Tag of the images docker compose builds: notionsync/worker, notionsync/scheduler and notionsync/notion-sandbox."},
 	{Name: "CONTROL_PORT", Default: "8080", InCompose: true, Doc: "Host port of the control plane (the control proxy in front of the scheduler replicas): OAuth, admin API, asynqmon. NOTIONSYNC_PUBLIC_URL and NOTIONSYNC_NOTION_REDIRECT_URI must match it."},
 	{Name: "POSTGRES_PASSWORD", Default: "notionsync", InCompose: true, Doc: "Password of the notionsync user of the postgres service (profile postgres; not published on the host). Change it, and use the Postgres sink with NOTIONSYNC_SINK_URL=postgres://notionsync:<the same password>@postgres:5432/notionsync."},
+	{Name: "REDIS_MAXMEMORY", Default: "1gb", InCompose: true, Doc: "Redis maxmemory: past it Redis refuses writes (policy noeviction) rather than evict a token or a task, or grow until the kernel kills it. About 2 KB per connection. Keep REDIS_MEMORY_LIMIT well above it."},
+	{Name: "REDIS_MEMORY_LIMIT", Default: "2g", InCompose: true, Doc: "Memory limit of the redis container: REDIS_MAXMEMORY plus room for the copy-on-write pages of an AOF rewrite (up to as much again under heavy writes)."},
+	{Name: "WORKER_MEMORY_LIMIT", Default: "2g", InCompose: true, Doc: "Memory limit of each worker container. A worker the kernel kills in the middle of a token refresh costs that connection its user: size it generously for NOTIONSYNC_WORKER_CONCURRENCY slots and pages up to NOTIONSYNC_MAX_OBJECT_BYTES."},
 	{Name: "NOTION_SANDBOX_PAGES", InCompose: true, Doc: "Profile sandbox: regular pages the sandbox seeds (notion-sandbox -pages; default 20)."},
 	{Name: "NOTION_SANDBOX_ACCESS_TOKEN_LIFETIME", InCompose: true, Doc: "Profile sandbox: how long the sandbox accepts an access token (notion-sandbox -access-token-lifetime; default 0, forever). A short one (e.g. 2m) makes refreshes and 401 handling visible."},
 	{Name: "NOTION_SANDBOX_RATE_LIMIT", InCompose: true, Doc: "Profile sandbox: data requests per minute per connection before the sandbox answers 429 (notion-sandbox -rate-limit; default 0, off; Notion: 180)."},
@@ -141,15 +144,20 @@ func generate(root string) ([]file, error) {
 }
 
 // composeEnvLine matches a NOTIONSYNC_* entry of docker-compose.yml's
-// environment anchor: `NOTIONSYNC_X: ${NOTIONSYNC_X:-default}`, the value
+// environment anchor: `NOTIONSYNC_X: ${NOTIONSYNC_X:-default}`, or for a
+// required variable `NOTIONSYNC_X: ${NOTIONSYNC_X:?message}`, the value
 // optionally in double quotes.
-var composeEnvLine = regexp.MustCompile(`^\s*(NOTIONSYNC_[A-Z0-9_]+):\s*"?\$\{([A-Z0-9_]+):-([^}]*)\}"?\s*$`)
+var composeEnvLine = regexp.MustCompile(`^\s*(NOTIONSYNC_[A-Z0-9_]+):\s*"?\$\{([A-Z0-9_]+)(:-|:\?)([^}]*)\}"?\s*$`)
 
-// composeDefaults returns, for every NOTIONSYNC_* variable docker-compose.yml
-// passes to the containers, the default it substitutes when the variable is
-// unset or empty ("" for none: the binary's default applies).
-func composeDefaults(compose []byte) (map[string]string, error) {
-	out := make(map[string]string)
+// composeEntry is how docker-compose.yml passes one NOTIONSYNC_* variable.
+type composeEntry struct {
+	Default  string // substituted when unset or empty ("" for none)
+	Required bool   // ${VAR:?message}: compose refuses to run without it
+}
+
+// composeEntries parses the NOTIONSYNC_* entries of docker-compose.yml.
+func composeEntries(compose []byte) (map[string]composeEntry, error) {
+	out := make(map[string]composeEntry)
 	for i, line := range strings.Split(string(compose), "\n") {
 		m := composeEnvLine.FindStringSubmatch(line)
 		if m == nil {
@@ -158,10 +166,30 @@ func composeDefaults(compose []byte) (map[string]string, error) {
 		if m[1] != m[2] {
 			return nil, fmt.Errorf("%s:%d: %s is set from ${%s}; want ${%s:-...}", composePath, i+1, m[1], m[2], m[1])
 		}
-		if prev, dup := out[m[1]]; dup && prev != m[3] {
-			return nil, fmt.Errorf("%s:%d: %s has two different defaults (%q and %q)", composePath, i+1, m[1], prev, m[3])
+		e := composeEntry{Default: m[4], Required: m[3] == ":?"}
+		if e.Required {
+			e.Default = ""
 		}
-		out[m[1]] = m[3]
+		if prev, dup := out[m[1]]; dup && prev != e {
+			return nil, fmt.Errorf("%s:%d: %s is passed two different ways (%+v and %+v)", composePath, i+1, m[1], prev, e)
+		}
+		out[m[1]] = e
+	}
+	return out, nil
+}
+
+// composeDefaults returns, for every NOTIONSYNC_* variable docker-compose.yml
+// passes to the containers, the default it substitutes when the variable is
+// unset or empty ("" for none: the binary's default applies; a required
+// variable has none).
+func composeDefaults(compose []byte) (map[string]string, error) {
+	entries, err := composeEntries(compose)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(entries))
+	for name, e := range entries {
+		out[name] = e.Default
 	}
 	return out, nil
 }
