@@ -116,7 +116,10 @@ type Page struct {
 
 	seq      int64 // creation order, breaks ties when sorting
 	unshared bool
-	indexed  []string // ids this page put in wsData.blocks
+	// source is the id of the data source a row belongs to; "" is its
+	// database's first data source.
+	source  string
+	indexed []string // ids this page put in wsData.blocks
 }
 
 // Block is a content block.
@@ -184,12 +187,15 @@ type propertySchema struct {
 
 // database is a Notion database; its rows are the pages whose parent is it.
 type database struct {
-	id             string
-	parent         Parent
-	title          string
-	schema         []propertySchema // schema[0] is the title property
-	archived       bool
-	multiSource    bool
+	id       string
+	parent   Parent
+	title    string
+	schema   []propertySchema // schema[0] is the title property
+	archived bool
+	// sources are the database's data sources (API 2025-09-03); sources[0]
+	// is the one every database has, the one 2022-06-28 queries read. They
+	// share schema: the fake models one schema per database.
+	sources        []*dataSource
 	createdTime    time.Time
 	lastEditedTime time.Time
 	seq            int64
@@ -294,6 +300,9 @@ const (
 	EndpointQueryDatabase EndpointKind = "databases.query"
 	EndpointGetBlock      EndpointKind = "blocks.retrieve"
 	EndpointBlockChildren EndpointKind = "blocks.children"
+	// Data source endpoints, API version 2025-09-03 and later only.
+	EndpointGetDataSource   EndpointKind = "data_sources.retrieve"
+	EndpointQueryDataSource EndpointKind = "data_sources.query"
 )
 
 // apiError is a Notion error answer of a data endpoint.
@@ -323,6 +332,9 @@ type dataRequest struct {
 	body []byte
 	id   string // x-notion-request-id
 	now  time.Time
+	// dataSources is true when the request's Notion-Version is 2025-09-03
+	// or later: databases are containers of data sources (data_sources.go).
+	dataSources bool
 }
 
 // dataFunc serves one data endpoint with s.mu held: it returns the success
@@ -337,6 +349,8 @@ func (s *Server) registerDataRoutes() {
 	s.mux.Handle("POST /v1/databases/{id}/query", s.dataHandler(EndpointQueryDatabase, (*Server).queryDatabase))
 	s.mux.Handle("GET /v1/blocks/{id}", s.dataHandler(EndpointGetBlock, (*Server).getBlock))
 	s.mux.Handle("GET /v1/blocks/{id}/children", s.dataHandler(EndpointBlockChildren, (*Server).blockChildren))
+	s.mux.Handle("GET /v1/data_sources/{id}", s.dataHandler(EndpointGetDataSource, (*Server).getDataSource))
+	s.mux.Handle("POST /v1/data_sources/{id}/query", s.dataHandler(EndpointQueryDataSource, (*Server).queryDataSource))
 }
 
 // statusRecorder remembers the status Authenticate wrote.
@@ -370,7 +384,8 @@ func (s *Server) dataHandler(kind EndpointKind, h dataFunc) http.Handler {
 		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 
 		s.mu.Lock()
-		req := &dataRequest{ws: s.wsDataLocked(wsID), r: r, body: body, id: newUUID(), now: s.now()}
+		req := &dataRequest{ws: s.wsDataLocked(wsID), r: r, body: body, id: newUUID(), now: s.now(),
+			dataSources: speaksDataSources(r.Header.Get("Notion-Version"))}
 		a := s.answerLocked(kind, token, req, readErr, h)
 		s.mu.Unlock()
 		a.write(w)

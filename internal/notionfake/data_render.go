@@ -70,7 +70,9 @@ type pageJSON struct {
 	PublicURL      *string        `json:"public_url"`
 }
 
-func (d *wsData) renderPage(p *Page) pageJSON {
+// renderPage renders p; dataSources selects the data-source API's parent of
+// rows (data_sources.go).
+func (d *wsData) renderPage(p *Page, dataSources bool) pageJSON {
 	user := userRef{Object: "user", ID: d.owner}
 	return pageJSON{
 		Object:         "page",
@@ -79,7 +81,7 @@ func (d *wsData) renderPage(p *Page) pageJSON {
 		LastEditedTime: notionTime(p.LastEditedTime),
 		CreatedBy:      user,
 		LastEditedBy:   user,
-		Parent:         parentJSON(p.Parent),
+		Parent:         d.pageParentJSON(p, dataSources),
 		Archived:       p.Archived,
 		InTrash:        p.Archived,
 		Properties:     d.renderProperties(p),
@@ -254,7 +256,10 @@ type listJSON struct {
 	Type           string    `json:"type"`
 	Block          *struct{} `json:"block,omitempty"`
 	PageOrDatabase *struct{} `json:"page_or_database,omitempty"`
-	RequestID      string    `json:"request_id"`
+	// PageOrDataSource is the type key of search and data source query
+	// lists under the data-source API.
+	PageOrDataSource *struct{} `json:"page_or_data_source,omitempty"`
+	RequestID        string    `json:"request_id"`
 }
 
 func newList(typ, requestID string, results []any, next string) listJSON {
@@ -269,6 +274,8 @@ func newList(typ, requestID string, results []any, next string) listJSON {
 	switch typ {
 	case "block":
 		l.Block = &struct{}{}
+	case "page_or_data_source":
+		l.PageOrDataSource = &struct{}{}
 	default:
 		l.PageOrDatabase = &struct{}{}
 	}
