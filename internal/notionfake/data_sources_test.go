@@ -144,7 +144,7 @@ func TestDataSourcesSeedAndVersions(t *testing.T) {
 	// Same filters and sorts as a database query.
 	var l dsList
 	h.raw("POST", "/v1/data_sources/"+srcs[1]+"/query", map[string]any{
-		"sorts": []any{map[string]any{"property": "Name", "direction": "descending"}},
+		"sorts":  []any{map[string]any{"property": "Name", "direction": "descending"}},
 		"filter": map[string]any{"timestamp": "created_time", "created_time": map[string]any{"on_or_before": "2100-01-01"}},
 	}, v2025).decodeInto(t, &l)
 	if l.Type != "page_or_data_source" || len(l.Results) != 5 {
