@@ -120,6 +120,10 @@ type Page struct {
 	// database's first data source.
 	source  string
 	indexed []string // ids this page put in wsData.blocks
+	// searchEdited is the last_edited_time search shows under
+	// Imperfections.SearchLag; searchIndexed whether search knows p.
+	searchEdited  time.Time
+	searchIndexed bool
 }
 
 // Block is a content block.
@@ -236,6 +240,7 @@ type dataState struct {
 	rateLimit         int // per connection per minute; 0: off
 	windows           map[*connection]*rateWindow
 	stats             DataStats
+	imperfect         Imperfections
 }
 
 // dataLocked returns the data API's state. The caller holds s.mu.
@@ -303,6 +308,7 @@ const (
 	// Data source endpoints, API version 2025-09-03 and later only.
 	EndpointGetDataSource   EndpointKind = "data_sources.retrieve"
 	EndpointQueryDataSource EndpointKind = "data_sources.query"
+	EndpointGetPageProperty EndpointKind = "pages.properties.retrieve"
 )
 
 // apiError is a Notion error answer of a data endpoint.
@@ -335,6 +341,13 @@ type dataRequest struct {
 	// dataSources is true when the request's Notion-Version is 2025-09-03
 	// or later: databases are containers of data sources (data_sources.go).
 	dataSources bool
+	// imperfect are the Imperfections in force.
+	imperfect Imperfections
+}
+
+// renderOpts returns how req's pages are rendered.
+func (req *dataRequest) renderOpts() renderOpts {
+	return renderOpts{dataSources: req.dataSources, truncate: req.imperfect.TruncateReferences}
 }
 
 // dataFunc serves one data endpoint with s.mu held: it returns the success
@@ -349,6 +362,7 @@ func (s *Server) registerDataRoutes() {
 	s.mux.Handle("POST /v1/databases/{id}/query", s.dataHandler(EndpointQueryDatabase, (*Server).queryDatabase))
 	s.mux.Handle("GET /v1/blocks/{id}", s.dataHandler(EndpointGetBlock, (*Server).getBlock))
 	s.mux.Handle("GET /v1/blocks/{id}/children", s.dataHandler(EndpointBlockChildren, (*Server).blockChildren))
+	s.mux.Handle("GET /v1/pages/{id}/properties/{property_id}", s.dataHandler(EndpointGetPageProperty, (*Server).getPageProperty))
 	s.mux.Handle("GET /v1/data_sources/{id}", s.dataHandler(EndpointGetDataSource, (*Server).getDataSource))
 	s.mux.Handle("POST /v1/data_sources/{id}/query", s.dataHandler(EndpointQueryDataSource, (*Server).queryDataSource))
 }
@@ -385,7 +399,7 @@ func (s *Server) dataHandler(kind EndpointKind, h dataFunc) http.Handler {
 
 		s.mu.Lock()
 		req := &dataRequest{ws: s.wsDataLocked(wsID), r: r, body: body, id: newUUID(), now: s.now(),
-			dataSources: speaksDataSources(r.Header.Get("Notion-Version"))}
+			dataSources: speaksDataSources(r.Header.Get("Notion-Version")), imperfect: s.dataLocked().imperfect}
 		a := s.answerLocked(kind, token, req, readErr, h)
 		s.mu.Unlock()
 		a.write(w)

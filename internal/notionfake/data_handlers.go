@@ -93,9 +93,18 @@ func (s *Server) search(req *dataRequest) (any, *apiError) {
 	var hits []hit
 	if p.object == "" || p.object == "page" {
 		for _, pg := range d.pages {
-			if !pg.Archived && matches(pg.Title) && d.pageReadable(pg) {
-				hits = append(hits, hit{pg.ID, minute(pg.LastEditedTime), pg.seq, func() any { return d.renderPage(pg, req.dataSources) }})
+			if pg.Archived || !matches(pg.Title) || !d.pageReadable(pg) || omittedFromSearch(pg.ID, req.imperfect.SearchOmitShare) {
+				continue
 			}
+			edited, indexed := searchView(pg, req.imperfect.SearchLag, req.now)
+			if !indexed {
+				continue
+			}
+			hits = append(hits, hit{pg.ID, minute(edited), pg.seq, func() any {
+				out := d.renderPage(pg, req.renderOpts())
+				out.LastEditedTime = notionTime(edited) // the lagging index's view
+				return out
+			}})
 		}
 	}
 	if p.object != "page" {
@@ -150,7 +159,7 @@ func (s *Server) getPage(req *dataRequest) (any, *apiError) {
 	if !ok {
 		return nil, notFound("page", id)
 	}
-	return req.ws.renderPage(p, req.dataSources), nil
+	return req.ws.renderPage(p, req.renderOpts()), nil
 }
 
 // updatePage serves PATCH /v1/pages/{id}: archived / in_trash, and the title.
@@ -219,7 +228,7 @@ func (s *Server) updatePage(req *dataRequest) (any, *apiError) {
 	}
 	p.Archived = archived
 	p.LastEditedTime = minute(req.now)
-	return req.ws.renderPage(p, req.dataSources), nil
+	return req.ws.renderPage(p, req.renderOpts()), nil
 }
 
 // getDatabase serves GET /v1/databases/{id}.
@@ -234,6 +243,9 @@ func (s *Server) getDatabase(req *dataRequest) (any, *apiError) {
 	}
 	if req.dataSources {
 		return req.ws.renderDatabaseContainer(db), nil
+	}
+	if db.multiSource() && req.imperfect.MultiSourceReadFails {
+		return nil, validationError("%s", errMultiSource)
 	}
 	return req.ws.renderDatabase(db), nil
 }

@@ -70,9 +70,16 @@ type pageJSON struct {
 	PublicURL      *string        `json:"public_url"`
 }
 
-// renderPage renders p; dataSources selects the data-source API's parent of
-// rows (data_sources.go).
-func (d *wsData) renderPage(p *Page, dataSources bool) pageJSON {
+// renderOpts says how a request's pages are rendered.
+type renderOpts struct {
+	// dataSources selects the data-source API's parent of rows
+	// (data_sources.go).
+	dataSources bool
+	// truncate cuts reference lists (Imperfections.TruncateReferences).
+	truncate bool
+}
+
+func (d *wsData) renderPage(p *Page, ro renderOpts) pageJSON {
 	user := userRef{Object: "user", ID: d.owner}
 	return pageJSON{
 		Object:         "page",
@@ -81,35 +88,31 @@ func (d *wsData) renderPage(p *Page, dataSources bool) pageJSON {
 		LastEditedTime: notionTime(p.LastEditedTime),
 		CreatedBy:      user,
 		LastEditedBy:   user,
-		Parent:         d.pageParentJSON(p, dataSources),
+		Parent:         d.pageParentJSON(p, ro.dataSources),
 		Archived:       p.Archived,
 		InTrash:        p.Archived,
-		Properties:     d.renderProperties(p),
+		Properties:     d.renderProperties(p, ro.truncate),
 		URL:            notionURL(p.Title, p.ID),
 	}
 }
 
 // renderProperties renders a page's property values: "title" alone for a
-// page, every schema property for a row.
-func (d *wsData) renderProperties(p *Page) map[string]any {
-	db := d.rowDatabase(p)
-	if db == nil {
-		return map[string]any{"title": map[string]any{"id": "title", "type": "title", "title": RichText(p.Title)}}
-	}
-	out := make(map[string]any, len(db.schema))
-	for _, ps := range db.schema {
-		var v any
-		if ps.typ == "title" {
-			v = RichText(p.Title)
-		} else if pv, ok := p.Properties[ps.name]; ok {
-			v = pv
-		} else {
-			v = emptyPropertyValue(ps.typ)
-		}
-		prop := map[string]any{"id": ps.id, "type": ps.typ, ps.typ: v}
+// page, every schema property for a row. truncate cuts reference lists at
+// ReferenceLimit items (Imperfections.TruncateReferences).
+func (d *wsData) renderProperties(p *Page, truncate bool) map[string]any {
+	schema := d.pageSchema(p)
+	out := make(map[string]any, len(schema))
+	for _, ps := range schema {
+		v := d.propertyValue(p, ps)
+		prop := map[string]any{"id": ps.id, "type": ps.typ}
 		if ps.typ == "relation" {
 			prop["has_more"] = false
 		}
+		if items, ok := v.([]any); ok && truncate && truncatable(ps.typ) && len(items) > ReferenceLimit {
+			v = items[:ReferenceLimit]
+			prop["has_more"] = true
+		}
+		prop[ps.typ] = v
 		out[ps.name] = prop
 	}
 	return out
@@ -260,6 +263,8 @@ type listJSON struct {
 	// lists under the data-source API.
 	PageOrDataSource *struct{} `json:"page_or_data_source,omitempty"`
 	RequestID        string    `json:"request_id"`
+	// RequestStatus is set on queries under Imperfections.ResultLimit.
+	RequestStatus *requestStatus `json:"request_status,omitempty"`
 }
 
 func newList(typ, requestID string, results []any, next string) listJSON {

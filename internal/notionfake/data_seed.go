@@ -77,6 +77,13 @@ type SeedSpec struct {
 	// a database answers 400 validation_error; 2025-09-03 reads both data
 	// sources. Default 0: every database has one data source.
 	MultiSourceDatabases int
+	// ManyReferenceRows gives the first that many rows of each database
+	// ManyReferences (30) relation, people and rich_text items, more than
+	// the ReferenceLimit (25) a page object carries: the database's other
+	// rows first, then ids of pages the integration cannot see. It draws
+	// nothing from the random stream, so the rest of the content is the
+	// same as without it. Default 0.
+	ManyReferenceRows int
 }
 
 // Huge page defaults and shape (SeedSpec.HugePages).
@@ -202,6 +209,9 @@ func (g *seedGen) run() SeedResult {
 		g.addSourceRows(db, db.addSource(), g.spec.RowsPerDatabase)
 	}
 	for _, db := range dbs {
+		if g.spec.ManyReferenceRows > 0 {
+			g.seedManyReferences(db, g.res.RowsByDatabase[db.id], g.spec.ManyReferenceRows)
+		}
 		for _, src := range db.sources {
 			g.res.DataSourceIDs[db.id] = append(g.res.DataSourceIDs[db.id], src.id)
 		}

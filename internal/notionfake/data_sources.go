@@ -273,15 +273,25 @@ func (s *Server) queryRows(req *dataRequest, db *database, src *dataSource, list
 		}
 	}
 	slices.SortFunc(rows, q.less)
+	var status *requestStatus
+	if limit := req.imperfect.resultLimit(); limit > 0 {
+		status = &requestStatus{Type: "complete"}
+		if len(rows) > limit {
+			rows = rows[:limit]
+			status = &requestStatus{Type: "incomplete", IncompleteReason: "query_result_limit_reached"}
+		}
+	}
 	page, next, aerr := paginate(rows, func(p *Page) string { return p.ID }, q.cursor, q.size)
 	if aerr != nil {
 		return nil, aerr
 	}
 	results := make([]any, len(page))
 	for i, p := range page {
-		results[i] = d.renderPage(p, req.dataSources)
+		results[i] = d.renderPage(p, req.renderOpts())
 	}
-	return newList(listType, req.id, results, next), nil
+	l := newList(listType, req.id, results, next)
+	l.RequestStatus = status
+	return l, nil
 }
 
 // addSourceRows adds n generated rows to data source src of db (the seed of
