@@ -1,7 +1,9 @@
 package notionfake
 
 // This file and the other data*.go files are the fake of Notion's data API,
-// version 2022-06-28 (what github.com/jomei/notionapi v1.13.3 speaks):
+// version 2022-06-28 (what github.com/jomei/notionapi v1.13.3 speaks), and,
+// for requests with Notion-Version 2025-09-03 or later, the data-source API
+// (data_sources.go):
 //
 //	POST  /v1/search
 //	GET   /v1/pages/{id}
@@ -10,6 +12,9 @@ package notionfake
 //	POST  /v1/databases/{id}/query
 //	GET   /v1/blocks/{id}
 //	GET   /v1/blocks/{id}/children
+//	GET   /v1/pages/{id}/properties/{property_id}  (data_imperfect.go)
+//	GET   /v1/data_sources/{id}                    (2025-09-03 and later)
+//	POST  /v1/data_sources/{id}/query              (2025-09-03 and later)
 //
 // Workspaces are shared with the OAuth part: a request's bearer token selects
 // its connection and so its workspace (Authenticate). Content lives per

@@ -46,6 +46,10 @@ func (s *Sandbox) registerAdminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /_sandbox/poison", s.handleGetPoison)
 	mux.HandleFunc("POST /_sandbox/poison", s.handlePoison)
 	mux.HandleFunc("DELETE /_sandbox/poison", s.handleClearPoison)
+	mux.HandleFunc("POST /_sandbox/pages/{id}/unshare", s.handleUnshare)
+	mux.HandleFunc("POST /_sandbox/pages/{id}/share", s.handleShare)
+	mux.HandleFunc("GET /_sandbox/imperfections", s.handleGetImperfections)
+	mux.HandleFunc("POST /_sandbox/imperfections", s.handleImperfections)
 	mux.HandleFunc("/_sandbox/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no admin route %s %s", r.Method, r.URL.Path))
 	})
@@ -257,6 +261,10 @@ type WorkspaceResponse struct {
 	DatabaseIDs    []string            `json:"database_ids"`
 	RowIDs         []string            `json:"row_ids"`
 	RowsByDatabase map[string][]string `json:"rows_by_database"`
+	// DataSourceIDs lists each database's data sources (API 2025-09-03),
+	// its first one first; RowsByDataSource groups the rows by them.
+	DataSourceIDs    map[string][]string `json:"data_source_ids"`
+	RowsByDataSource map[string][]string `json:"rows_by_data_source"`
 	// LivePages is the number of pages and rows a complete sync holds now.
 	LivePages int `json:"live_pages"`
 }
@@ -273,6 +281,10 @@ type SeedJSON struct {
 	BlocksPerRow  int    `json:"blocks_per_row"`
 	UnknownBlocks bool   `json:"unknown_blocks"`
 	History       string `json:"history"`
+	// MultiSourceDatabases and ManyReferenceRows are notionfake's seed
+	// options of the same names.
+	MultiSourceDatabases int `json:"multi_source_databases"`
+	ManyReferenceRows    int `json:"many_reference_rows"`
 }
 
 func (s *Sandbox) handleWorkspace(w http.ResponseWriter, _ *http.Request) {
@@ -283,12 +295,14 @@ func (s *Sandbox) handleWorkspace(w http.ResponseWriter, _ *http.Request) {
 			Seed: sp.Seed, Pages: sp.Pages, NestedPages: sp.NestedPages, BlocksPerPage: sp.BlocksPerPage,
 			BlockDepth: sp.BlockDepth, Databases: sp.Databases, Rows: sp.RowsPerDatabase,
 			BlocksPerRow: sp.BlocksPerRow, UnknownBlocks: sp.UnknownBlocks, History: sp.History.String(),
+			MultiSourceDatabases: sp.MultiSourceDatabases, ManyReferenceRows: sp.ManyReferenceRows,
 		},
 		PageIDs:        nonNil(res.PageIDs),
 		DatabaseIDs:    nonNil(res.DatabaseIDs),
 		RowIDs:         nonNil(res.RowIDs),
 		RowsByDatabase: res.RowsByDatabase,
-		LivePages:      len(s.fake.AllPageIDs(s.cfg.WorkspaceID)),
+		DataSourceIDs:  res.DataSourceIDs, RowsByDataSource: res.RowsByDataSource,
+		LivePages: len(s.fake.AllPageIDs(s.cfg.WorkspaceID)),
 	}
 	out.Counts.Pages, out.Counts.Databases = len(res.PageIDs), len(res.DatabaseIDs)
 	out.Counts.Rows, out.Counts.Blocks = len(res.RowIDs), res.BlockCount
