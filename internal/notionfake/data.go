@@ -107,7 +107,9 @@ type Page struct {
 	// 4.5 for a number, []any{map[string]any{"name": "x"}} for a
 	// multi_select, RichText("text") for a rich_text. A property of the
 	// schema missing here is rendered empty (null, [] or false). Pages that
-	// are not rows ignore it.
+	// are not rows ignore it, except for a non-empty []any under "title":
+	// a rich text array under the title property's name replaces the
+	// title's single text run (to test titles of more than 25 items).
 	Properties map[string]any
 	// Archived is rendered as both archived and in_trash.
 	Archived bool

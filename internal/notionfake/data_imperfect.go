@@ -141,9 +141,25 @@ func truncatable(typ string) bool {
 	return typ == "relation" || typ == "people" || typ == "rich_text" || typ == "title"
 }
 
+// rollupCount is the value of a count rollup over n related pages.
+func rollupCount(n int) map[string]any {
+	return map[string]any{"type": "number", "number": n, "function": "count"}
+}
+
+// rollupRelation returns the relation items a rollup of p rolls up.
+func (d *wsData) rollupRelation(p *Page, ps propertySchema) []any {
+	name, _ := ps.config["relation_property_name"].(string)
+	items, _ := p.Properties[name].([]any)
+	return items
+}
+
 // propertyValue returns the whole value of property ps of page p (a row,
-// or a page's "title").
+// or a page's "title"). A rollup is computed (count of the relation it
+// names).
 func (d *wsData) propertyValue(p *Page, ps propertySchema) any {
+	if ps.typ == "rollup" {
+		return rollupCount(len(d.rollupRelation(p, ps)))
+	}
 	if ps.typ == "title" {
 		if v, ok := p.Properties[ps.name].([]any); ok && len(v) > 0 {
 			return v
@@ -167,8 +183,9 @@ func (d *wsData) pageSchema(p *Page) []propertySchema {
 
 // getPageProperty serves GET /v1/pages/{id}/properties/{property_id}: a
 // property item list for title, rich_text, people and relation (paginated,
-// page_size up to 100, start_cursor an offset the fake issued), a single
-// property item for the other types.
+// page_size up to 100, start_cursor an offset the fake issued) and for a
+// rollup (its related pages, the whole value in property_item.rollup), a
+// single property item for the other types.
 func (s *Server) getPageProperty(req *dataRequest) (any, *apiError) {
 	id, aerr := req.pathID("page_id")
 	if aerr != nil {
@@ -191,10 +208,16 @@ func (s *Server) getPageProperty(req *dataRequest) (any, *apiError) {
 	}
 	v := req.ws.propertyValue(p, *ps)
 	items, isList := v.([]any)
-	if !truncatable(ps.typ) {
+	itemType, listValue := ps.typ, any(map[string]any{})
+	switch {
+	case ps.typ == "rollup":
+		// The fake's choice (Notion documents the shape, not the items of a
+		// count): the results are the related pages as relation items, the
+		// whole rollup's value is property_item.rollup.
+		items, itemType, listValue = req.ws.rollupRelation(p, *ps), "relation", v
+	case !truncatable(ps.typ):
 		return map[string]any{"object": "property_item", "id": ps.id, "type": ps.typ, ps.typ: v}, nil
-	}
-	if !isList {
+	case !isList:
 		items = nil
 	}
 	cursor, size, aerr := req.queryPagination()
@@ -212,12 +235,12 @@ func (s *Server) getPageProperty(req *dataRequest) (any, *apiError) {
 	end := min(start+size, len(items))
 	results := make([]any, 0, end-start)
 	for _, it := range items[start:end] {
-		results = append(results, map[string]any{"object": "property_item", "id": ps.id, "type": ps.typ, ps.typ: it})
+		results = append(results, map[string]any{"object": "property_item", "id": ps.id, "type": itemType, itemType: it})
 	}
 	out := map[string]any{
 		"object": "list", "results": results, "next_cursor": nil, "has_more": false,
 		"type": "property_item", "request_id": req.id,
-		"property_item": map[string]any{"id": ps.id, "type": ps.typ, ps.typ: map[string]any{}, "next_url": nil},
+		"property_item": map[string]any{"id": ps.id, "type": ps.typ, ps.typ: listValue, "next_url": nil},
 	}
 	if end < len(items) {
 		next := strconv.Itoa(end)
@@ -236,9 +259,22 @@ func notFoundProperty(id string) *apiError {
 // seedManyReferences gives the first n rows of each database of the seed
 // ManyReferences relation, people and rich_text items: the database's
 // other rows first, then ids derived from the row's (pages the integration
-// cannot see, as relations to unshared pages are). It draws nothing from the
-// seed's random stream.
+// cannot see, as relations to unshared pages are). It adds a count rollup
+// of the relation ("Related count") to the schema. It draws nothing from
+// the seed's random stream.
 func (g *seedGen) seedManyReferences(db *database, rows []string, n int) {
+	if db.property(rollupName) == nil {
+		var relID string
+		for _, ps := range db.schema {
+			if ps.typ == "relation" {
+				relID = ps.id
+				break
+			}
+		}
+		db.schema = append(db.schema, propertySchema{id: "rlup", name: rollupName, typ: "rollup", config: map[string]any{
+			"relation_property_name": "Related", "relation_property_id": relID,
+			"rollup_property_name": "Name", "rollup_property_id": "title", "function": "count"}})
+	}
 	for i, rowID := range rows[:min(n, len(rows))] {
 		row := g.d.pages[rowID]
 		var rel, people, text []any
@@ -266,6 +302,9 @@ func (g *seedGen) seedManyReferences(db *database, rows []string, n int) {
 		}
 	}
 }
+
+// rollupName is the count rollup SeedSpec.ManyReferenceRows adds.
+const rollupName = "Related count"
 
 // ManyReferences is how many relation, people and rich_text items
 // SeedSpec.ManyReferenceRows gives a row: more than ReferenceLimit.

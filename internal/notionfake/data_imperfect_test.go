@@ -1,6 +1,7 @@
 package notionfake
 
 import (
+	"fmt"
 	"net/url"
 	"slices"
 	"testing"
@@ -102,9 +103,37 @@ func TestReferenceTruncationAndPropertyItems(t *testing.T) {
 	if len(all) != ManyReferences || !slices.Contains(all, h.seed.RowIDs[3]) {
 		t.Fatalf("property items: %d ids %v", len(all), all)
 	}
+	// A count rollup over the relation is cut to the first 25 on the page
+	// and whole on the property item endpoint.
+	rollup := propertyOf(t, h, row, "Related count")
+	if got := rollup["rollup"].(map[string]any)["number"]; got != float64(ReferenceLimit) {
+		t.Errorf("truncated rollup %v, want %d", got, ReferenceLimit)
+	}
+	r := h.raw("GET", "/v1/pages/"+row+"/properties/"+rollup["id"].(string)+"?page_size=100", nil)
+	if m := r.json(t); r.status != 200 || m["property_item"].(map[string]any)["rollup"].(map[string]any)["number"] != float64(ManyReferences) ||
+		len(m["results"].([]any)) != ManyReferences {
+		t.Fatalf("rollup items: %d %s", r.status, r.body)
+	}
+	// A title of more than 25 rich text items is cut too.
+	if err := h.s.EditPage(h.ws, row, func(p *Page) {
+		var parts []any
+		for i := range ManyReferences {
+			parts = append(parts, RichText(fmt.Sprint(i))[0])
+		}
+		p.Properties["Name"] = parts
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if v := propertyOf(t, h, row, "Name"); len(v["title"].([]any)) != ReferenceLimit || v["has_more"] != true {
+		t.Errorf("title: %d items, has_more %v", len(v["title"].([]any)), v["has_more"])
+	}
+	setImperfections(t, h.s, Imperfections{})
+	if v := propertyOf(t, h, row, "Related count"); v["rollup"].(map[string]any)["number"] != float64(ManyReferences) {
+		t.Errorf("untruncated rollup %v", v)
+	}
 	// Single-value properties answer one property item.
 	score := propertyOf(t, h, row, "Score")
-	r := h.raw("GET", "/v1/pages/"+row+"/properties/"+url.PathEscape(score["id"].(string)), nil)
+	r = h.raw("GET", "/v1/pages/"+row+"/properties/"+url.PathEscape(score["id"].(string)), nil)
 	if m := r.json(t); r.status != 200 || m["object"] != "property_item" || m["type"] != "number" || m["number"] != score["number"] {
 		t.Fatalf("number item: %d %s", r.status, r.body)
 	}

@@ -112,6 +112,9 @@ func (d *wsData) renderProperties(p *Page, truncate bool) map[string]any {
 			v = items[:ReferenceLimit]
 			prop["has_more"] = true
 		}
+		if ps.typ == "rollup" && truncate && len(d.rollupRelation(p, ps)) > ReferenceLimit {
+			v = rollupCount(ReferenceLimit) // computed over the references the page carries
+		}
 		prop[ps.typ] = v
 		out[ps.name] = prop
 	}
