@@ -656,10 +656,19 @@ func (s *Server) AddPage(ws string, parent Parent, title string, blocks ...*Bloc
 	if err != nil {
 		return "", err
 	}
+	p, err := s.addPageLocked(d, parent, title, blocks)
+	if err != nil {
+		return "", err
+	}
+	return p.ID, nil
+}
+
+// addPageLocked is AddPage. The caller holds s.mu.
+func (s *Server) addPageLocked(d *wsData, parent Parent, title string, blocks []*Block) (*Page, error) {
 	now := minute(s.now())
 	parentPage, err := d.attachParent(&parent)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	p := &Page{
 		ID: newUUID(), Parent: parent, Title: title, Properties: map[string]any{},
@@ -672,7 +681,7 @@ func (s *Server) AddPage(ws string, parent Parent, title string, blocks ...*Bloc
 		parentPage.LastEditedTime = now
 		d.indexPage(parentPage, now)
 	}
-	return p.ID, nil
+	return p, nil
 }
 
 // attachParent validates (and normalizes) a new object's parent and returns

@@ -313,27 +313,22 @@ func (g *seedGen) addSourceRows(db *database, src *dataSource, n int) {
 // workspace ws, like AddRow, and returns its id.
 func (s *Server) AddRowToDataSource(ws, dsID, title string) (string, error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	d, err := s.lookupWSLocked(ws)
 	if err != nil {
-		s.mu.Unlock()
 		return "", err
 	}
 	id, _ := normalizeID(dsID)
 	db, src := d.dataSourceByID(id)
-	s.mu.Unlock()
 	if src == nil {
 		return "", fmt.Errorf("%w: data source %q in workspace %q", ErrObjectNotFound, dsID, ws)
 	}
-	rowID, err := s.AddPage(ws, DatabaseParent(db.id), title)
+	p, err := s.addPageLocked(d, DatabaseParent(db.id), title, nil)
 	if err != nil {
 		return "", err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p, ok := d.pages[rowID]; ok {
-		p.source = src.id
-	}
-	return rowID, nil
+	p.source = src.id
+	return p.ID, nil
 }
 
 // DataSourceIDs returns the ids of database dbID's data sources, its first
