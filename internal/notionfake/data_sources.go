@@ -309,9 +309,9 @@ func (g *seedGen) addSourceRows(db *database, src *dataSource, n int) {
 	}
 }
 
-// AddRowToDataSource adds a row titled title to data source dsID of
-// workspace ws, like AddRow, and returns its id.
-func (s *Server) AddRowToDataSource(ws, dsID, title string) (string, error) {
+// AddRowToDataSource adds a row titled title with content blocks to data
+// source dsID of workspace ws, like AddRow, and returns its id.
+func (s *Server) AddRowToDataSource(ws, dsID, title string, blocks ...*Block) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d, err := s.lookupWSLocked(ws)
@@ -323,7 +323,7 @@ func (s *Server) AddRowToDataSource(ws, dsID, title string) (string, error) {
 	if src == nil {
 		return "", fmt.Errorf("%w: data source %q in workspace %q", ErrObjectNotFound, dsID, ws)
 	}
-	p, err := s.addPageLocked(d, DatabaseParent(db.id), title, nil)
+	p, err := s.addPageLocked(d, DatabaseParent(db.id), title, blocks)
 	if err != nil {
 		return "", err
 	}

@@ -48,6 +48,7 @@ func (s *Sandbox) registerAdminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /_sandbox/poison", s.handleClearPoison)
 	mux.HandleFunc("POST /_sandbox/pages/{id}/unshare", s.handleUnshare)
 	mux.HandleFunc("POST /_sandbox/pages/{id}/share", s.handleShare)
+	mux.HandleFunc("POST /_sandbox/databases", s.handleAddDatabase)
 	mux.HandleFunc("GET /_sandbox/imperfections", s.handleGetImperfections)
 	mux.HandleFunc("POST /_sandbox/imperfections", s.handleImperfections)
 	mux.HandleFunc("/_sandbox/", func(w http.ResponseWriter, r *http.Request) {
@@ -385,9 +386,11 @@ type addPageRequest struct {
 	// Text, when set, is the content: one paragraph.
 	Text string `json:"text"`
 	// ParentID makes the page a child page of that page; DatabaseID a row of
-	// that database. Neither: a top-level page.
-	ParentID   string `json:"parent_id"`
-	DatabaseID string `json:"database_id"`
+	// that database (of its first data source); DataSourceID a row of that
+	// data source. None: a top-level page.
+	ParentID     string `json:"parent_id"`
+	DatabaseID   string `json:"database_id"`
+	DataSourceID string `json:"data_source_id"`
 }
 
 func (s *Sandbox) handleAddPage(w http.ResponseWriter, r *http.Request) {
@@ -400,8 +403,8 @@ func (s *Sandbox) handleAddPage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request", "title is required")
 		return
 	}
-	if req.ParentID != "" && req.DatabaseID != "" {
-		writeError(w, http.StatusBadRequest, "invalid_request", "give parent_id or database_id, not both")
+	if n := btoi(req.ParentID != "") + btoi(req.DatabaseID != "") + btoi(req.DataSourceID != ""); n > 1 {
+		writeError(w, http.StatusBadRequest, "invalid_request", "give one of parent_id, database_id and data_source_id")
 		return
 	}
 	parent := notionfake.WorkspaceParent()
@@ -415,7 +418,15 @@ func (s *Sandbox) handleAddPage(w http.ResponseWriter, r *http.Request) {
 	if req.Text != "" {
 		blocks = append(blocks, notionfake.TextBlock("paragraph", req.Text))
 	}
-	id, err := s.fake.AddPage(s.cfg.WorkspaceID, parent, req.Title, blocks...)
+	var (
+		id  string
+		err error
+	)
+	if req.DataSourceID != "" {
+		id, err = s.fake.AddRowToDataSource(s.cfg.WorkspaceID, req.DataSourceID, req.Title, blocks...)
+	} else {
+		id, err = s.fake.AddPage(s.cfg.WorkspaceID, parent, req.Title, blocks...)
+	}
 	if err != nil {
 		writeFakeError(w, err)
 		return

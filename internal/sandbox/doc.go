@@ -50,6 +50,9 @@
 //	                                   search_omit_share, search_lag ("5m"); answers the new state
 //	POST /_sandbox/pages/{id}/unshare  stop sharing a page or database: 404 for it and its content
 //	POST /_sandbox/pages/{id}/share    share it again, last_edited_time untouched (late sharing)
+//	POST /_sandbox/databases           {"title", "parent_id"?, "data_sources"?: 1|2} add a database
+//	                                   (201 {"id", "data_source_ids"}); POST /_sandbox/pages takes
+//	                                   "data_source_id" to add a row to one data source
 //
 // A faults body (every field optional, at least one besides target):
 //

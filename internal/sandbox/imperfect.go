@@ -16,6 +16,8 @@ import (
 //	POST /_sandbox/imperfections     change some (ImperfectionsRequest); answers the new state
 //	POST /_sandbox/pages/{id}/unshare  stop sharing a page or database (404 afterwards)
 //	POST /_sandbox/pages/{id}/share    share it again, last_edited_time untouched (late sharing)
+//	POST /_sandbox/databases           {"title", "parent_id"?, "data_sources"?: 1|2} add a database
+//	                                   (201 {"id", "data_source_ids"})
 
 // Imperfections is the admin API's view of notionfake.Imperfections.
 type Imperfections struct {
@@ -111,4 +113,52 @@ func (s *Sandbox) handleShare(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("admin: shared", zap.String("id", id))
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "shared": true})
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// addDatabaseRequest is the body of POST /_sandbox/databases.
+type addDatabaseRequest struct {
+	Title string `json:"title"`
+	// ParentID is the page holding the database; default: the top level.
+	ParentID string `json:"parent_id"`
+	// DataSources is 1 (default) or 2: a database 2022-06-28 cannot query.
+	DataSources int `json:"data_sources"`
+}
+
+func (s *Sandbox) handleAddDatabase(w http.ResponseWriter, r *http.Request) {
+	var req addDatabaseRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	if req.Title == "" || req.DataSources < 0 || req.DataSources > 2 {
+		writeError(w, http.StatusBadRequest, "invalid_request", "title is required; data_sources is 1 or 2")
+		return
+	}
+	parent := notionfake.WorkspaceParent()
+	if req.ParentID != "" {
+		parent = notionfake.PageParent(req.ParentID)
+	}
+	add := s.fake.AddDatabase
+	if req.DataSources == 2 {
+		add = s.fake.AddMultiSourceDatabase
+	}
+	id, err := add(s.cfg.WorkspaceID, parent, req.Title)
+	if err != nil {
+		writeFakeError(w, err)
+		return
+	}
+	srcs, err := s.fake.DataSourceIDs(s.cfg.WorkspaceID, id)
+	if err != nil {
+		writeFakeError(w, err)
+		return
+	}
+	s.log.Info("admin: database added", zap.String("database_id", id), zap.Int("data_sources", len(srcs)))
+	writeJSON(w, http.StatusCreated, map[string]any{"id": id, "data_source_ids": srcs, "workspace_id": s.cfg.WorkspaceID})
 }

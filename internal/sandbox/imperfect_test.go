@@ -122,3 +122,48 @@ func TestSeedFlags(t *testing.T) {
 		t.Error("negative -multi-source-databases accepted")
 	}
 }
+
+func TestAddDatabaseAndDataSourceRow(t *testing.T) {
+	sb, ts := startSandbox(t, smallConfig())
+	tok := connect(t, sb, ts).AccessToken
+	var db struct {
+		ID            string   `json:"id"`
+		DataSourceIDs []string `json:"data_source_ids"`
+	}
+	if status, body := call(t, ts, http.MethodPost, "/_sandbox/databases",
+		`{"title":"Two","parent_id":"`+sb.seed.PageIDs[0]+`","data_sources":2}`, &db); status != 201 || len(db.DataSourceIDs) != 2 {
+		t.Fatalf("add database: %d %s", status, body)
+	}
+	var row struct{ ID string }
+	if status, body := call(t, ts, http.MethodPost, "/_sandbox/pages",
+		`{"title":"r","data_source_id":"`+db.DataSourceIDs[1]+`"}`, &row); status != 201 {
+		t.Fatalf("add row: %d %s", status, body)
+	}
+	if resp, body := notion(t, ts, tok, http.MethodPost, "/v1/databases/"+db.ID+"/query", `{}`); resp.StatusCode != 400 {
+		t.Fatalf("2022 query of a two-source database: %d %s", resp.StatusCode, body)
+	}
+	if status, _ := call(t, ts, http.MethodPost, "/_sandbox/pages", `{"title":"r","data_source_id":"x","database_id":"y"}`, nil); status != 400 {
+		t.Fatalf("two parents: %d", status)
+	}
+	if status, _ := call(t, ts, http.MethodPost, "/_sandbox/databases", `{"title":"x","data_sources":3}`, nil); status != 400 {
+		t.Fatalf("3 data sources: %d", status)
+	}
+	// Under 2025-09-03 the row is in the second data source.
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, ts.URL+"/v1/data_sources/"+db.DataSourceIDs[1]+"/query", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Notion-Version", "2025-09-03")
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var l struct {
+		Results []struct{ ID string } `json:"results"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil || resp.StatusCode != 200 || len(l.Results) != 1 || l.Results[0].ID != row.ID {
+		t.Fatalf("data source query: %d %v %+v", resp.StatusCode, err, l)
+	}
+}
