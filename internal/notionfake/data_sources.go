@@ -21,8 +21,14 @@ import (
 // Every database has one data source (its first, sources[0]); databases made
 // with AddMultiSourceDatabase or SeedSpec.MultiSourceDatabases have two. Under
 // 2022-06-28 nothing of this shows, and querying a database with two data
-// sources answers 400 validation_error (errMultiSource). A request's version
-// selects the dialect, so one connection can be read either way.
+// sources answers 400 validation_error (errMultiSource; Notion's upgrade
+// guide says such reads fail but quotes no message, so the wording is the
+// fake's, and names "multiple data sources"). A request's version selects
+// the dialect, so one connection can be read either way. The fake's
+// choices where Notion's reference is silent: POST /v1/databases/{id}/query
+// (deprecated by 2025-09-03) keeps answering under the new version as under
+// the old; a second data source shares its database's schema; the data
+// source endpoints answer 400 invalid_request_url under 2022-06-28.
 
 // DataSourcesVersion is the first Notion-Version that speaks data sources.
 const DataSourcesVersion = "2025-09-03"
