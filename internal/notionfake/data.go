@@ -1,7 +1,9 @@
 package notionfake
 
 // This file and the other data*.go files are the fake of Notion's data API,
-// version 2022-06-28 (what github.com/jomei/notionapi v1.13.3 speaks):
+// version 2022-06-28 (what github.com/jomei/notionapi v1.13.3 speaks), and,
+// for requests with Notion-Version 2025-09-03 or later, the data-source API
+// (data_sources.go):
 //
 //	POST  /v1/search
 //	GET   /v1/pages/{id}
@@ -10,6 +12,9 @@ package notionfake
 //	POST  /v1/databases/{id}/query
 //	GET   /v1/blocks/{id}
 //	GET   /v1/blocks/{id}/children
+//	GET   /v1/pages/{id}/properties/{property_id}  (data_imperfect.go)
+//	GET   /v1/data_sources/{id}                    (2025-09-03 and later)
+//	POST  /v1/data_sources/{id}/query              (2025-09-03 and later)
 //
 // Workspaces are shared with the OAuth part: a request's bearer token selects
 // its connection and so its workspace (Authenticate). Content lives per
@@ -102,7 +107,9 @@ type Page struct {
 	// 4.5 for a number, []any{map[string]any{"name": "x"}} for a
 	// multi_select, RichText("text") for a rich_text. A property of the
 	// schema missing here is rendered empty (null, [] or false). Pages that
-	// are not rows ignore it.
+	// are not rows ignore it, except for a non-empty []any under "title":
+	// a rich text array under the title property's name replaces the
+	// title's single text run (to test titles of more than 25 items).
 	Properties map[string]any
 	// Archived is rendered as both archived and in_trash.
 	Archived bool
@@ -116,7 +123,14 @@ type Page struct {
 
 	seq      int64 // creation order, breaks ties when sorting
 	unshared bool
-	indexed  []string // ids this page put in wsData.blocks
+	// source is the id of the data source a row belongs to; "" is its
+	// database's first data source.
+	source  string
+	indexed []string // ids this page put in wsData.blocks
+	// searchEdited is the last_edited_time search shows under
+	// Imperfections.SearchLag; searchIndexed whether search knows p.
+	searchEdited  time.Time
+	searchIndexed bool
 }
 
 // Block is a content block.
@@ -184,12 +198,15 @@ type propertySchema struct {
 
 // database is a Notion database; its rows are the pages whose parent is it.
 type database struct {
-	id             string
-	parent         Parent
-	title          string
-	schema         []propertySchema // schema[0] is the title property
-	archived       bool
-	multiSource    bool
+	id       string
+	parent   Parent
+	title    string
+	schema   []propertySchema // schema[0] is the title property
+	archived bool
+	// sources are the database's data sources (API 2025-09-03); sources[0]
+	// is the one every database has, the one 2022-06-28 queries read. They
+	// share schema: the fake models one schema per database.
+	sources        []*dataSource
 	createdTime    time.Time
 	lastEditedTime time.Time
 	seq            int64
@@ -230,6 +247,7 @@ type dataState struct {
 	rateLimit         int // per connection per minute; 0: off
 	windows           map[*connection]*rateWindow
 	stats             DataStats
+	imperfect         Imperfections
 }
 
 // dataLocked returns the data API's state. The caller holds s.mu.
@@ -294,6 +312,10 @@ const (
 	EndpointQueryDatabase EndpointKind = "databases.query"
 	EndpointGetBlock      EndpointKind = "blocks.retrieve"
 	EndpointBlockChildren EndpointKind = "blocks.children"
+	// Data source endpoints, API version 2025-09-03 and later only.
+	EndpointGetDataSource   EndpointKind = "data_sources.retrieve"
+	EndpointQueryDataSource EndpointKind = "data_sources.query"
+	EndpointGetPageProperty EndpointKind = "pages.properties.retrieve"
 )
 
 // apiError is a Notion error answer of a data endpoint.
@@ -323,6 +345,16 @@ type dataRequest struct {
 	body []byte
 	id   string // x-notion-request-id
 	now  time.Time
+	// dataSources is true when the request's Notion-Version is 2025-09-03
+	// or later: databases are containers of data sources (data_sources.go).
+	dataSources bool
+	// imperfect are the Imperfections in force.
+	imperfect Imperfections
+}
+
+// renderOpts returns how req's pages are rendered.
+func (req *dataRequest) renderOpts() renderOpts {
+	return renderOpts{dataSources: req.dataSources, truncate: req.imperfect.TruncateReferences}
 }
 
 // dataFunc serves one data endpoint with s.mu held: it returns the success
@@ -337,6 +369,9 @@ func (s *Server) registerDataRoutes() {
 	s.mux.Handle("POST /v1/databases/{id}/query", s.dataHandler(EndpointQueryDatabase, (*Server).queryDatabase))
 	s.mux.Handle("GET /v1/blocks/{id}", s.dataHandler(EndpointGetBlock, (*Server).getBlock))
 	s.mux.Handle("GET /v1/blocks/{id}/children", s.dataHandler(EndpointBlockChildren, (*Server).blockChildren))
+	s.mux.Handle("GET /v1/pages/{id}/properties/{property_id}", s.dataHandler(EndpointGetPageProperty, (*Server).getPageProperty))
+	s.mux.Handle("GET /v1/data_sources/{id}", s.dataHandler(EndpointGetDataSource, (*Server).getDataSource))
+	s.mux.Handle("POST /v1/data_sources/{id}/query", s.dataHandler(EndpointQueryDataSource, (*Server).queryDataSource))
 }
 
 // statusRecorder remembers the status Authenticate wrote.
@@ -370,7 +405,8 @@ func (s *Server) dataHandler(kind EndpointKind, h dataFunc) http.Handler {
 		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 
 		s.mu.Lock()
-		req := &dataRequest{ws: s.wsDataLocked(wsID), r: r, body: body, id: newUUID(), now: s.now()}
+		req := &dataRequest{ws: s.wsDataLocked(wsID), r: r, body: body, id: newUUID(), now: s.now(),
+			dataSources: speaksDataSources(r.Header.Get("Notion-Version")), imperfect: s.dataLocked().imperfect}
 		a := s.answerLocked(kind, token, req, readErr, h)
 		s.mu.Unlock()
 		a.write(w)

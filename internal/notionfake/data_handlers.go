@@ -91,17 +91,38 @@ func (s *Server) search(req *dataRequest) (any, *apiError) {
 	query := strings.ToLower(p.query)
 	matches := func(title string) bool { return strings.Contains(strings.ToLower(title), query) }
 	var hits []hit
-	if p.object != "database" {
+	if p.object == "" || p.object == "page" {
 		for _, pg := range d.pages {
-			if !pg.Archived && matches(pg.Title) && d.pageReadable(pg) {
-				hits = append(hits, hit{pg.ID, minute(pg.LastEditedTime), pg.seq, func() any { return d.renderPage(pg) }})
+			if pg.Archived || !matches(pg.Title) || !d.pageReadable(pg) || omittedFromSearch(pg.ID, req.imperfect.SearchOmitShare) {
+				continue
 			}
+			edited, indexed := searchView(pg, req.imperfect.SearchLag, req.now)
+			if !indexed {
+				continue
+			}
+			hits = append(hits, hit{pg.ID, minute(edited), pg.seq, func() any {
+				out := d.renderPage(pg, req.renderOpts())
+				out.LastEditedTime = notionTime(edited) // the lagging index's view
+				return out
+			}})
 		}
 	}
 	if p.object != "page" {
 		for _, db := range d.dbs {
-			if !db.archived && matches(db.title) && d.dbReadable(db) {
-				hits = append(hits, hit{db.id, minute(db.lastEditedTime), db.seq, func() any { return d.renderDatabase(db) }})
+			if db.archived || !d.dbReadable(db) {
+				continue
+			}
+			if !req.dataSources {
+				if matches(db.title) {
+					hits = append(hits, hit{db.id, minute(db.lastEditedTime), db.seq, func() any { return d.renderDatabase(db) }})
+				}
+				continue
+			}
+			// The data-source API lists data sources, not databases.
+			for _, src := range db.sources {
+				if matches(src.name) {
+					hits = append(hits, hit{src.id, minute(db.lastEditedTime), db.seq, func() any { return d.renderDataSource(db, src) }})
+				}
 			}
 		}
 	}
@@ -110,7 +131,7 @@ func (s *Server) search(req *dataRequest) (any, *apiError) {
 		if !p.ascending {
 			c = -c
 		}
-		return cmp.Or(c, cmp.Compare(a.seq, b.seq))
+		return cmp.Or(c, cmp.Compare(a.seq, b.seq), cmp.Compare(a.id, b.id))
 	})
 	page, next, aerr := paginate(hits, func(h hit) string { return h.id }, p.cursor, p.size)
 	if aerr != nil {
@@ -120,7 +141,11 @@ func (s *Server) search(req *dataRequest) (any, *apiError) {
 	for i, h := range page {
 		results[i] = h.render()
 	}
-	return newList("page_or_database", req.id, results, next), nil
+	listType := "page_or_database"
+	if req.dataSources {
+		listType = "page_or_data_source"
+	}
+	return newList(listType, req.id, results, next), nil
 }
 
 // getPage serves GET /v1/pages/{id}. Archived pages are returned (archived
@@ -134,7 +159,7 @@ func (s *Server) getPage(req *dataRequest) (any, *apiError) {
 	if !ok {
 		return nil, notFound("page", id)
 	}
-	return req.ws.renderPage(p), nil
+	return req.ws.renderPage(p, req.renderOpts()), nil
 }
 
 // updatePage serves PATCH /v1/pages/{id}: archived / in_trash, and the title.
@@ -203,7 +228,7 @@ func (s *Server) updatePage(req *dataRequest) (any, *apiError) {
 	}
 	p.Archived = archived
 	p.LastEditedTime = minute(req.now)
-	return req.ws.renderPage(p), nil
+	return req.ws.renderPage(p, req.renderOpts()), nil
 }
 
 // getDatabase serves GET /v1/databases/{id}.
@@ -215,6 +240,12 @@ func (s *Server) getDatabase(req *dataRequest) (any, *apiError) {
 	db, ok := req.ws.readableDatabase(id)
 	if !ok {
 		return nil, notFound("database", id)
+	}
+	if req.dataSources {
+		return req.ws.renderDatabaseContainer(db), nil
+	}
+	if db.multiSource() && req.imperfect.MultiSourceReadFails {
+		return nil, validationError("%s", errMultiSource)
 	}
 	return req.ws.renderDatabase(db), nil
 }
@@ -236,30 +267,10 @@ func (s *Server) queryDatabase(req *dataRequest) (any, *apiError) {
 	if !ok {
 		return nil, notFound("database", id)
 	}
-	if db.multiSource {
+	if db.multiSource() {
 		return nil, validationError("%s", errMultiSource)
 	}
-	q, aerr := req.queryParams(db)
-	if aerr != nil {
-		return nil, aerr
-	}
-	var rows []*Page
-	for _, p := range d.pages {
-		if p.Parent.Type == ParentDatabase && p.Parent.ID == db.id && !p.Archived && d.pageReadable(p) &&
-			(q.filter == nil || q.filter(p)) {
-			rows = append(rows, p)
-		}
-	}
-	slices.SortFunc(rows, q.less)
-	page, next, aerr := paginate(rows, func(p *Page) string { return p.ID }, q.cursor, q.size)
-	if aerr != nil {
-		return nil, aerr
-	}
-	results := make([]any, len(page))
-	for i, p := range page {
-		results[i] = d.renderPage(p)
-	}
-	return newList("page_or_database", req.id, results, next), nil
+	return s.queryRows(req, db, nil, "page_or_database")
 }
 
 // getBlock serves GET /v1/blocks/{id}. A page id answers its child_page

@@ -41,6 +41,16 @@ const (
 	// PoisonServerError answers 500 internal_server_error with Notion's
 	// error body.
 	PoisonServerError PoisonKind = "server_error"
+	// PoisonRestricted answers 403 restricted_resource, as Notion answers an
+	// object the integration lacks the capability or permission to read: a
+	// permanent error.
+	PoisonRestricted PoisonKind = "restricted_resource"
+	// PoisonNotFound answers 404 object_not_found while the object is still
+	// listed elsewhere (search, its parent's children): a permanent error.
+	PoisonNotFound PoisonKind = "not_found"
+	// PoisonBadRequest answers 400 validation_error, as Notion answers
+	// content it cannot serve through the API: a permanent error.
+	PoisonBadRequest PoisonKind = "validation_error"
 )
 
 // ErrInvalidPoison is returned (wrapped) for an unknown PoisonTarget or
@@ -81,7 +91,12 @@ func (t PoisonTarget) valid() bool {
 // plain reports whether k is one of the fault kinds (which any page or
 // children target takes).
 func (k PoisonKind) plain() bool {
-	return k == PoisonMalformed || k == PoisonHTML || k == PoisonServerError
+	return k == PoisonMalformed || k == PoisonHTML || k == PoisonServerError || k.permanent()
+}
+
+// permanent reports whether k is one of the permanent Notion errors.
+func (k PoisonKind) permanent() bool {
+	return k == PoisonRestricted || k == PoisonNotFound || k == PoisonBadRequest
 }
 
 func (k PoisonKind) valid() bool { return k.plain() || k.Hostile() }
@@ -109,6 +124,15 @@ func (k PoisonKind) fault() dataFault {
 		return dataFault{kind: dataFaultMalformed}
 	case PoisonHTML:
 		return dataFault{kind: dataFaultHTML}
+	case PoisonRestricted:
+		return dataFault{kind: dataFaultStatus, status: http.StatusForbidden, code: "restricted_resource",
+			message: "API token does not have access to this resource."}
+	case PoisonNotFound:
+		return dataFault{kind: dataFaultStatus, status: http.StatusNotFound, code: "object_not_found",
+			message: "Could not find block. Make sure the relevant pages and databases are shared with your integration."}
+	case PoisonBadRequest:
+		return dataFault{kind: dataFaultStatus, status: http.StatusBadRequest, code: "validation_error",
+			message: "This block type is not supported via the API."}
 	}
 	return dataFault{kind: dataFaultStatus, status: http.StatusInternalServerError}
 }
@@ -118,7 +142,8 @@ func checkPoison(target PoisonTarget, kind PoisonKind) error {
 		return fmt.Errorf("%w: target %q (want %q, %q, %q or %q)", ErrInvalidPoison, target, PoisonPageGet, PoisonChildren, PoisonSearch, PoisonQuery)
 	}
 	if !kind.valid() {
-		return fmt.Errorf("%w: kind %q (want %q, %q or %q, or a hostile kind)", ErrInvalidPoison, kind, PoisonMalformed, PoisonHTML, PoisonServerError)
+		return fmt.Errorf("%w: kind %q (want %q, %q, %q, %q, %q or %q, or a hostile kind)", ErrInvalidPoison, kind,
+			PoisonMalformed, PoisonHTML, PoisonServerError, PoisonRestricted, PoisonNotFound, PoisonBadRequest)
 	}
 	if !target.fits(kind) {
 		return fmt.Errorf("%w: kind %q does not apply to target %q", ErrInvalidPoison, kind, target)

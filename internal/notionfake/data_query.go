@@ -130,7 +130,7 @@ type searchBody struct {
 // searchParams is a validated search request.
 type searchParams struct {
 	query     string
-	object    string // "page", "database" or "" for both
+	object    string // "page", "database" (or "data_source") or "" for both
 	ascending bool
 	cursor    string
 	size      int
@@ -147,8 +147,12 @@ func (req *dataRequest) searchParams() (searchParams, *apiError) {
 		if f.Property != "object" {
 			return p, validationError("body.filter.property should be `\"object\"`, instead was `%q`.", f.Property)
 		}
-		if f.Value != "page" && f.Value != "database" {
-			return p, validationError("body.filter.value should be `\"page\"` or `\"database\"`, instead was `%q`.", f.Value)
+		other := "database" // the data-source API searches data sources instead
+		if req.dataSources {
+			other = "data_source"
+		}
+		if f.Value != "page" && f.Value != other {
+			return p, validationError("body.filter.value should be `\"page\"` or `\"%s\"`, instead was `%q`.", other, f.Value)
 		}
 		p.object = f.Value
 	}

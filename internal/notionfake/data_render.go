@@ -70,7 +70,16 @@ type pageJSON struct {
 	PublicURL      *string        `json:"public_url"`
 }
 
-func (d *wsData) renderPage(p *Page) pageJSON {
+// renderOpts says how a request's pages are rendered.
+type renderOpts struct {
+	// dataSources selects the data-source API's parent of rows
+	// (data_sources.go).
+	dataSources bool
+	// truncate cuts reference lists (Imperfections.TruncateReferences).
+	truncate bool
+}
+
+func (d *wsData) renderPage(p *Page, ro renderOpts) pageJSON {
 	user := userRef{Object: "user", ID: d.owner}
 	return pageJSON{
 		Object:         "page",
@@ -79,35 +88,34 @@ func (d *wsData) renderPage(p *Page) pageJSON {
 		LastEditedTime: notionTime(p.LastEditedTime),
 		CreatedBy:      user,
 		LastEditedBy:   user,
-		Parent:         parentJSON(p.Parent),
+		Parent:         d.pageParentJSON(p, ro.dataSources),
 		Archived:       p.Archived,
 		InTrash:        p.Archived,
-		Properties:     d.renderProperties(p),
+		Properties:     d.renderProperties(p, ro.truncate),
 		URL:            notionURL(p.Title, p.ID),
 	}
 }
 
 // renderProperties renders a page's property values: "title" alone for a
-// page, every schema property for a row.
-func (d *wsData) renderProperties(p *Page) map[string]any {
-	db := d.rowDatabase(p)
-	if db == nil {
-		return map[string]any{"title": map[string]any{"id": "title", "type": "title", "title": RichText(p.Title)}}
-	}
-	out := make(map[string]any, len(db.schema))
-	for _, ps := range db.schema {
-		var v any
-		if ps.typ == "title" {
-			v = RichText(p.Title)
-		} else if pv, ok := p.Properties[ps.name]; ok {
-			v = pv
-		} else {
-			v = emptyPropertyValue(ps.typ)
-		}
-		prop := map[string]any{"id": ps.id, "type": ps.typ, ps.typ: v}
+// page, every schema property for a row. truncate cuts reference lists at
+// ReferenceLimit items (Imperfections.TruncateReferences).
+func (d *wsData) renderProperties(p *Page, truncate bool) map[string]any {
+	schema := d.pageSchema(p)
+	out := make(map[string]any, len(schema))
+	for _, ps := range schema {
+		v := d.propertyValue(p, ps)
+		prop := map[string]any{"id": ps.id, "type": ps.typ}
 		if ps.typ == "relation" {
 			prop["has_more"] = false
 		}
+		if items, ok := v.([]any); ok && truncate && truncatable(ps.typ) && len(items) > ReferenceLimit {
+			v = items[:ReferenceLimit]
+			prop["has_more"] = true
+		}
+		if ps.typ == "rollup" && truncate && len(d.rollupRelation(p, ps)) > ReferenceLimit {
+			v = rollupCount(ReferenceLimit) // computed over the references the page carries
+		}
+		prop[ps.typ] = v
 		out[ps.name] = prop
 	}
 	return out
@@ -254,7 +262,12 @@ type listJSON struct {
 	Type           string    `json:"type"`
 	Block          *struct{} `json:"block,omitempty"`
 	PageOrDatabase *struct{} `json:"page_or_database,omitempty"`
-	RequestID      string    `json:"request_id"`
+	// PageOrDataSource is the type key of search and data source query
+	// lists under the data-source API.
+	PageOrDataSource *struct{} `json:"page_or_data_source,omitempty"`
+	RequestID        string    `json:"request_id"`
+	// RequestStatus is set on queries under Imperfections.ResultLimit.
+	RequestStatus *requestStatus `json:"request_status,omitempty"`
 }
 
 func newList(typ, requestID string, results []any, next string) listJSON {
@@ -269,6 +282,8 @@ func newList(typ, requestID string, results []any, next string) listJSON {
 	switch typ {
 	case "block":
 		l.Block = &struct{}{}
+	case "page_or_data_source":
+		l.PageOrDataSource = &struct{}{}
 	default:
 		l.PageOrDatabase = &struct{}{}
 	}

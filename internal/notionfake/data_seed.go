@@ -70,6 +70,20 @@ type SeedSpec struct {
 	// HugeTextBytes is the length of a huge page's long paragraph. Default
 	// 100,000 (50 rich text items); negative: no long paragraph.
 	HugeTextBytes int
+	// MultiSourceDatabases gives the first that many databases (clamped to
+	// Databases) a second data source holding RowsPerDatabase rows of its
+	// own, generated after everything else (so the rest of the content is
+	// the same as without it). Under API version 2022-06-28 querying such
+	// a database answers 400 validation_error; 2025-09-03 reads both data
+	// sources. Default 0: every database has one data source.
+	MultiSourceDatabases int
+	// ManyReferenceRows gives the first that many rows of each database
+	// ManyReferences (30) relation, people and rich_text items, more than
+	// the ReferenceLimit (25) a page object carries: the database's other
+	// rows first, then ids of pages the integration cannot see. It draws
+	// nothing from the random stream, so the rest of the content is the
+	// same as without it. Default 0.
+	ManyReferenceRows int
 }
 
 // Huge page defaults and shape (SeedSpec.HugePages).
@@ -93,6 +107,10 @@ type SeedResult struct {
 	// RowIDs are all rows, database by database; RowsByDatabase groups them.
 	RowIDs         []string
 	RowsByDatabase map[string][]string
+	// DataSourceIDs lists each database's data sources, its first one
+	// first; RowsByDataSource groups the rows by data source.
+	DataSourceIDs    map[string][]string
+	RowsByDataSource map[string][]string
 	// BlockCount is the number of blocks in all created pages and rows,
 	// nested ones, table rows, child_page and child_database blocks
 	// included: what walking every page's block children returns.
@@ -134,7 +152,8 @@ type seedGen struct {
 }
 
 func (g *seedGen) run() SeedResult {
-	g.res = SeedResult{WorkspaceID: g.d.id, RowsByDatabase: make(map[string][]string)}
+	g.res = SeedResult{WorkspaceID: g.d.id, RowsByDatabase: make(map[string][]string),
+		DataSourceIDs: make(map[string][]string), RowsByDataSource: make(map[string][]string)}
 	var pages []*Page
 	nested := min(g.spec.NestedPages, g.spec.Pages-1)
 	for i := range g.spec.Pages {
@@ -178,12 +197,24 @@ func (g *seedGen) run() SeedResult {
 			prev = row.ID
 			g.res.RowIDs = append(g.res.RowIDs, row.ID)
 			g.res.RowsByDatabase[db.id] = append(g.res.RowsByDatabase[db.id], row.ID)
+			g.res.RowsByDataSource[db.sources[0].id] = append(g.res.RowsByDataSource[db.sources[0].id], row.ID)
 		}
 	}
 	for i := range g.spec.HugePages {
 		p := g.hugePage(fmt.Sprintf("Huge page %d %s", i+1, g.words(2)))
 		g.res.PageIDs = append(g.res.PageIDs, p.ID)
 		g.res.HugePageIDs = append(g.res.HugePageIDs, p.ID)
+	}
+	for _, db := range dbs[:min(max(g.spec.MultiSourceDatabases, 0), len(dbs))] {
+		g.addSourceRows(db, db.addSource(), g.spec.RowsPerDatabase)
+	}
+	for _, db := range dbs {
+		if g.spec.ManyReferenceRows > 0 {
+			g.seedManyReferences(db, g.res.RowsByDatabase[db.id], g.spec.ManyReferenceRows)
+		}
+		for _, src := range db.sources {
+			g.res.DataSourceIDs[db.id] = append(g.res.DataSourceIDs[db.id], src.id)
+		}
 	}
 	for _, id := range append(slices.Clone(g.res.PageIDs), g.res.RowIDs...) {
 		p := g.d.pages[id]
@@ -477,6 +508,7 @@ func newDatabase(d *wsData, id string, parent Parent, title string, created, edi
 				"database_id": id, "type": "single_property", "single_property": map[string]any{}}},
 		},
 	}
+	db.addSource()
 	d.dbs[id] = db
 	return db
 }
@@ -624,10 +656,19 @@ func (s *Server) AddPage(ws string, parent Parent, title string, blocks ...*Bloc
 	if err != nil {
 		return "", err
 	}
+	p, err := s.addPageLocked(d, parent, title, blocks)
+	if err != nil {
+		return "", err
+	}
+	return p.ID, nil
+}
+
+// addPageLocked is AddPage. The caller holds s.mu.
+func (s *Server) addPageLocked(d *wsData, parent Parent, title string, blocks []*Block) (*Page, error) {
 	now := minute(s.now())
 	parentPage, err := d.attachParent(&parent)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	p := &Page{
 		ID: newUUID(), Parent: parent, Title: title, Properties: map[string]any{},
@@ -640,7 +681,7 @@ func (s *Server) AddPage(ws string, parent Parent, title string, blocks ...*Bloc
 		parentPage.LastEditedTime = now
 		d.indexPage(parentPage, now)
 	}
-	return p.ID, nil
+	return p, nil
 }
 
 // attachParent validates (and normalizes) a new object's parent and returns
@@ -707,7 +748,9 @@ func (s *Server) addDatabase(ws string, parent Parent, title string, multi bool)
 	}
 	now := minute(s.now())
 	db := newDatabase(d, newUUID(), parent, title, now, now, func() string { return randomHex(2) })
-	db.multiSource = multi
+	if multi {
+		db.addSource()
+	}
 	if parentPage != nil {
 		parentPage.Blocks = append(parentPage.Blocks, &Block{ID: db.id, Type: "child_database"})
 		parentPage.LastEditedTime = now

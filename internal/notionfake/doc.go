@@ -52,6 +52,34 @@
 // (SeedSpec.HugePages); and block types clients do not know
 // (SeedSpec.UnknownBlocks).
 //
+// # As imperfect as Notion
+//
+// Notion's documented imperfections, each off by default so that a client
+// can be shown failing on each (data_sources.go, data_imperfect.go):
+//
+//   - Data sources: a request with Notion-Version 2025-09-03 or later gets
+//     the data-source API (databases as containers with data_sources,
+//     GET /v1/data_sources/{id}, POST /v1/data_sources/{id}/query, search
+//     filter "data_source", rows' parent data_source_id); 2022-06-28 keeps
+//     today's shapes. Databases with two data sources
+//     (AddMultiSourceDatabase, SeedSpec.MultiSourceDatabases,
+//     AddRowToDataSource) cannot be queried under 2022-06-28.
+//   - SetImperfections(Imperfections{...}): MultiSourceReadFails (the 2022
+//     database GET fails too), TruncateReferences (relation, people,
+//     rich_text and title values cut at 25 with has_more; the whole list
+//     from GET /v1/pages/{id}/properties/{property_id}; rows with 30
+//     references from SeedSpec.ManyReferenceRows), ResultLimit (queries
+//     stop at 10,000 or ResultLimitSize rows with request_status
+//     incomplete), SearchOmitShare (a deterministic share of pages never
+//     in search) and SearchLag (search shows edits and new pages late, on
+//     the fake's clock).
+//   - Late sharing, unsharing and trash: SharePage after UnsharePage keeps
+//     the old last_edited_time; unshared objects answer 404; ArchivePage
+//     trashes (in_trash true on GET, gone from search and queries).
+//   - Permanent per-object errors: poison kinds PoisonRestricted (403
+//     restricted_resource), PoisonNotFound (404) and PoisonBadRequest (400
+//     validation_error) for a page GET or a children listing.
+//
 // # Concurrency
 //
 // Every exported method of Server and Gate is safe for concurrent use, also

@@ -52,7 +52,7 @@ var adminRoutes = []adminRoute{
 	{AdminRoute{"GET", "/_sandbox/stats", "token and data counters, fault settings"}, (*Sandbox).handleStats},
 	{AdminRoute{"GET", "/_sandbox/workspace", "what the seed created: counts and ids"}, (*Sandbox).handleWorkspace},
 	{AdminRoute{"GET", "/_sandbox/expected", "per live page, its block count (?workspace=ID)"}, (*Sandbox).handleExpected},
-	{AdminRoute{"POST", "/_sandbox/pages", "add a page: {\"title\", \"text\"?, \"parent_id\"? | \"database_id\"?}"}, (*Sandbox).handleAddPage},
+	{AdminRoute{"POST", "/_sandbox/pages", "add a page: {\"title\", \"text\"?, \"parent_id\"? | \"database_id\"? | \"data_source_id\"?}"}, (*Sandbox).handleAddPage},
 	{AdminRoute{"POST", "/_sandbox/pages/{id}/touch", "edit the page's first paragraph: {\"text\"?}"}, (*Sandbox).handleTouch},
 	{AdminRoute{"POST", "/_sandbox/pages/{id}/archive", "move the page to the trash"}, (*Sandbox).handleArchive},
 	{AdminRoute{"POST", "/_sandbox/revoke", "revoke the connection (?workspace=; default the seeded one)"}, (*Sandbox).handleRevoke},
@@ -63,6 +63,11 @@ var adminRoutes = []adminRoute{
 	{AdminRoute{"GET", "/_sandbox/poison", "the poisoned objects and their request counts"}, (*Sandbox).handleGetPoison},
 	{AdminRoute{"POST", "/_sandbox/poison", "poison objects"}, (*Sandbox).handlePoison},
 	{AdminRoute{"DELETE", "/_sandbox/poison", "lift every poison, or one (?workspace=&id=&target=)"}, (*Sandbox).handleClearPoison},
+	{AdminRoute{"POST", "/_sandbox/pages/{id}/unshare", "stop sharing the page with the integration (404 from then on)"}, (*Sandbox).handleUnshare},
+	{AdminRoute{"POST", "/_sandbox/pages/{id}/share", "share the page again, with its old last_edited_time (late sharing)"}, (*Sandbox).handleShare},
+	{AdminRoute{"POST", "/_sandbox/databases", "add a database: {\"title\", \"parent_id\"?, \"data_sources\": 1|2}"}, (*Sandbox).handleAddDatabase},
+	{AdminRoute{"GET", "/_sandbox/imperfections", "Notion's imperfections in force (all off by default)"}, (*Sandbox).handleGetImperfections},
+	{AdminRoute{"POST", "/_sandbox/imperfections", "switch imperfections on or off (partial update)"}, (*Sandbox).handleImperfections},
 }
 
 // AdminRoutes returns the admin API's routes, in the order the index lists
@@ -308,6 +313,10 @@ type WorkspaceResponse struct {
 	DatabaseIDs    []string            `json:"database_ids"`
 	RowIDs         []string            `json:"row_ids"`
 	RowsByDatabase map[string][]string `json:"rows_by_database"`
+	// DataSourceIDs lists each database's data sources (API 2025-09-03),
+	// its first one first; RowsByDataSource groups the rows by them.
+	DataSourceIDs    map[string][]string `json:"data_source_ids"`
+	RowsByDataSource map[string][]string `json:"rows_by_data_source"`
 	// LivePages is the number of pages and rows a complete sync holds now.
 	LivePages int `json:"live_pages"`
 }
@@ -324,6 +333,10 @@ type SeedJSON struct {
 	BlocksPerRow  int    `json:"blocks_per_row"`
 	UnknownBlocks bool   `json:"unknown_blocks"`
 	History       string `json:"history"`
+	// MultiSourceDatabases and ManyReferenceRows are notionfake's seed
+	// options of the same names.
+	MultiSourceDatabases int `json:"multi_source_databases"`
+	ManyReferenceRows    int `json:"many_reference_rows"`
 }
 
 func (s *Sandbox) handleWorkspace(w http.ResponseWriter, _ *http.Request) {
@@ -334,12 +347,14 @@ func (s *Sandbox) handleWorkspace(w http.ResponseWriter, _ *http.Request) {
 			Seed: sp.Seed, Pages: sp.Pages, NestedPages: sp.NestedPages, BlocksPerPage: sp.BlocksPerPage,
 			BlockDepth: sp.BlockDepth, Databases: sp.Databases, Rows: sp.RowsPerDatabase,
 			BlocksPerRow: sp.BlocksPerRow, UnknownBlocks: sp.UnknownBlocks, History: sp.History.String(),
+			MultiSourceDatabases: sp.MultiSourceDatabases, ManyReferenceRows: sp.ManyReferenceRows,
 		},
 		PageIDs:        nonNil(res.PageIDs),
 		DatabaseIDs:    nonNil(res.DatabaseIDs),
 		RowIDs:         nonNil(res.RowIDs),
 		RowsByDatabase: res.RowsByDatabase,
-		LivePages:      len(s.fake.AllPageIDs(s.cfg.WorkspaceID)),
+		DataSourceIDs:  res.DataSourceIDs, RowsByDataSource: res.RowsByDataSource,
+		LivePages: len(s.fake.AllPageIDs(s.cfg.WorkspaceID)),
 	}
 	out.Counts.Pages, out.Counts.Databases = len(res.PageIDs), len(res.DatabaseIDs)
 	out.Counts.Rows, out.Counts.Blocks = len(res.RowIDs), res.BlockCount
@@ -422,9 +437,11 @@ type addPageRequest struct {
 	// Text, when set, is the content: one paragraph.
 	Text string `json:"text"`
 	// ParentID makes the page a child page of that page; DatabaseID a row of
-	// that database. Neither: a top-level page.
-	ParentID   string `json:"parent_id"`
-	DatabaseID string `json:"database_id"`
+	// that database (of its first data source); DataSourceID a row of that
+	// data source. None: a top-level page.
+	ParentID     string `json:"parent_id"`
+	DatabaseID   string `json:"database_id"`
+	DataSourceID string `json:"data_source_id"`
 }
 
 func (s *Sandbox) handleAddPage(w http.ResponseWriter, r *http.Request) {
@@ -437,8 +454,8 @@ func (s *Sandbox) handleAddPage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request", "title is required")
 		return
 	}
-	if req.ParentID != "" && req.DatabaseID != "" {
-		writeError(w, http.StatusBadRequest, "invalid_request", "give parent_id or database_id, not both")
+	if n := btoi(req.ParentID != "") + btoi(req.DatabaseID != "") + btoi(req.DataSourceID != ""); n > 1 {
+		writeError(w, http.StatusBadRequest, "invalid_request", "give one of parent_id, database_id and data_source_id")
 		return
 	}
 	parent := notionfake.WorkspaceParent()
@@ -452,7 +469,15 @@ func (s *Sandbox) handleAddPage(w http.ResponseWriter, r *http.Request) {
 	if req.Text != "" {
 		blocks = append(blocks, notionfake.TextBlock("paragraph", req.Text))
 	}
-	id, err := s.fake.AddPage(s.cfg.WorkspaceID, parent, req.Title, blocks...)
+	var (
+		id  string
+		err error
+	)
+	if req.DataSourceID != "" {
+		id, err = s.fake.AddRowToDataSource(s.cfg.WorkspaceID, req.DataSourceID, req.Title, blocks...)
+	} else {
+		id, err = s.fake.AddPage(s.cfg.WorkspaceID, parent, req.Title, blocks...)
+	}
 	if err != nil {
 		writeFakeError(w, err)
 		return

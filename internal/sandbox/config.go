@@ -45,9 +45,11 @@ type Config struct {
 	WorkspaceID string
 	// Seed is the generated content (-pages, -nested-pages, -blocks-per-page,
 	// -block-depth, -databases, -rows, -blocks-per-row, -seed,
-	// -unknown-blocks, -history). Defaults: 20 pages of which 5 nested, 12
+	// -unknown-blocks, -history, -multi-source-databases,
+	// -many-reference-rows). Defaults: 20 pages of which 5 nested, 12
 	// blocks per page, depth 3, 2 databases of 10 rows with 3 blocks each,
-	// seed 1, no unknown blocks, 72h of history.
+	// seed 1, no unknown blocks, 72h of history, no multi-source database,
+	// no row with more than 25 references.
 	Seed notionfake.SeedSpec
 	// AccessTokenLifetime is how long the fake accepts an access token
 	// (-access-token-lifetime). Default 0: forever.
@@ -134,6 +136,8 @@ func (c Config) Validate() error {
 	intIn("-databases", s.Databases, 0, maxDatabases)
 	intIn("-rows", s.RowsPerDatabase, 0, maxPages)
 	intIn("-blocks-per-row", s.BlocksPerRow, 0, maxBlocksPerPage)
+	intIn("-multi-source-databases", s.MultiSourceDatabases, 0, maxDatabases)
+	intIn("-many-reference-rows", s.ManyReferenceRows, 0, maxPages)
 	if s.Databases*s.RowsPerDatabase > maxPages {
 		bad("-databases x -rows = %d rows, more than %d", s.Databases*s.RowsPerDatabase, maxPages)
 	}
@@ -187,6 +191,10 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 	fs.IntVar(&cfg.Seed.BlocksPerRow, "blocks-per-row", cfg.Seed.BlocksPerRow, "top-level blocks of each row's content")
 	fs.Int64Var(&cfg.Seed.Seed, "seed", cfg.Seed.Seed, "seed of the generated content (same seed, same ids and text)")
 	fs.BoolVar(&cfg.Seed.UnknownBlocks, "unknown-blocks", cfg.Seed.UnknownBlocks, "add a block of a type API clients do not know to each page")
+	fs.IntVar(&cfg.Seed.MultiSourceDatabases, "multi-source-databases", cfg.Seed.MultiSourceDatabases,
+		"how many databases get a second data source (2022-06-28 cannot query them)")
+	fs.IntVar(&cfg.Seed.ManyReferenceRows, "many-reference-rows", cfg.Seed.ManyReferenceRows,
+		"rows per database with 30 relation, people and rich_text items (more than Notion's 25 per value)")
 	fs.DurationVar(&cfg.Seed.History, "history", cfg.Seed.History, "spread created and edited times over this past `duration`")
 	fs.DurationVar(&cfg.AccessTokenLifetime, "access-token-lifetime", cfg.AccessTokenLifetime,
 		"how long access tokens are accepted (0: forever)")

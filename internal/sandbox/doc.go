@@ -45,6 +45,15 @@
 //	GET  /_sandbox/poison              the poisoned objects and how many requests each answered
 //	POST /_sandbox/poison              poison objects (PoisonRequest); answers them (PoisonResponse)
 //	DELETE /_sandbox/poison            lift every poison, or one (?workspace=&id=&target=)
+//	GET  /_sandbox/imperfections       Notion's imperfections in force (Imperfections; all off by default)
+//	POST /_sandbox/imperfections       change some (ImperfectionsRequest): multi_source_read_fails,
+//	                                   truncate_references, result_limit, result_limit_size,
+//	                                   search_omit_share, search_lag ("5m"); answers the new state
+//	POST /_sandbox/pages/{id}/unshare  stop sharing a page or database: 404 for it and its content
+//	POST /_sandbox/pages/{id}/share    share it again, last_edited_time untouched (late sharing)
+//	POST /_sandbox/databases           {"title", "parent_id"?, "data_sources"?: 1|2} add a database
+//	                                   (201 {"id", "data_source_ids"}); POST /_sandbox/pages takes
+//	                                   "data_source_id" to add a row to one data source
 //
 // A faults body (every field optional, at least one besides target):
 //
@@ -66,7 +75,9 @@
 // lifted: "page" is GET /v1/pages/{id}, "children" GET
 // /v1/blocks/{id}/children (of a page or a block, every page of the
 // listing); kind "malformed" answers 200 with truncated JSON, "html" the
-// Cloudflare 403 page, "server_error" 500 internal_server_error. A poison
+// Cloudflare 403 page, "server_error" 500 internal_server_error; the
+// permanent Notion errors "restricted_resource" (403), "not_found" (404
+// object_not_found) and "validation_error" (400). A poison
 // request names ids, or a number of pages: the first ones of a workspace,
 // or pages drawn at random (from a seed) across workspaces; the answer
 // lists the objects poisoned, each with the page whose sync it breaks:
@@ -86,6 +97,12 @@
 //
 //	{"target": "children", "kind": "endless_new", "pages": 1, "workspace": "fleet-3"}
 //	{"target": "search", "kind": "bad_id", "workspace": "fleet-3"}
+//
+// The seed flags -multi-source-databases and -many-reference-rows add
+// databases with a second data source (Notion-Version 2025-09-03 reads them;
+// 2022-06-28 cannot query them) and rows with 30 relation, people and
+// rich_text items; GET /_sandbox/workspace lists data_source_ids and
+// rows_by_data_source.
 //
 // Errors are {"error": code, "message": text} with 400 (bad input) or 404
 // (unknown page or admin route).

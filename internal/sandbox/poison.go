@@ -30,8 +30,9 @@ type PoisonRequest struct {
 	// /v1/databases/{id}/query; ids are databases).
 	Target notionfake.PoisonTarget `json:"target"`
 	// Kind is "malformed" (200 with truncated JSON), "html" (Cloudflare's
-	// 403 HTML page) or "server_error" (500 internal_server_error), for
-	// "page" and "children"; or a hostile kind (see notionfake's
+	// 403 HTML page), "server_error" (500 internal_server_error) or a
+	// permanent Notion error, "restricted_resource" (403), "not_found"
+	// (404) or "validation_error" (400), for "page" and "children"; or a hostile kind (see notionfake's
 	// data_hostile.go): for "children" "cycle_self", "cycle_ancestor",
 	// "endless_same", "endless_new", "huge", "wrong_types"; for "search"
 	// and "query" "bad_id".
