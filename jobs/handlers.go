@@ -285,7 +285,11 @@ func (h *Handlers) handleRefresh(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	err = h.cfg.Tokens.Refresh(ctx, p.ConnID)
+	if p.Force {
+		_, err = h.cfg.Tokens.ForceRefreshFrom(ctx, p.ConnID, p.Version)
+	} else {
+		err = h.cfg.Tokens.Refresh(ctx, p.ConnID)
+	}
 	if errors.Is(err, tokens.ErrReauthRequired) || errors.Is(err, tokens.ErrNotFound) || errors.Is(err, tokens.ErrDisconnected) {
 		return fmt.Errorf("%w (%w)", err, asynq.SkipRetry)
 	}
