@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -171,8 +172,52 @@ func TestPrepareDirRefusesForeignDirectory(t *testing.T) {
 	if err := c.prepareDir(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Stop() })
 	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("an old synced file survived: %v", err)
+	}
+}
+
+// A second demo in the directory of a running one must not empty its logs,
+// synced files and Redis AOF: it is refused, naming the running demo.
+func TestSecondDemoInSameDirectoryIsRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	first, err := New(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.prepareDir(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.Stop() })
+	live := filepath.Join(dir, RedisDir, "appendonly.aof")
+	if err := os.WriteFile(live, []byte("live"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	second, err := New(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = second.prepareDir()
+	if err == nil || !strings.Contains(err.Error(), "another demo (pid "+strconv.Itoa(os.Getpid())+") is running in "+dir) ||
+		!strings.Contains(err.Error(), "-dir") {
+		t.Fatalf("a second demo in the same directory: %v", err)
+	}
+	if b, err := os.ReadFile(live); err != nil || string(b) != "live" {
+		t.Fatalf("the running demo's files were touched: %q, %v", b, err)
+	}
+
+	// Once the first has stopped, the directory is free again.
+	if err := first.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.prepareDir(); err != nil {
+		t.Fatalf("after the first demo stopped: %v", err)
+	}
+	if err := second.Stop(); err != nil {
+		t.Fatal(err)
 	}
 }
 

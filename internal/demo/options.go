@@ -14,8 +14,9 @@ type Options struct {
 	// Dir is the working directory: logs/ (one file per process), synced/
 	// (the file sink's root) and redis/ (Redis's append-only file). Start
 	// empties those three sub-directories; it refuses a non-empty Dir that
-	// a demo did not create (it has no .notionsync-demo marker file).
-	// Default "demo-data".
+	// a demo did not create (it has no .notionsync-demo marker file), and
+	// a Dir another demo is running in (it holds a lock on the marker file
+	// until its Stop ends). Default "demo-data".
 	Dir string
 	// Workers is the number of worker processes. Default 3.
 	Workers int
