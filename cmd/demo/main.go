@@ -46,7 +46,7 @@ func run() int {
 	fs.IntVar(&rows, "rows", 10, "rows per database")
 	fs.DurationVar(&ro.Duration, "duration", 0, "stop after this long (0: run until Ctrl-C)")
 	fs.BoolVar(&ro.UntilSynced, "until-synced", false, "stop once the workspace is completely synced")
-	fs.DurationVar(&ro.Interval, "interval", 2*time.Second, "time between progress lines")
+	fs.DurationVar(&ro.Interval, "interval", 2*time.Second, "time between progress snapshots (a line is printed when it changes, and at least every 30s)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: demo [flags] [-- notion-sandbox flags]\n\n"+
 			"Runs notionsync (scheduler, workers, Redis) locally against the Notion sandbox.\n\n")
