@@ -39,6 +39,7 @@ func Main[C any](name, about string, ref []config.Var, load func() (*C, error), 
 		os.Exit(2)
 	}
 	defer func() { _ = log.Sync() }()
+	SetRedisLogger(log)
 	if unknown := config.UnknownVars(os.Environ()); len(unknown) > 0 {
 		log.Warn("environment variables with the NOTIONSYNC_ prefix that nothing reads (typos?)", zap.Strings("names", unknown))
 	}
