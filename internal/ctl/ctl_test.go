@@ -793,3 +793,20 @@ func TestRekeyCommand(t *testing.T) {
 	}
 	w.run(opts{}, "rekey", "extra").expect(t, ExitUsage)
 }
+
+// -version (and the version command) print the build, talk to no server
+// and need no admin token.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"-version"}, {"--version"}, {"version"}} {
+		r := runCLI(t, opts{}, nil, time.Now(), args...)
+		r.expect(t, ExitOK)
+		if !strings.HasPrefix(r.stdout, "notionsyncctl ") || !strings.Contains(r.stdout, "go1.") || strings.Count(r.stdout, "\n") != 1 {
+			t.Errorf("%v printed %q", args, r.stdout)
+		}
+	}
+	r := runCLI(t, opts{}, nil, time.Now(), "help")
+	if !strings.Contains(r.stdout, "-version") {
+		t.Errorf("usage does not list -version:\n%s", r.stdout)
+	}
+}
