@@ -280,6 +280,9 @@ func TestValidation(t *testing.T) {
 
 		// Tokens
 		{name: "keys unset", env: map[string]string{"NOTIONSYNC_TOKEN_KEYS": unset}, wantVar: "NOTIONSYNC_TOKEN_KEYS", wantMsg: "NOTIONSYNC_TOKEN_KEYS: required but not set"},
+		// The hint is not cut at the "e.g." before its example.
+		{name: "keys unset hint", env: map[string]string{"NOTIONSYNC_TOKEN_KEYS": unset}, wantVar: "NOTIONSYNC_TOKEN_KEYS",
+			wantMsg: "each key 32 bytes (AES-256, e.g. from openssl rand -base64 32)."},
 		{name: "keys empty", env: map[string]string{"NOTIONSYNC_TOKEN_KEYS": ""}, wantVar: "NOTIONSYNC_TOKEN_KEYS", wantMsg: "NOTIONSYNC_TOKEN_KEYS: required but empty"},
 		{name: "key too short", env: map[string]string{"NOTIONSYNC_TOKEN_KEYS": "k1:" + short}, wantVar: "NOTIONSYNC_TOKEN_KEYS", wantMsg: `NOTIONSYNC_TOKEN_KEYS: entry 1 (id "k1"): key is 31 bytes, want 32 (AES-256)`},
 		{name: "key not base64", env: map[string]string{"NOTIONSYNC_TOKEN_KEYS": "k1:" + k1 + ",k2:not*base64"}, wantVar: "NOTIONSYNC_TOKEN_KEYS", wantMsg: `entry 2 (id "k2"): key is not valid base64`},
@@ -609,6 +612,22 @@ func TestTrustedProxies(t *testing.T) {
 		_, err := LoadSchedulerFrom(MapLookup(schedulerEnv(map[string]string{v: bad})))
 		if err == nil || !strings.Contains(err.Error(), v) {
 			t.Errorf("%s=%s: %v", v, bad, err)
+		}
+	}
+}
+
+func TestFirstSentence(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"One. Two.":                            "One.",
+		"Keys (AES-256, e.g. from x). Others.": "Keys (AES-256, e.g. from x).",
+		"A list, e.g. a,b. More.":              "A list, e.g. a,b.",
+		"Costs (i.e. money) matter. Yes.":      "Costs (i.e. money) matter.",
+		"No end":                               "No end",
+		"Version 1.2 is fine. Next.":           "Version 1.2 is fine.",
+	} {
+		if got := firstSentence(in); got != want {
+			t.Errorf("firstSentence(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

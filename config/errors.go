@@ -186,10 +186,26 @@ func requiredHint(v Var) string {
 	return ". " + firstSentence(v.Doc)
 }
 
-// firstSentence returns s up to and including its first ". ".
+// firstSentence returns s up to and including the first ". " that ends a
+// sentence: not one inside parentheses, nor the dot of "e.g." or "i.e.",
+// which would cut a hint before its example.
 func firstSentence(s string) string {
-	if i := strings.Index(s, ". "); i >= 0 {
-		return s[:i+1]
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '(':
+			depth++
+		case ')':
+			depth = max(depth-1, 0)
+		case '.':
+			if depth > 0 || !strings.HasPrefix(s[i+1:], " ") {
+				continue
+			}
+			if strings.HasSuffix(s[:i], "e.g") || strings.HasSuffix(s[:i], "i.e") {
+				continue
+			}
+			return s[:i+1]
+		}
 	}
 	return s
 }

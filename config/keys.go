@@ -104,11 +104,20 @@ func ParseKeyRing(s string) (KeyRing, error) {
 		firstUse[id] = n
 		secret, ok := decodeKey(encoded)
 		switch {
+		case (!ok || len(secret) != KeySize) && isHex(encoded) && (!ok || len(encoded) == 2*KeySize):
+			// openssl rand -hex 32 is a common slip: 64 hex digits decode
+			// as base64 to 48 bytes, and "48 bytes" alone does not say why.
+			// (Only that length, or a string base64 refuses: "AAAA..." is
+			// base64 of zero bytes, and all hex digits too.)
+			problems = append(problems, fmt.Sprintf("%s: key looks like hex (%d hex digits); the key must be base64 of %d bytes: "+
+				"convert it with echo KEY | xxd -r -p | base64, or make a new one with %s", where, len(encoded), KeySize, keyHint))
+			continue
 		case !ok:
-			problems = append(problems, where+": key is not valid base64")
+			problems = append(problems, fmt.Sprintf("%s: key is not valid base64; want base64 of %d bytes, e.g. from %s", where, KeySize, keyHint))
 			continue
 		case len(secret) != KeySize:
-			problems = append(problems, fmt.Sprintf("%s: key is %d bytes, want %d (AES-256)", where, len(secret), KeySize))
+			problems = append(problems, fmt.Sprintf("%s: key is %d bytes, want %d (AES-256): base64 of %d random bytes, e.g. from %s",
+				where, len(secret), KeySize, KeySize, keyHint))
 			continue
 		}
 		keys = append(keys, Key{ID: id, Secret: secret})
@@ -117,6 +126,22 @@ func ParseKeyRing(s string) (KeyRing, error) {
 		return KeyRing{}, errors.New(strings.Join(problems, "; "))
 	}
 	return KeyRing{keys: keys}, nil
+}
+
+// keyHint is the command that makes a valid key.
+const keyHint = "openssl rand -base64 32"
+
+// isHex reports whether s is a non-empty string of hex digits only.
+func isHex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeKey decodes standard or URL-safe base64, padded or not.

@@ -73,8 +73,13 @@ func TestParseKeyRing(t *testing.T) {
 		{"k1:" + k1 + "!", `entry 1 (id "k1"): key is not valid base64`},
 		{"k1:" + base64.StdEncoding.EncodeToString(make([]byte, 16)), `entry 1 (id "k1"): key is 16 bytes, want 32 (AES-256)`},
 		{"k1:" + base64.StdEncoding.EncodeToString(make([]byte, 33)), "key is 33 bytes"},
+		{"k1:" + base64.StdEncoding.EncodeToString(make([]byte, 16)), "base64 of 32 random bytes, e.g. from openssl rand -base64 32"},
+		// openssl rand -hex 32: 64 hex digits, which base64 reads as 48 bytes.
+		{"k1:" + strings.Repeat("0f", 32), `entry 1 (id "k1"): key looks like hex (64 hex digits); the key must be base64 of 32 bytes`},
+		{"k1:" + strings.Repeat("a1", 32), "make a new one with openssl rand -base64 32"},
+		{"k1:" + strings.Repeat("A1", 32), "key looks like hex (64 hex digits)"},
 		{"k1:" + k1 + ",k1:" + k2, `entry 2 (id "k1"): id already used by entry 1`},
-		{"a:x,b:" + k1 + ",c", `entry 1 (id "a"): key is not valid base64; entry 3: want keyid:base64key`},
+		{"a:x,b:" + k1 + ",c", `entry 1 (id "a"): key is not valid base64; want base64 of 32 bytes, e.g. from openssl rand -base64 32; entry 3: want keyid:base64key`},
 	}
 	for _, tc := range bad {
 		_, err := ParseKeyRing(tc.in)
@@ -120,7 +125,10 @@ var keyRingError = regexp.MustCompile(`^(?:no keys: want keyid:base64key\[,keyid
 const keyProblem = `entry \d+ is empty|` +
 	`entry \d+: want keyid:base64key|` +
 	`entry \d+: key id must be 1 to 32 characters of A-Z, a-z, 0-9, _ and -|` +
-	`entry \d+ \(id "[A-Za-z0-9_-]{1,32}"\): (?:id already used by entry \d+|key is not valid base64|key is \d+ bytes, want 32 \(AES-256\))`
+	`entry \d+ \(id "[A-Za-z0-9_-]{1,32}"\): (?:id already used by entry \d+|` +
+	`key is not valid base64; want base64 of 32 bytes, e\.g\. from openssl rand -base64 32|` +
+	`key is \d+ bytes, want 32 \(AES-256\): base64 of 32 random bytes, e\.g\. from openssl rand -base64 32|` +
+	`key looks like hex \(\d+ hex digits\); the key must be base64 of 32 bytes: convert it with echo KEY \| xxd -r -p \| base64, or make a new one with openssl rand -base64 32)`
 
 var printedID = regexp.MustCompile(`entry (\d+) \(id "([A-Za-z0-9_-]{1,32})"\)`)
 

@@ -83,6 +83,23 @@ func (r Redis) UniversalOptions() (*redis.UniversalOptions, error) {
 	return uo, nil
 }
 
+// Where names, for an error message, the Redis this configuration points
+// at and the variable that chose it: "NOTIONSYNC_REDIS_URL (host:port)", or
+// the Sentinels and master with their variables. It never shows
+// credentials, so an operator whose Redis cannot be reached learns what to
+// fix without a secret reaching a log.
+func (r Redis) Where() string {
+	if sentinels, verr := r.sentinels(); verr == nil && len(sentinels) > 0 {
+		return fmt.Sprintf("%s (%s), master %q (%s)", varRedisSentinelAddrs, strings.Join(sentinels, ","),
+			r.SentinelMaster, varRedisSentinelMaster)
+	}
+	node, verr := r.nodeOptions()
+	if verr != nil {
+		return varRedisURL
+	}
+	return fmt.Sprintf("%s (%s)", varRedisURL, node.Addr)
+}
+
 // nodeOptions parses URL.
 func (r Redis) nodeOptions() (*redis.Options, *VarError) {
 	raw := r.URL.Value()

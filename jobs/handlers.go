@@ -326,7 +326,11 @@ func (h *Handlers) handleRefresh(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	err = h.cfg.Tokens.Refresh(ctx, p.ConnID)
+	if p.Force {
+		_, err = h.cfg.Tokens.ForceRefreshFrom(ctx, p.ConnID, p.Version)
+	} else {
+		err = h.cfg.Tokens.Refresh(ctx, p.ConnID)
+	}
 	v, terminal := refreshVerdict(p.ConnID, err)
 	if !terminal {
 		return err

@@ -32,7 +32,7 @@ func TestTerminalRefreshCompletesWithVerdict(t *testing.T) {
 	e.startWorkers(2)
 	c := jobs.NewClient(e.client)
 	for _, id := range []string{e.conn, gone, "conn-nobody"} {
-		if err := c.RefreshNow(ctx, id); err != nil {
+		if err := c.RefreshNow(ctx, id, 0); err != nil { // version 0: whatever the operator saw, the verdict stands
 			t.Fatal(err)
 		}
 	}

@@ -45,8 +45,13 @@ var DefaultQueues = map[string]int{QueueTokens: 6, QueueSync: 3, QueueBackfill: 
 
 // RefreshPayload is the payload of TypeRefresh.
 type RefreshPayload struct {
-	ConnID  string `json:"conn_id"`
-	Version int64  `json:"version"`
+	ConnID string `json:"conn_id"`
+	// Version is the token version the refresh was asked for.
+	Version int64 `json:"version"`
+	// Force is an operator's refresh (Client.RefreshNow): the token is
+	// refreshed even when it is not due, unless its version already moved
+	// past Version. Without it, a token that is not due is left alone.
+	Force bool `json:"force,omitempty"`
 }
 
 // SweepPayload is the payload of TypeSweep.
@@ -177,11 +182,16 @@ func (c *Client) SyncEntity(ctx context.Context, connID, entityType, entityID st
 	return c.SyncNow(ctx, connID)
 }
 
-// RefreshNow enqueues a refresh of the connection's current token version.
-// version is read by the caller; -1 forces a new task id.
-func (c *Client) RefreshNow(ctx context.Context, connID string) error {
-	_, err := enqueue(ctx, c.enq, TypeRefresh, RefreshPayload{ConnID: connID, Version: -1},
-		fmt.Sprintf("refresh-now:%s:%d", connID, time.Now().Truncate(time.Second).Unix()), QueueTokens, asynq.MaxRetry(3))
+// RefreshNow enqueues an operator's refresh of the connection: the worker
+// refreshes it even if it is not due (a proactive refresh of a token that is
+// not due does nothing), unless the token version already moved past
+// version, the one the operator saw (read by the caller). The id is
+// de-duplicated per version and second: a double click is one task, a later
+// request is a new one even if an earlier task of the same version was
+// archived.
+func (c *Client) RefreshNow(ctx context.Context, connID string, version int64) error {
+	_, err := enqueue(ctx, c.enq, TypeRefresh, RefreshPayload{ConnID: connID, Version: version, Force: true},
+		fmt.Sprintf("refresh-now:%s:v%d:%d", connID, version, time.Now().Truncate(time.Second).Unix()), QueueTokens, asynq.MaxRetry(3))
 	return err
 }
 

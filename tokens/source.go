@@ -278,6 +278,26 @@ func (s *Source) ForceRefresh(ctx context.Context, connID string) (Token, error)
 	return s.do(ctx, connID, cond{kind: condForce, from: rec.Version})
 }
 
+// ForceRefreshFrom is ForceRefresh for an operator's request that was
+// queued: from is the token version the operator saw when asking. The
+// connection is refreshed now, whether or not it is due, unless its version
+// already moved past from (then the stored token is returned and nothing is
+// called). Fencing on the version the request was made against, not the one
+// read when the task runs, is what keeps a redelivered task (a worker that
+// died after the refresh and before the ack) from rotating a second time.
+// It takes the same single-flight, lock and versioned write as every other
+// refresh.
+func (s *Source) ForceRefreshFrom(ctx context.Context, connID string, from int64) (Token, error) {
+	rec, err := s.store.load(ctx, connID)
+	if err != nil {
+		return Token{}, s.readErr(connID, err)
+	}
+	if err := statusErr(rec, true); err != nil {
+		return Token{}, err
+	}
+	return s.do(ctx, connID, cond{kind: condForce, from: from})
+}
+
 func (s *Source) readErr(connID string, err error) error {
 	if errors.Is(err, ErrNotFound) {
 		return err

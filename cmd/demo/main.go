@@ -11,20 +11,22 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/notionsync/notionsync/internal/buildinfo"
 	"github.com/notionsync/notionsync/internal/demo"
 )
 
 func main() {
-	os.Exit(run())
+	os.Exit(run(os.Args[1:], os.Stdout))
 }
 
-func run() int {
+func run(args []string, stdout io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	var (
 		opts  demo.Options
@@ -46,23 +48,28 @@ func run() int {
 	fs.IntVar(&rows, "rows", 10, "rows per database")
 	fs.DurationVar(&ro.Duration, "duration", 0, "stop after this long (0: run until Ctrl-C)")
 	fs.BoolVar(&ro.UntilSynced, "until-synced", false, "stop once the workspace is completely synced")
-	fs.DurationVar(&ro.Interval, "interval", 2*time.Second, "time between progress lines")
+	version := fs.Bool("version", false, "print the build (module version, commit, Go version) and exit")
+	fs.DurationVar(&ro.Interval, "interval", 2*time.Second, "time between progress snapshots (a line is printed when it changes, and at least every 30s)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: demo [flags] [-- notion-sandbox flags]\n\n"+
 			"Runs notionsync (scheduler, workers, Redis) locally against the Notion sandbox.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(os.Args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
+	if *version {
+		fmt.Fprintln(stdout, buildinfo.String("demo"))
+		return 0
+	}
 	opts.SandboxArgs = append([]string{
 		"-pages", strconv.Itoa(pages), "-nested-pages", strconv.Itoa(pages / 5),
 		"-databases", strconv.Itoa(dbs), "-rows", strconv.Itoa(rows),
 	}, fs.Args()...)
-	opts.Out = os.Stdout
+	opts.Out = stdout
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

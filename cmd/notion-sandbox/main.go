@@ -10,7 +10,8 @@
 //	notion-sandbox listening on http://ADDR (client_id=ID, workspace=WS)
 //
 // and stops gracefully on SIGINT or SIGTERM (exit status 0). Run it with -h
-// for the flags; each has a NOTION_SANDBOX_* variable.
+// for the flags; each has a NOTION_SANDBOX_* variable. -version prints the
+// build (module version, commit, Go version).
 package main
 
 import (
@@ -25,6 +26,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/notionsync/notionsync/internal/buildinfo"
 	"github.com/notionsync/notionsync/internal/sandbox"
 )
 
@@ -33,6 +35,12 @@ func main() {
 }
 
 func run() int {
+	// -version is not one of the sandbox's flags: those each have a
+	// NOTION_SANDBOX_* variable, and a version variable would mean nothing.
+	if len(os.Args) == 2 && buildinfo.IsVersionArg(os.Args[1]) {
+		fmt.Println(buildinfo.String("notion-sandbox"))
+		return 0
+	}
 	cfg, err := sandbox.ParseFlags(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0

@@ -49,6 +49,12 @@ func TestBinary(t *testing.T) {
 			t.Fatalf("exit %d, output %q", code, out)
 		}
 	})
+	t.Run("VersionExits0", func(t *testing.T) {
+		out, code := runToExit(t, bin, "-version")
+		if code != 0 || !strings.HasPrefix(out, "notion-sandbox github.com/notionsync/notionsync ") || !strings.Contains(out, ", go1.") {
+			t.Fatalf("exit %d, output %q", code, out)
+		}
+	})
 	t.Run("AddressInUseExits1", func(t *testing.T) {
 		var lc net.ListenConfig
 		ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")

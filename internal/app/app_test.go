@@ -462,3 +462,33 @@ func TestSchedulerNotionWebhookSetupMode(t *testing.T) {
 		})
 	}
 }
+
+// An unreachable Redis is one error that names NOTIONSYNC_REDIS_URL and its
+// address (never its password), and go-redis's own log lines go to the
+// process logger (debug) instead of raw lines on stderr before it.
+func TestUnreachableRedisNamesTheVariable(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	app.SetRedisLogger(zap.New(core))
+	addr := freeAddr(t) // closed again: nothing listens there
+	vars := env(t, "5")
+	vars["NOTIONSYNC_REDIS_URL"] = "redis://:s3cret-pw@" + addr + "/0"
+	cfg, err := config.LoadWorkerFrom(config.MapLookup(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = app.RunWorker(t.Context(), cfg, zap.NewNop())
+	if err == nil || !strings.Contains(err.Error(), "NOTIONSYNC_REDIS_URL ("+addr+")") ||
+		!strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("RunWorker with an unreachable Redis: %v", err)
+	}
+	if strings.Contains(err.Error(), "s3cret-pw") {
+		t.Fatalf("the error shows the Redis password: %v", err)
+	}
+	dials := logs.FilterLoggerName("go-redis").FilterMessageSnippet("failed to dial")
+	if dials.Len() == 0 {
+		t.Fatalf("go-redis's dial failures did not reach the zap logger; got %v", logs.All())
+	}
+	if lvl := dials.All()[0].Level; lvl != zap.DebugLevel {
+		t.Fatalf("go-redis line logged at %v, want debug", lvl)
+	}
+}

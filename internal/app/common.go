@@ -80,7 +80,7 @@ func newCommon(ctx context.Context, log *zap.Logger, rc config.Redis, tc config.
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := c.rdb.Ping(pctx).Err(); err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, fmt.Errorf("redis at %s: %w", rc.Where(), err)
 	}
 	var keys []tokens.Key
 	for _, k := range tc.Keys.Keys() {

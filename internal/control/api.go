@@ -337,8 +337,10 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]string{"connection_id": id, "status": "enqueued"})
 }
 
-// handleRefresh enqueues a refresh, or with ?wait=1 refreshes synchronously
-// (Source.ForceRefresh) and answers with the new expiry.
+// handleRefresh enqueues a forced refresh (a worker refreshes the token even
+// if it is not due, unless its version moved past the one read here), or
+// with ?wait=1 refreshes synchronously (Source.ForceRefresh) and answers
+// with the new expiry.
 func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	id := pathID(w, r)
 	if id == "" {
@@ -353,11 +355,12 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		}
 		wait = b
 	}
-	if _, ok := s.checkStatus(w, r, id, "refresh", tokens.StatusActive, tokens.StatusPaused); !ok {
+	c, ok := s.checkStatus(w, r, id, "refresh", tokens.StatusActive, tokens.StatusPaused)
+	if !ok {
 		return
 	}
 	if !wait {
-		if err := s.cfg.Enqueuer.RefreshNow(r.Context(), id); err != nil {
+		if err := s.cfg.Enqueuer.RefreshNow(r.Context(), id, c.Version); err != nil {
 			s.log.Error("control: enqueue refresh", zap.String("conn_id", id), zap.Error(err))
 			writeJSONError(w, http.StatusServiceUnavailable, "enqueue_failed", "the refresh could not be enqueued; try again")
 			return

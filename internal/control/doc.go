@@ -31,7 +31,7 @@
 //	POST /api/v1/connections/{id}/pause           active -> paused
 //	POST /api/v1/connections/{id}/resume          paused -> active
 //	POST /api/v1/connections/{id}/sync            enqueue a sweep (active only)
-//	POST /api/v1/connections/{id}/refresh         enqueue a refresh; ?wait=1 refreshes now
+//	POST /api/v1/connections/{id}/refresh         enqueue a forced refresh; ?wait=1 refreshes now
 //	POST /api/v1/connections/{id}/disconnect      revoke at Notion (best effort), delete secrets
 //	POST /api/v1/connections/{id}/reconnect-link  mint a reconnect link; ?ttl= (default LinkTTL)
 //	POST /api/v1/connections/import               store a token pair obtained elsewhere

@@ -54,8 +54,10 @@ const minAdminTokenLen = 16
 type Enqueuer interface {
 	// SyncNow enqueues a sweep of the connection now.
 	SyncNow(ctx context.Context, connID string) error
-	// RefreshNow enqueues a token refresh of the connection now.
-	RefreshNow(ctx context.Context, connID string) error
+	// RefreshNow enqueues a forced token refresh of the connection now: it
+	// refreshes even a token that is not due, unless the token version
+	// moved past version (the one the caller read) before it runs.
+	RefreshNow(ctx context.Context, connID string, version int64) error
 }
 
 // EntitySyncer is an optional extension of Enqueuer. When the Enqueuer

@@ -57,8 +57,9 @@ func commandTable() []*command {
 		{name: "sync", synopsis: "ID", summary: "enqueue a sync of an active connection now",
 			help: "Enqueues a sweep of an active connection now.", setup: setupSync},
 		{name: "refresh", synopsis: "ID [-wait]", summary: "enqueue a token refresh (-wait: refresh now)",
-			help: "Enqueues a refresh of the connection's tokens; with -wait, refreshes them now and\n" +
-				"reports the new expiry.", setup: setupRefresh},
+			help: "Enqueues a refresh of the connection's tokens: a worker refreshes them even if the\n" +
+				"refresh is not due (unless another refresh lands first). With -wait, refreshes them\n" +
+				"now and reports the new expiry.", setup: setupRefresh},
 		{name: "disconnect", synopsis: "ID [-yes]", summary: "revoke the grant at Notion and delete the tokens",
 			help: "Revokes the connection's grant at Notion (best effort) and deletes its tokens. The\n" +
 				"workspace must then be connected again. Asks for confirmation on a terminal; without\n" +
@@ -424,7 +425,7 @@ func setupRefresh(fs *flag.FlagSet) runFunc {
 			return r.printJSON(raw)
 		}
 		if !*wait {
-			r.outf("%s: refresh enqueued\n", id)
+			r.outf("%s: refresh enqueued (a worker refreshes the token even if not due; -wait to see the result)\n", id)
 			return nil
 		}
 		r.outf("%s: refreshed (token version %d; access token expires %s)\n", id, c.Version, relative(c.AccessExpiresAt, r.env.Now()))

@@ -12,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/notionsync/notionsync/internal/buildinfo"
 )
 
 // Exit statuses of Run.
@@ -181,6 +183,7 @@ func run(ctx context.Context, args []string, env Env, tr http.RoundTripper) erro
 	gfs := flag.NewFlagSet(progName, flag.ContinueOnError)
 	gfs.SetOutput(io.Discard)
 	g.register(gfs)
+	version := gfs.Bool("version", false, "print the build's version and exit")
 	if err := gfs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			writeUsage(env.Stdout)
@@ -190,6 +193,10 @@ func run(ctx context.Context, args []string, env Env, tr http.RoundTripper) erro
 	}
 	g.noteSet(gfs)
 	rest := gfs.Args()
+	if *version || len(rest) == 1 && rest[0] == "version" {
+		fmt.Fprintln(env.Stdout, buildinfo.String(progName))
+		return nil
+	}
 	if len(rest) == 0 {
 		writeUsage(env.Stderr)
 		return usagef("", "no command given")
@@ -305,6 +312,7 @@ Global flags (accepted before or after the command):
   -token TOKEN   admin token (env %[2]s; prefer the env: command lines show in ps)
   -output FMT    table (default) or json
   -timeout D     time limit of the command (default 30s; 90s for refresh -wait)
+  -version       print the module version, commit and Go version, and exit
 
 Exit status, for scripts:
   0  success, including pause of a paused and resume of an active connection

@@ -315,7 +315,7 @@ func TestSyncAndRefresh(t *testing.T) {
 	}
 	r = w.run(opts{}, "refresh", "c1")
 	r.expect(t, ExitOK)
-	if r.stdout != "c1: refresh enqueued\n" {
+	if r.stdout != "c1: refresh enqueued (a worker refreshes the token even if not due; -wait to see the result)\n" {
 		t.Errorf("refresh printed %q", r.stdout)
 	}
 	syncs, refreshes := w.enq.got()
@@ -815,4 +815,21 @@ func TestRekeyCommand(t *testing.T) {
 		t.Fatalf("rekey output: %q", r.stdout)
 	}
 	w.run(opts{}, "rekey", "extra").expect(t, ExitUsage)
+}
+
+// -version (and the version command) print the build, talk to no server
+// and need no admin token.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"-version"}, {"--version"}, {"version"}} {
+		r := runCLI(t, opts{}, nil, time.Now(), args...)
+		r.expect(t, ExitOK)
+		if !strings.HasPrefix(r.stdout, "notionsyncctl ") || !strings.Contains(r.stdout, "go1.") || strings.Count(r.stdout, "\n") != 1 {
+			t.Errorf("%v printed %q", args, r.stdout)
+		}
+	}
+	r := runCLI(t, opts{}, nil, time.Now(), "help")
+	if !strings.Contains(r.stdout, "-version") {
+		t.Errorf("usage does not list -version:\n%s", r.stdout)
+	}
 }

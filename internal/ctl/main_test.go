@@ -74,7 +74,7 @@ func (f *fakeEnqueuer) SyncNow(_ context.Context, id string) error {
 	return nil
 }
 
-func (f *fakeEnqueuer) RefreshNow(_ context.Context, id string) error {
+func (f *fakeEnqueuer) RefreshNow(_ context.Context, id string, _ int64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.refreshes = append(f.refreshes, id)

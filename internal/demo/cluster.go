@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -99,6 +100,9 @@ type Cluster struct {
 	schedMetrics map[string]string
 	workers      []node
 	connID       string
+	// dirLock is the open, flocked marker file (see lockDir); Stop closes
+	// it last.
+	dirLock *os.File
 
 	stopDone chan struct{}
 	stopErr  error
@@ -251,8 +255,8 @@ func (c *Cluster) prepareDir() error {
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	if err := os.WriteFile(c.path(markerFile), []byte("notionsync demo working directory; `make demo` empties logs/, synced/ and redis/ here\n"), 0o644); err != nil {
-		return fmt.Errorf("demo: %w", err)
+	if err := c.lockDir(); err != nil {
+		return err
 	}
 	for _, sub := range []string{LogsDir, SyncedDir, RedisDir} {
 		if err := os.RemoveAll(c.path(sub)); err != nil {
@@ -262,6 +266,50 @@ func (c *Cluster) prepareDir() error {
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
+	return nil
+}
+
+// errDirLocked is tryLock's answer when another demo holds the lock.
+var errDirLocked = errors.New("locked by another process")
+
+// lockDir writes the marker file and takes an exclusive lock on it, held
+// until Stop has ended every process. A second demo in the same directory
+// would otherwise empty the running one's logs, synced files and the
+// append-only file under its live Redis; with the lock it is refused
+// before it touches anything. The marker names the holder's pid so the
+// refusal can say which process to stop.
+func (c *Cluster) lockDir() error {
+	f, err := os.OpenFile(c.path(markerFile), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if err := tryLock(f); err != nil {
+		holder, _ := io.ReadAll(io.LimitReader(f, 4096))
+		f.Close()
+		if errors.Is(err, errDirLocked) {
+			who := "another demo"
+			if _, pid, ok := strings.Cut(string(holder), "\npid "); ok {
+				who += " (pid " + strings.TrimSpace(pid) + ")"
+			}
+			return fmt.Errorf("demo: %s is running in %s; stop it first (Ctrl-C in its terminal), or give this one another directory with -dir", who, c.dir)
+		}
+		return fmt.Errorf("demo: lock %s: %w", c.path(markerFile), err)
+	}
+	content := fmt.Sprintf("notionsync demo working directory; `make demo` empties logs/, synced/ and redis/ here\npid %d\n", os.Getpid())
+	if err := f.Truncate(0); err == nil {
+		_, err = f.WriteAt([]byte(content), 0)
+	}
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("demo: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopping { // Stop ran meanwhile and would never release it
+		f.Close()
+		return errors.New("demo: stopped while starting")
+	}
+	c.dirLock = f
 	return nil
 }
 
@@ -518,6 +566,14 @@ func (c *Cluster) Stop() error {
 	}
 	errs = append(errs, c.terminate(redisProcs)...)
 	c.client.CloseIdleConnections()
+	// Only now may another demo empty the directory: every process that
+	// wrote to it has ended.
+	c.mu.Lock()
+	if c.dirLock != nil {
+		c.dirLock.Close()
+		c.dirLock = nil
+	}
+	c.mu.Unlock()
 	c.stopErr = errors.Join(errs...)
 	close(c.stopDone)
 	return c.stopErr

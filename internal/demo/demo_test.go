@@ -8,12 +8,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/notionsync/notionsync/config"
 )
 
 func TestMain(m *testing.M) {
@@ -63,8 +66,16 @@ func TestOptionsDefaults(t *testing.T) {
 	}
 	if o.Dir != DefaultDir || o.Workers != 3 || o.Schedulers != 1 || o.BinDir != "bin" ||
 		o.AccessTokenLifetime != 90*time.Second || o.RefreshMargin != 30*time.Second || o.RefreshJitter != 10*time.Second ||
-		o.SyncInterval != 15*time.Second || o.SchedulerTick != time.Second || o.LeaderLease != 3*time.Second || o.Out == nil {
+		o.SyncInterval != 15*time.Second || o.SchedulerTick != time.Second || o.LeaderLease != 3*time.Second || o.Out == nil ||
+		o.ProgressHeartbeat != 30*time.Second {
 		t.Fatalf("defaults: %+v", o)
+	}
+	// The demo's workers run the slots the docs describe: the workers' own
+	// documented default.
+	for _, v := range config.WorkerReference() {
+		if v.Name == "NOTIONSYNC_WORKER_CONCURRENCY" && v.Default != strconv.Itoa(o.WorkerConcurrency) {
+			t.Errorf("demo workers run %d slots; NOTIONSYNC_WORKER_CONCURRENCY defaults to %s", o.WorkerConcurrency, v.Default)
+		}
 	}
 	o, err = Options{AccessTokenLifetime: 20 * time.Second}.withDefaults()
 	if err != nil || o.RefreshMargin != 6700*time.Millisecond || o.RefreshJitter != 2200*time.Millisecond {
@@ -171,8 +182,57 @@ func TestPrepareDirRefusesForeignDirectory(t *testing.T) {
 	if err := c.prepareDir(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Stop() })
 	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("an old synced file survived: %v", err)
+	}
+}
+
+// A second demo in the directory of a running one must not empty its logs,
+// synced files and Redis AOF: it is refused, naming the running demo.
+//
+// Not parallel: a child that another test forks inherits the locked file
+// until it execs (Go opens files close-on-exec, but a fork in that window
+// still shares the lock for a moment), which could make the final re-lock
+// fail for a reason that has nothing to do with the demo. A real second
+// demo is another process, started while the first one is not forking.
+func TestSecondDemoInSameDirectoryIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	first, err := New(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.prepareDir(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.Stop() })
+	live := filepath.Join(dir, RedisDir, "appendonly.aof")
+	if err := os.WriteFile(live, []byte("live"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	second, err := New(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = second.prepareDir()
+	if err == nil || !strings.Contains(err.Error(), "another demo (pid "+strconv.Itoa(os.Getpid())+") is running in "+dir) ||
+		!strings.Contains(err.Error(), "-dir") {
+		t.Fatalf("a second demo in the same directory: %v", err)
+	}
+	if b, err := os.ReadFile(live); err != nil || string(b) != "live" {
+		t.Fatalf("the running demo's files were touched: %q, %v", b, err)
+	}
+
+	// Once the first has stopped, the directory is free again.
+	if err := first.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.prepareDir(); err != nil {
+		t.Fatalf("after the first demo stopped: %v", err)
+	}
+	if err := second.Stop(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -331,5 +391,60 @@ func TestRestartNeedsARunningCluster(t *testing.T) {
 	}
 	if err := c.RestartWorker(t.Context(), 0); err == nil {
 		t.Error("RestartWorker after Stop succeeded")
+	}
+}
+
+// The progress line is written when it changes, and an unchanged one again
+// only after the heartbeat.
+func TestProgressPrinterPrintsOnChangeAndHeartbeat(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	p := &progressPrinter{out: &out, heartbeat: 30 * time.Second}
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	steps := []struct {
+		at    time.Duration
+		line  string
+		wrote bool
+	}{
+		{0, "pages synced 0/10", true},
+		{2 * time.Second, "pages synced 0/10", false},
+		{4 * time.Second, "pages synced 3/10", true},
+		{6 * time.Second, "pages synced 3/10", false},
+		{32 * time.Second, "pages synced 3/10", false}, // 28 s after the last line
+		{34 * time.Second, "pages synced 3/10", true},  // the heartbeat
+		{36 * time.Second, "pages synced 3/10", false},
+		{38 * time.Second, "progress unavailable: x", true},
+		{40 * time.Second, "progress unavailable: x", false},
+	}
+	for _, s := range steps {
+		if got := p.print(t0.Add(s.at), s.at.String(), s.line); got != s.wrote {
+			t.Fatalf("at %v %q: wrote %v, want %v", s.at, s.line, got, s.wrote)
+		}
+	}
+	if n := strings.Count(out.String(), "\n"); n != 4 {
+		t.Fatalf("%d lines written, want 4:\n%s", n, out.String())
+	}
+}
+
+// The banner gives the exact export lines that point notionsyncctl at the
+// demo, and the worker slots it runs.
+func TestBannerShowsNotionsyncctlExports(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	c, err := New(Options{Dir: t.TempDir(), Out: &out, BinDir: "/opt/ns/bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.publicURL = "http://127.0.0.1:43210"
+	c.PrintBanner()
+	for _, want := range []string{
+		"export NOTIONSYNC_CONTROL_URL=http://127.0.0.1:43210\n",
+		"export NOTIONSYNC_ADMIN_TOKEN=" + c.AdminToken() + "\n",
+		"/opt/ns/bin/notionsyncctl list\n",
+		"3 worker(s) of 50 slots",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, out.String())
+		}
 	}
 }

@@ -14,8 +14,9 @@ type Options struct {
 	// Dir is the working directory: logs/ (one file per process), synced/
 	// (the file sink's root) and redis/ (Redis's append-only file). Start
 	// empties those three sub-directories; it refuses a non-empty Dir that
-	// a demo did not create (it has no .notionsync-demo marker file).
-	// Default "demo-data".
+	// a demo did not create (it has no .notionsync-demo marker file), and
+	// a Dir another demo is running in (it holds a lock on the marker file
+	// until its Stop ends). Default "demo-data".
 	Dir string
 	// Workers is the number of worker processes. Default 3.
 	Workers int
@@ -50,8 +51,14 @@ type Options struct {
 	// (-rate-limit). Default 1200: fast enough to watch, slow enough to see
 	// the progress.
 	RateLimit int
-	// WorkerConcurrency is the tasks each worker runs at once. Default 10.
+	// WorkerConcurrency is the tasks each worker runs at once
+	// (NOTIONSYNC_WORKER_CONCURRENCY). Default 50, the workers' own default,
+	// so that the demo runs what the README and docs/configuration.md
+	// describe.
 	WorkerConcurrency int
+	// ProgressHeartbeat is how often Watch repeats a progress line that has
+	// not changed (a changed line is written at once). Default 30s.
+	ProgressHeartbeat time.Duration
 	// Env holds extra KEY=VALUE variables for the schedulers and workers,
 	// after the Cluster's own, so they win. Default none.
 	Env []string
@@ -78,7 +85,8 @@ const (
 	DefaultSchedulerTick       = time.Second
 	DefaultLeaderLease         = 3 * time.Second
 	DefaultRateLimit           = 1200
-	DefaultWorkerConcurrency   = 10
+	DefaultWorkerConcurrency   = 50
+	DefaultProgressHeartbeat   = 30 * time.Second
 	DefaultStartTimeout        = 30 * time.Second
 	DefaultStopTimeout         = 20 * time.Second
 )
@@ -99,6 +107,7 @@ func (o Options) withDefaults() (Options, error) {
 		"AccessTokenLifetime": o.AccessTokenLifetime, "RefreshMargin": o.RefreshMargin,
 		"RefreshJitter": o.RefreshJitter, "SyncInterval": o.SyncInterval, "SchedulerTick": o.SchedulerTick,
 		"LeaderLease": o.LeaderLease, "StartTimeout": o.StartTimeout, "StopTimeout": o.StopTimeout,
+		"ProgressHeartbeat": o.ProgressHeartbeat,
 	} {
 		if d < 0 {
 			bad("demo: Options.%s %v is negative", name, d)
@@ -124,6 +133,7 @@ func (o Options) withDefaults() (Options, error) {
 	o.LeaderLease = cmpOr(o.LeaderLease, DefaultLeaderLease)
 	o.RateLimit = cmpOr(o.RateLimit, DefaultRateLimit)
 	o.WorkerConcurrency = cmpOr(o.WorkerConcurrency, DefaultWorkerConcurrency)
+	o.ProgressHeartbeat = cmpOr(o.ProgressHeartbeat, DefaultProgressHeartbeat)
 	o.StartTimeout = cmpOr(o.StartTimeout, DefaultStartTimeout)
 	o.StopTimeout = cmpOr(o.StopTimeout, DefaultStopTimeout)
 	if o.Out == nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -211,16 +212,20 @@ func (c *Cluster) Progress(ctx context.Context) (Progress, error) {
 	return p, nil
 }
 
-// Watch writes a progress line to Options.Out every interval (default 2s)
-// until ctx ends or until reports true for a snapshot; it also reports
-// processes that exit unexpectedly. It returns the last snapshot, with
-// ctx's error when ctx ended first. A failed snapshot is reported and
-// retried, not returned.
+// Watch takes a progress snapshot every interval (default 2s) until ctx
+// ends or until reports true for a snapshot, and writes the progress line
+// to Options.Out when it changed, and otherwise at most every
+// Options.ProgressHeartbeat (so a stalled demo still shows it is alive,
+// without a screen of identical lines). It also reports processes that
+// exit unexpectedly. It returns the last snapshot, with ctx's error when
+// ctx ended first. A failed snapshot is reported (like a line: on change)
+// and retried, not returned.
 func (c *Cluster) Watch(ctx context.Context, interval time.Duration, until func(Progress) bool) (Progress, error) {
 	if interval <= 0 {
 		interval = 2 * time.Second
 	}
 	start := time.Now()
+	lines := &progressPrinter{out: c.opts.Out, heartbeat: c.opts.ProgressHeartbeat}
 	reported := map[*Process]bool{}
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
@@ -232,10 +237,10 @@ func (c *Cluster) Watch(ctx context.Context, interval time.Duration, until func(
 		case ctx.Err() != nil:
 			return last, ctx.Err()
 		case err != nil:
-			fmt.Fprintf(c.opts.Out, "%6s  progress unavailable: %v\n", since(start), err)
+			lines.print(time.Now(), since(start), fmt.Sprintf("progress unavailable: %v", err))
 		default:
 			last = p
-			fmt.Fprintf(c.opts.Out, "%6s  %s\n", since(start), p)
+			lines.print(time.Now(), since(start), p.String())
 			if p.Complete && p.ConnectionID != "" && !announced {
 				announced = true
 				fmt.Fprintf(c.opts.Out, "%6s  every page is synced with all its blocks (%d pages, %d blocks): %s\n",
@@ -257,6 +262,27 @@ func (c *Cluster) Watch(ctx context.Context, interval time.Duration, until func(
 		case <-ticker.C:
 		}
 	}
+}
+
+// progressPrinter writes a progress line when its text changed, or when
+// heartbeat has passed since the last one was written.
+type progressPrinter struct {
+	out       io.Writer
+	heartbeat time.Duration
+	last      string
+	lastAt    time.Time
+	printed   bool
+}
+
+// print writes "elapsed  line" if line differs from the last line written
+// or the heartbeat is due at now, and reports whether it wrote.
+func (p *progressPrinter) print(now time.Time, elapsed, line string) bool {
+	if p.printed && line == p.last && now.Sub(p.lastAt) < p.heartbeat {
+		return false
+	}
+	fmt.Fprintf(p.out, "%6s  %s\n", elapsed, line)
+	p.last, p.lastAt, p.printed = line, now, true
+	return true
 }
 
 func since(t time.Time) string { return time.Since(t).Round(time.Second).String() }

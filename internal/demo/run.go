@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"time"
+
+	"github.com/notionsync/notionsync/internal/ctl"
 )
 
 // RunOptions says how long Run watches the cluster.
@@ -78,9 +80,15 @@ func (c *Cluster) PrintBanner() {
 	o := c.opts
 	out := o.Out
 	token := c.AdminToken()
-	fmt.Fprintf(out, "\nnotionsync demo: %d scheduler(s), %d worker(s), Redis and the Notion sandbox\n", o.Schedulers, o.Workers)
+	fmt.Fprintf(out, "\nnotionsync demo: %d scheduler(s), %d worker(s) of %d slots, Redis and the Notion sandbox\n",
+		o.Schedulers, o.Workers, o.WorkerConcurrency)
 	fmt.Fprintf(out, "  admin API     %s\n", c.APIURL())
 	fmt.Fprintf(out, "                curl -H 'Authorization: Bearer %s' %s\n", token, c.APIURL())
+	// The exact lines to paste, so notionsyncctl in another terminal talks
+	// to this demo (the token is generated per run).
+	fmt.Fprintf(out, "  notionsyncctl export %s=%s\n", ctl.EnvServer, c.PublicURL())
+	fmt.Fprintf(out, "                export %s=%s\n", ctl.EnvToken, token)
+	fmt.Fprintf(out, "                %s list\n", filepath.Join(o.BinDir, "notionsyncctl"))
 	fmt.Fprintf(out, "  asynqmon      %s  (user: anything, password: the admin token)\n", c.AsynqmonURL())
 	fmt.Fprintf(out, "  admin token   %s\n", token)
 	fmt.Fprintf(out, "  OAuth start   %s/oauth/start  (connect the sandbox workspace again from a browser)\n", c.PublicURL())

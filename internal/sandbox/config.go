@@ -207,7 +207,8 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: notion-sandbox [flags]\n\n"+
 			"A local Notion (OAuth and data API) over a seeded workspace, with an admin API under /_sandbox/.\n"+
-			"Every flag can also be set with %s<NAME> (-rate-limit: %sRATE_LIMIT).\n\n", EnvPrefix, EnvPrefix)
+			"Every flag can also be set with %s<NAME> (-rate-limit: %sRATE_LIMIT).\n"+
+			"notion-sandbox -version prints the build (module version, commit, Go version).\n\n", EnvPrefix, EnvPrefix)
 		fs.PrintDefaults()
 		fmt.Fprintf(fs.Output(), "\nAdmin API (JSON, no authentication: keep the listener on loopback; GET /_sandbox/ lists it too):\n")
 		for _, r := range AdminRoutes() {
