@@ -38,6 +38,8 @@ type dataFault struct {
 	status     int
 	retryAfter time.Duration
 	reason     string
+	// code and message, when set, replace the defaults of a status fault.
+	code, message string
 }
 
 func (f dataFault) apiError() *apiError {
@@ -46,6 +48,9 @@ func (f dataFault) apiError() *apiError {
 		code := codeForStatus(f.status)
 		if f.status == http.StatusConflict {
 			code = "conflict_error"
+		}
+		if f.code != "" {
+			return &apiError{status: f.status, code: f.code, message: f.message}
 		}
 		return &apiError{status: f.status, code: code, message: "Injected failure."}
 	case dataFaultRateLimit:

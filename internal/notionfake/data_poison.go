@@ -41,6 +41,21 @@ const (
 	// PoisonServerError answers 500 internal_server_error with Notion's
 	// error body.
 	PoisonServerError PoisonKind = "server_error"
+
+	// The permanent kinds answer as Notion does for an object the
+	// integration can never read as it is: the same request fails the same
+	// way until the object (or its sharing) changes. They apply to
+	// PoisonPageGet, PoisonChildren and PoisonQuery.
+
+	// PoisonRestricted answers 403 restricted_resource with Notion's error
+	// body (the integration lacks the capability for this object).
+	PoisonRestricted PoisonKind = "restricted_resource"
+	// PoisonNotFound answers 404 object_not_found with Notion's error body
+	// (for children: a block Notion will not list to this integration).
+	PoisonNotFound PoisonKind = "object_not_found"
+	// PoisonValidation answers 400 validation_error with Notion's error
+	// body, for a request that carries no cursor Notion could refuse.
+	PoisonValidation PoisonKind = "validation_error"
 )
 
 // ErrInvalidPoison is returned (wrapped) for an unknown PoisonTarget or
@@ -84,7 +99,13 @@ func (k PoisonKind) plain() bool {
 	return k == PoisonMalformed || k == PoisonHTML || k == PoisonServerError
 }
 
-func (k PoisonKind) valid() bool { return k.plain() || k.Hostile() }
+// Permanent reports whether k is one of the permanent kinds
+// (PoisonRestricted, PoisonNotFound, PoisonValidation).
+func (k PoisonKind) Permanent() bool {
+	return k == PoisonRestricted || k == PoisonNotFound || k == PoisonValidation
+}
+
+func (k PoisonKind) valid() bool { return k.plain() || k.Permanent() || k.Hostile() }
 
 // Takes reports whether target t takes poison kind k.
 func (t PoisonTarget) Takes(k PoisonKind) bool { return t.valid() && t.fits(k) }
@@ -93,6 +114,9 @@ func (t PoisonTarget) Takes(k PoisonKind) bool { return t.valid() && t.fits(k) }
 func (t PoisonTarget) fits(k PoisonKind) bool {
 	if k.plain() {
 		return t == PoisonPageGet || t == PoisonChildren
+	}
+	if k.Permanent() {
+		return t == PoisonPageGet || t == PoisonChildren || t == PoisonQuery
 	}
 	for _, h := range hostileKinds[t] {
 		if h == k {
@@ -109,6 +133,15 @@ func (k PoisonKind) fault() dataFault {
 		return dataFault{kind: dataFaultMalformed}
 	case PoisonHTML:
 		return dataFault{kind: dataFaultHTML}
+	case PoisonRestricted:
+		return dataFault{kind: dataFaultStatus, status: http.StatusForbidden, code: string(PoisonRestricted),
+			message: "API token does not have access to this resource."}
+	case PoisonNotFound:
+		return dataFault{kind: dataFaultStatus, status: http.StatusNotFound, code: string(PoisonNotFound),
+			message: "Could not find block with the requested ID. Make sure the relevant pages and databases are shared with your integration."}
+	case PoisonValidation:
+		return dataFault{kind: dataFaultStatus, status: http.StatusBadRequest, code: string(PoisonValidation),
+			message: "body failed validation: the object cannot be read with this request."}
 	}
 	return dataFault{kind: dataFaultStatus, status: http.StatusInternalServerError}
 }
@@ -118,7 +151,8 @@ func checkPoison(target PoisonTarget, kind PoisonKind) error {
 		return fmt.Errorf("%w: target %q (want %q, %q, %q or %q)", ErrInvalidPoison, target, PoisonPageGet, PoisonChildren, PoisonSearch, PoisonQuery)
 	}
 	if !kind.valid() {
-		return fmt.Errorf("%w: kind %q (want %q, %q or %q, or a hostile kind)", ErrInvalidPoison, kind, PoisonMalformed, PoisonHTML, PoisonServerError)
+		return fmt.Errorf("%w: kind %q (want %q, %q, %q, %q, %q or %q, or a hostile kind)", ErrInvalidPoison, kind,
+			PoisonMalformed, PoisonHTML, PoisonServerError, PoisonRestricted, PoisonNotFound, PoisonValidation)
 	}
 	if !target.fits(kind) {
 		return fmt.Errorf("%w: kind %q does not apply to target %q", ErrInvalidPoison, kind, target)
@@ -380,6 +414,8 @@ func (s *Server) poisonedLocked(kind EndpointKind, req *dataRequest) (dataFault,
 		target = PoisonPageGet
 	case EndpointBlockChildren:
 		target = PoisonChildren
+	case EndpointQueryDatabase:
+		target = PoisonQuery
 	default:
 		return dataFault{}, false
 	}
@@ -388,7 +424,7 @@ func (s *Server) poisonedLocked(kind EndpointKind, req *dataRequest) (dataFault,
 		return dataFault{}, false
 	}
 	p, ok := st.poison[poisonKey{req.ws.id, id, target}]
-	if !ok || !p.Kind.plain() {
+	if !ok || !p.Kind.plain() && !p.Kind.Permanent() {
 		return dataFault{}, false // hostile kinds answer in hostileLocked
 	}
 	p.Served++
