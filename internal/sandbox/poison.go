@@ -31,7 +31,9 @@ type PoisonRequest struct {
 	Target notionfake.PoisonTarget `json:"target"`
 	// Kind is "malformed" (200 with truncated JSON), "html" (Cloudflare's
 	// 403 HTML page) or "server_error" (500 internal_server_error), for
-	// "page" and "children"; or a hostile kind (see notionfake's
+	// "page" and "children"; a permanent kind, "restricted_resource" (403),
+	// "object_not_found" (404) or "validation_error" (400), for "page",
+	// "children" and "query"; or a hostile kind (see notionfake's
 	// data_hostile.go): for "children" "cycle_self", "cycle_ancestor",
 	// "endless_same", "endless_new", "huge", "wrong_types"; for "search"
 	// and "query" "bad_id".
@@ -162,8 +164,8 @@ func (s *Sandbox) handleClearPoison(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, ClearPoisonResponse{Cleared: n})
 		return
 	}
-	if id == "" || (target != notionfake.PoisonPageGet && target != notionfake.PoisonChildren) {
-		writeError(w, http.StatusBadRequest, "invalid_request", "to lift one poison give id and target (page or children), and optionally workspace")
+	if id == "" || (target != notionfake.PoisonPageGet && target != notionfake.PoisonChildren && target != notionfake.PoisonQuery) {
+		writeError(w, http.StatusBadRequest, "invalid_request", "to lift one poison give id and target (page, children or query), and optionally workspace")
 		return
 	}
 	ws := q.Get("workspace")
