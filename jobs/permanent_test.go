@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/notionsync/notionsync/internal/notionfake"
 	"github.com/notionsync/notionsync/jobs"
 )
@@ -217,4 +219,45 @@ func TestPermanentDatabaseErrorLetsTheCursorMove(t *testing.T) {
 	if n := e.served(db); n > 2 {
 		t.Errorf("the query answered %d times, want at most 2", n)
 	}
+}
+
+// An error recorded again with the same kind keeps its since and takes the
+// new message; another kind starts a new since. A plain message written
+// before kinds existed reads as a message without details.
+func TestErrorSinceKeptPerKind(t *testing.T) {
+	t.Parallel()
+	rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr(), DB: int(nextDB.Add(1))})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	rec := func(kind jobs.ErrorKind, msg string, at time.Time) jobs.SyncState {
+		t.Helper()
+		if err := jobs.RecordErrorForTest(ctx, rdb, "c", "p", kind, msg, at); err != nil {
+			t.Fatal(err)
+		}
+		st, err := jobs.NewStateReader(rdb, "").State(ctx, "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	rec(jobs.ErrorTransient, "500 once", t0)
+	st := rec(jobs.ErrorTransient, "500 again", t0.Add(time.Minute))
+	if st.Errors["p"] != "500 again" {
+		t.Fatalf("message %q", st.Errors["p"])
+	}
+	assertKind(t, st, "p", jobs.ErrorTransient, t0)
+	st = rec(jobs.ErrorPermanent, "403", t0.Add(2*time.Minute))
+	assertKind(t, st, "p", jobs.ErrorPermanent, t0.Add(2*time.Minute))
+	if err := rdb.HSet(ctx, "notionsync:sync:c:errors", "old", "plain message").Err(); err != nil {
+		t.Fatal(err)
+	}
+	st = rec(jobs.ErrorPermanent, "403 still", t0.Add(3*time.Minute))
+	if _, ok := st.ErrorDetails["old"]; ok || st.Errors["old"] != "plain message" {
+		t.Fatalf("legacy value: %q %+v", st.Errors["old"], st.ErrorDetails)
+	}
+	assertKind(t, st, "p", jobs.ErrorPermanent, t0.Add(2*time.Minute))
 }
