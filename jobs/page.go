@@ -127,9 +127,13 @@ func (h *Handlers) syncPage(ctx context.Context, log *zap.Logger, p PagePayload,
 	}
 	if permanentAnswer(err, false) {
 		// 403, 400: asking again gets the same answer. The version is the
-		// one the sweep saw, if any (a child page found in its parent's
-		// walk has none: it is asked again when found again).
-		return failed(&PermanentError{Object: "page " + p.PageID, Err: err}, msOrZero(p.LastEdited))
+		// one the sweep saw; a task without one (a child page found in its
+		// parent's walk, a webhook) keeps the mark a sweep left, if any.
+		version := msOrZero(p.LastEdited)
+		if version == 0 {
+			version = stored0.capped
+		}
+		return failed(&PermanentError{Object: "page " + p.PageID, Err: err}, version)
 	}
 	if err != nil {
 		return fmt.Errorf("page %s: %w", p.PageID, err)
