@@ -209,28 +209,35 @@ func TestTransientErrorHoldsTheCursorAndBacksOff(t *testing.T) {
 	e.assertStored(bad, 0)
 }
 
-// A database whose query answers a permanent error is recorded as a
-// permanent error of the database and lets the cursor move.
+// A database whose GET or query answers a permanent error is recorded as a
+// permanent error of the database and lets the cursor move. (Before: its
+// task was retried by asynq and its pending entry held the cursor.)
 func TestPermanentDatabaseErrorLetsTheCursorMove(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 33, Pages: 2, BlocksPerPage: 1, Databases: 2, RowsPerDatabase: 2, BlocksPerRow: 1}})
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 33, Pages: 2, BlocksPerPage: 1, Databases: 3, RowsPerDatabase: 2, BlocksPerRow: 1}})
 	e.syncTimeout = 20 * time.Second
 	db := e.seed.DatabaseIDs[0]
 	e.poison(db, notionfake.PoisonQuery, notionfake.PoisonRestricted)
+	dbGet := e.seed.DatabaseIDs[2]
+	e.poison(dbGet, notionfake.PoisonDatabaseGet, notionfake.PoisonValidation)
 	first := e.clock.Now()
 	e.startWorkers(2)
 	e.sweep()
 	st := e.waitSynced()
 	assertError(t, st, db, "403", "restricted_resource")
 	assertKind(t, st, db, jobs.ErrorPermanent, first.Truncate(time.Millisecond))
+	assertError(t, st, dbGet, "400", "validation_error")
+	assertKind(t, st, dbGet, jobs.ErrorPermanent, first.Truncate(time.Millisecond))
 	for _, id := range e.seed.RowsByDatabase[e.seed.DatabaseIDs[1]] {
 		e.assertStored(id, 0)
 	}
 	// Once for the sweep's database task, once at most for the task its
 	// child_database block hands out; no retry. (Before: asynq retried
 	// the task with backoff, holding the cursor.)
-	if n := e.served(db); n > 2 {
-		t.Errorf("the query answered %d times, want at most 2", n)
+	for _, id := range []string{db, dbGet} {
+		if n := e.served(id); n > 2 {
+			t.Errorf("the poison of %s answered %d times, want at most 2", id, n)
+		}
 	}
 }
 

@@ -25,6 +25,9 @@ const (
 	// PoisonChildren poisons GET /v1/blocks/{id}/children of a page or a
 	// block: every request of the listing, whatever its cursor.
 	PoisonChildren PoisonTarget = "children"
+	// PoisonDatabaseGet poisons GET /v1/databases/{id} of a database
+	// (plain and permanent kinds).
+	PoisonDatabaseGet PoisonTarget = "database"
 )
 
 // PoisonKind is how a poisoned object answers.
@@ -48,7 +51,8 @@ const (
 	// PoisonPageGet, PoisonChildren and PoisonQuery.
 
 	// PoisonRestricted answers 403 restricted_resource with Notion's error
-	// body (the integration lacks the capability for this object).
+	// body (the integration lacks the capability for this object). The
+	// permanent kinds also apply to PoisonDatabaseGet.
 	PoisonRestricted PoisonKind = "restricted_resource"
 	// PoisonNotFound answers 404 object_not_found with Notion's error body
 	// (for children: a block Notion will not list to this integration).
@@ -90,7 +94,7 @@ type poisonKey struct {
 }
 
 func (t PoisonTarget) valid() bool {
-	return t == PoisonPageGet || t == PoisonChildren || t == PoisonSearch || t == PoisonQuery
+	return t == PoisonPageGet || t == PoisonChildren || t == PoisonSearch || t == PoisonQuery || t == PoisonDatabaseGet
 }
 
 // plain reports whether k is one of the fault kinds (which any page or
@@ -113,10 +117,10 @@ func (t PoisonTarget) Takes(k PoisonKind) bool { return t.valid() && t.fits(k) }
 // fits reports whether target takes kind.
 func (t PoisonTarget) fits(k PoisonKind) bool {
 	if k.plain() {
-		return t == PoisonPageGet || t == PoisonChildren
+		return t == PoisonPageGet || t == PoisonChildren || t == PoisonDatabaseGet
 	}
 	if k.Permanent() {
-		return t == PoisonPageGet || t == PoisonChildren || t == PoisonQuery
+		return t == PoisonPageGet || t == PoisonChildren || t == PoisonQuery || t == PoisonDatabaseGet
 	}
 	for _, h := range hostileKinds[t] {
 		if h == k {
@@ -148,7 +152,7 @@ func (k PoisonKind) fault() dataFault {
 
 func checkPoison(target PoisonTarget, kind PoisonKind) error {
 	if !target.valid() {
-		return fmt.Errorf("%w: target %q (want %q, %q, %q or %q)", ErrInvalidPoison, target, PoisonPageGet, PoisonChildren, PoisonSearch, PoisonQuery)
+		return fmt.Errorf("%w: target %q (want %q, %q, %q, %q or %q)", ErrInvalidPoison, target, PoisonPageGet, PoisonChildren, PoisonDatabaseGet, PoisonSearch, PoisonQuery)
 	}
 	if !kind.valid() {
 		return fmt.Errorf("%w: kind %q (want %q, %q, %q, %q, %q or %q, or a hostile kind)", ErrInvalidPoison, kind,
@@ -209,8 +213,8 @@ func (s *Server) PoisonObjects(ws string, ids []string, target PoisonTarget, kin
 func (d *wsData) poisonable(id string, target PoisonTarget) (Poisoned, error) {
 	nid, _ := normalizeID(id)
 	p := Poisoned{WorkspaceID: d.id, ID: nid, Target: target}
-	if target == PoisonQuery || target == PoisonSearch {
-		if _, ok := d.dbs[nid]; ok && target == PoisonQuery {
+	if target == PoisonQuery || target == PoisonSearch || target == PoisonDatabaseGet {
+		if _, ok := d.dbs[nid]; ok && target != PoisonSearch {
 			return p, nil
 		}
 		return p, fmt.Errorf("%w: target %q takes a database id (%q: use PoisonSearchResults)", ErrInvalidPoison, target, PoisonSearch)
@@ -416,6 +420,8 @@ func (s *Server) poisonedLocked(kind EndpointKind, req *dataRequest) (dataFault,
 		target = PoisonChildren
 	case EndpointQueryDatabase:
 		target = PoisonQuery
+	case EndpointGetDatabase:
+		target = PoisonDatabaseGet
 	default:
 		return dataFault{}, false
 	}

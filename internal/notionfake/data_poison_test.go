@@ -504,13 +504,15 @@ func TestPoisonPermanentKinds(t *testing.T) {
 	kinds := []PoisonKind{PoisonRestricted, PoisonNotFound, PoisonValidation}
 	db := h.seed.DatabaseIDs[0]
 	for i, kind := range kinds {
-		if !kind.Permanent() || !PoisonQuery.Takes(kind) || !PoisonPageGet.Takes(kind) || !PoisonChildren.Takes(kind) {
+		if !kind.Permanent() || !PoisonQuery.Takes(kind) || !PoisonPageGet.Takes(kind) || !PoisonChildren.Takes(kind) || !PoisonDatabaseGet.Takes(kind) {
 			t.Fatalf("%s: not a permanent kind for every target", kind)
 		}
 		page := h.seed.PageIDs[i]
-		for _, target := range []PoisonTarget{PoisonPageGet, PoisonChildren, PoisonQuery} {
+		for _, target := range []PoisonTarget{PoisonPageGet, PoisonChildren, PoisonQuery, PoisonDatabaseGet} {
 			id, method, path := page, "GET", "/v1/pages/"+page
 			switch target {
+			case PoisonDatabaseGet:
+				id, path = db, "/v1/databases/"+db
 			case PoisonChildren:
 				path = childrenPath(page, "")
 			case PoisonQuery:
