@@ -67,6 +67,14 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 		log.Info("database not shared with the integration any more; recorded as unshared")
 		return h.markDone(ctx, conn, member, 0)
 	}
+	if permanentAnswer(err, false) {
+		// 403, 400: the same answer at every retry. The database is done
+		// with its error and the connection's cursor moves on; a sweep
+		// that sees it again (inside the overlap, or after an edit) tries
+		// again.
+		h.objectError(ctx, conn, p.DatabaseID, ErrorPermanent, &PermanentError{Object: "database " + p.DatabaseID, Err: err})
+		return h.markDone(ctx, conn, member, 0)
+	}
 	if err != nil {
 		return fmt.Errorf("database %s: %w", p.DatabaseID, err)
 	}
@@ -126,7 +134,15 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 			continue
 		}
 		if multipleDataSources(err) {
-			h.objectError(ctx, conn, p.DatabaseID, fmt.Errorf("database %s: %w (%v)", p.DatabaseID, ErrMultipleDataSources, err))
+			h.objectError(ctx, conn, p.DatabaseID, ErrorPermanent, fmt.Errorf("database %s: %w (%v)", p.DatabaseID, ErrMultipleDataSources, err))
+			_ = h.state.dropCheckpoint(ctx, conn, "db", p.DatabaseID)
+			return h.markDone(ctx, conn, member, 0)
+		}
+		if permanentAnswer(err, ck.Next != "") {
+			// The rows handed out so far sync; the database's own cursor
+			// stays, so its rows are queried again the next time a sweep
+			// sees the database.
+			h.objectError(ctx, conn, p.DatabaseID, ErrorPermanent, &PermanentError{Object: "database " + p.DatabaseID + " query", Err: err})
 			_ = h.state.dropCheckpoint(ctx, conn, "db", p.DatabaseID)
 			return h.markDone(ctx, conn, member, 0)
 		}
@@ -189,7 +205,7 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 			// The rows handed out sync; the database's own cursor stays,
 			// so the rows it never reached are queried again the next time
 			// a sweep sees the database.
-			h.objectError(ctx, conn, p.DatabaseID, fmt.Errorf("query stopped early, rows after it not synced: %w", capErr))
+			h.objectError(ctx, conn, p.DatabaseID, ErrorPermanent, fmt.Errorf("query stopped early, rows after it not synced: %w", capErr))
 			_ = h.state.dropCheckpoint(ctx, conn, "db", p.DatabaseID)
 			return h.markDone(ctx, conn, member, 0)
 		}

@@ -68,11 +68,12 @@ func (h *Handlers) handleDrain(ctx context.Context, t *asynq.Task) error {
 // keep the connection's budget busy when Notion answers slower than the
 // budget's interval (3 requests/s leave a third of a second per request).
 //
-// A page that fails on its own (Notion answers garbage or an error for
-// that object, the sink refuses it) is recorded as a per-object error,
-// waits with exponential backoff (busyDelay doubling, at most
-// maxPageBackoff) and stays pending, and the drain goes on with the other
-// pages. What concerns the whole connection ends the drain with the error,
+// A page that fails on its own with a transient error (Notion answers
+// garbage or a 5xx for that object, the sink refuses it) is recorded as a
+// transient per-object error, waits with exponential backoff (busyDelay
+// doubling, at most maxPageBackoff) and stays pending, and the drain goes
+// on with the other pages. (A permanent error never gets here: syncPage
+// records it and the page is done; see objerror.go.) What concerns the whole connection ends the drain with the error,
 // for asynq to retry: rate limiting, transient token trouble, a stopped
 // connection, Redis, shutdown.
 //
@@ -259,7 +260,7 @@ func (h *Handlers) drainPage(ctx context.Context, log *zap.Logger, conn string, 
 	case errors.Is(err, ErrBusy):
 		it.NotBefore = now.Add(busyDelay).UnixMilli()
 		run.later(time.UnixMilli(it.NotBefore))
-		return h.state.deferTodo(ctx, conn, it, "")
+		return h.state.deferTodo(ctx, conn, it, "", h.cfg.Now())
 	case connectionWide(ctx, err):
 		return err
 	}
@@ -268,7 +269,7 @@ func (h *Handlers) drainPage(ctx context.Context, log *zap.Logger, conn string, 
 	run.later(time.UnixMilli(it.NotBefore))
 	log.Warn("page not synced; retrying it later while the connection's other pages go on",
 		zap.String("page_id", it.ID), zap.Int("attempts", it.Attempts), zap.Time("not_before", time.UnixMilli(it.NotBefore)), zap.Error(err))
-	if err := h.state.deferTodo(ctx, conn, it, err.Error()); err != nil {
+	if err := h.state.deferTodo(ctx, conn, it, err.Error(), h.cfg.Now()); err != nil {
 		return err
 	}
 	if f := h.cfg.Hooks.OnObjectError; f != nil {

@@ -352,9 +352,10 @@ func (h *Handlers) handleRefresh(ctx context.Context, t *asynq.Task) error {
 	return nil
 }
 
-func (h *Handlers) objectError(ctx context.Context, connID, objectID string, err error) {
-	h.log.Warn("object not synced", zap.String("conn_id", connID), zap.String("object_id", objectID), zap.Error(err))
-	if serr := h.state.setError(ctx, connID, objectID, err.Error()); serr != nil {
+// objectError records err as objectID's per-object error of kind.
+func (h *Handlers) objectError(ctx context.Context, connID, objectID string, kind ErrorKind, err error) {
+	h.log.Warn("object not synced", zap.String("conn_id", connID), zap.String("object_id", objectID), zap.String("kind", string(kind)), zap.Error(err))
+	if serr := h.state.setError(ctx, connID, objectID, kind, err.Error(), h.cfg.Now()); serr != nil {
 		h.log.Warn("could not record object error", zap.String("conn_id", connID), zap.Error(serr))
 	}
 	if f := h.cfg.Hooks.OnObjectError; f != nil {

@@ -96,6 +96,25 @@ func (h *Handlers) syncPage(ctx context.Context, log *zap.Logger, p PagePayload,
 		return err
 	}
 	done := func(pages int) error { return finish(doneArgs{pages: pages}) }
+	// failed ends the page with a permanent error: it is done (the
+	// connection's cursor moves on) and version (ms; 0: unknown) is marked,
+	// so it is not asked again until the page is edited.
+	failed := func(err error, version int64, detail ...zap.Field) error {
+		msg := fmt.Sprintf("page %s not synced: %v", p.PageID, err)
+		log.Warn("page recorded as a permanent per-object error until it is edited", append(detail, zap.Error(err))...)
+		if err := finish(doneArgs{errMsg: msg, errKind: ErrorPermanent, capped: version}); err != nil {
+			return err
+		}
+		if f := h.cfg.Hooks.OnObjectError; f != nil {
+			f(p.ConnID, p.PageID, err)
+		}
+		return nil
+	}
+	if !p.LastEdited.IsZero() && stored0.capped == p.LastEdited.UnixMilli() {
+		// The version the sweep (or a webhook) saw failed permanently
+		// before: not even the page GET is sent again (its error stays).
+		return finish(doneArgs{keepError: true, capped: stored0.capped})
+	}
 	syncedAt := h.cfg.Now()
 	raw, err := h.cfg.Notion.Do(ctx, p.ConnID, http.MethodGet, "/v1/pages/"+url.PathEscape(p.PageID), nil)
 	if notionclient.IsNotFound(err) {
@@ -105,6 +124,16 @@ func (h *Handlers) syncPage(ctx context.Context, log *zap.Logger, p PagePayload,
 		}
 		log.Info("page not shared with the integration any more; recorded as unshared")
 		return done(0)
+	}
+	if permanentAnswer(err, false) {
+		// 403, 400: asking again gets the same answer. The version is the
+		// one the sweep saw; a task without one (a child page found in its
+		// parent's walk, a webhook) keeps the mark a sweep left, if any.
+		version := msOrZero(p.LastEdited)
+		if version == 0 {
+			version = stored0.capped
+		}
+		return failed(&PermanentError{Object: "page " + p.PageID, Err: err}, version)
 	}
 	if err != nil {
 		return fmt.Errorf("page %s: %w", p.PageID, err)
@@ -126,8 +155,9 @@ func (h *Handlers) syncPage(ctx context.Context, log *zap.Logger, p PagePayload,
 	}
 	edited := head.LastEditedTime.UnixMilli()
 	if stored0.capped == edited {
-		// This version stopped at a cap before: it is not walked again
-		// until the page changes (its error stays in the status).
+		// This version failed permanently before (a cap, or a permanent
+		// answer for its blocks): it is not walked again until the page
+		// changes (its error stays in the status).
 		return finish(doneArgs{keepError: true, capped: edited})
 	}
 	stored, err := h.cfg.Sink.Stat(ctx, p.ConnID, sink.KindPage, head.ID)
@@ -143,21 +173,14 @@ func (h *Handlers) syncPage(ctx context.Context, log *zap.Logger, p PagePayload,
 		log.Info("resuming block walk from checkpoint", zap.Int("requests_done", w.requests), zap.Int("queued", len(w.queue)))
 	}
 	blocks, err := h.fetchTree(ctx, p.ConnID, head, w, gen, log)
-	if capErr := (*CapError)(nil); errors.As(err, &capErr) {
-		// Retrying at once would cost the same requests for the same
-		// answer: the page is done with its error, so the connection's
-		// cursor moves on, and this version is not walked again (see
-		// above). An edit of the page walks it again.
-		msg := fmt.Sprintf("page %s not synced: %v", p.PageID, err)
-		log.Warn("block walk stopped at a cap; page recorded as a per-object error until it is edited", zap.Error(err),
+	if errorKind(err) == ErrorPermanent {
+		// A cap, or a permanent answer for a listing: retrying at once
+		// would cost the same requests for the same answer. The page is
+		// done with its error, so the connection's cursor moves on, and
+		// this version is not walked again (see above). An edit of the
+		// page walks it again.
+		return failed(err, edited,
 			zap.Int("requests", w.requests), zap.Int("blocks", w.blocks), zap.Int64("bytes", w.bytes))
-		if err := finish(doneArgs{errMsg: msg, capped: edited}); err != nil {
-			return err
-		}
-		if f := h.cfg.Hooks.OnObjectError; f != nil {
-			f(p.ConnID, p.PageID, capErr)
-		}
-		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("page %s blocks: %w", p.PageID, err)
@@ -238,8 +261,10 @@ func (h *Handlers) fetchTree(ctx context.Context, conn string, page objectHead, 
 				}
 			}
 		}
-		var capErr *CapError
-		if errors.As(err, &capErr) {
+		if permanentAnswer(err, item.Cursor != "") {
+			err = &PermanentError{Object: "children of block " + item.ID, Err: err}
+		}
+		if errorKind(err) == ErrorPermanent {
 			return nil, err // the checkpoint is dropped with the page
 		}
 		if err != nil {

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -19,7 +20,8 @@ import (
 //	                             pages_synced, last_error
 //	<prefix>sync:<conn>:pending  set: objects discovered and not yet durably in the sink
 //	<prefix>sync:<conn>:errors   hash: object id -> a per-object error (e.g. a database
-//	                             the API version cannot query)
+//	                             the API version cannot query): JSON {since, kind, msg}
+//	                             (objerror.go), or a plain message written before kinds
 //	<prefix>sync:<conn>:dbcur    hash: database id -> row cursor (ms)
 //	<prefix>sync:<conn>:todo     hash: page id -> todoItem (JSON): pages waiting for the
 //	                             connection's drain task
@@ -30,7 +32,8 @@ import (
 //	<prefix>ckpt:<conn>:tree:<id>    hash: a page's block walk, one field per
 //	                             listing request (see walk.go), with a TTL
 //	<prefix>capped:<conn>:<id>   string with a TTL: the version (ms) of a page
-//	                             whose walk stopped at a cap
+//	                             that failed permanently (its walk stopped at a
+//	                             cap, or Notion answered a permanent error)
 //
 // Cursor discipline: a sweep records the newest last_edited_time it
 // discovered as the target, and adds every object it hands out to the
@@ -63,7 +66,10 @@ func (s *state) ckptKey(conn, kind, id string) string {
 // ckptKey(conn, "page", id) is no longer read; it expires.
 func (s *state) treeKey(conn, id string) string { return s.ckptKey(conn, "tree", id) }
 
-// cappedKey marks the version of a page whose walk stopped at a cap.
+// cappedKey marks the version of a page that failed permanently: its walk
+// stopped at a cap, or Notion answered a permanent error (objerror.go). The
+// key keeps its first name ("capped"), so marks written before permanent
+// errors existed stay valid.
 func (s *state) cappedKey(conn, id string) string { return s.prefix + "capped:" + conn + ":" + id }
 
 // SyncState is a connection's sync progress.
@@ -82,6 +88,10 @@ type SyncState struct {
 	// Errors are per-object errors that did not stop the connection's sync
 	// (object id -> message).
 	Errors map[string]string `json:"errors,omitempty"`
+	// ErrorDetails holds the kind (permanent or transient: whether the
+	// object holds the cursor) and since of each error in Errors (errors
+	// recorded before kinds existed have none).
+	ErrorDetails map[string]ObjectError `json:"error_details,omitempty"`
 }
 
 func msTime(s string) time.Time {
@@ -148,7 +158,20 @@ func (r stateReads) syncState() SyncState {
 	st := SyncState{
 		Cursor: msTime(m["cursor"]), Target: msTime(m["target"]),
 		LastSweep: msTime(m["last_sweep"]), LastSync: msTime(m["last_sync"]),
-		Pending: r.pending.Val(), Errors: r.errors.Val(),
+		Pending: r.pending.Val(),
+	}
+	if errs := r.errors.Val(); len(errs) > 0 {
+		st.Errors = make(map[string]string, len(errs))
+		for id, v := range errs {
+			msg, d, ok := decodeError(v)
+			st.Errors[id] = msg
+			if ok {
+				if st.ErrorDetails == nil {
+					st.ErrorDetails = map[string]ObjectError{}
+				}
+				st.ErrorDetails[id] = d
+			}
+		}
 	}
 	st.PagesSynced, _ = strconv.ParseInt(m["pages_synced"], 10, 64)
 	return st
@@ -187,16 +210,16 @@ return 0
 // [5] checkpoint, [6] claim, [7] capped mark. ARGV: [1] pending member (”
 // none), [2] pages stored, [3] now (ms), [4] object id (” none: leave
 // [3]..[5] and [7] alone), [5] claim token (” none), [6] error: ” clears
-// it, "=" keeps it, anything else is recorded, [7] capped version (ms; ”
-// drops the mark), [8] the mark's TTL (ms).
-var doneScript = redis.NewScript(`
+// it, "=" keeps it, anything else is recorded (an encodeError value), [7]
+// capped version (ms; ” drops the mark), [8] the mark's TTL (ms).
+var doneScript = redis.NewScript(setErrorLua + `
 if ARGV[1] ~= '' then redis.call('SREM', KEYS[2], ARGV[1]) end
 if ARGV[4] ~= '' then
   redis.call('HDEL', KEYS[3], ARGV[4])
   if ARGV[6] == '' then
     redis.call('HDEL', KEYS[4], ARGV[4])
   elseif ARGV[6] ~= '=' then
-    redis.call('HSET', KEYS[4], ARGV[4], ARGV[6])
+    set_err(KEYS[4], ARGV[4], ARGV[6])
   end
   redis.call('DEL', KEYS[5])
   if ARGV[7] == '' then
@@ -219,11 +242,13 @@ type doneArgs struct {
 	objectID string // a page: drop its to-do entry, error and checkpoint
 	claim    *claim // the object's claim, released if still ours
 	// errMsg is recorded as the page's per-object error ("": cleared)
-	// unless keepError leaves the recorded one as it is.
+	// unless keepError leaves the recorded one as it is; errKind is its
+	// kind (default ErrorPermanent: the object is done with it).
 	errMsg    string
+	errKind   ErrorKind
 	keepError bool
-	// capped marks this version (ms) of the page as stopped at a cap (0:
-	// no mark).
+	// capped marks this version (ms) of the page as failed permanently
+	// (0: no mark).
 	capped int64
 }
 
@@ -239,9 +264,12 @@ func (s *state) done(ctx context.Context, conn string, a doneArgs, now time.Time
 	if a.claim != nil {
 		claimKey, token = a.claim.key, a.claim.token
 	}
-	errArg := a.errMsg
-	if a.keepError {
+	errArg := ""
+	switch {
+	case a.keepError:
 		errArg = "="
+	case a.errMsg != "":
+		errArg = encodeError(cmp.Or(a.errKind, ErrorPermanent), a.errMsg, now)
 	}
 	capped := ""
 	if a.capped != 0 {
@@ -259,8 +287,12 @@ func (s *state) done(ctx context.Context, conn string, a doneArgs, now time.Time
 	return time.Time{}, nil
 }
 
-func (s *state) setError(ctx context.Context, conn, objectID, msg string) error {
-	return s.rdb.HSet(ctx, s.errorsKey(conn), objectID, msg).Err()
+var setErrorScript = redis.NewScript(setErrorLua + `set_err(KEYS[1], ARGV[1], ARGV[2]) return 0`)
+
+// setError records msg as objectID's per-object error of kind (keeping the
+// since of a recorded error of the same kind).
+func (s *state) setError(ctx context.Context, conn, objectID string, kind ErrorKind, msg string, now time.Time) error {
+	return setErrorScript.Run(ctx, s.rdb, []string{s.errorsKey(conn)}, objectID, encodeError(kind, msg, now)).Err()
 }
 
 func (s *state) clearError(ctx context.Context, conn, objectID string) error {
@@ -604,18 +636,21 @@ func (s *state) scanTodo(ctx context.Context, conn string, cursor uint64) ([]tod
 
 // deferTodoScript updates a to-do entry only while it exists (the page
 // may have been stored meanwhile by another task) and records the error.
-var deferTodoScript = redis.NewScript(`
+var deferTodoScript = redis.NewScript(setErrorLua + `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
+  if ARGV[3] ~= '' then set_err(KEYS[2], ARGV[1], ARGV[3]) end
 end
 return 0
 `)
 
 // deferTodo puts a page back to wait until it.NotBefore, recording msg as
-// its per-object error unless msg is empty.
-func (s *state) deferTodo(ctx context.Context, conn string, it todoItem, msg string) error {
+// its transient per-object error unless msg is empty.
+func (s *state) deferTodo(ctx context.Context, conn string, it todoItem, msg string, now time.Time) error {
 	b, _ := json.Marshal(it)
+	if msg != "" {
+		msg = encodeError(ErrorTransient, msg, now)
+	}
 	if err := deferTodoScript.Run(ctx, s.rdb, []string{s.todoKey(conn), s.errorsKey(conn)}, it.ID, b, msg).Err(); err != nil {
 		return fmt.Errorf("sync state of %s: %w", conn, err)
 	}

@@ -232,7 +232,7 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 		target = time.UnixMilli(ck.Target)
 	}
 	if truncated != nil {
-		h.objectError(ctx, conn, searchObject, fmt.Errorf("sweep stopped early, cursor not advanced: %w", truncated))
+		h.objectError(ctx, conn, searchObject, ErrorTransient, fmt.Errorf("sweep stopped early, cursor not advanced: %w", truncated))
 	}
 	cursor, err := h.state.endSweep(ctx, conn, self, target, truncated == nil, badResults)
 	if err != nil {
@@ -304,7 +304,7 @@ func (h *Handlers) resultError(ctx context.Context, conn, listing string, raw js
 	}
 	sum := sha256.Sum256(keyOf)
 	key := listing + ":" + hex.EncodeToString(sum[:6])
-	h.objectError(ctx, conn, key, fmt.Errorf("%s result skipped: %w", listing, err))
+	h.objectError(ctx, conn, key, ErrorPermanent, fmt.Errorf("%s result skipped: %w", listing, err))
 	return key
 }
 

@@ -33,7 +33,8 @@ func seedThree(t *testing.T, w *world) {
 		t.Fatal(err)
 	}
 	w.setSync("c1", jobs.SyncState{LastSync: w.start.Add(-5 * time.Minute), LastSweep: w.start.Add(-6 * time.Minute),
-		Cursor: w.start.Add(-time.Hour), Pending: 3, PagesSynced: 42, Errors: map[string]string{"db-1": "multiple data sources"}})
+		Cursor: w.start.Add(-time.Hour), Pending: 3, PagesSynced: 42, Errors: map[string]string{"db-1": "multiple data sources"},
+		ErrorDetails: map[string]jobs.ObjectError{"db-1": {Kind: jobs.ErrorPermanent, Since: w.start.Add(-10 * time.Minute)}}})
 	w.setSync("c3", jobs.SyncState{})
 }
 
@@ -143,20 +144,22 @@ func TestShow(t *testing.T) {
 	}
 	exp := w.start.Add(time.Hour).UTC().Format(time.RFC3339)
 	for k, want := range map[string]string{
-		"id":                  "c1",
-		"status":              "active",
-		"version":             "1",
-		"access_expires":      exp + " (in 1h)",
-		"failures":            "0",
-		"refresh_token":       "stored",
-		"key_id":              "k1",
-		"meta.workspace_name": "Acme",
-		"sync.last_sync":      w.start.Add(-5*time.Minute).Format(time.RFC3339) + " (5m ago)",
-		"sync.pending":        "3",
-		"sync.pages_synced":   "42",
-		"sync.cursor":         w.start.Add(-time.Hour).Format(time.RFC3339) + " (1h ago)",
-		"sync.target":         "never",
-		"sync.errors.db-1":    "multiple data sources",
+		"id":                            "c1",
+		"status":                        "active",
+		"version":                       "1",
+		"access_expires":                exp + " (in 1h)",
+		"failures":                      "0",
+		"refresh_token":                 "stored",
+		"key_id":                        "k1",
+		"meta.workspace_name":           "Acme",
+		"sync.last_sync":                w.start.Add(-5*time.Minute).Format(time.RFC3339) + " (5m ago)",
+		"sync.pending":                  "3",
+		"sync.pages_synced":             "42",
+		"sync.cursor":                   w.start.Add(-time.Hour).Format(time.RFC3339) + " (1h ago)",
+		"sync.target":                   "never",
+		"sync.errors.db-1":              "multiple data sources",
+		"sync.error_details.db-1.kind":  "permanent",
+		"sync.error_details.db-1.since": w.start.Add(-10*time.Minute).Format(time.RFC3339) + " (10m ago)",
 	} {
 		if lines[k] != want {
 			t.Errorf("show %s = %q, want %q", k, lines[k], want)

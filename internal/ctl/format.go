@@ -184,8 +184,9 @@ func (s syncInfo) count(key string) int {
 }
 
 // syncKeyOrder is the order show prints the known keys of jobs.SyncState
-// in; other keys follow alphabetically.
-var syncKeyOrder = []string{"last_sync", "last_sweep", "cursor", "target", "pending", "pages_synced", "errors"}
+// in; other keys follow alphabetically. error_details (each error's kind,
+// permanent or transient, and since) follows the messages.
+var syncKeyOrder = []string{"last_sync", "last_sweep", "cursor", "target", "pending", "pages_synced", "errors", "error_details"}
 
 // lines renders the sync info as key: value pairs under prefix.
 func (s syncInfo) lines(prefix string, now time.Time) [][2]string {

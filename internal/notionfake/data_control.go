@@ -38,8 +38,7 @@ type dataFault struct {
 	status     int
 	retryAfter time.Duration
 	reason     string
-	// code and message replace the status's default ones (permanent
-	// poisons).
+	// code and message, when set, replace the defaults of a status fault.
 	code, message string
 }
 

@@ -317,7 +317,7 @@ func TestPermanentPoisons(t *testing.T) {
 	}{
 		{PoisonRestricted, PoisonChildren, 403, "restricted_resource"},
 		{PoisonNotFound, PoisonChildren, 404, "object_not_found"},
-		{PoisonBadRequest, PoisonPageGet, 400, "validation_error"},
+		{PoisonValidation, PoisonPageGet, 400, "validation_error"},
 	} {
 		id := h.seed.PageIDs[i]
 		if _, err := h.s.Poison(h.ws, id, c.target, c.kind); err != nil {

@@ -25,6 +25,9 @@ const (
 	// PoisonChildren poisons GET /v1/blocks/{id}/children of a page or a
 	// block: every request of the listing, whatever its cursor.
 	PoisonChildren PoisonTarget = "children"
+	// PoisonDatabaseGet poisons GET /v1/databases/{id} of a database
+	// (plain and permanent kinds).
+	PoisonDatabaseGet PoisonTarget = "database"
 )
 
 // PoisonKind is how a poisoned object answers.
@@ -41,16 +44,22 @@ const (
 	// PoisonServerError answers 500 internal_server_error with Notion's
 	// error body.
 	PoisonServerError PoisonKind = "server_error"
-	// PoisonRestricted answers 403 restricted_resource, as Notion answers an
-	// object the integration lacks the capability or permission to read: a
-	// permanent error.
+
+	// The permanent kinds answer as Notion does for an object the
+	// integration can never read as it is: the same request fails the same
+	// way until the object (or its sharing) changes. They apply to
+	// PoisonPageGet, PoisonChildren and PoisonQuery.
+
+	// PoisonRestricted answers 403 restricted_resource with Notion's error
+	// body (the integration lacks the capability for this object). The
+	// permanent kinds also apply to PoisonDatabaseGet.
 	PoisonRestricted PoisonKind = "restricted_resource"
-	// PoisonNotFound answers 404 object_not_found while the object is still
-	// listed elsewhere (search, its parent's children): a permanent error.
-	PoisonNotFound PoisonKind = "not_found"
-	// PoisonBadRequest answers 400 validation_error, as Notion answers
-	// content it cannot serve through the API: a permanent error.
-	PoisonBadRequest PoisonKind = "validation_error"
+	// PoisonNotFound answers 404 object_not_found with Notion's error body
+	// (for children: a block Notion will not list to this integration).
+	PoisonNotFound PoisonKind = "object_not_found"
+	// PoisonValidation answers 400 validation_error with Notion's error
+	// body, for a request that carries no cursor Notion could refuse.
+	PoisonValidation PoisonKind = "validation_error"
 )
 
 // ErrInvalidPoison is returned (wrapped) for an unknown PoisonTarget or
@@ -85,21 +94,22 @@ type poisonKey struct {
 }
 
 func (t PoisonTarget) valid() bool {
-	return t == PoisonPageGet || t == PoisonChildren || t == PoisonSearch || t == PoisonQuery
+	return t == PoisonPageGet || t == PoisonChildren || t == PoisonSearch || t == PoisonQuery || t == PoisonDatabaseGet
 }
 
 // plain reports whether k is one of the fault kinds (which any page or
 // children target takes).
 func (k PoisonKind) plain() bool {
-	return k == PoisonMalformed || k == PoisonHTML || k == PoisonServerError || k.permanent()
+	return k == PoisonMalformed || k == PoisonHTML || k == PoisonServerError
 }
 
-// permanent reports whether k is one of the permanent Notion errors.
-func (k PoisonKind) permanent() bool {
-	return k == PoisonRestricted || k == PoisonNotFound || k == PoisonBadRequest
+// Permanent reports whether k is one of the permanent kinds
+// (PoisonRestricted, PoisonNotFound, PoisonValidation).
+func (k PoisonKind) Permanent() bool {
+	return k == PoisonRestricted || k == PoisonNotFound || k == PoisonValidation
 }
 
-func (k PoisonKind) valid() bool { return k.plain() || k.Hostile() }
+func (k PoisonKind) valid() bool { return k.plain() || k.Permanent() || k.Hostile() }
 
 // Takes reports whether target t takes poison kind k.
 func (t PoisonTarget) Takes(k PoisonKind) bool { return t.valid() && t.fits(k) }
@@ -107,7 +117,10 @@ func (t PoisonTarget) Takes(k PoisonKind) bool { return t.valid() && t.fits(k) }
 // fits reports whether target takes kind.
 func (t PoisonTarget) fits(k PoisonKind) bool {
 	if k.plain() {
-		return t == PoisonPageGet || t == PoisonChildren
+		return t == PoisonPageGet || t == PoisonChildren || t == PoisonDatabaseGet
+	}
+	if k.Permanent() {
+		return t == PoisonPageGet || t == PoisonChildren || t == PoisonQuery || t == PoisonDatabaseGet
 	}
 	for _, h := range hostileKinds[t] {
 		if h == k {
@@ -125,25 +138,25 @@ func (k PoisonKind) fault() dataFault {
 	case PoisonHTML:
 		return dataFault{kind: dataFaultHTML}
 	case PoisonRestricted:
-		return dataFault{kind: dataFaultStatus, status: http.StatusForbidden, code: "restricted_resource",
+		return dataFault{kind: dataFaultStatus, status: http.StatusForbidden, code: string(PoisonRestricted),
 			message: "API token does not have access to this resource."}
 	case PoisonNotFound:
-		return dataFault{kind: dataFaultStatus, status: http.StatusNotFound, code: "object_not_found",
-			message: "Could not find block. Make sure the relevant pages and databases are shared with your integration."}
-	case PoisonBadRequest:
-		return dataFault{kind: dataFaultStatus, status: http.StatusBadRequest, code: "validation_error",
-			message: "This block type is not supported via the API."}
+		return dataFault{kind: dataFaultStatus, status: http.StatusNotFound, code: string(PoisonNotFound),
+			message: "Could not find block with the requested ID. Make sure the relevant pages and databases are shared with your integration."}
+	case PoisonValidation:
+		return dataFault{kind: dataFaultStatus, status: http.StatusBadRequest, code: string(PoisonValidation),
+			message: "body failed validation: the object cannot be read with this request."}
 	}
 	return dataFault{kind: dataFaultStatus, status: http.StatusInternalServerError}
 }
 
 func checkPoison(target PoisonTarget, kind PoisonKind) error {
 	if !target.valid() {
-		return fmt.Errorf("%w: target %q (want %q, %q, %q or %q)", ErrInvalidPoison, target, PoisonPageGet, PoisonChildren, PoisonSearch, PoisonQuery)
+		return fmt.Errorf("%w: target %q (want %q, %q, %q, %q or %q)", ErrInvalidPoison, target, PoisonPageGet, PoisonChildren, PoisonDatabaseGet, PoisonSearch, PoisonQuery)
 	}
 	if !kind.valid() {
 		return fmt.Errorf("%w: kind %q (want %q, %q, %q, %q, %q or %q, or a hostile kind)", ErrInvalidPoison, kind,
-			PoisonMalformed, PoisonHTML, PoisonServerError, PoisonRestricted, PoisonNotFound, PoisonBadRequest)
+			PoisonMalformed, PoisonHTML, PoisonServerError, PoisonRestricted, PoisonNotFound, PoisonValidation)
 	}
 	if !target.fits(kind) {
 		return fmt.Errorf("%w: kind %q does not apply to target %q", ErrInvalidPoison, kind, target)
@@ -200,8 +213,8 @@ func (s *Server) PoisonObjects(ws string, ids []string, target PoisonTarget, kin
 func (d *wsData) poisonable(id string, target PoisonTarget) (Poisoned, error) {
 	nid, _ := normalizeID(id)
 	p := Poisoned{WorkspaceID: d.id, ID: nid, Target: target}
-	if target == PoisonQuery || target == PoisonSearch {
-		if _, ok := d.dbs[nid]; ok && target == PoisonQuery {
+	if target == PoisonQuery || target == PoisonSearch || target == PoisonDatabaseGet {
+		if _, ok := d.dbs[nid]; ok && target != PoisonSearch {
 			return p, nil
 		}
 		return p, fmt.Errorf("%w: target %q takes a database id (%q: use PoisonSearchResults)", ErrInvalidPoison, target, PoisonSearch)
@@ -405,6 +418,10 @@ func (s *Server) poisonedLocked(kind EndpointKind, req *dataRequest) (dataFault,
 		target = PoisonPageGet
 	case EndpointBlockChildren:
 		target = PoisonChildren
+	case EndpointQueryDatabase:
+		target = PoisonQuery
+	case EndpointGetDatabase:
+		target = PoisonDatabaseGet
 	default:
 		return dataFault{}, false
 	}
@@ -413,7 +430,7 @@ func (s *Server) poisonedLocked(kind EndpointKind, req *dataRequest) (dataFault,
 		return dataFault{}, false
 	}
 	p, ok := st.poison[poisonKey{req.ws.id, id, target}]
-	if !ok || !p.Kind.plain() {
+	if !ok || !p.Kind.plain() && !p.Kind.Permanent() {
 		return dataFault{}, false // hostile kinds answer in hostileLocked
 	}
 	p.Served++

@@ -494,3 +494,46 @@ func (s *Server) dataBlockParent(id string) string {
 	}
 	return ""
 }
+
+// The permanent kinds answer Notion's error object with their status and
+// code, for a page GET, a children listing and a database query, every
+// time until lifted.
+func TestPoisonPermanentKinds(t *testing.T) {
+	h := newDataHarness(t, SeedSpec{Seed: 47, Pages: 4, BlocksPerPage: 3, Databases: 1, RowsPerDatabase: 2})
+	status := map[PoisonKind]float64{PoisonRestricted: 403, PoisonNotFound: 404, PoisonValidation: 400}
+	kinds := []PoisonKind{PoisonRestricted, PoisonNotFound, PoisonValidation}
+	db := h.seed.DatabaseIDs[0]
+	for i, kind := range kinds {
+		if !kind.Permanent() || !PoisonQuery.Takes(kind) || !PoisonPageGet.Takes(kind) || !PoisonChildren.Takes(kind) || !PoisonDatabaseGet.Takes(kind) {
+			t.Fatalf("%s: not a permanent kind for every target", kind)
+		}
+		page := h.seed.PageIDs[i]
+		for _, target := range []PoisonTarget{PoisonPageGet, PoisonChildren, PoisonQuery, PoisonDatabaseGet} {
+			id, method, path := page, "GET", "/v1/pages/"+page
+			switch target {
+			case PoisonDatabaseGet:
+				id, path = db, "/v1/databases/"+db
+			case PoisonChildren:
+				path = childrenPath(page, "")
+			case PoisonQuery:
+				id, method, path = db, "POST", "/v1/databases/"+db+"/query"
+			}
+			if _, err := h.s.Poison(h.ws, id, target, kind); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				r := h.raw(method, path, nil)
+				m := r.json(t)
+				if float64(r.status) != status[kind] || m["code"] != string(kind) || m["object"] != "error" || m["status"] != status[kind] {
+					t.Fatalf("%s %s: want %v %s, got %d %v", target, kind, status[kind], kind, r.status, m)
+				}
+			}
+			if !h.s.Unpoison(h.ws, id, target) {
+				t.Fatalf("%s %s was not poisoned", target, kind)
+			}
+			if r := h.raw(method, path, nil); r.status != 200 {
+				t.Fatalf("%s %s after Unpoison: %d %s", target, kind, r.status, r.body)
+			}
+		}
+	}
+}

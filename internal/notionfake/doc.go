@@ -77,8 +77,9 @@
 //     the old last_edited_time; unshared objects answer 404; ArchivePage
 //     trashes (in_trash true on GET, gone from search and queries).
 //   - Permanent per-object errors: poison kinds PoisonRestricted (403
-//     restricted_resource), PoisonNotFound (404) and PoisonBadRequest (400
-//     validation_error) for a page GET or a children listing.
+//     restricted_resource), PoisonNotFound (404 object_not_found) and
+//     PoisonValidation (400 validation_error) for a page or database GET, a
+//     children listing or a query.
 //
 // # Concurrency
 //

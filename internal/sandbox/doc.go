@@ -76,8 +76,10 @@
 // /v1/blocks/{id}/children (of a page or a block, every page of the
 // listing); kind "malformed" answers 200 with truncated JSON, "html" the
 // Cloudflare 403 page, "server_error" 500 internal_server_error; the
-// permanent Notion errors "restricted_resource" (403), "not_found" (404
-// object_not_found) and "validation_error" (400). A poison
+// permanent kinds "restricted_resource" (403), "object_not_found" (404) and
+// "validation_error" (400) answer Notion's error object, for "page",
+// "children", "database" (GET /v1/databases/{id}) and "query" (ids are
+// databases). A poison
 // request names ids, or a number of pages: the first ones of a workspace,
 // or pages drawn at random (from a seed) across workspaces; the answer
 // lists the objects poisoned, each with the page whose sync it breaks:

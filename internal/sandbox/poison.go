@@ -25,14 +25,17 @@ const maxPoisonPages = 10_000
 //	{"target":"query","kind":"bad_id","ids":["<database id>"]}
 type PoisonRequest struct {
 	// Target is "page" (GET /v1/pages/{id}), "children" (GET
-	// /v1/blocks/{id}/children, every page of the listing), "search" (POST
+	// /v1/blocks/{id}/children, every page of the listing), "database" (GET
+	// /v1/databases/{id}; ids are databases), "search" (POST
 	// /v1/search of Workspace; no ids or pages) or "query" (POST
 	// /v1/databases/{id}/query; ids are databases).
 	Target notionfake.PoisonTarget `json:"target"`
 	// Kind is "malformed" (200 with truncated JSON), "html" (Cloudflare's
-	// 403 HTML page), "server_error" (500 internal_server_error) or a
-	// permanent Notion error, "restricted_resource" (403), "not_found"
-	// (404) or "validation_error" (400), for "page" and "children"; or a hostile kind (see notionfake's
+	// 403 HTML page) or "server_error" (500 internal_server_error), for
+	// "page" and "children"; a permanent kind, "restricted_resource" (403),
+	// "object_not_found" (404) or "validation_error" (400), for "page",
+	// "children", "database" (GET /v1/databases/{id}) and "query"; or a
+	// hostile kind (see notionfake's
 	// data_hostile.go): for "children" "cycle_self", "cycle_ancestor",
 	// "endless_same", "endless_new", "huge", "wrong_types"; for "search"
 	// and "query" "bad_id".
@@ -163,8 +166,9 @@ func (s *Sandbox) handleClearPoison(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, ClearPoisonResponse{Cleared: n})
 		return
 	}
-	if id == "" || (target != notionfake.PoisonPageGet && target != notionfake.PoisonChildren) {
-		writeError(w, http.StatusBadRequest, "invalid_request", "to lift one poison give id and target (page or children), and optionally workspace")
+	if id == "" || (target != notionfake.PoisonPageGet && target != notionfake.PoisonChildren && target != notionfake.PoisonQuery &&
+		target != notionfake.PoisonDatabaseGet) {
+		writeError(w, http.StatusBadRequest, "invalid_request", "to lift one poison give id and target (page, children, database or query), and optionally workspace")
 		return
 	}
 	ws := q.Get("workspace")

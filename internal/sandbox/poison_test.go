@@ -269,3 +269,34 @@ func TestHugeWorkspacesAndExpectedFor(t *testing.T) {
 		}
 	}
 }
+
+// The permanent kinds are served through the admin API for a page and a
+// database query, and a query poison is lifted by id and target.
+func TestPoisonPermanentKindsAPI(t *testing.T) {
+	t.Parallel()
+	sb, ts := startSandbox(t, smallConfig())
+	tr := connect(t, sb, ts)
+	page, db := sb.Seed().PageIDs[0], sb.Seed().DatabaseIDs[0]
+	for _, body := range []string{
+		`{"target":"page","kind":"restricted_resource","ids":["` + page + `"]}`,
+		`{"target":"query","kind":"validation_error","ids":["` + db + `"]}`,
+	} {
+		if st, raw := call(t, ts, http.MethodPost, "/_sandbox/poison", body, nil); st != http.StatusOK {
+			t.Fatalf("poison %s: %d %s", body, st, raw)
+		}
+	}
+	if r, body := notion(t, ts, tr.AccessToken, http.MethodGet, "/v1/pages/"+page, ""); r.StatusCode != http.StatusForbidden ||
+		!strings.Contains(body, `"restricted_resource"`) {
+		t.Fatalf("restricted page: %d %.200s", r.StatusCode, body)
+	}
+	if r, body := notion(t, ts, tr.AccessToken, http.MethodPost, "/v1/databases/"+db+"/query", "{}"); r.StatusCode != http.StatusBadRequest ||
+		!strings.Contains(body, `"validation_error"`) {
+		t.Fatalf("poisoned query: %d %.200s", r.StatusCode, body)
+	}
+	if st, raw := call(t, ts, http.MethodDelete, "/_sandbox/poison?target=query&id="+db, "", nil); st != http.StatusOK {
+		t.Fatalf("lift the query poison: %d %s", st, raw)
+	}
+	if r, body := notion(t, ts, tr.AccessToken, http.MethodPost, "/v1/databases/"+db+"/query", "{}"); r.StatusCode != http.StatusOK {
+		t.Fatalf("query after the poison was lifted: %d %.200s", r.StatusCode, body)
+	}
+}
