@@ -313,21 +313,4 @@ const ManyReferences = 30
 // SharePage shares page or database id with the integration again (after
 // UnsharePage) without touching its last_edited_time: a page shared late
 // shows up with an old timestamp, as in Notion.
-func (s *Server) SharePage(ws, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, err := s.lookupWSLocked(ws)
-	if err != nil {
-		return err
-	}
-	nid, _ := normalizeID(id)
-	if p, ok := d.pages[nid]; ok {
-		p.unshared = false
-		return nil
-	}
-	if db, ok := d.dbs[nid]; ok {
-		db.unshared = false
-		return nil
-	}
-	return fmt.Errorf("%w: page or database %q in workspace %q", ErrObjectNotFound, id, ws)
-}
+func (s *Server) SharePage(ws, id string) error { return s.setShared(ws, id, true) }

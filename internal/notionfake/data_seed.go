@@ -778,7 +778,11 @@ func (s *Server) ArchivePage(ws, pageID string) error {
 // UnsharePage stops sharing page or database id with the integration: it
 // and everything inside it answer 404 object_not_found and leave search and
 // queries; a child_page block showing it stays in its parent's content.
-func (s *Server) UnsharePage(ws, id string) error {
+func (s *Server) UnsharePage(ws, id string) error { return s.setShared(ws, id, false) }
+
+// setShared shares page or database id with the integration, or stops
+// sharing it, leaving its last_edited_time alone.
+func (s *Server) setShared(ws, id string, shared bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d, err := s.lookupWSLocked(ws)
@@ -787,11 +791,11 @@ func (s *Server) UnsharePage(ws, id string) error {
 	}
 	nid, _ := normalizeID(id)
 	if p, ok := d.pages[nid]; ok {
-		p.unshared = true
+		p.unshared = !shared
 		return nil
 	}
 	if db, ok := d.dbs[nid]; ok {
-		db.unshared = true
+		db.unshared = !shared
 		return nil
 	}
 	return fmt.Errorf("%w: page or database %q in workspace %q", ErrObjectNotFound, id, ws)
