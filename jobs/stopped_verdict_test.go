@@ -114,4 +114,16 @@ func TestStoppedConnectionTasksCompleteWithVerdict(t *testing.T) {
 	if n := e.fake.Stats().TokenRequests - tokenCalls; n != 0 {
 		t.Errorf("%d token requests for stopped connections, want 0", n)
 	}
+	// Resumed, the connection's next sweep drains what the stopped drain
+	// left pending and completes the sync.
+	if err := e.store.Resume(ctx, paused); err != nil {
+		t.Fatal(err)
+	}
+	e.sweepFor(paused)
+	if st := e.waitSyncedFor(paused); st.Pending != 0 {
+		t.Errorf("after resume: pending %d", st.Pending)
+	}
+	if n := e.archived(); n != 0 {
+		t.Errorf("%d tasks archived after resume, want 0", n)
+	}
 }
