@@ -26,7 +26,7 @@ func (h *Handlers) handleDatabase(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	return h.finish(ctx, p.ConnID, h.syncDatabase(ctx, t, p))
+	return h.finish(ctx, t, p.ConnID, h.syncDatabase(ctx, t, p))
 }
 
 // queryCheckpoint is a database query in progress.

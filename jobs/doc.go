@@ -103,8 +103,9 @@
 // (RetryDelay); such waits, and transient token trouble, do not count
 // against the task's retries (IsFailure), and no worker slot is held
 // through a long wait. When a connection needs re-authorization or is
-// paused, its tasks stop without any Notion call and are not retried
-// (asynq.SkipRetry); its to-do list stays, and the first sweep after it
+// paused, its tasks stop without any Notion call and are not retried: they
+// complete with a result naming the verdict (Verdict), so asynqmon does not
+// count them as failures; its to-do list stays, and the first sweep after it
 // resumes starts a new drain. Handlers.Stop makes running drains hand their
 // connections on at once (pages in flight stop and give back their claims),
 // for a quick worker shutdown. A worker that dies without that (SIGKILL,

@@ -60,7 +60,7 @@ func (h *Handlers) handleDrain(ctx context.Context, t *asynq.Task) error {
 			log.Warn("could not drop the drain flag of a stopped connection", zap.Error(derr))
 		}
 	}
-	return h.finish(ctx, p.ConnID, err)
+	return h.finish(ctx, t, p.ConnID, err)
 }
 
 // drain syncs the connection's waiting pages for up to DrainSlice, up to

@@ -12,3 +12,17 @@ import (
 func RecordErrorForTest(ctx context.Context, rdb redis.UniversalClient, conn, id string, kind ErrorKind, msg string, now time.Time) error {
 	return (&state{rdb: rdb, prefix: "notionsync:"}).setError(ctx, conn, id, kind, msg, now)
 }
+
+// QueueTodoForTest puts pageIDs on conn's to-do list and pending set, as a
+// sweep does, with the drain flag taken for drainID: a drain task the test
+// enqueues under that id owns the list.
+func QueueTodoForTest(ctx context.Context, rdb redis.UniversalClient, conn, drainID string, pageIDs []string, now time.Time) error {
+	s := &state{rdb: rdb, prefix: "notionsync:", claimTTL: time.Minute}
+	members := make([]string, len(pageIDs))
+	items := make([]todoItem, len(pageIDs))
+	for i, id := range pageIDs {
+		members[i], items[i] = "page:"+id, todoItem{ID: id, DiscoveredAt: now.UnixMilli()}
+	}
+	_, err := s.enqueueTodo(ctx, conn, drainID, members, items, now)
+	return err
+}

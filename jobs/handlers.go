@@ -265,52 +265,91 @@ func stopped(err error) bool {
 		errors.Is(err, tokens.ErrDisconnected) || errors.Is(err, tokens.ErrNotFound)
 }
 
-// finish turns a task's error into what asynq should do with it.
-func (h *Handlers) finish(ctx context.Context, connID string, err error) error {
+// finish turns a sync, page, database, sweep or drain task's error into
+// what asynq should do with it. A connection that is paused, needs
+// re-authorization, was disconnected or is gone ends the task as a success
+// whose result (asynq's ResultWriter) names the verdict: the task did what
+// it should, which is nothing. Archiving these (SkipRetry) made asynqmon
+// count every task of a paused or needs_reauth connection as a failure, so
+// the sync queues' error rates no longer meant errors. Either way the task
+// is not retried and makes no further call: terminal means quiet. The
+// caller has already given back what the task held (a drain's flag, a
+// sweep's pending-set entry).
+func (h *Handlers) finish(ctx context.Context, t *asynq.Task, connID string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if stopped(err) {
-		// Later sweeps must not collide with the ids of the tasks archived
-		// now: move the connection to a new task-id generation.
-		if gerr := h.state.bumpGen(ctx, connID); gerr != nil {
-			h.log.Warn("could not bump task generation", zap.String("conn_id", connID), zap.Error(gerr))
-		}
-		return fmt.Errorf("%w (%w)", err, asynq.SkipRetry)
+	v, ok := verdictOf(connID, err)
+	if !ok {
+		return err
 	}
-	return err
+	// A completed task keeps its id for its retention (an archived one did
+	// too): later sweeps must not collide with the ids of the tasks ended
+	// now, so move the connection to a new task-id generation.
+	if gerr := h.state.bumpGen(context.WithoutCancel(ctx), connID); gerr != nil {
+		h.log.Warn("could not bump task generation", zap.String("conn_id", connID), zap.Error(gerr))
+	}
+	h.writeVerdict(t, v)
+	h.log.Debug("task ended on a stopped connection", zap.String("task_type", t.Type()), zap.String("conn_id", connID), zap.String("verdict", v.Verdict))
+	return nil
 }
 
-// RefreshVerdict is the result (asynq's ResultWriter; asynqmon shows it on
-// the completed task) of a refresh task that found its connection beyond
-// refreshing.
-type RefreshVerdict struct {
+// Verdict is the result (asynq's ResultWriter; asynqmon shows it on the
+// completed task) of a task that found its connection stopped: paused,
+// beyond refreshing, or gone. It is small JSON and never holds a token.
+type Verdict struct {
 	ConnID string `json:"conn_id"`
-	// Verdict is the connection's state: "needs_reauth", "disconnected" or
-	// "not_found".
+	// Verdict is the connection's state: "paused", "needs_reauth",
+	// "disconnected" or "not_found". A refresh task never reports "paused":
+	// a paused connection's tokens are still refreshed.
 	Verdict string `json:"verdict"`
 	// Reason and Detail are the needs_reauth verdict's (never a token).
 	Reason tokens.Reason `json:"reason,omitempty"`
 	Detail string        `json:"detail,omitempty"`
 }
 
-// refreshVerdict returns the verdict err names, if it is terminal.
-func refreshVerdict(connID string, err error) (RefreshVerdict, bool) {
-	v := RefreshVerdict{ConnID: connID}
+// RefreshVerdict is a refresh task's Verdict (the name it had first).
+type RefreshVerdict = Verdict
+
+// verdictOf returns the verdict err names, if the connection is stopped
+// (see stopped).
+func verdictOf(connID string, err error) (Verdict, bool) {
+	v := Verdict{ConnID: connID}
 	var re *tokens.ReauthError
 	switch {
 	case errors.As(err, &re):
 		v.Verdict, v.Reason, v.Detail = string(tokens.StatusNeedsReauth), re.Reason, re.Detail
 	case errors.Is(err, tokens.ErrReauthRequired):
 		v.Verdict = string(tokens.StatusNeedsReauth)
+	case errors.Is(err, tokens.ErrPaused):
+		v.Verdict = string(tokens.StatusPaused)
 	case errors.Is(err, tokens.ErrDisconnected):
 		v.Verdict = string(tokens.StatusDisconnected)
 	case errors.Is(err, tokens.ErrNotFound):
 		v.Verdict = "not_found"
 	default:
-		return RefreshVerdict{}, false
+		return Verdict{}, false
 	}
 	return v, true
+}
+
+// writeVerdict stores v as t's result. A task built outside an asynq server
+// (ServeMux.ProcessTask) has no result writer; a task without retention (a
+// drain) is deleted on success, so its result is not kept.
+func (h *Handlers) writeVerdict(t *asynq.Task, v Verdict) {
+	rw := t.ResultWriter()
+	if rw == nil {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err == nil {
+		_, err = rw.Write(b)
+	}
+	if err != nil {
+		// The verdict is stored on the connection; only the task's result
+		// is missing.
+		h.log.Warn("could not write a task's verdict", zap.String("task_type", t.Type()), zap.String("conn_id", v.ConnID), zap.Error(err))
+	}
 }
 
 // handleRefresh refreshes a connection's tokens when due. A connection that
@@ -331,23 +370,11 @@ func (h *Handlers) handleRefresh(ctx context.Context, t *asynq.Task) error {
 	} else {
 		err = h.cfg.Tokens.Refresh(ctx, p.ConnID)
 	}
-	v, terminal := refreshVerdict(p.ConnID, err)
+	v, terminal := verdictOf(p.ConnID, err)
 	if !terminal {
 		return err
 	}
-	// A task built outside an asynq server (ServeMux.ProcessTask) has no
-	// result writer.
-	if rw := t.ResultWriter(); rw != nil {
-		b, merr := json.Marshal(v)
-		if merr == nil {
-			_, merr = rw.Write(b)
-		}
-		if merr != nil {
-			// The verdict is stored on the connection; only the task's
-			// result is missing.
-			h.log.Warn("could not write a refresh task's result", zap.String("conn_id", p.ConnID), zap.Error(merr))
-		}
-	}
+	h.writeVerdict(t, v)
 	h.log.Debug("refresh task ended on a terminal status", zap.String("conn_id", p.ConnID), zap.String("verdict", v.Verdict))
 	return nil
 }

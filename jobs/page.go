@@ -23,7 +23,7 @@ func (h *Handlers) handlePage(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	log := h.taskLogger(ctx, t, p.ConnID)
-	return h.finish(ctx, p.ConnID, h.syncPage(ctx, log, p, h.lazyGen(ctx, p.ConnID)))
+	return h.finish(ctx, t, p.ConnID, h.syncPage(ctx, log, p, h.lazyGen(ctx, p.ConnID)))
 }
 
 // lazyGen returns the connection's task-id generation, read on first use

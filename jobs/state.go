@@ -356,8 +356,8 @@ func (s *state) gen(ctx context.Context, conn string) (int64, error) {
 }
 
 // bumpGen starts a new task-id generation for the connection. Tasks that
-// stop because the connection is paused or needs re-authorization are
-// archived with their ids; the next generation's tasks get new ids, so a
+// stop because the connection is paused or needs re-authorization complete
+// with their verdicts and keep their ids for their retention; the next generation's tasks get new ids, so a
 // sweep after the connection resumes is not refused as a duplicate of them.
 func (s *state) bumpGen(ctx context.Context, conn string) error {
 	return s.rdb.HIncrBy(ctx, s.key(conn), "gen", 1).Err()

@@ -48,7 +48,7 @@ func (h *Handlers) handleSweep(ctx context.Context, t *asynq.Task) error {
 			h.log.Warn("could not release a stopped sweep", zap.String("conn_id", p.ConnID), zap.Error(derr))
 		}
 	}
-	return h.finish(ctx, p.ConnID, err)
+	return h.finish(ctx, t, p.ConnID, err)
 }
 
 // sweep runs one connection's sweep. self is its pending-set member, the

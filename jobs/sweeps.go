@@ -105,7 +105,12 @@ func (h *Handlers) batchSweep(ctx context.Context, log *zap.Logger, taskID strin
 		return fmt.Errorf("release sweep of %s: %w", s.ConnID, derr)
 	}
 	if stopped(err) {
-		_ = h.finish(bg, s.ConnID, err) // new task-id generation
+		// The batch's other sweeps go on; this one ends quietly, as a
+		// sweep task of its own would (finish): new task-id generation.
+		// The batch task's result is not this connection's to write.
+		if gerr := h.state.bumpGen(bg, s.ConnID); gerr != nil {
+			log.Warn("could not bump task generation", zap.Error(gerr))
+		}
 		return nil
 	}
 	at := time.Now().Add(RetryDelay(0, err, nil))
