@@ -1,11 +1,18 @@
 package jobs_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/notionsync/notionsync/internal/notionfake"
 	"github.com/notionsync/notionsync/jobs"
 	"github.com/notionsync/notionsync/sync/sink"
@@ -19,9 +26,9 @@ import (
 
 // resultLimitEnv is a connection whose search finds the databases only and
 // whose queries stop at limit rows.
-func resultLimitEnv(t *testing.T, spec notionfake.SeedSpec, limit int) *env {
+func resultLimitEnv(t *testing.T, spec notionfake.SeedSpec, limit int, tr http.RoundTripper) *env {
 	t.Helper()
-	e := newEnv(t, envOpts{spec: spec})
+	e := newEnv(t, envOpts{spec: spec, transport: tr})
 	if err := e.fake.SetImperfections(notionfake.Imperfections{ResultLimit: true, ResultLimitSize: limit, SearchOmitShare: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +48,7 @@ func (e *env) edited(id string) time.Time {
 func TestQueryOverResultLimitSyncsEveryRow(t *testing.T) {
 	t.Parallel()
 	const limit = 7
-	e := resultLimitEnv(t, notionfake.SeedSpec{Seed: 41, Databases: 1, RowsPerDatabase: 20, BlocksPerRow: 1, History: 30 * 24 * time.Hour}, limit)
+	e := resultLimitEnv(t, notionfake.SeedSpec{Seed: 41, Databases: 1, RowsPerDatabase: 20, BlocksPerRow: 1, History: 30 * 24 * time.Hour}, limit, nil)
 	db := e.seed.DatabaseIDs[0]
 	rows := e.seed.RowsByDatabase[db]
 	perMinute := map[time.Time]int{}
@@ -92,7 +99,7 @@ func TestQueryOverResultLimitSyncsEveryRow(t *testing.T) {
 // does not move past the rows never read.
 func TestQueryLimitWithinOneMinuteIsAnObjectError(t *testing.T) {
 	t.Parallel()
-	e := resultLimitEnv(t, notionfake.SeedSpec{Seed: 42, Databases: 1, RowsPerDatabase: 20, BlocksPerRow: 1}, 7)
+	e := resultLimitEnv(t, notionfake.SeedSpec{Seed: 42, Databases: 1, RowsPerDatabase: 20, BlocksPerRow: 1}, 7, nil)
 	db := e.seed.DatabaseIDs[0]
 	first := e.clock.Now()
 	e.startWorkers(2)
@@ -121,5 +128,97 @@ func TestQueryLimitWithinOneMinuteIsAnObjectError(t *testing.T) {
 	}
 	if stored != 7 {
 		t.Errorf("%d rows stored, want the 7 the query returned", stored)
+	}
+}
+
+// splitQueries records the body of every database query and, once armed,
+// cancels the task's context at the first query of a later segment (one
+// with an on_or_before bound), as a worker that stops mid-split would.
+type splitQueries struct {
+	base http.RoundTripper
+
+	mu     sync.Mutex
+	bodies []string
+	cancel context.CancelFunc // set: cancel at the next segment query
+}
+
+func (s *splitQueries) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost && r.Body != nil && strings.HasSuffix(r.URL.Path, "/query") {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		s.mu.Lock()
+		s.bodies = append(s.bodies, string(b))
+		cancel := s.cancel
+		if cancel != nil && strings.Contains(string(b), "on_or_before") {
+			s.cancel = nil
+		} else {
+			cancel = nil
+		}
+		s.mu.Unlock()
+		if cancel != nil {
+			cancel()
+			return nil, context.Canceled
+		}
+	}
+	return s.base.RoundTrip(r)
+}
+
+func (s *splitQueries) take() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.bodies
+	s.bodies = nil
+	return b
+}
+
+// A database task stopped between segments resumes from its checkpoint in
+// the segment it reached (not from the newest row), and the row cursor
+// does not move until the last segment is read.
+func TestQuerySplitResumesFromCheckpoint(t *testing.T) {
+	t.Parallel()
+	tr := &splitQueries{base: http.DefaultTransport.(*http.Transport).Clone()}
+	e := resultLimitEnv(t, notionfake.SeedSpec{Seed: 41, Databases: 1, RowsPerDatabase: 20, BlocksPerRow: 1, History: 30 * 24 * time.Hour}, 7, tr)
+	db := e.seed.DatabaseIDs[0]
+	e.startWorkers(2)
+	payload := fmt.Sprintf(`{"conn_id":%q,"database_id":%q}`, e.conn, db)
+	mux := asynq.NewServeMux()
+	e.h.Register(mux)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tr.mu.Lock()
+	tr.cancel = cancel
+	tr.mu.Unlock()
+	if err := mux.ProcessTask(ctx, asynq.NewTask(jobs.TypeDatabase, []byte(payload))); err == nil {
+		t.Fatal("the stopped task reported success")
+	}
+	first := tr.take()
+	if len(first) != 2 || strings.Contains(first[0], "on_or_before") {
+		t.Fatalf("stopped run's queries: %q, want the first segment's then the second's", first)
+	}
+	if cur, err := jobs.DBCursorForTest(context.Background(), e.rdb, e.conn, db); err != nil || !cur.IsZero() {
+		t.Fatalf("row cursor %v (%v) moved before the split query was read", cur, err)
+	}
+
+	if err := mux.ProcessTask(context.Background(), asynq.NewTask(jobs.TypeDatabase, []byte(payload))); err != nil {
+		t.Fatal(err)
+	}
+	second := tr.take()
+	if len(second) == 0 || second[0] != first[1] {
+		t.Fatalf("resumed run's first query %q, want the stopped segment's %q", second, first[1])
+	}
+	e.waitIdle()
+	var newest time.Time
+	for _, id := range e.seed.RowsByDatabase[db] {
+		e.assertStored(id, 0)
+		if at := e.edited(id); at.After(newest) {
+			newest = at
+		}
+	}
+	if cur, err := jobs.DBCursorForTest(context.Background(), e.rdb, e.conn, db); err != nil || !cur.Equal(newest) {
+		t.Fatalf("row cursor %v (%v), want %v", cur, err, newest)
 	}
 }
