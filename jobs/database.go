@@ -129,6 +129,9 @@ func (ck *queryCheckpoint) splitQuery(dbID string, rows int) error {
 
 // syncDatabase stores the database's schema and hands out a page task for
 // every row edited since the database's own cursor (minus the overlap).
+// A query Notion stops at its result limit is split by last_edited_time
+// (queryCheckpoint.splitQuery) until every row is read; the database's
+// cursor moves only after the last segment.
 func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePayload) error {
 	log := h.taskLogger(ctx, t, p.ConnID).With(zap.String("database_id", p.DatabaseID))
 	conn, member := p.ConnID, "db:"+p.DatabaseID
