@@ -37,10 +37,101 @@ type queryCheckpoint struct {
 	// Requests counts the query's requests across resumes, for the
 	// listing's cap (MaxObjectRequests).
 	Requests int `json:"requests,omitempty"`
+	// Ceiling (ms; 0: none) bounds the query from above once Notion
+	// stopped an earlier query at its result limit: the query is split
+	// into segments, each listing the rows edited at or before the oldest
+	// minute the previous segment reached (see splitQuery).
+	Ceiling int64 `json:"ceiling,omitempty"`
+	// SegNewest and SegOldest (ms, minute-rounded; 0: no row yet) are the
+	// newest and oldest last_edited_time of the current segment's rows.
+	SegNewest int64 `json:"seg_newest,omitempty"`
+	SegOldest int64 `json:"seg_oldest,omitempty"`
+	// Segments counts the segments started after the first.
+	Segments int `json:"segments,omitempty"`
+}
+
+// ErrQueryResultLimit is matched (errors.Is) by every *QueryLimitError.
+var ErrQueryResultLimit = errors.New("database query exceeds Notion's result limit")
+
+// QueryLimitError is recorded for a database whose query cannot be split
+// below Notion's result limit: more rows share one minute of
+// last_edited_time (Notion's timestamps are rounded to the minute, the
+// finest range a filter can name) than one query returns. The rows of
+// that minute past the limit, and the older rows, are not synced; the
+// database's row cursor does not move.
+type QueryLimitError struct {
+	Database string
+	// Minute is the last_edited_time every row of the truncated segment
+	// shares.
+	Minute time.Time
+	// Limit is how many rows the truncated segment returned.
+	Limit int
+}
+
+func (e *QueryLimitError) Error() string {
+	return fmt.Sprintf("database %s: query stopped at Notion's result limit (request_status incomplete, query_result_limit_reached) after %d rows all last edited in the minute %s; a last_edited_time filter cannot split a minute, so that minute's remaining rows and every older row are not synced",
+		e.Database, e.Limit, e.Minute.UTC().Format(time.RFC3339))
+}
+
+// Is makes errors.Is(err, ErrQueryResultLimit) true.
+func (e *QueryLimitError) Is(target error) bool { return target == ErrQueryResultLimit }
+
+// queryFilter is the query's last_edited_time filter: the incremental
+// floor and, once the query is split, the segment's ceiling. Both bounds
+// are inclusive: a minute the previous segment reached only in part is
+// listed again whole (its rows already handed out are handed out again at
+// most, which the page tasks absorb).
+func (ck queryCheckpoint) queryFilter() map[string]any {
+	var parts []map[string]any
+	if ck.Floor > 0 {
+		parts = append(parts, map[string]any{"timestamp": "last_edited_time",
+			"last_edited_time": map[string]string{"on_or_after": time.UnixMilli(ck.Floor).UTC().Format(time.RFC3339)}})
+	}
+	if ck.Ceiling > 0 {
+		parts = append(parts, map[string]any{"timestamp": "last_edited_time",
+			"last_edited_time": map[string]string{"on_or_before": time.UnixMilli(ck.Ceiling).UTC().Format(time.RFC3339)}})
+	}
+	switch len(parts) {
+	case 0:
+		return nil
+	case 1:
+		return parts[0]
+	}
+	return map[string]any{"and": parts}
+}
+
+// seen notes a row of the current segment.
+func (ck *queryCheckpoint) seen(edited time.Time) {
+	m := edited.Truncate(time.Minute).UnixMilli()
+	if ck.SegNewest == 0 || m > ck.SegNewest {
+		ck.SegNewest = m
+	}
+	if ck.SegOldest == 0 || m < ck.SegOldest {
+		ck.SegOldest = m
+	}
+}
+
+// splitQuery starts the next segment of a query whose last page said
+// request_status incomplete. Results are sorted newest first, so the rows
+// not listed are edited at or before the oldest minute listed. A segment
+// whose rows all share one minute cannot be split further (the next
+// segment would list the same rows): it answers a *QueryLimitError
+// instead of looping.
+func (ck *queryCheckpoint) splitQuery(dbID string, rows int) error {
+	if ck.SegOldest == 0 || ck.SegOldest == ck.SegNewest {
+		return &QueryLimitError{Database: dbID, Minute: time.UnixMilli(ck.SegNewest), Limit: rows}
+	}
+	ck.Ceiling = ck.SegOldest
+	ck.SegNewest, ck.SegOldest, ck.Next = 0, 0, ""
+	ck.Segments++
+	return nil
 }
 
 // syncDatabase stores the database's schema and hands out a page task for
 // every row edited since the database's own cursor (minus the overlap).
+// A query Notion stops at its result limit is split by last_edited_time
+// (queryCheckpoint.splitQuery) until every row is read; the database's
+// cursor moves only after the last segment.
 func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePayload) error {
 	log := h.taskLogger(ctx, t, p.ConnID).With(zap.String("database_id", p.DatabaseID))
 	conn, member := p.ConnID, "db:"+p.DatabaseID
@@ -109,6 +200,10 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 		}
 	}
 	cursors := map[string]bool{}
+	// segRows counts the rows of the current segment this run listed (for
+	// the error of a segment that cannot be split; a resumed run counts
+	// from its resume).
+	segRows := 0
 	var badRows []string // per-object error keys of skipped rows
 	rowsKey := "database " + p.DatabaseID + " row"
 	for n := 1; ; n++ {
@@ -116,9 +211,8 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 			"page_size": 100,
 			"sorts":     []map[string]string{{"timestamp": "last_edited_time", "direction": "descending"}},
 		}
-		if ck.Floor > 0 {
-			body["filter"] = map[string]any{"timestamp": "last_edited_time",
-				"last_edited_time": map[string]string{"on_or_after": time.UnixMilli(ck.Floor).UTC().Format(time.RFC3339)}}
+		if f := ck.queryFilter(); f != nil {
+			body["filter"] = f
 		}
 		if ck.Next != "" {
 			body["start_cursor"] = ck.Next
@@ -130,6 +224,7 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 			// newest row hands out at most duplicates.
 			log.Warn("Notion refused the stored query cursor; querying again from the newest row", zap.Error(err))
 			ck.Next, restarted = "", true
+			ck.SegNewest, ck.SegOldest, segRows = 0, 0, 0
 			clear(cursors) // a new listing
 			continue
 		}
@@ -162,6 +257,8 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 					continue
 				}
 				ck.Target = max(ck.Target, head.LastEditedTime.UnixMilli())
+				ck.seen(head.LastEditedTime)
+				segRows++
 				f, ok, perr := h.plan(ctx, conn, gen, head)
 				if perr != nil {
 					err = perr
@@ -189,6 +286,30 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 				log.Warn("could not save checkpoint", zap.Error(serr))
 			}
 			return fmt.Errorf("database %s query: %w", p.DatabaseID, err)
+		}
+		if !list.HasMore && list.incomplete() {
+			// Notion stopped the query at its result limit. The rows
+			// handed out so far sync; the row cursor (ck.Target) moves
+			// only when the last segment is read, so no unread row is
+			// passed.
+			serr := ck.splitQuery(p.DatabaseID, segRows)
+			if serr == nil && ck.Requests >= h.cfg.MaxObjectRequests {
+				serr = fmt.Errorf("query stopped early, rows after it not synced: %w",
+					&CapError{Object: "database " + p.DatabaseID, Cap: CapRequests, Limit: int64(h.cfg.MaxObjectRequests)})
+			}
+			if serr != nil {
+				h.objectError(ctx, conn, p.DatabaseID, ErrorPermanent, serr)
+				_ = h.state.dropCheckpoint(ctx, conn, "db", p.DatabaseID)
+				return h.markDone(ctx, conn, member, 0)
+			}
+			log.Info("query stopped at Notion's result limit; querying the older rows",
+				zap.Int("segment", ck.Segments+1), zap.Time("edited_on_or_before", time.UnixMilli(ck.Ceiling).UTC()))
+			segRows = 0
+			clear(cursors) // a new listing
+			if err := h.state.saveCheckpoint(context.WithoutCancel(ctx), conn, "db", p.DatabaseID, ck); err != nil {
+				log.Warn("could not save checkpoint", zap.Error(err))
+			}
+			continue
 		}
 		if !list.HasMore {
 			break

@@ -26,3 +26,8 @@ func QueueTodoForTest(ctx context.Context, rdb redis.UniversalClient, conn, drai
 	_, err := s.enqueueTodo(ctx, conn, drainID, members, items, now)
 	return err
 }
+
+// DBCursorForTest returns the row cursor of database dbID (zero: none).
+func DBCursorForTest(ctx context.Context, rdb redis.UniversalClient, conn, dbID string) (time.Time, error) {
+	return (&state{rdb: rdb, prefix: "notionsync:"}).dbCursor(ctx, conn, dbID)
+}

@@ -47,6 +47,20 @@ type listResponse struct {
 	Results    []json.RawMessage `json:"results"`
 	HasMore    bool              `json:"has_more"`
 	NextCursor *string           `json:"next_cursor"`
+	// RequestStatus is set by database and data source queries: type
+	// "incomplete" (reason query_result_limit_reached) when Notion stopped
+	// the query at its result limit (10,000 rows) and the rows after it
+	// were never listed.
+	RequestStatus *struct {
+		Type             string `json:"type"`
+		IncompleteReason string `json:"incomplete_reason,omitempty"`
+	} `json:"request_status,omitempty"`
+}
+
+// incomplete reports whether a query's results stop at Notion's result
+// limit.
+func (l listResponse) incomplete() bool {
+	return l.RequestStatus != nil && l.RequestStatus.Type == "incomplete"
 }
 
 func parseList(raw json.RawMessage) (listResponse, error) {
