@@ -1,0 +1,106 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/notionsync/notionsync/internal/notionfake"
+	"github.com/notionsync/notionsync/internal/pgtest"
+	"github.com/notionsync/notionsync/sync/sink"
+)
+
+// A row whose relation, people and rich_text values hold 30 items (Notion
+// cuts them at 25 and says has_more) is stored whole in both sinks, with
+// its count rollup's true value, at one property item listing per cut
+// property. (Before: the sink kept 25 items, has_more true and a rollup of
+// 25, and the property item endpoint was never called.)
+func TestCutPropertyValuesAreStoredWhole(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		postgres bool
+	}{{"file", false}, {"postgres", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := envOpts{spec: notionfake.SeedSpec{Seed: 31, Pages: 2, Databases: 1, RowsPerDatabase: 4, BlocksPerRow: 2, ManyReferenceRows: 1}}
+			if tc.postgres {
+				o.sinkURL = pgtest.StartTB(t, pgtest.Options{}).NewDatabase(t)
+			}
+			e := newEnv(t, o)
+			if err := e.fake.SetImperfections(notionfake.Imperfections{TruncateReferences: true}); err != nil {
+				t.Fatal(err)
+			}
+			e.startWorkers(4)
+			e.sweep()
+			st := e.waitSynced()
+			e.waitIdle()
+			if len(st.Errors) != 0 {
+				t.Fatalf("per-object errors: %v", st.Errors)
+			}
+			e.assertComplete()
+
+			props := storedProperties(t, e, e.seed.RowIDs[0])
+			for name, typ := range map[string]string{"Related": "relation", "Owner": "people", "Notes": "rich_text"} {
+				var v map[string]any
+				if err := json.Unmarshal(props[name], &v); err != nil {
+					t.Fatal(err)
+				}
+				items, _ := v[typ].([]any)
+				if len(items) != notionfake.ManyReferences || v["has_more"] != false {
+					t.Errorf("%s: %d items stored, has_more %v; want %d, false", name, len(items), v["has_more"], notionfake.ManyReferences)
+				}
+			}
+			var rollup struct {
+				Rollup struct {
+					Number float64 `json:"number"`
+				} `json:"rollup"`
+			}
+			if err := json.Unmarshal(props["Related count"], &rollup); err != nil {
+				t.Fatal(err)
+			}
+			if rollup.Rollup.Number != notionfake.ManyReferences {
+				t.Errorf("rollup stored %v, want %d", rollup.Rollup.Number, notionfake.ManyReferences)
+			}
+			// The stored related ids are Notion's, in Notion's order.
+			var rel struct {
+				Relation []struct {
+					ID string `json:"id"`
+				} `json:"relation"`
+			}
+			if err := json.Unmarshal(props["Related"], &rel); err != nil {
+				t.Fatal(err)
+			}
+			var want []any
+			if err := e.fake.ViewPage(e.ws, e.seed.RowIDs[0], func(p *notionfake.Page) { want = p.Properties["Related"].([]any) }); err != nil {
+				t.Fatal(err)
+			}
+			for i, w := range want {
+				if i >= len(rel.Relation) || rel.Relation[i].ID != w.(map[string]any)["id"] {
+					t.Fatalf("relation item %d stored %+v, Notion has %v", i, rel.Relation, want)
+				}
+			}
+			// One listing per cut property: relation, people, rich_text,
+			// and the rollup over the cut relation.
+			if n := e.fake.DataStats().Count(notionfake.EndpointGetPageProperty, 0); n != 4 {
+				t.Errorf("%d property item requests, want 4", n)
+			}
+		})
+	}
+}
+
+// storedProperties returns the properties of page id's stored object.
+func storedProperties(t *testing.T, e *env, id string) map[string]json.RawMessage {
+	t.Helper()
+	p, _, err := e.sink.(sink.Reader).GetPage(context.Background(), e.conn, id)
+	if err != nil {
+		t.Fatalf("page %s: %v", id, err)
+	}
+	var obj struct {
+		Properties map[string]json.RawMessage `json:"properties"`
+	}
+	if err := json.Unmarshal(p.Object, &obj); err != nil {
+		t.Fatal(err)
+	}
+	return obj.Properties
+}
