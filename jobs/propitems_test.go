@@ -3,6 +3,11 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/notionsync/notionsync/internal/notionfake"
@@ -103,4 +108,56 @@ func storedProperties(t *testing.T, e *env, id string) map[string]json.RawMessag
 		t.Fatal(err)
 	}
 	return obj.Properties
+}
+
+// refuseProperties answers 403 restricted_resource, as Notion does, to
+// every property item request for page id; other requests go to base.
+type refuseProperties struct {
+	base http.RoundTripper
+	id   atomic.Value // string: the page (set once the workspace is seeded)
+	hits atomic.Int32
+}
+
+func (f *refuseProperties) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !strings.HasPrefix(r.URL.Path, "/v1/pages/"+f.id.Load().(string)+"/properties/") {
+		return f.base.RoundTrip(r)
+	}
+	f.hits.Add(1)
+	if r.Body != nil {
+		r.Body.Close()
+	}
+	body := `{"object":"error","status":403,"code":"restricted_resource","message":"Insufficient permissions for this endpoint."}`
+	return &http.Response{StatusCode: http.StatusForbidden, Status: "403 Forbidden", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(body)),
+		ContentLength: int64(len(body)), Request: r}, nil
+}
+
+// A permanent answer of the property item endpoint is the row's own
+// per-object error: the row is not stored with a cut value, the listing
+// is not asked again, the other rows are stored and the cursor moves.
+func TestRefusedPropertyItemsAreAPerObjectError(t *testing.T) {
+	t.Parallel()
+	spec := notionfake.SeedSpec{Seed: 31, Pages: 2, Databases: 1, RowsPerDatabase: 4, ManyReferenceRows: 1}
+	tr := &refuseProperties{base: http.DefaultTransport.(*http.Transport).Clone()}
+	tr.id.Store("none")
+	e := newEnv(t, envOpts{spec: spec, transport: tr})
+	row := e.seed.RowIDs[0]
+	tr.id.Store(row)
+	if err := e.fake.SetImperfections(notionfake.Imperfections{TruncateReferences: true}); err != nil {
+		t.Fatal(err)
+	}
+	e.startWorkers(4)
+	e.sweep()
+	st := e.waitSynced()
+	e.waitIdle()
+	assertError(t, st, row, "property", "restricted_resource")
+	if _, _, err := e.sink.(sink.Reader).GetPage(context.Background(), e.conn, row); !errors.Is(err, sink.ErrNotFound) {
+		t.Errorf("row with a refused property stored anyway (err %v)", err)
+	}
+	for _, id := range e.seed.RowIDs[1:] {
+		e.assertStored(id, 0)
+	}
+	if n := tr.hits.Load(); n != 1 {
+		t.Errorf("%d property item requests, want 1 (a permanent answer is not retried)", n)
+	}
 }
