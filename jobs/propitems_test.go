@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/notionsync/notionsync/internal/notionfake"
 	"github.com/notionsync/notionsync/internal/pgtest"
@@ -159,5 +161,56 @@ func TestRefusedPropertyItemsAreAPerObjectError(t *testing.T) {
 	}
 	if n := tr.hits.Load(); n != 1 {
 		t.Errorf("%d property item requests, want 1 (a permanent answer is not retried)", n)
+	}
+}
+
+// A plain page whose title has 230 rich text items (Notion shows 25) is
+// stored with the whole title, read 100 items a request: 3 listings.
+func TestLongPageTitleIsStoredWhole(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 7, Pages: 3, BlocksPerPage: 2}})
+	if err := e.fake.SetImperfections(notionfake.Imperfections{TruncateReferences: true}); err != nil {
+		t.Fatal(err)
+	}
+	page := e.seed.PageIDs[0]
+	const parts = 230
+	var want strings.Builder
+	if err := e.fake.EditPage(e.ws, page, func(p *notionfake.Page) {
+		var title []any
+		for i := range parts {
+			s := fmt.Sprintf("part %d. ", i+1)
+			want.WriteString(s)
+			title = append(title, notionfake.RichText(s)[0])
+		}
+		p.Properties = map[string]any{"title": title}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(90 * time.Second)
+	e.startWorkers(2)
+	e.sweep()
+	if st := e.waitSynced(); len(st.Errors) != 0 {
+		t.Fatalf("per-object errors: %v", st.Errors)
+	}
+	e.waitIdle()
+	var title struct {
+		Title   []any `json:"title"`
+		HasMore bool  `json:"has_more"`
+	}
+	if err := json.Unmarshal(storedProperties(t, e, page)["title"], &title); err != nil {
+		t.Fatal(err)
+	}
+	if len(title.Title) != parts || title.HasMore {
+		t.Errorf("title stored with %d items, has_more %v; want %d, false", len(title.Title), title.HasMore, parts)
+	}
+	p, _, err := e.sink.(sink.Reader).GetPage(context.Background(), e.conn, page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Title != want.String() {
+		t.Errorf("record title %q, want %q", p.Title, want.String())
+	}
+	if n := e.fake.DataStats().Count(notionfake.EndpointGetPageProperty, 0); n != 3 {
+		t.Errorf("%d property item requests, want 3 (230 items, 100 a request)", n)
 	}
 }
