@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -112,12 +114,16 @@ func storedProperties(t *testing.T, e *env, id string) map[string]json.RawMessag
 	return obj.Properties
 }
 
-// refuseProperties answers 403 restricted_resource, as Notion does, to
-// every property item request for page id; other requests go to base.
+// refuseProperties answers every property item request for page id with
+// status and body (by default 403 restricted_resource, as Notion refuses);
+// other requests go to base.
 type refuseProperties struct {
-	base http.RoundTripper
-	id   atomic.Value // string: the page (set once the workspace is seeded)
-	hits atomic.Int32
+	base         http.RoundTripper
+	id           atomic.Value // string: the page (set once the workspace is seeded)
+	status       int
+	body, cursor string
+	hits         atomic.Int32
+	cursors      sync.Map // start_cursor values seen
 }
 
 func (f *refuseProperties) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -125,11 +131,15 @@ func (f *refuseProperties) RoundTrip(r *http.Request) (*http.Response, error) {
 		return f.base.RoundTrip(r)
 	}
 	f.hits.Add(1)
+	f.cursors.Store(r.URL.Query().Get("start_cursor"), true)
 	if r.Body != nil {
 		r.Body.Close()
 	}
-	body := `{"object":"error","status":403,"code":"restricted_resource","message":"Insufficient permissions for this endpoint."}`
-	return &http.Response{StatusCode: http.StatusForbidden, Status: "403 Forbidden", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+	status, body := cmp.Or(f.status, http.StatusForbidden), f.body
+	if body == "" {
+		body = `{"object":"error","status":403,"code":"restricted_resource","message":"Insufficient permissions for this endpoint."}`
+	}
+	return &http.Response{StatusCode: status, Status: http.StatusText(status), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(body)),
 		ContentLength: int64(len(body)), Request: r}, nil
 }
@@ -212,5 +222,32 @@ func TestLongPageTitleIsStoredWhole(t *testing.T) {
 	}
 	if n := e.fake.DataStats().Count(notionfake.EndpointGetPageProperty, 0); n != 3 {
 		t.Errorf("%d property item requests, want 3 (230 items, 100 a request)", n)
+	}
+}
+
+// A property item listing that answers has_more with the same cursor for
+// ever is stopped at the repeat: the row's per-object error, 2 requests.
+func TestEndlessPropertyItemsStopAtARepeatedCursor(t *testing.T) {
+	t.Parallel()
+	spec := notionfake.SeedSpec{Seed: 31, Pages: 2, Databases: 1, RowsPerDatabase: 4, ManyReferenceRows: 1}
+	tr := &refuseProperties{base: http.DefaultTransport.(*http.Transport).Clone(), status: http.StatusOK,
+		body: `{"object":"list","type":"property_item","results":[],"has_more":true,"next_cursor":"same","property_item":{"id":"x","type":"relation","relation":{},"next_url":null}}`}
+	tr.id.Store("none")
+	e := newEnv(t, envOpts{spec: spec, transport: tr})
+	row := e.seed.RowIDs[0]
+	tr.id.Store(row)
+	if err := e.fake.SetImperfections(notionfake.Imperfections{TruncateReferences: true}); err != nil {
+		t.Fatal(err)
+	}
+	e.startWorkers(4)
+	e.sweep()
+	st := e.waitSynced()
+	e.waitIdle()
+	assertError(t, st, row, "repeated a pagination cursor")
+	if n := tr.hits.Load(); n != 2 {
+		t.Errorf("%d property item requests, want 2", n)
+	}
+	if _, ok := tr.cursors.Load("same"); !ok {
+		t.Error("the listing's next_cursor was never sent back")
 	}
 }
