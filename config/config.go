@@ -149,7 +149,7 @@ type Sync struct {
 	// MaxObjectRequests caps the listing requests of one page's walk, and
 	// of one search or database query.
 	// Default: 5000.
-	MaxObjectRequests int `env:"MAX_OBJECT_REQUESTS" envDefault:"5000" doc:"Most listing requests for one page's blocks, and for one search or database query. A page that needs more is a per-object error naming this cap (walked again after an edit); a search or query stops there, records the error and does not advance its cursor."`
+	MaxObjectRequests int `env:"MAX_OBJECT_REQUESTS" envDefault:"5000" doc:"Most listing requests for one page's blocks (and, apart, for its property values cut at 25 items), and for one search or database query. A page that needs more is a per-object error naming this cap (walked again after an edit); a search or query stops there, records the error and does not advance its cursor."`
 
 	// MaxObjectBytes caps the bytes of blocks received for one page
 	// (64 MiB).

@@ -62,7 +62,8 @@ type Config struct {
 	// MaxObjectBlocks, MaxObjectRequests and MaxObjectBytes cap one page's
 	// block walk: blocks listed, listing requests sent, bytes of blocks
 	// received. MaxObjectRequests also caps the requests of one search or
-	// database query listing. An object that reaches a cap is recorded as
+	// database query listing, and (counted apart from the walk) the
+	// property item listings of one page. An object that reaches a cap is recorded as
 	// a per-object error naming it (see CapError) and, for a page, is not
 	// walked again until it is edited. They bound what one hostile or
 	// runaway object costs in requests, memory and checkpoint size.

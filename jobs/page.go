@@ -168,6 +168,19 @@ func (h *Handlers) syncPage(ctx context.Context, log *zap.Logger, p PagePayload,
 		!p.DiscoveredAt.IsZero() && stored.LastEditedTime.Equal(head.LastEditedTime) && !stored.SyncedAt.Before(p.DiscoveredAt)) {
 		return finish(doneArgs{keepError: true}) // another task got there first (and decided the error)
 	}
+	// Values Notion cut at 25 items are completed before the (longer,
+	// checkpointed) block walk: a retry after a failure here repeats the
+	// page GET only.
+	raw, propRequests, err := h.completeProperties(ctx, p.ConnID, head.ID, raw)
+	if errorKind(err) == ErrorPermanent {
+		return failed(err, edited, zap.Int("property_requests", propRequests))
+	}
+	if err != nil {
+		return fmt.Errorf("page %s properties: %w", p.PageID, err)
+	}
+	if propRequests > 0 {
+		log.Debug("page property values completed", zap.Int("property_requests", propRequests))
+	}
 	w, resumed := resumeTreeWalk(head.ID, edited, h.walkCaps(), stored0.tree)
 	if resumed {
 		log.Info("resuming block walk from checkpoint", zap.Int("requests_done", w.requests), zap.Int("queued", len(w.queue)))
