@@ -121,7 +121,9 @@ func permanentAnswer(err error, withCursor bool) bool {
 	}
 	switch ae.Status {
 	case http.StatusBadRequest:
-		return !(withCursor && ae.Code == "validation_error")
+		// A refused cursor is how Notion expires one: the listing
+		// restarts instead (cursorRefused).
+		return !(withCursor && cursorRefused(err))
 	case http.StatusForbidden, http.StatusNotFound:
 		return true
 	}
