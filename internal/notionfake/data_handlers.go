@@ -151,6 +151,16 @@ func (s *Server) search(req *dataRequest) (any, *apiError) {
 // getPage serves GET /v1/pages/{id}. Archived pages are returned (archived
 // and in_trash true); unknown and unshared ones are 404.
 func (s *Server) getPage(req *dataRequest) (any, *apiError) {
+	p, aerr := req.pathPage()
+	if aerr != nil {
+		return nil, aerr
+	}
+	return req.ws.renderPage(p, req.renderOpts()), nil
+}
+
+// pathPage is the readable page the path's {page_id} names: 400 for an id
+// that is not one, 404 for an unknown or unshared page.
+func (req *dataRequest) pathPage() (*Page, *apiError) {
 	id, aerr := req.pathID("page_id")
 	if aerr != nil {
 		return nil, aerr
@@ -159,7 +169,7 @@ func (s *Server) getPage(req *dataRequest) (any, *apiError) {
 	if !ok {
 		return nil, notFound("page", id)
 	}
-	return req.ws.renderPage(p, req.renderOpts()), nil
+	return p, nil
 }
 
 // updatePage serves PATCH /v1/pages/{id}: archived / in_trash, and the title.

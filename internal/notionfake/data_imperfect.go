@@ -187,13 +187,9 @@ func (d *wsData) pageSchema(p *Page) []propertySchema {
 // rollup (its related pages, the whole value in property_item.rollup), a
 // single property item for the other types.
 func (s *Server) getPageProperty(req *dataRequest) (any, *apiError) {
-	id, aerr := req.pathID("page_id")
+	p, aerr := req.pathPage()
 	if aerr != nil {
 		return nil, aerr
-	}
-	p, ok := req.ws.readablePage(id)
-	if !ok {
-		return nil, notFound("page", id)
 	}
 	propID := req.r.PathValue("property_id")
 	var ps *propertySchema
