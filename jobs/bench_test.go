@@ -234,10 +234,14 @@ func (s *memSink) PutPage(_ context.Context, p *sink.Page) (bool, error) {
 	s.m["page:"+p.ID] = sink.State{LastEditedTime: p.LastEditedTime, SyncedAt: p.SyncedAt}
 	return true, nil
 }
-func (s *memSink) PutDatabase(_ context.Context, d *sink.Database) (bool, error)   { return true, nil }
-func (s *memSink) DeletePage(context.Context, string, string, time.Time) error     { return nil }
-func (s *memSink) DeleteDatabase(context.Context, string, string, time.Time) error { return nil }
-func (s *memSink) MarkUnshared(context.Context, string, string, time.Time) error   { return nil }
+func (s *memSink) PutDatabase(_ context.Context, d *sink.Database) (bool, error) { return true, nil }
+func (s *memSink) PutDataSource(_ context.Context, d *sink.DataSource) (bool, error) {
+	return true, nil
+}
+func (s *memSink) DeletePage(context.Context, string, string, time.Time) error       { return nil }
+func (s *memSink) DeleteDataSource(context.Context, string, string, time.Time) error { return nil }
+func (s *memSink) DeleteDatabase(context.Context, string, string, time.Time) error   { return nil }
+func (s *memSink) MarkUnshared(context.Context, string, string, time.Time) error     { return nil }
 func (s *memSink) Stat(_ context.Context, _ string, _ sink.Kind, id string) (sink.State, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

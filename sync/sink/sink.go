@@ -23,6 +23,8 @@ type (
 	Block = record.Block
 	// Database is one Notion database (schema; rows are Pages).
 	Database = record.Database
+	// DataSource is one data source of a database (2025-09-03 and later).
+	DataSource = record.DataSource
 	// State is what a sink knows about one stored object.
 	State = record.State
 	// Version orders the changes applied to an object.
@@ -33,8 +35,9 @@ type (
 
 // Object kinds.
 const (
-	KindPage     = record.KindPage
-	KindDatabase = record.KindDatabase
+	KindPage       = record.KindPage
+	KindDatabase   = record.KindDatabase
+	KindDataSource = record.KindDataSource
 )
 
 // Errors; test with errors.Is.
@@ -55,14 +58,18 @@ type Sink interface {
 	PutPage(ctx context.Context, p *Page) (written bool, err error)
 	// PutDatabase stores d, unless the stored version is newer.
 	PutDatabase(ctx context.Context, d *Database) (written bool, err error)
+	// PutDataSource stores d, unless the stored version is newer.
+	PutDataSource(ctx context.Context, d *DataSource) (written bool, err error)
 	// DeletePage records that the page was deleted at at (zero: now). The
 	// stored content is kept, marked deleted; a page never stored gets a bare
 	// tombstone, so that a stale copy written later is rejected.
 	DeletePage(ctx context.Context, connectionID, pageID string, at time.Time) error
 	// DeleteDatabase is DeletePage for databases.
 	DeleteDatabase(ctx context.Context, connectionID, databaseID string, at time.Time) error
-	// MarkUnshared records that Notion answered 404 for objectID (a page or a
-	// database) at at (zero: now). Objects the sink does not hold are
+	// DeleteDataSource is DeletePage for data sources.
+	DeleteDataSource(ctx context.Context, connectionID, dataSourceID string, at time.Time) error
+	// MarkUnshared records that Notion answered 404 for objectID (a page, a
+	// database or a data source) at at (zero: now). Objects the sink does not hold are
 	// ignored.
 	MarkUnshared(ctx context.Context, connectionID, objectID string, at time.Time) error
 	// Stat returns the stored state of an object, or ErrNotFound. Sync jobs
@@ -80,6 +87,9 @@ type Reader interface {
 	GetPage(ctx context.Context, connectionID, pageID string) (*Page, State, error)
 	// GetDatabase returns the stored database and its state, or ErrNotFound.
 	GetDatabase(ctx context.Context, connectionID, databaseID string) (*Database, State, error)
+	// GetDataSource returns the stored data source and its state, or
+	// ErrNotFound.
+	GetDataSource(ctx context.Context, connectionID, dataSourceID string) (*DataSource, State, error)
 }
 
 // Options configures Open. The zero value is usable.
@@ -149,6 +159,12 @@ func PageFromObject(connectionID string, object json.RawMessage, blocks []Block,
 // returned it.
 func DatabaseFromObject(connectionID string, object json.RawMessage, syncedAt time.Time) (*Database, error) {
 	return record.DatabaseFromObject(connectionID, object, syncedAt)
+}
+
+// DataSourceFromObject builds a DataSource from a data source object as
+// Notion returned it.
+func DataSourceFromObject(connectionID string, object json.RawMessage, syncedAt time.Time) (*DataSource, error) {
+	return record.DataSourceFromObject(connectionID, object, syncedAt)
 }
 
 // BlockFromRaw builds a Block (children not attached) from a block object as

@@ -112,8 +112,11 @@ func (s *Sink) begin() (end func(), err error) {
 }
 
 func dirName(kind record.Kind) string {
-	if kind == record.KindDatabase {
+	switch kind {
+	case record.KindDatabase:
 		return "databases"
+	case record.KindDataSource:
+		return "data_sources"
 	}
 	return "pages"
 }
@@ -129,7 +132,7 @@ func validate(conn string, kind record.Kind, id string) (string, error) {
 	if err := record.ValidateConnectionID(conn); err != nil {
 		return "", err
 	}
-	if kind != record.KindPage && kind != record.KindDatabase {
+	if kind != record.KindPage && kind != record.KindDatabase && kind != record.KindDataSource {
 		return "", fmt.Errorf("filesink: unknown object kind %q", kind)
 	}
 	n, err := record.NormalizeID(id)
@@ -222,7 +225,7 @@ func (s *Sink) PutPage(ctx context.Context, p *record.Page) (written bool, err e
 		}
 		m := meta{
 			Format: formatVersion, Kind: record.KindPage, ConnectionID: np.ConnectionID, ID: np.ID,
-			ParentType: np.ParentType, ParentID: np.ParentID, DatabaseID: np.DatabaseID, Title: np.Title,
+			ParentType: np.ParentType, ParentID: np.ParentID, DatabaseID: np.DatabaseID, DataSourceID: np.DataSourceID, Title: np.Title,
 			LastEditedTime: np.LastEditedTime, SyncedAt: np.SyncedAt,
 		}
 		m.setVersion(v)
@@ -286,24 +289,49 @@ func (s *Sink) PutDatabase(ctx context.Context, d *record.Database) (written boo
 	if err != nil {
 		return false, err
 	}
-	fields, err := objectFields(nd.Object)
+	return s.putSchema(ctx, nd.Object, nd.Version(), meta{
+		Format: formatVersion, Kind: record.KindDatabase, ConnectionID: nd.ConnectionID, ID: nd.ID,
+		ParentType: nd.ParentType, ParentID: nd.ParentID, Title: nd.Title,
+		LastEditedTime: nd.LastEditedTime, SyncedAt: nd.SyncedAt,
+	}, nd.Archived)
+}
+
+// PutDataSource stores d unless the stored version is newer, returning
+// whether d was stored. The document goes to data_sources/<id>.json; its
+// metadata names the database (parent_type "database_id").
+func (s *Sink) PutDataSource(ctx context.Context, d *record.DataSource) (written bool, err error) {
+	end, err := s.begin()
 	if err != nil {
-		return false, fmt.Errorf("database %s: %w", nd.ID, err)
+		return false, err
 	}
-	v := nd.Version()
-	err = s.withLock(ctx, nd.ConnectionID, record.KindDatabase, nd.ID, func(dir, doc string) error {
-		cur, exists, apply, clearUnshared, err := s.admit(dir, doc, v, nd.SyncedAt, nd.ConnectionID, "database", nd.ID)
+	defer end()
+	nd, err := d.Normalized(s.now())
+	if err != nil {
+		return false, err
+	}
+	return s.putSchema(ctx, nd.Object, nd.Version(), meta{
+		Format: formatVersion, Kind: record.KindDataSource, ConnectionID: nd.ConnectionID, ID: nd.ID,
+		ParentType: "database_id", ParentID: nd.DatabaseID, DatabaseID: nd.DatabaseID, Title: nd.Title,
+		LastEditedTime: nd.LastEditedTime, SyncedAt: nd.SyncedAt,
+	}, nd.Archived)
+}
+
+// putSchema stores a database or data source document (an object without
+// blocks or Markdown) whose metadata m is filled in but for the version,
+// deletion and unshared marks.
+func (s *Sink) putSchema(ctx context.Context, object json.RawMessage, v record.Version, m meta, archived bool) (written bool, err error) {
+	fields, err := objectFields(object)
+	if err != nil {
+		return false, fmt.Errorf("%s %s: %w", m.Kind, m.ID, err)
+	}
+	err = s.withLock(ctx, m.ConnectionID, m.Kind, m.ID, func(dir, doc string) error {
+		cur, exists, apply, clearUnshared, err := s.admit(dir, doc, v, m.SyncedAt, m.ConnectionID, string(m.Kind), m.ID)
 		if err != nil || !apply {
 			return err
 		}
-		m := meta{
-			Format: formatVersion, Kind: record.KindDatabase, ConnectionID: nd.ConnectionID, ID: nd.ID,
-			ParentType: nd.ParentType, ParentID: nd.ParentID, Title: nd.Title,
-			LastEditedTime: nd.LastEditedTime, SyncedAt: nd.SyncedAt,
-		}
 		m.setVersion(v)
-		if nd.Archived {
-			m.Deleted, m.DeletedAt = true, nd.LastEditedTime
+		if archived {
+			m.Deleted, m.DeletedAt = true, m.LastEditedTime
 			if exists && cur.Deleted {
 				m.DeletedAt = cur.DeletedAt
 			}
@@ -329,6 +357,12 @@ func (s *Sink) DeletePage(ctx context.Context, connectionID, pageID string, at t
 // DeleteDatabase records that the database was deleted at at (zero: now).
 func (s *Sink) DeleteDatabase(ctx context.Context, connectionID, databaseID string, at time.Time) error {
 	return s.delete(ctx, connectionID, record.KindDatabase, databaseID, at)
+}
+
+// DeleteDataSource records that the data source was deleted at at (zero:
+// now): a tombstone that keeps the last stored content.
+func (s *Sink) DeleteDataSource(ctx context.Context, connectionID, dataSourceID string, at time.Time) error {
+	return s.delete(ctx, connectionID, record.KindDataSource, dataSourceID, at)
 }
 
 func (s *Sink) delete(ctx context.Context, conn string, kind record.Kind, rawID string, at time.Time) error {
@@ -375,8 +409,8 @@ func mustString(s string) json.RawMessage {
 }
 
 // MarkUnshared records that Notion answered 404 for the object at at (zero:
-// now). It marks the stored page or database with that id; an object the
-// sink does not hold is ignored.
+// now). It marks the stored page, database or data source with that id; an
+// object the sink does not hold is ignored.
 func (s *Sink) MarkUnshared(ctx context.Context, connectionID, objectID string, at time.Time) error {
 	end, err := s.begin()
 	if err != nil {
@@ -391,7 +425,7 @@ func (s *Sink) MarkUnshared(ctx context.Context, connectionID, objectID string, 
 		at = s.now()
 	}
 	at = record.NormalizeTime(at)
-	for _, kind := range []record.Kind{record.KindPage, record.KindDatabase} {
+	for _, kind := range []record.Kind{record.KindPage, record.KindDatabase, record.KindDataSource} {
 		if _, doc := s.path(connectionID, kind, id); !fileExists(doc) {
 			continue
 		}
@@ -449,7 +483,7 @@ func (s *Sink) GetPage(ctx context.Context, connectionID, pageID string) (*recor
 	m := &d.meta
 	p := &record.Page{
 		ConnectionID: m.ConnectionID, ID: m.ID, ParentType: m.ParentType, ParentID: m.ParentID,
-		DatabaseID: m.DatabaseID, LastEditedTime: m.LastEditedTime, Archived: m.Deleted,
+		DatabaseID: m.DatabaseID, DataSourceID: m.DataSourceID, LastEditedTime: m.LastEditedTime, Archived: m.Deleted,
 		Title: m.Title, SyncedAt: m.SyncedAt,
 	}
 	if m.state().HasContent() {
@@ -476,6 +510,23 @@ func (s *Sink) GetDatabase(ctx context.Context, connectionID, databaseID string)
 		db.Object = record.AppendObject(nil, d.object)
 	}
 	return db, m.state(), nil
+}
+
+// GetDataSource returns the stored data source and its state.
+func (s *Sink) GetDataSource(ctx context.Context, connectionID, dataSourceID string) (*record.DataSource, record.State, error) {
+	d, err := s.get(connectionID, record.KindDataSource, dataSourceID)
+	if err != nil {
+		return nil, record.State{}, err
+	}
+	m := &d.meta
+	ds := &record.DataSource{
+		ConnectionID: m.ConnectionID, ID: m.ID, DatabaseID: m.DatabaseID,
+		Title: m.Title, LastEditedTime: m.LastEditedTime, Archived: m.Deleted, SyncedAt: m.SyncedAt,
+	}
+	if m.state().HasContent() {
+		ds.Object = record.AppendObject(nil, d.object)
+	}
+	return ds, m.state(), nil
 }
 
 func (s *Sink) get(conn string, kind record.Kind, rawID string) (*document, error) {

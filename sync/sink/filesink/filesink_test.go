@@ -126,6 +126,25 @@ func TestLayout(t *testing.T) {
 	if m := readJSON(t, filepath.Join(root, sinktest.Conn, "databases", db.ID+".json")); m["properties"] == nil || m["_notionsync"] == nil {
 		t.Errorf("database document: %v", m)
 	}
+	ds := sinktest.NewDataSource("da7a5000-0000-4000-8000-000000000001", db.ID, "Tasks", sinktest.Base, sinktest.Base)
+	if _, err := s.PutDataSource(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	dm := readJSON(t, filepath.Join(root, sinktest.Conn, "data_sources", ds.ID+".json"))
+	var dsMeta struct {
+		Kind       string `json:"kind"`
+		DatabaseID string `json:"database_id"`
+		ParentType string `json:"parent_type"`
+	}
+	if err := json.Unmarshal(dm["_notionsync"], &dsMeta); err != nil {
+		t.Fatal(err)
+	}
+	if dm["properties"] == nil || dsMeta.Kind != "data_source" || dsMeta.DatabaseID != db.ID || dsMeta.ParentType != "database_id" {
+		t.Errorf("data source document: meta %+v, %v", dsMeta, dm)
+	}
+	if _, err := os.Stat(filepath.Join(root, sinktest.Conn, "data_sources", ds.ID+".md")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a data source got a Markdown file: %v", err)
+	}
 	assertNoTempFiles(t, root)
 }
 

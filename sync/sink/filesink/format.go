@@ -31,6 +31,7 @@ type meta struct {
 	ParentType        string      `json:"parent_type,omitempty"`
 	ParentID          string      `json:"parent_id,omitempty"`
 	DatabaseID        string      `json:"database_id,omitempty"`
+	DataSourceID      string      `json:"data_source_id,omitempty"`
 	Title             string      `json:"title"`
 	LastEditedTime    time.Time   `json:"last_edited_time,omitzero"`
 	SyncedAt          time.Time   `json:"synced_at,omitzero"`

@@ -153,13 +153,13 @@ RETURNING version_edited_at = ` + editedParam + ` AND version_observed_at = ` + 
 
 // upsertPage parameters: $1 connection, $2 page, $3 parent type, $4 parent
 // id, $5 database, $6 title, $7 last edited, $8 object, $9 blocks (NULL:
-// keep), $10 synced at, $11 deleted at.
+// keep), $10 synced at, $11 deleted at, $12 data source.
 var upsertPage = `INSERT INTO pages AS p (connection_id, page_id, parent_type, parent_id, database_id, title,
 	last_edited_time, properties, object, blocks, synced_at, deleted_at,
-	version_edited_at, version_observed_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb -> 'properties', $8, $9, $10, $11, $7, $10)
+	version_edited_at, version_observed_at, data_source_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb -> 'properties', $8, $9, $10, $11, $7, $10, $12)
 ON CONFLICT (connection_id, page_id) DO UPDATE SET
-	` + ifAccepted("parent_type", "parent_id", "database_id", "title", "last_edited_time",
+	` + ifAccepted("parent_type", "parent_id", "database_id", "data_source_id", "title", "last_edited_time",
 	"properties", "object", "synced_at", "version_edited_at", "version_observed_at") + `,
 	blocks = CASE WHEN ` + accepted + ` THEN COALESCE(excluded.blocks, p.blocks) ELSE p.blocks END` +
 	upsertTail("$7", "$10")
@@ -174,6 +174,23 @@ ON CONFLICT (connection_id, database_id) DO UPDATE SET
 	` + ifAccepted("parent_type", "parent_id", "title", "last_edited_time",
 	"schema", "object", "synced_at", "version_edited_at", "version_observed_at") +
 	upsertTail("$6", "$8")
+
+// upsertDataSource parameters: $1 connection, $2 data source, $3 database,
+// $4 title, $5 last edited, $6 object, $7 synced at, $8 deleted at.
+var upsertDataSource = `INSERT INTO data_sources AS p (connection_id, data_source_id, database_id, title,
+	last_edited_time, schema, object, synced_at, deleted_at, version_edited_at, version_observed_at)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb -> 'properties', $6, $7, $8, $5, $7)
+ON CONFLICT (connection_id, data_source_id) DO UPDATE SET
+	` + ifAccepted("database_id", "title", "last_edited_time",
+	"schema", "object", "synced_at", "version_edited_at", "version_observed_at") +
+	upsertTail("$5", "$7")
+
+// adoptLegacyRows gives the rows of a database stored without a data
+// source (synced with Notion-Version 2022-06-28, before migration 2) the
+// database's sole data source. Only data_source_id changes: the rows'
+// versions stay, so a later sync overwrites them as usual.
+const adoptLegacyRows = `UPDATE pages SET data_source_id = $3, updated_at = now()
+WHERE connection_id = $1 AND database_id = $2 AND data_source_id IS NULL`
 
 // nullable returns nil (SQL NULL) for the empty string.
 func nullable(s string) any {
@@ -211,7 +228,7 @@ func (s *Sink) PutPage(ctx context.Context, p *record.Page) (bool, error) {
 	return s.upsert(ctx, upsertPage, record.KindPage, np.ID,
 		np.ConnectionID, np.ID, nullable(sanitizeText(np.ParentType)), nullable(sanitizeText(np.ParentID)),
 		nullable(np.DatabaseID), sanitizeText(np.Title), np.LastEditedTime, sanitizeJSON(np.Object),
-		blocks, np.SyncedAt, deletedAt)
+		blocks, np.SyncedAt, deletedAt, nullable(np.DataSourceID))
 }
 
 // PutDatabase stores d unless the stored version is newer, returning
@@ -228,6 +245,34 @@ func (s *Sink) PutDatabase(ctx context.Context, d *record.Database) (bool, error
 	return s.upsert(ctx, upsertDatabase, record.KindDatabase, nd.ID,
 		nd.ConnectionID, nd.ID, nullable(sanitizeText(nd.ParentType)), nullable(sanitizeText(nd.ParentID)),
 		sanitizeText(nd.Title), nd.LastEditedTime, sanitizeJSON(nd.Object), nd.SyncedAt, deletedAt)
+}
+
+// PutDataSource stores d unless the stored version is newer, returning
+// whether d was stored. With d.SoleSource, the database's rows stored
+// without a data source get this one (see record.DataSource.SoleSource).
+func (s *Sink) PutDataSource(ctx context.Context, d *record.DataSource) (bool, error) {
+	nd, err := d.Normalized(s.now())
+	if err != nil {
+		return false, err
+	}
+	var deletedAt any
+	if nd.Archived {
+		deletedAt = nd.LastEditedTime
+	}
+	written, err := s.upsert(ctx, upsertDataSource, record.KindDataSource, nd.ID,
+		nd.ConnectionID, nd.ID, nd.DatabaseID,
+		sanitizeText(nd.Title), nd.LastEditedTime, sanitizeJSON(nd.Object), nd.SyncedAt, deletedAt)
+	if err != nil || !nd.SoleSource {
+		return written, err
+	}
+	err = s.withConn(ctx, func(c *pgx.Conn) error {
+		_, err := c.Exec(ctx, adoptLegacyRows, nd.ConnectionID, nd.DatabaseID, nd.ID)
+		return err
+	})
+	if err != nil {
+		return written, fmt.Errorf("pgsink: put data source %s: assigning it to the database's earlier rows: %w", nd.ID, err)
+	}
+	return written, nil
 }
 
 func (s *Sink) upsert(ctx context.Context, sql string, kind record.Kind, id string, args ...any) (bool, error) {
@@ -258,9 +303,18 @@ func (s *Sink) DeleteDatabase(ctx context.Context, connectionID, databaseID stri
 	return s.delete(ctx, record.KindDatabase, connectionID, databaseID, at)
 }
 
+// DeleteDataSource records that the data source was deleted at at (zero:
+// now).
+func (s *Sink) DeleteDataSource(ctx context.Context, connectionID, dataSourceID string, at time.Time) error {
+	return s.delete(ctx, record.KindDataSource, connectionID, dataSourceID, at)
+}
+
 func table(kind record.Kind) (name, idCol string) {
-	if kind == record.KindDatabase {
+	switch kind {
+	case record.KindDatabase:
 		return "databases", "database_id"
+	case record.KindDataSource:
+		return "data_sources", "data_source_id"
 	}
 	return "pages", "page_id"
 }
@@ -269,7 +323,7 @@ func validate(conn string, kind record.Kind, id string) (string, error) {
 	if err := record.ValidateConnectionID(conn); err != nil {
 		return "", err
 	}
-	if kind != record.KindPage && kind != record.KindDatabase {
+	if kind != record.KindPage && kind != record.KindDatabase && kind != record.KindDataSource {
 		return "", fmt.Errorf("pgsink: unknown object kind %q", kind)
 	}
 	n, err := record.NormalizeID(id)
@@ -315,12 +369,16 @@ const markUnshared = `WITH pg AS (
 	UPDATE databases SET unshared_at = $3, updated_at = now()
 	WHERE connection_id = $1 AND database_id = $2 AND unshared_at IS NULL AND (synced_at IS NULL OR synced_at <= $3)
 	RETURNING 1
+), ds AS (
+	UPDATE data_sources SET unshared_at = $3, updated_at = now()
+	WHERE connection_id = $1 AND data_source_id = $2 AND unshared_at IS NULL AND (synced_at IS NULL OR synced_at <= $3)
+	RETURNING 1
 )
-SELECT (SELECT count(*) FROM pg) + (SELECT count(*) FROM db)`
+SELECT (SELECT count(*) FROM pg) + (SELECT count(*) FROM db) + (SELECT count(*) FROM ds)`
 
 // MarkUnshared records that Notion answered 404 for the object at at (zero:
-// now). It marks the stored page or database with that id; an object the
-// sink does not hold is ignored.
+// now). It marks the stored page, database or data source with that id; an
+// object the sink does not hold is ignored.
 func (s *Sink) MarkUnshared(ctx context.Context, connectionID, objectID string, at time.Time) error {
 	id, err := validate(connectionID, record.KindPage, objectID)
 	if err != nil {
@@ -408,13 +466,14 @@ func (s *Sink) GetPage(ctx context.Context, connectionID, pageID string) (*recor
 	var (
 		st                             stateScan
 		parentType, parentID, database *string
+		dataSource                     *string
 		title                          string
 		object, blocks                 []byte
 	)
 	err = s.withConn(ctx, func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, `SELECT parent_type, parent_id, database_id::text, title, object, blocks, `+stateColumns+`
+		return c.QueryRow(ctx, `SELECT parent_type, parent_id, database_id::text, data_source_id::text, title, object, blocks, `+stateColumns+`
 FROM pages WHERE connection_id = $1 AND page_id = $2`, connectionID, id).
-			Scan(append([]any{&parentType, &parentID, &database, &title, &object, &blocks}, st.dest()...)...)
+			Scan(append([]any{&parentType, &parentID, &database, &dataSource, &title, &object, &blocks}, st.dest()...)...)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, record.State{}, fmt.Errorf("page %s: %w", id, record.ErrNotFound)
@@ -425,7 +484,7 @@ FROM pages WHERE connection_id = $1 AND page_id = $2`, connectionID, id).
 	state := st.state()
 	p := &record.Page{
 		ConnectionID: connectionID, ID: id, ParentType: deref(parentType), ParentID: deref(parentID),
-		DatabaseID: deref(database), LastEditedTime: state.LastEditedTime, Archived: state.Deleted(),
+		DatabaseID: deref(database), DataSourceID: deref(dataSource), LastEditedTime: state.LastEditedTime, Archived: state.Deleted(),
 		Title: title, SyncedAt: state.SyncedAt,
 	}
 	if object != nil {
@@ -463,6 +522,40 @@ FROM databases WHERE connection_id = $1 AND database_id = $2`, connectionID, id)
 	state := st.state()
 	d := &record.Database{
 		ConnectionID: connectionID, ID: id, ParentType: deref(parentType), ParentID: deref(parentID),
+		Title: title, LastEditedTime: state.LastEditedTime, Archived: state.Deleted(), SyncedAt: state.SyncedAt,
+	}
+	if object != nil {
+		d.Object = json.RawMessage(object)
+	}
+	return d, state, nil
+}
+
+// GetDataSource returns the stored data source and its state.
+func (s *Sink) GetDataSource(ctx context.Context, connectionID, dataSourceID string) (*record.DataSource, record.State, error) {
+	id, err := validate(connectionID, record.KindDataSource, dataSourceID)
+	if err != nil {
+		return nil, record.State{}, err
+	}
+	var (
+		st       stateScan
+		database *string
+		title    string
+		object   []byte
+	)
+	err = s.withConn(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, `SELECT database_id::text, title, object, `+stateColumns+`
+FROM data_sources WHERE connection_id = $1 AND data_source_id = $2`, connectionID, id).
+			Scan(append([]any{&database, &title, &object}, st.dest()...)...)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, record.State{}, fmt.Errorf("data source %s: %w", id, record.ErrNotFound)
+	}
+	if err != nil {
+		return nil, record.State{}, fmt.Errorf("pgsink: get data source %s: %w", id, err)
+	}
+	state := st.state()
+	d := &record.DataSource{
+		ConnectionID: connectionID, ID: id, DatabaseID: deref(database),
 		Title: title, LastEditedTime: state.LastEditedTime, Archived: state.Deleted(), SyncedAt: state.SyncedAt,
 	}
 	if object != nil {

@@ -98,16 +98,105 @@ func TestConcurrentMigrations(t *testing.T) {
 	if err := c.QueryRow(context.Background(), "SELECT count(*), count(DISTINCT version) FROM schema_migrations").Scan(&count, &distinct); err != nil {
 		t.Fatal(err)
 	}
-	if count != 1 || distinct != 1 {
-		t.Errorf("schema_migrations: %d rows, %d versions; want each migration once", count, distinct)
+	if count != migrations || distinct != migrations {
+		t.Errorf("schema_migrations: %d rows, %d versions; want each of %d migrations once", count, distinct, migrations)
 	}
 	// Opening again applies nothing and works.
 	s := open(t, dsn, pgsink.Options{})
 	if _, err := s.PutPage(context.Background(), sinktest.NewPage(sinktest.PageID(1), "x", sinktest.Base, sinktest.Base)); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.QueryRow(context.Background(), "SELECT count(*) FROM schema_migrations").Scan(&count); err != nil || count != 1 {
+	if err := c.QueryRow(context.Background(), "SELECT count(*) FROM schema_migrations").Scan(&count); err != nil || count != migrations {
 		t.Errorf("after reopen: %d rows, %v", count, err)
+	}
+}
+
+// migrations is how many files migrations/ holds.
+const migrations = 2
+
+// TestMigrationDataSources opens a sink on a database made by the schema of
+// migration 1 alone (before data sources), holding a database row: the
+// migration keeps the row whole, and storing the database's sole data
+// source gives the row its data source without changing its version.
+func TestMigrationDataSources(t *testing.T) {
+	t.Parallel()
+	dsn := srv.NewDatabase(t)
+	ctx := context.Background()
+	c := connect(t, dsn)
+	init, err := os.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What pgsink of the previous release left behind.
+	if _, err := c.Exec(ctx, string(init)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, `CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now()); INSERT INTO schema_migrations VALUES (1, 'init', now())`); err != nil {
+		t.Fatal(err)
+	}
+	row := sinktest.NewPage(sinktest.PageID(1), "legacy row", sinktest.Base, sinktest.Base)
+	other := sinktest.NewPage(sinktest.PageID(2), "other database's row", sinktest.Base, sinktest.Base)
+	otherDB := "0d0d0d0d-0000-4000-8000-000000000009"
+	for _, p := range []*sink.Page{row, other} {
+		db := p.DatabaseID
+		if p == other {
+			db = otherDB
+		}
+		if _, err := c.Exec(ctx, `INSERT INTO pages (connection_id, page_id, parent_type, parent_id, database_id, title,
+			last_edited_time, properties, object, blocks, synced_at, version_edited_at, version_observed_at)
+			VALUES ($1, $2, 'database_id', $3, $7, $4, $5, $6::jsonb -> 'properties', $6, '[]', $5, $5, $5)`,
+			sinktest.Conn, p.ID, db, p.Title, sinktest.Base, string(p.Object), db); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	s := open(t, dsn, pgsink.Options{})
+	var applied int
+	if err := c.QueryRow(ctx, "SELECT count(*) FROM schema_migrations").Scan(&applied); err != nil || applied != migrations {
+		t.Fatalf("schema_migrations after Open: %d, %v", applied, err)
+	}
+	got, st, err := s.GetPage(ctx, sinktest.Conn, row.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Title != "legacy row" || got.DataSourceID != "" || !sinktest.JSONEqual(t, got.Object, row.Object) || !st.LastEditedTime.Equal(sinktest.Base) {
+		t.Fatalf("migrated row %+v state %+v", got, st)
+	}
+
+	// The database's sole data source is stored: its earlier rows get it.
+	dsID := "da7a5000-0000-4000-8000-00000000000a"
+	ds := sinktest.NewDataSource(dsID, row.DatabaseID, "Tasks", sinktest.Base, sinktest.Base.Add(time.Minute))
+	ds.SoleSource = true
+	if w, err := s.PutDataSource(ctx, ds); err != nil || !w {
+		t.Fatalf("PutDataSource: %v %v", w, err)
+	}
+	got, st2, err := s.GetPage(ctx, sinktest.Conn, row.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.DataSourceID != dsID || st2.Version != st.Version {
+		t.Errorf("row after its data source: data source %q (want %q), version %v (want %v)", got.DataSourceID, dsID, st2.Version, st.Version)
+	}
+	if got, _, _ := s.GetPage(ctx, sinktest.Conn, other.ID); got.DataSourceID != "" {
+		t.Errorf("another database's row got data source %q", got.DataSourceID)
+	}
+	// Without SoleSource nothing is assigned: a row stored without a data
+	// source could belong to any of several.
+	legacy3 := sinktest.NewPage(sinktest.PageID(3), "r3", sinktest.Base, sinktest.Base)
+	legacy3.DatabaseID, legacy3.ParentID = otherDB, otherDB
+	if _, err := s.PutPage(ctx, legacy3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutDataSource(ctx, sinktest.NewDataSource("da7a5000-0000-4000-8000-00000000000b", otherDB, "A", sinktest.Base, sinktest.Base)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := s.GetPage(ctx, sinktest.Conn, legacy3.ID); got.DataSourceID != "" {
+		t.Errorf("row of a database with several data sources got %q", got.DataSourceID)
+	}
+	var schemaType string
+	if err := c.QueryRow(ctx, `SELECT schema->'Estimate'->>'type' FROM data_sources WHERE data_source_id = $1`, dsID).Scan(&schemaType); err != nil || schemaType != "number" {
+		t.Errorf("data source schema column: %q %v", schemaType, err)
 	}
 }
 

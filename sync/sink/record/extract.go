@@ -76,6 +76,9 @@ func PageFromObject(connectionID string, object json.RawMessage, blocks []Block,
 	if o.Parent.Type == "database_id" || o.Parent.Type == "data_source_id" {
 		p.DatabaseID = o.Parent.DatabaseID
 	}
+	if o.Parent.Type == "data_source_id" {
+		p.DataSourceID = o.Parent.DataSourceID
+	}
 	for _, raw := range o.Properties {
 		var prop struct {
 			Type  string      `json:"type"`
@@ -115,6 +118,37 @@ func DatabaseFromObject(connectionID string, object json.RawMessage, syncedAt ti
 		ID:             o.ID,
 		ParentType:     o.Parent.Type,
 		ParentID:       o.Parent.id(),
+		Title:          joinPlain(o.Title),
+		LastEditedTime: o.LastEditedTime,
+		Archived:       o.Archived || o.InTrash,
+		Object:         object,
+		SyncedAt:       syncedAt,
+	}, nil
+}
+
+// DataSourceFromObject builds a DataSource from a data source object as
+// Notion returned it (GET /v1/data_sources/{id}, Notion-Version 2025-09-03
+// and later): its parent is {"type":"database_id","database_id":...}.
+func DataSourceFromObject(connectionID string, object json.RawMessage, syncedAt time.Time) (*DataSource, error) {
+	var o struct {
+		Object         string      `json:"object"`
+		ID             string      `json:"id"`
+		LastEditedTime time.Time   `json:"last_edited_time"`
+		Archived       bool        `json:"archived"`
+		InTrash        bool        `json:"in_trash"`
+		Parent         parent      `json:"parent"`
+		Title          []plainText `json:"title"`
+	}
+	if err := json.Unmarshal(object, &o); err != nil {
+		return nil, fmt.Errorf("%w: data source object: %v", ErrInvalidObject, err)
+	}
+	if o.Object != "" && o.Object != "data_source" {
+		return nil, fmt.Errorf("%w: object is a %q, not a data source", ErrInvalidObject, truncate(o.Object))
+	}
+	return &DataSource{
+		ConnectionID:   connectionID,
+		ID:             o.ID,
+		DatabaseID:     o.Parent.DatabaseID,
 		Title:          joinPlain(o.Title),
 		LastEditedTime: o.LastEditedTime,
 		Archived:       o.Archived || o.InTrash,

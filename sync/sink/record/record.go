@@ -22,13 +22,16 @@ var (
 	ErrClosed = errors.New("sink closed")
 )
 
-// Kind tells pages from databases.
+// Kind tells pages, databases and data sources apart.
 type Kind string
 
 // Object kinds.
 const (
 	KindPage     Kind = "page"
 	KindDatabase Kind = "database"
+	// KindDataSource is a data source of a database (Notion-Version
+	// 2025-09-03 and later): the schema its rows follow.
+	KindDataSource Kind = "data_source"
 )
 
 // Page is one Notion page (a database row is a page too) with its full block
@@ -46,6 +49,10 @@ type Page struct {
 	ParentType, ParentID string
 	// DatabaseID is set when the page is a database row.
 	DatabaseID string
+	// DataSourceID is the data source the row belongs to, when Notion said
+	// so (parent type "data_source_id", Notion-Version 2025-09-03 and
+	// later); "" for rows read with an older version and for other pages.
+	DataSourceID string
 	// LastEditedTime is the page's last_edited_time (required).
 	LastEditedTime time.Time
 	// Archived is true when Notion reports archived or in_trash: the page is
@@ -93,6 +100,36 @@ type Database struct {
 	Object json.RawMessage
 	// SyncedAt as for Page.
 	SyncedAt time.Time
+}
+
+// DataSource is one data source of a database (Notion-Version 2025-09-03
+// and later): its schema, not its rows (rows are Pages whose DataSourceID
+// names it). Under that version a Database is a container whose object
+// lists its data sources ("data_sources": [{id, name}]) and holds no schema.
+type DataSource struct {
+	ConnectionID string
+	// ID is the Notion data source id (any UUID spelling).
+	ID string
+	// DatabaseID is the database the data source belongs to (its parent).
+	DatabaseID string
+	// Title is the plain text of the data source's title.
+	Title string
+	// LastEditedTime is the data source's last_edited_time (required).
+	LastEditedTime time.Time
+	// Archived: archived or in_trash; stored as a tombstone.
+	Archived bool
+	// Object is the data source object exactly as Notion returned it
+	// (required).
+	Object json.RawMessage
+	// SyncedAt as for Page.
+	SyncedAt time.Time
+	// SoleSource says the database has no other data source. Rows of the
+	// database stored without a data source (synced with Notion-Version
+	// 2022-06-28, which names none) then belong to this one, and a sink
+	// that can do so cheaply (pgsink) assigns it to them; with several
+	// data sources it cannot know which one such a row belongs to, and
+	// the row gets its data source when it is next synced.
+	SoleSource bool
 }
 
 // State is what a sink knows about one stored object.
@@ -273,6 +310,11 @@ func (p *Page) Normalized(now time.Time) (Page, error) {
 			return Page{}, fmt.Errorf("page %s: database id: %w", id, err)
 		}
 	}
+	if p.DataSourceID != "" {
+		if out.DataSourceID, err = NormalizeID(p.DataSourceID); err != nil {
+			return Page{}, fmt.Errorf("page %s: data source id: %w", id, err)
+		}
+	}
 	out.ParentID = normalizeOptionalID(p.ParentID)
 	if p.LastEditedTime.IsZero() {
 		return Page{}, fmt.Errorf("%w: page %s: LastEditedTime is required", ErrInvalidObject, id)
@@ -315,6 +357,44 @@ func (d *Database) Normalized(now time.Time) (Database, error) {
 		return Database{}, fmt.Errorf("%w: database %s: Object is not a JSON object", ErrInvalidObject, id)
 	}
 	return out, nil
+}
+
+// Normalized validates d and returns a copy with normalized ids and times.
+func (d *DataSource) Normalized(now time.Time) (DataSource, error) {
+	if d == nil {
+		return DataSource{}, fmt.Errorf("%w: nil data source", ErrInvalidObject)
+	}
+	out := *d
+	if err := ValidateConnectionID(d.ConnectionID); err != nil {
+		return DataSource{}, err
+	}
+	id, err := NormalizeID(d.ID)
+	if err != nil {
+		return DataSource{}, fmt.Errorf("data source id: %w", err)
+	}
+	out.ID = id
+	// Rows and the file layout reference the database: a data source
+	// without one cannot be placed.
+	if out.DatabaseID, err = NormalizeID(d.DatabaseID); err != nil {
+		return DataSource{}, fmt.Errorf("data source %s: database id: %w", id, err)
+	}
+	if d.LastEditedTime.IsZero() {
+		return DataSource{}, fmt.Errorf("%w: data source %s: LastEditedTime is required", ErrInvalidObject, id)
+	}
+	out.LastEditedTime = NormalizeTime(d.LastEditedTime)
+	if d.SyncedAt.IsZero() {
+		out.SyncedAt = now
+	}
+	out.SyncedAt = NormalizeTime(out.SyncedAt)
+	if !IsJSONObject(d.Object) {
+		return DataSource{}, fmt.Errorf("%w: data source %s: Object is not a JSON object", ErrInvalidObject, id)
+	}
+	return out, nil
+}
+
+// Version is the Version of a write of d.
+func (d *DataSource) Version() Version {
+	return Version{EditedAt: NormalizeTime(d.LastEditedTime), ObservedAt: NormalizeTime(d.SyncedAt)}
 }
 
 // Version is the Version of a write of p.

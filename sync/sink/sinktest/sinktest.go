@@ -96,6 +96,20 @@ func NewDatabase(id, title string, lastEdited, syncedAt time.Time) *sink.Databas
 	}
 }
 
+// NewDataSource returns a realistic data source object of database dbID
+// (Notion-Version 2025-09-03).
+func NewDataSource(id, dbID, title string, lastEdited, syncedAt time.Time) *sink.DataSource {
+	titleJSON, _ := json.Marshal(title)
+	obj := fmt.Sprintf(`{"object":"data_source","id":%q,"last_edited_time":%q,"title":[{"type":"text","plain_text":%s}],`+
+		`"parent":{"type":"database_id","database_id":%q},"database_parent":{"type":"page_id","page_id":"59833787-2cf9-4fdf-8782-e53db20768a5"},"archived":false,"in_trash":false,`+
+		`"properties":{"Name":{"id":"title","name":"Name","type":"title","title":{}},"Estimate":{"id":"e","name":"Estimate","type":"number","number":{"format":"number"}}}}`,
+		id, lastEdited.Format("2006-01-02T15:04:05.000Z"), titleJSON, dbID)
+	return &sink.DataSource{
+		ConnectionID: Conn, ID: id, DatabaseID: dbID,
+		Title: title, LastEditedTime: lastEdited, Object: json.RawMessage(obj), SyncedAt: syncedAt,
+	}
+}
+
 // JSONEqual reports whether a and b hold the same JSON value.
 func JSONEqual(t testing.TB, a, b []byte) bool {
 	t.Helper()
@@ -435,6 +449,70 @@ func Run(t *testing.T, newStore Factory) {
 		// Pages and databases are separate namespaces.
 		if _, err := s.Stat(ctx, Conn, sink.KindPage, id); !errors.Is(err, sink.ErrNotFound) {
 			t.Errorf("Stat page with a database id: %v", err)
+		}
+	})
+
+	t.Run("DataSource", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		id := "da7a5000-0000-4000-8000-000000000001"
+		want := NewDataSource(id, databaseID, "Tasks", Base.Add(m), Base.Add(2*m))
+		if w, err := s.PutDataSource(ctx, want); err != nil || !w {
+			t.Fatalf("PutDataSource: %v %v", w, err)
+		}
+		if w, err := s.PutDataSource(ctx, NewDataSource(id, databaseID, "old", Base, Base.Add(9*m))); err != nil || w {
+			t.Errorf("older data source: written %v err %v", w, err)
+		}
+		got, st, err := s.GetDataSource(ctx, Conn, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Title != "Tasks" || got.DatabaseID != databaseID || !JSONEqual(t, got.Object, want.Object) || st.Deleted() ||
+			!st.LastEditedTime.Equal(Base.Add(m)) {
+			t.Errorf("data source %+v state %+v", got, st)
+		}
+		// A data source is neither a page nor a database.
+		for _, k := range []sink.Kind{sink.KindPage, sink.KindDatabase} {
+			if _, err := s.Stat(ctx, Conn, k, id); !errors.Is(err, sink.ErrNotFound) {
+				t.Errorf("Stat %s with a data source id: %v", k, err)
+			}
+		}
+		if err := s.MarkUnshared(ctx, Conn, id, Base.Add(3*m)); err != nil {
+			t.Fatal(err)
+		}
+		if st := stat(t, s, sink.KindDataSource, id); !st.Unshared() {
+			t.Error("data source not unshared")
+		}
+		archived := NewDataSource(id, databaseID, "Tasks", Base.Add(4*m), Base.Add(5*m))
+		archived.Archived = true
+		if w, err := s.PutDataSource(ctx, archived); err != nil || !w {
+			t.Fatalf("archived data source: %v %v", w, err)
+		}
+		if st := stat(t, s, sink.KindDataSource, id); !st.Deleted() || st.Unshared() {
+			t.Errorf("archived data source state %+v", st)
+		}
+		other := "da7a5000-0000-4000-8000-000000000002"
+		if err := s.DeleteDataSource(ctx, Conn, other, Base); err != nil {
+			t.Fatal(err)
+		}
+		if st := stat(t, s, sink.KindDataSource, other); !st.Deleted() || st.HasContent() {
+			t.Errorf("data source tombstone state %+v", st)
+		}
+		// A stale copy fetched before the deletion is refused.
+		if w, err := s.PutDataSource(ctx, NewDataSource(other, databaseID, "stale", Base.Add(-m), Base.Add(-m))); err != nil || w {
+			t.Errorf("stale data source over a tombstone: written %v err %v", w, err)
+		}
+		// A row names its data source; the sink gives it back.
+		row := NewPage(PageID(77), "row", Base, Base)
+		row.ParentType, row.ParentID, row.DataSourceID = "data_source_id", id, strings.ToUpper(id)
+		put(t, s, row)
+		if p, _ := getPage(t, s, row.ID); p.DataSourceID != id || p.DatabaseID != databaseID {
+			t.Errorf("row data source %q database %q, want %q %q", p.DataSourceID, p.DatabaseID, id, databaseID)
+		}
+		// A data source must name its database.
+		bad := NewDataSource("da7a5000-0000-4000-8000-000000000003", "", "x", Base, Base)
+		if _, err := s.PutDataSource(ctx, bad); !errors.Is(err, sink.ErrInvalidID) {
+			t.Errorf("data source without a database: %v", err)
 		}
 	})
 
