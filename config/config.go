@@ -104,8 +104,8 @@ type Notion struct {
 	APIURL string `env:"API_URL" envDefault:"https://api.notion.com" doc:"Base URL of the Notion API; change it only to point at a test server."`
 
 	// Version is the Notion-Version header.
-	// Default: 2022-06-28.
-	Version string `env:"VERSION" envDefault:"2022-06-28" doc:"Notion-Version header (YYYY-MM-DD). The Notion client library decodes 2022-06-28 responses; later versions change response shapes."`
+	// Default: 2025-09-03.
+	Version string `env:"VERSION" envDefault:"2025-09-03" doc:"Notion-Version header (YYYY-MM-DD). 2025-09-03 (default) reads databases as containers of data sources; 2022-06-28 is still handled, but cannot read a database with several data sources."`
 
 	// RateLimit is the number of requests per minute allowed per connection.
 	// Default: 180.

@@ -91,7 +91,7 @@ func TestWorkerDefaults(t *testing.T) {
 			ClientID:     "client-id",
 			ClientSecret: NewSecret("client-secret"),
 			APIURL:       "https://api.notion.com",
-			Version:      "2022-06-28",
+			Version:      "2025-09-03",
 			RateLimit:    180,
 			RateBurst:    30,
 		},

@@ -320,12 +320,12 @@ func TestRefusedListingCursorsRestart(t *testing.T) {
 			t.Fatalf("queue %s: %d tasks failed", q, info.FailedTotal)
 		}
 	}
-	// The database again: its query still covers all 120 rows (they are
-	// inside the overlap), so its second request carries a cursor.
+	// The data source again: its query still covers all 120 rows (they
+	// are inside the overlap), so its second request carries a cursor.
 	e.fake.InvalidCursorNext(1)
-	db := e.seed.DatabaseIDs[0]
-	if err := e.runTask(jobs.TypeDatabase, fmt.Sprintf(`{"conn_id":%q,"database_id":%q}`, e.conn, db)); err != nil {
-		t.Fatalf("database task with a refused query cursor: %v", err)
+	ds := e.source(e.seed.DatabaseIDs[0])
+	if err := e.runTask(jobs.TypeDataSource, fmt.Sprintf(`{"conn_id":%q,"data_source_id":%q}`, e.conn, ds)); err != nil {
+		t.Fatalf("data source task with a refused query cursor: %v", err)
 	}
 	if n, got := e.fake.PendingInvalidCursors(), e.fake.DataStats().Count("", 400); n != 0 || got != 2 {
 		t.Fatalf("%d refusals pending, %d requests refused: want the query's cursor refused too", n, got)

@@ -27,7 +27,8 @@ func QueueTodoForTest(ctx context.Context, rdb redis.UniversalClient, conn, drai
 	return err
 }
 
-// DBCursorForTest returns the row cursor of database dbID (zero: none).
+// DBCursorForTest returns the row cursor of database or data source dbID
+// (zero: none).
 func DBCursorForTest(ctx context.Context, rdb redis.UniversalClient, conn, dbID string) (time.Time, error) {
 	return (&state{rdb: rdb, prefix: "notionsync:"}).dbCursor(ctx, conn, dbID)
 }

@@ -206,6 +206,7 @@ func (h *Handlers) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypePage, h.handlePage)
 	mux.HandleFunc(TypeDrain, h.handleDrain)
 	mux.HandleFunc(TypeDatabase, h.handleDatabase)
+	mux.HandleFunc(TypeDataSource, h.handleDataSource)
 }
 
 // State returns a connection's sync progress.

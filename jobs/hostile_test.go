@@ -31,6 +31,16 @@ func (e *env) served(id string) int {
 	return 0
 }
 
+// source returns the first data source of seeded database db.
+func (e *env) source(db string) string {
+	e.t.Helper()
+	ids := e.seed.DataSourceIDs[db]
+	if len(ids) == 0 {
+		e.t.Fatalf("database %s has no data source", db)
+	}
+	return ids[0]
+}
+
 func (e *env) poison(id string, target notionfake.PoisonTarget, kind notionfake.PoisonKind) {
 	e.t.Helper()
 	if _, err := e.fake.Poison(e.ws, id, target, kind); err != nil {
@@ -194,7 +204,7 @@ func TestBadIDsAreObjectErrorsNotStalls(t *testing.T) {
 		switch {
 		case strings.HasPrefix(k, "search:"):
 			search++
-		case strings.HasPrefix(k, "database "+e.seed.DatabaseIDs[0]+" row:"):
+		case strings.HasPrefix(k, "data source "+e.source(e.seed.DatabaseIDs[0])+" row:"):
 			rows++
 		default:
 			t.Errorf("unexpected error %s: %s", k, msg)

@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -277,11 +278,11 @@ func TestPageWalkResumesFromCheckpoint(t *testing.T) {
 	}
 }
 
-// A database the 2022-06-28 API cannot query is reported per database; the
-// rest of the connection syncs.
+// Configured for Notion-Version 2022-06-28, a database that version cannot
+// query is reported per database; the rest of the connection syncs.
 func TestMultiSourceDatabaseIsReportedNotFatal(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 6, Pages: 3, BlocksPerPage: 2}})
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 6, Pages: 3, BlocksPerPage: 2}, notionVersion: "2022-06-28"})
 	bad, err := e.fake.AddMultiSourceDatabase(e.ws, notionfake.WorkspaceParent(), "Projects (2 sources)")
 	if err != nil {
 		t.Fatal(err)
@@ -292,6 +293,147 @@ func TestMultiSourceDatabaseIsReportedNotFatal(t *testing.T) {
 	e.assertComplete()
 	if msg := st.Errors[bad]; !strings.Contains(msg, "multiple data sources") {
 		t.Fatalf("errors = %v, want one for %s", st.Errors, bad)
+	}
+}
+
+// Issue 11 item 1: with Notion-Version 2025-09-03 (the default) a
+// database is a container of data sources. A database with two data
+// sources syncs completely: the container (its data source list kept),
+// each data source's schema, every row of each with its data source, a row
+// cursor per data source. (Before: a per-object error, and the second
+// source's rows were never read.)
+func TestMultiSourceDatabaseSyncsCompletely(t *testing.T) {
+	t.Parallel()
+	for _, backend := range []string{"file", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			o := envOpts{spec: notionfake.SeedSpec{Seed: 6, Pages: 3, BlocksPerPage: 2, Databases: 2, RowsPerDatabase: 4,
+				BlocksPerRow: 1, MultiSourceDatabases: 1}}
+			if backend == "postgres" {
+				o.sinkURL = pgtest.StartTB(t, pgtest.Options{}).NewDatabase(t)
+			}
+			e := newEnv(t, o)
+			e.startWorkers(2)
+			e.sweep()
+			st := e.waitSynced()
+			e.waitIdle()
+			e.assertComplete()
+			if len(st.Errors) != 0 {
+				t.Fatalf("errors: %v", st.Errors)
+			}
+			ctx := context.Background()
+			rd := e.sink.(sink.Reader)
+			multi := e.seed.DatabaseIDs[0]
+			if n := len(e.seed.DataSourceIDs[multi]); n != 2 {
+				t.Fatalf("seed: %d data sources in the first database, want 2", n)
+			}
+			db, _, err := rd.GetDatabase(ctx, e.conn, multi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var container struct {
+				DataSources []struct{ ID string } `json:"data_sources"`
+			}
+			if err := json.Unmarshal(db.Object, &container); err != nil || len(container.DataSources) != 2 {
+				t.Fatalf("stored database keeps %d data sources (%v), want 2", len(container.DataSources), err)
+			}
+			sources := 0
+			for _, dbID := range e.seed.DatabaseIDs {
+				for _, dsID := range e.seed.DataSourceIDs[dbID] {
+					sources++
+					ds, dst, err := rd.GetDataSource(ctx, e.conn, dsID)
+					if err != nil {
+						t.Fatalf("data source %s: %v", dsID, err)
+					}
+					var schema struct {
+						Properties map[string]json.RawMessage `json:"properties"`
+					}
+					if ds.DatabaseID != dbID || dst.Deleted() || json.Unmarshal(ds.Object, &schema) != nil || len(schema.Properties) == 0 {
+						t.Fatalf("data source %s: database %s, state %+v, %d properties", dsID, ds.DatabaseID, dst, len(schema.Properties))
+					}
+					rows := e.seed.RowsByDataSource[dsID]
+					if len(rows) != 4 {
+						t.Fatalf("seed: data source %s has %d rows", dsID, len(rows))
+					}
+					var newest time.Time
+					for _, id := range rows {
+						p, _, err := rd.GetPage(ctx, e.conn, id)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if p.DataSourceID != dsID || p.DatabaseID != dbID {
+							t.Fatalf("row %s: data source %q database %q, want %q %q", id, p.DataSourceID, p.DatabaseID, dsID, dbID)
+						}
+						newest = later(newest, e.edited(id))
+					}
+					cur, err := jobs.DBCursorForTest(ctx, e.rdb, e.conn, dsID)
+					if err != nil || !cur.Equal(newest) {
+						t.Fatalf("row cursor of data source %s: %v (%v), want %v", dsID, cur, err, newest)
+					}
+				}
+			}
+			if sources != 3 {
+				t.Fatalf("%d data sources checked, want 3", sources)
+			}
+			stats := e.fake.DataStats()
+			if n := stats.Count(notionfake.EndpointQueryDatabase, 0); n != 0 {
+				t.Errorf("%d requests to the 2022-06-28 database query", n)
+			}
+			if n := stats.Count(notionfake.EndpointQueryDataSource, 200); n < 3 {
+				t.Errorf("%d data source queries, want one per data source at least", n)
+			}
+		})
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// A data_source.* webhook event syncs the one data source it names: its
+// schema and the rows edited since its cursor, without a search.
+func TestSyncEntityTargetsOneDataSource(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 14, Pages: 2, BlocksPerPage: 1, Databases: 1, RowsPerDatabase: 3,
+		BlocksPerRow: 1, MultiSourceDatabases: 1}})
+	e.startWorkers(2)
+	e.sweep()
+	e.waitSynced()
+	e.waitIdle()
+	second := e.seed.DataSourceIDs[e.seed.DatabaseIDs[0]][1]
+	e.clock.Advance(2 * time.Minute)
+	row, err := e.fake.AddRowToDataSource(e.ws, second, "Added by hand")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.fake.DataStats()
+	if err := jobs.NewClient(e.client).SyncEntity(context.Background(), e.conn, "data_source", second); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(30 * time.Second)
+	for {
+		p, _, err := e.sink.(sink.Reader).GetPage(context.Background(), e.conn, row)
+		if err == nil {
+			if p.DataSourceID != second {
+				t.Fatalf("row stored with data source %q, want %q", p.DataSourceID, second)
+			}
+			break
+		}
+		select {
+		case <-e.pageSynced:
+		case <-deadline:
+			t.Fatal("the new row was not synced")
+		}
+	}
+	after := e.fake.DataStats()
+	if n := after.Count(notionfake.EndpointSearch, 200) - before.Count(notionfake.EndpointSearch, 200); n != 0 {
+		t.Fatalf("%d searches: a webhook event must not cost a sweep", n)
+	}
+	if n := after.Count(notionfake.EndpointGetDataSource, 200) - before.Count(notionfake.EndpointGetDataSource, 200); n != 1 {
+		t.Fatalf("%d data source fetches, want 1", n)
 	}
 }
 

@@ -42,6 +42,7 @@ const (
 	leaseDrain = "drain" // a running drain's flag: start a new drain
 	leaseSweep = "sweep" // a running sweep's pending entry: release it, sweep again
 	leaseDB    = "db"    // a running database task: run it again
+	leaseDS    = "ds"    // a running data source task: run it again
 )
 
 func (s *state) leasesKey() string { return s.prefix + "busy:leases" }
@@ -336,6 +337,16 @@ func (r *Reaper) reap(ctx context.Context, member string) (bool, error) {
 			return false, err
 		}
 		log.Info("a database task's worker stopped renewing its lease; running it again", zap.String("database_id", f[3]))
+		return true, nil
+	case leaseDS:
+		if len(f) < 5 {
+			return false, nil
+		}
+		// Its pending entry stays: the new task releases it.
+		if _, err := enqueue(ctx, r.cfg.Enqueuer, TypeDataSource, DataSourcePayload{ConnID: conn, DataSourceID: f[3], DatabaseID: f[4]}, reapID(owner), QueueSync); err != nil {
+			return false, err
+		}
+		log.Info("a data source task's worker stopped renewing its lease; running it again", zap.String("data_source_id", f[3]))
 		return true, nil
 	}
 	return false, nil

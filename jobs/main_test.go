@@ -88,6 +88,9 @@ type envOpts struct {
 	drainSlice    time.Duration
 	pagesInFlight int
 	claimTTL      time.Duration
+	// notionVersion is the client stack's Notion-Version (default: the
+	// client's, 2025-09-03).
+	notionVersion string
 	// transport, when set, carries the client stack's requests to the fake.
 	transport http.RoundTripper
 	// wrapSink wraps the sink the handlers write to (env.sink stays the
@@ -135,7 +138,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	if rate == 0 {
 		rate, burst = 1_000_000, 100_000 // out of the way
 	}
-	e.notion, err = notionclient.New(e.rdb, e.src, notionclient.Config{BaseURL: hs.URL, RatePerMinute: rate, Burst: burst, Transport: o.transport,
+	e.notion, err = notionclient.New(e.rdb, e.src, notionclient.Config{BaseURL: hs.URL, RatePerMinute: rate, Burst: burst, Transport: o.transport, NotionVersion: o.notionVersion,
 		MaxWait: o.maxWait, RetryBaseDelay: time.Millisecond, RetryMaxDelay: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

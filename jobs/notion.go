@@ -24,6 +24,12 @@ type objectHead struct {
 	Archived       bool      `json:"archived"`
 	InTrash        bool      `json:"in_trash"`
 	HasChildren    bool      `json:"has_children"`
+	// Parent is read for data sources (Notion-Version 2025-09-03), whose
+	// parent is their database.
+	Parent struct {
+		Type       string `json:"type"`
+		DatabaseID string `json:"database_id"`
+	} `json:"parent"`
 }
 
 func (o objectHead) deleted() bool { return o.Archived || o.InTrash }
@@ -38,6 +44,9 @@ func parseHead(raw json.RawMessage) (objectHead, error) {
 	}
 	if err := validNotionID(h.ID); err != nil {
 		return h, err
+	}
+	if h.Object == "data_source" && (h.Parent.Type != "database_id" || validNotionID(h.Parent.DatabaseID) != nil) {
+		return h, fmt.Errorf("%w: data source %s without a database parent", ErrMalformed, h.ID)
 	}
 	return h, nil
 }

@@ -224,8 +224,9 @@ func TestPermanentDatabaseErrorLetsTheCursorMove(t *testing.T) {
 	e.startWorkers(2)
 	e.sweep()
 	st := e.waitSynced()
-	assertError(t, st, db, "403", "restricted_resource")
-	assertKind(t, st, db, jobs.ErrorPermanent, first.Truncate(time.Millisecond))
+	// The query is the data source's (Notion-Version 2025-09-03).
+	assertError(t, st, e.source(db), "403", "restricted_resource")
+	assertKind(t, st, e.source(db), jobs.ErrorPermanent, first.Truncate(time.Millisecond))
 	assertError(t, st, dbGet, "400", "validation_error")
 	assertKind(t, st, dbGet, jobs.ErrorPermanent, first.Truncate(time.Millisecond))
 	for _, id := range e.seed.RowsByDatabase[e.seed.DatabaseIDs[1]] {

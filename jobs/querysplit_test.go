@@ -78,7 +78,7 @@ func TestQueryOverResultLimitSyncsEveryRow(t *testing.T) {
 	for _, id := range rows {
 		e.assertStored(id, 0)
 	}
-	cur, err := jobs.DBCursorForTest(context.Background(), e.rdb, e.conn, db)
+	cur, err := jobs.DBCursorForTest(context.Background(), e.rdb, e.conn, e.source(db))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,17 +88,17 @@ func TestQueryOverResultLimitSyncsEveryRow(t *testing.T) {
 	// The split costs one query per segment, not a query per row: 20 rows
 	// at 7 per segment (a partly read minute is listed again) is at most
 	// a handful of segments of one page each.
-	n := e.fake.DataStats().Requests[notionfake.EndpointQueryDatabase][200]
-	t.Logf("%d rows in %d minutes, limit %d: %d database queries", len(rows), len(perMinute), limit, n)
+	n := e.fake.DataStats().Requests[notionfake.EndpointQueryDataSource][200]
+	t.Logf("%d rows in %d minutes, limit %d: %d data source queries", len(rows), len(perMinute), limit, n)
 	if n < 3 || n > 8 {
-		t.Errorf("%d database queries, want 3..8", n)
+		t.Errorf("%d data source queries, want 3..8", n)
 	}
 }
 
 // More rows in one minute than the limit: a last_edited_time filter cannot
-// split the minute, so the database ends with a permanent per-object error
-// naming the limit, in a bounded number of requests, and its row cursor
-// does not move past the rows never read.
+// split the minute, so the data source ends with a permanent per-object
+// error naming the limit, in a bounded number of requests, and its row
+// cursor does not move past the rows never read.
 func TestQueryLimitWithinOneMinuteIsAnObjectError(t *testing.T) {
 	t.Parallel()
 	e := resultLimitEnv(t, notionfake.SeedSpec{Seed: 42, Databases: 1, RowsPerDatabase: 20, BlocksPerRow: 1}, 7, nil)
@@ -108,17 +108,18 @@ func TestQueryLimitWithinOneMinuteIsAnObjectError(t *testing.T) {
 	e.sweep()
 	st := e.waitSynced()
 	e.waitIdle()
-	assertError(t, st, db, "result limit", "query_result_limit_reached", "7 rows")
-	assertKind(t, st, db, jobs.ErrorPermanent, first.Truncate(time.Millisecond))
-	cur, err := jobs.DBCursorForTest(context.Background(), e.rdb, e.conn, db)
+	ds := e.source(db)
+	assertError(t, st, ds, "result limit", "query_result_limit_reached", "7 rows", "data source "+ds)
+	assertKind(t, st, ds, jobs.ErrorPermanent, first.Truncate(time.Millisecond))
+	cur, err := jobs.DBCursorForTest(context.Background(), e.rdb, e.conn, ds)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !cur.IsZero() {
 		t.Fatalf("row cursor moved to %v with 13 rows unread", cur)
 	}
-	if n := e.fake.DataStats().Requests[notionfake.EndpointQueryDatabase][200]; n > 4 {
-		t.Errorf("%d database queries; the split must stop, not loop", n)
+	if n := e.fake.DataStats().Requests[notionfake.EndpointQueryDataSource][200]; n > 4 {
+		t.Errorf("%d data source queries; the split must stop, not loop", n)
 	}
 	stored := 0
 	for _, id := range e.seed.RowsByDatabase[db] {
@@ -176,16 +177,17 @@ func (s *splitQueries) take() []string {
 	return b
 }
 
-// A database task stopped between segments resumes from its checkpoint in
-// the segment it reached (not from the newest row), and the row cursor
+// A data source task stopped between segments resumes from its checkpoint
+// in the segment it reached (not from the newest row), and the row cursor
 // does not move until the last segment is read.
 func TestQuerySplitResumesFromCheckpoint(t *testing.T) {
 	t.Parallel()
 	tr := &splitQueries{base: http.DefaultTransport.(*http.Transport).Clone()}
 	e := resultLimitEnv(t, notionfake.SeedSpec{Seed: 41, Databases: 1, RowsPerDatabase: 20, BlocksPerRow: 1, History: 30 * 24 * time.Hour}, 7, tr)
 	db := e.seed.DatabaseIDs[0]
+	ds := e.source(db)
 	e.startWorkers(2)
-	payload := fmt.Sprintf(`{"conn_id":%q,"database_id":%q}`, e.conn, db)
+	payload := fmt.Sprintf(`{"conn_id":%q,"data_source_id":%q}`, e.conn, ds)
 	mux := asynq.NewServeMux()
 	e.h.Register(mux)
 
@@ -194,18 +196,18 @@ func TestQuerySplitResumesFromCheckpoint(t *testing.T) {
 	tr.mu.Lock()
 	tr.cancel = cancel
 	tr.mu.Unlock()
-	if err := mux.ProcessTask(ctx, asynq.NewTask(jobs.TypeDatabase, []byte(payload))); err == nil {
+	if err := mux.ProcessTask(ctx, asynq.NewTask(jobs.TypeDataSource, []byte(payload))); err == nil {
 		t.Fatal("the stopped task reported success")
 	}
 	first := tr.take()
 	if len(first) != 2 || strings.Contains(first[0], "on_or_before") {
 		t.Fatalf("stopped run's queries: %q, want the first segment's then the second's", first)
 	}
-	if cur, err := jobs.DBCursorForTest(context.Background(), e.rdb, e.conn, db); err != nil || !cur.IsZero() {
+	if cur, err := jobs.DBCursorForTest(context.Background(), e.rdb, e.conn, ds); err != nil || !cur.IsZero() {
 		t.Fatalf("row cursor %v (%v) moved before the split query was read", cur, err)
 	}
 
-	if err := mux.ProcessTask(context.Background(), asynq.NewTask(jobs.TypeDatabase, []byte(payload))); err != nil {
+	if err := mux.ProcessTask(context.Background(), asynq.NewTask(jobs.TypeDataSource, []byte(payload))); err != nil {
 		t.Fatal(err)
 	}
 	second := tr.take()
@@ -220,7 +222,7 @@ func TestQuerySplitResumesFromCheckpoint(t *testing.T) {
 			newest = at
 		}
 	}
-	if cur, err := jobs.DBCursorForTest(context.Background(), e.rdb, e.conn, db); err != nil || !cur.Equal(newest) {
+	if cur, err := jobs.DBCursorForTest(context.Background(), e.rdb, e.conn, ds); err != nil || !cur.Equal(newest) {
 		t.Fatalf("row cursor %v (%v), want %v", cur, err, newest)
 	}
 }

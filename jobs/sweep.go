@@ -349,6 +349,19 @@ func (h *Handlers) plan(ctx context.Context, conn string, gen int64, head object
 			id:   fmt.Sprintf("g%d:%s", gen, databaseTaskID(conn, head.ID, head.LastEditedTime, h.cfg.Now().Truncate(time.Minute).Unix())),
 			load: DatabasePayload{ConnID: conn, DatabaseID: head.ID, LastEdited: head.LastEditedTime},
 		}, true, nil
+	case "data_source":
+		// Search under Notion-Version 2025-09-03 lists data sources, not
+		// databases. The data source's database is synced: its container
+		// (title, the list of its data sources, so that one search misses
+		// is still found) and then each of its data sources, each querying
+		// only the rows edited since its own cursor. Every data source of
+		// one database seen in a sweep maps to the same task.
+		dbID := head.Parent.DatabaseID // checked by parseHead
+		return fanout{
+			member: "db:" + dbID, typ: TypeDatabase,
+			id:   fmt.Sprintf("g%d:%s", gen, databaseTaskID(conn, dbID, time.Time{}, h.cfg.Now().Truncate(time.Minute).Unix())),
+			load: DatabasePayload{ConnID: conn, DatabaseID: dbID, LastEdited: head.LastEditedTime},
+		}, true, nil
 	}
 	return fanout{}, false, nil
 }

@@ -28,6 +28,10 @@ const (
 	// TypeDatabase syncs one database: its schema, and its rows (as page
 	// tasks) edited since the database's own cursor.
 	TypeDatabase = "sync:database"
+	// TypeDataSource syncs one data source of a database (Notion-Version
+	// 2025-09-03 and later): its schema, and its rows (as page tasks)
+	// edited since the data source's own cursor.
+	TypeDataSource = "sync:data_source"
 )
 
 // Queues, by priority: token work before sync work before backfill.
@@ -85,6 +89,19 @@ type DatabasePayload struct {
 	ConnID     string    `json:"conn_id"`
 	DatabaseID string    `json:"database_id"`
 	LastEdited time.Time `json:"last_edited,omitzero"`
+}
+
+// DataSourcePayload is the payload of TypeDataSource.
+type DataSourcePayload struct {
+	ConnID       string `json:"conn_id"`
+	DataSourceID string `json:"data_source_id"`
+	// DatabaseID is the data source's database, when known (a webhook
+	// names the data source alone; its object names the database).
+	DatabaseID string    `json:"database_id,omitempty"`
+	LastEdited time.Time `json:"last_edited,omitzero"`
+	// SoleSource: the database had no other data source when its task
+	// handed this one out (see record.DataSource.SoleSource).
+	SoleSource bool `json:"sole_source,omitempty"`
 }
 
 // Enqueuer is the part of *asynq.Client that jobs use.
@@ -161,9 +178,12 @@ func (c *Client) SyncNow(ctx context.Context, connID string) error {
 	return c.EnqueueSweep(ctx, connID, time.Now().Truncate(time.Second))
 }
 
-// SyncEntity enqueues a sync of the one page or database a Notion webhook
-// event names (de-duplicated per entity and second), so edits land in
-// seconds; other entity types (data sources) get a sweep. Such tasks stand
+// SyncEntity enqueues a sync of the one page, database or data source a
+// Notion webhook event names (de-duplicated per entity and second), so
+// edits land in seconds; other entity types get a sweep. The data_source.*
+// events (content_updated, schema_updated, created, deleted, moved,
+// undeleted) name a data source: its task reads its schema and the rows
+// edited since its cursor. Such tasks stand
 // outside the cursor discipline: the periodic sweep stays the safety net.
 // It makes jobs.Client a control.EntitySyncer.
 func (c *Client) SyncEntity(ctx context.Context, connID, entityType, entityID string) error {
@@ -177,6 +197,10 @@ func (c *Client) SyncEntity(ctx context.Context, connID, entityType, entityID st
 	case "database":
 		_, err := enqueue(ctx, c.enq, TypeDatabase, DatabasePayload{ConnID: connID, DatabaseID: entityID},
 			fmt.Sprintf("hook:db:%s:%s:%d", connID, entityID, sec), QueueSync)
+		return err
+	case "data_source":
+		_, err := enqueue(ctx, c.enq, TypeDataSource, DataSourcePayload{ConnID: connID, DataSourceID: entityID},
+			fmt.Sprintf("hook:ds:%s:%s:%d", connID, entityID, sec), QueueSync)
 		return err
 	}
 	return c.SyncNow(ctx, connID)
@@ -204,6 +228,10 @@ func pageTaskID(connID, pageID string, lastEdited, discovered time.Time) string 
 
 func databaseTaskID(connID, dbID string, lastEdited time.Time, sweepSlot int64) string {
 	return fmt.Sprintf("db:%s:%s:%d:%d", connID, dbID, lastEdited.Unix(), sweepSlot)
+}
+
+func dataSourceTaskID(connID, dsID string, lastEdited time.Time, sweepSlot int64) string {
+	return fmt.Sprintf("ds:%s:%s:%d:%d", connID, dsID, lastEdited.Unix(), sweepSlot)
 }
 
 func decode[T any](t *asynq.Task) (T, error) {

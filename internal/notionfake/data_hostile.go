@@ -46,7 +46,8 @@ const (
 	// PoisonSearch poisons POST /v1/search of a workspace (Poison's id is
 	// ignored: give "").
 	PoisonSearch PoisonTarget = "search"
-	// PoisonQuery poisons POST /v1/databases/{id}/query of a database.
+	// PoisonQuery poisons POST /v1/databases/{id}/query of a database,
+	// and POST /v1/data_sources/{id}/query of each of its data sources.
 	PoisonQuery PoisonTarget = "query"
 )
 
@@ -151,10 +152,10 @@ func (s *Server) hostileLocked(kind EndpointKind, req *dataRequest, h dataFunc) 
 		case PoisonWrongTypes:
 			return map[string]any{"object": "list", "results": map[string]any{"id": 42}, "has_more": "yes", "next_cursor": 7, "request_id": req.id}, nil
 		}
-	case EndpointSearch, EndpointQueryDatabase:
+	case EndpointSearch, EndpointQueryDatabase, EndpointQueryDataSource:
 		key := poisonKey{d.id, "", PoisonSearch}
-		if kind == EndpointQueryDatabase {
-			id, _ := normalizeID(req.r.PathValue("id"))
+		if kind != EndpointSearch {
+			id, _ := poisonPathID(kind, req)
 			key = poisonKey{d.id, id, PoisonQuery}
 		}
 		p, ok := st.poison[key]

@@ -418,14 +418,14 @@ func (s *Server) poisonedLocked(kind EndpointKind, req *dataRequest) (dataFault,
 		target = PoisonPageGet
 	case EndpointBlockChildren:
 		target = PoisonChildren
-	case EndpointQueryDatabase:
+	case EndpointQueryDatabase, EndpointQueryDataSource:
 		target = PoisonQuery
 	case EndpointGetDatabase:
 		target = PoisonDatabaseGet
 	default:
 		return dataFault{}, false
 	}
-	id, ok := normalizeID(req.r.PathValue("id"))
+	id, ok := poisonPathID(kind, req)
 	if !ok {
 		return dataFault{}, false
 	}
@@ -435,6 +435,22 @@ func (s *Server) poisonedLocked(kind EndpointKind, req *dataRequest) (dataFault,
 	}
 	p.Served++
 	return p.Kind.fault(), true
+}
+
+// poisonPathID is the id a poison of the request's path object is keyed
+// by: the path's id, except for a data source query, whose poison is its
+// database's PoisonQuery (the same rows, read with Notion-Version
+// 2025-09-03).
+func poisonPathID(kind EndpointKind, req *dataRequest) (string, bool) {
+	id, ok := normalizeID(req.r.PathValue("id"))
+	if !ok || kind != EndpointQueryDataSource {
+		return id, ok
+	}
+	db, _ := req.ws.dataSourceByID(id)
+	if db == nil {
+		return "", false
+	}
+	return db.id, true
 }
 
 // invalidCursor is Notion's answer to a start_cursor it refuses.

@@ -34,7 +34,7 @@ type TokenSource interface {
 // Defaults of Config.
 const (
 	DefaultBaseURL        = "https://api.notion.com"
-	DefaultNotionVersion  = "2022-06-28"
+	DefaultNotionVersion  = "2025-09-03"
 	DefaultRatePerMinute  = 180
 	DefaultBurst          = 30
 	DefaultMaxWait        = 2 * time.Second
@@ -61,7 +61,8 @@ type Config struct {
 	// appended to it.
 	BaseURL string
 	// NotionVersion is the Notion-Version header sent when a request has
-	// none (default "2022-06-28", the version notionapi speaks).
+	// none (default "2025-09-03": databases are containers of data
+	// sources; see the package documentation for why this version).
 	NotionVersion string
 	// RatePerMinute is each connection's request budget, shared by every
 	// process using the same Redis (default 180, Notion's documented limit;
