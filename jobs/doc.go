@@ -34,10 +34,20 @@
 //     by per-object caps; child pages and child databases become their own
 //     tasks), written to the sink. Archived
 //     pages are stored as deleted; a 404 is stored as unshared.
-//   - sync:database: the schema, then a query of rows edited on or after
-//     the database's own cursor minus the overlap; changed rows go on the
-//     to-do list. A database the 2022-06-28 API cannot query (several data
-//     sources) is recorded as a per-object error; the rest goes on.
+//   - sync:database: the database object. Under Notion-Version 2025-09-03
+//     (the default) it is a container of data sources: each becomes a
+//     sync:data_source task. Under 2022-06-28 (configured) the database is
+//     queried itself as a data source task queries its rows; a database
+//     that version cannot query (several data sources) is recorded as a
+//     per-object error; the rest goes on.
+//   - sync:data_source: the data source's schema (GET
+//     /v1/data_sources/{id}), then a query of rows edited on or after the
+//     data source's own cursor minus the overlap (POST
+//     /v1/data_sources/{id}/query); changed rows go on the to-do list. A
+//     sweep's search lists data sources, not databases: each found syncs
+//     its database (container, then all of its data sources), so a second
+//     data source that search misses is still read. A data_source.*
+//     webhook runs the one data source's task.
 //
 // Payloads carry ids, never tokens. Sweep, page and database task ids are
 // deterministic (object, last_edited_time, the version already stored), and

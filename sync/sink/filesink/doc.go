@@ -1,10 +1,21 @@
-// Package filesink stores Notion pages and databases as files, one JSON
-// document (and one Markdown rendering) per object:
+// Package filesink stores Notion pages, databases and data sources as
+// files, one JSON document (and one Markdown rendering) per object:
 //
-//	<root>/<connection_id>/pages/<page_id>.json       page object + "blocks" + "_notionsync"
-//	<root>/<connection_id>/pages/<page_id>.md         Markdown rendering (live pages only)
-//	<root>/<connection_id>/databases/<database_id>.json database object + "_notionsync"
-//	<root>/<connection_id>/.locks/<kind>-<id>.lock    per-object lock files (never removed)
+//	<root>/<connection_id>/pages/<page_id>.json               page object + "blocks" + "_notionsync"
+//	<root>/<connection_id>/pages/<page_id>.md                 Markdown rendering (live pages only)
+//	<root>/<connection_id>/databases/<database_id>.json       database object + "_notionsync"
+//	<root>/<connection_id>/data_sources/<data_source_id>.json data source object + "_notionsync"
+//	<root>/<connection_id>/.locks/<kind>-<id>.lock            per-object lock files (never removed)
+//
+// Under Notion-Version 2025-09-03 a database is a container: its document
+// is the database object as Notion returned it, whose "data_sources" member
+// lists its data sources ({id, name}); each data source's document holds
+// its schema ("properties") and its metadata names the database
+// (database_id, parent_type "database_id"). A row's metadata carries
+// database_id and data_source_id; rows stored by an older release (Notion-
+// Version 2022-06-28) have no data_source_id until they are synced again.
+// Data sources get no Markdown file; their deletion is a tombstone as for
+// databases.
 //
 // A page document is the page object exactly as Notion returned it (same
 // members, same order, same values; indentation added), preceded by the

@@ -1,4 +1,5 @@
-// Package pgsink stores Notion pages and databases in PostgreSQL (pgx/v5).
+// Package pgsink stores Notion pages, databases and data sources in
+// PostgreSQL (pgx/v5).
 //
 // # Schema
 //
@@ -10,13 +11,34 @@
 // schema. Tables:
 //
 //   - pages (connection_id, page_id) primary key; parent_type, parent_id,
-//     database_id, title, last_edited_time, properties (jsonb: the page's
+//     database_id, data_source_id (the row's data source, migration 2),
+//     title, last_edited_time, properties (jsonb: the page's
 //     properties), object (jsonb: the page object), blocks (jsonb: the block
 //     tree, each block with a "children" array), synced_at, deleted_at
 //     (tombstone), unshared_at (404), version_edited_at and
 //     version_observed_at (the Version of the last applied change), updated_at.
 //   - databases, likewise, with schema (jsonb: the database's properties)
-//     and no blocks.
+//     and no blocks. Under Notion-Version 2025-09-03 a database is a
+//     container: object keeps its data_sources list and schema is NULL.
+//   - data_sources (connection_id, data_source_id) primary key (migration
+//     2): database_id (the container), title, last_edited_time, schema
+//     (jsonb: the data source's properties), object, and the same
+//     synced_at, tombstone, unshared and version columns. Rows reference
+//     it by pages.data_source_id (by convention, not a foreign key: rows
+//     and data sources arrive in any order).
+//
+// Migration 2 adds data_sources and pages.data_source_id and rewrites no
+// row: rows stored before it (read with Notion-Version 2022-06-28, which
+// names no data source) keep data_source_id NULL until their next sync,
+// or until their database's sole data source is stored
+// (record.DataSource.SoleSource), which assigns it to them without
+// touching their version. With several data sources nothing is guessed.
+//
+// Rows of a data source:
+//
+//	SELECT p.page_id, p.title, p.properties
+//	FROM pages p JOIN data_sources ds USING (connection_id, data_source_id)
+//	WHERE ds.database_id = $1 AND p.deleted_at IS NULL;
 //
 // # Writes
 //
