@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/notionsync/notionsync/internal/notionfake"
 	"github.com/notionsync/notionsync/internal/pgtest"
@@ -646,5 +650,131 @@ func TestTaskPayloadsCarryNoTokens(t *testing.T) {
 	}
 	if len(keys) < 5 {
 		t.Fatalf("only %d Redis keys inspected", len(keys))
+	}
+}
+
+// serveWith runs an asynq server over handlers h until the returned stop
+// is called (or the test ends).
+func (e *env) serveWith(h *jobs.Handlers) (stop func()) {
+	e.t.Helper()
+	srv := asynq.NewServerFromRedisClient(e.rdb, h.ServerConfig(asynq.Config{
+		Concurrency: 2, TaskCheckInterval: 5 * time.Millisecond, DelayedTaskCheckInterval: 50 * time.Millisecond,
+		Logger: jobs.AsynqLogger{L: zap.NewNop()}, LogLevel: asynq.FatalLevel,
+	}))
+	mux := asynq.NewServeMux()
+	h.Register(mux)
+	if err := srv.Start(mux); err != nil {
+		e.t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() { once.Do(srv.Shutdown) }
+	e.t.Cleanup(stop)
+	return stop
+}
+
+// handlersFor returns handlers like the env's over a client stack that
+// speaks Notion-Version version ("": the default).
+func (e *env) handlersFor(version string, tr http.RoundTripper) *jobs.Handlers {
+	e.t.Helper()
+	nc, err := notionclient.New(e.rdb, e.src, notionclient.Config{BaseURL: e.hs, RatePerMinute: 1_000_000, Burst: 100_000, Transport: tr,
+		NotionVersion: version, KeyPrefix: fmt.Sprintf("v%s%d:", version, time.Now().UnixNano()),
+		RetryBaseDelay: time.Millisecond, RetryMaxDelay: 10 * time.Millisecond})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(nc.CloseIdleConnections)
+	h, err := jobs.New(jobs.Config{Tokens: e.src, Notion: nc, Sink: e.sink, Redis: e.rdb, Enqueuer: e.client, Now: e.clock.Now,
+		CheckpointEvery: 2, Logger: zaptest.NewLogger(e.t, zaptest.Level(zap.WarnLevel)),
+		Hooks: jobs.Hooks{OnCursorAdvanced: func(conn string, _ time.Time) {
+			select {
+			case e.advanced <- conn:
+			default:
+			}
+		}}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return h
+}
+
+// Upgrading from Notion-Version 2022-06-28 to 2025-09-03 on the same sync
+// state and PostgreSQL sink: the sole data source of each database starts
+// from the database's row cursor (no row is fetched again), and the rows
+// stored under 2022-06-28 get their data source.
+func TestUpgradeFrom20220628KeepsRowsAndCursors(t *testing.T) {
+	t.Parallel()
+	pg := pgtest.StartTB(t, pgtest.Options{})
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 9, Pages: 2, BlocksPerPage: 1, Databases: 2, RowsPerDatabase: 5, BlocksPerRow: 1},
+		sinkURL: pg.NewDatabase(t)})
+	stop := e.serveWith(e.handlersFor("2022-06-28", nil))
+	e.sweep()
+	e.waitSynced()
+	e.waitIdle()
+	stop()
+	ctx := context.Background()
+	rd := e.sink.(sink.Reader)
+	for _, id := range e.seed.RowIDs {
+		if p, _, err := rd.GetPage(ctx, e.conn, id); err != nil || p.DataSourceID != "" {
+			t.Fatalf("row %s under 2022-06-28: %v, data source %q", id, err, p.DataSourceID)
+		}
+	}
+	before := e.fake.DataStats()
+
+	queries := &splitQueries{base: http.DefaultTransport.(*http.Transport).Clone()}
+	e.serveWith(e.handlersFor("", queries))
+	for _, db := range e.seed.DatabaseIDs {
+		if err := jobs.NewClient(e.client).SyncEntity(ctx, e.conn, "database", db); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, db := range e.seed.DatabaseIDs {
+		ds := e.source(db)
+		deadline := time.After(30 * time.Second)
+		for {
+			cur, err := jobs.DBCursorForTest(ctx, e.rdb, e.conn, ds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cur.IsZero() {
+				break
+			}
+			select {
+			case <-e.advanced:
+			case <-time.After(50 * time.Millisecond):
+			case <-deadline:
+				t.Fatalf("data source %s never queried", ds)
+			}
+		}
+	}
+	e.waitIdle()
+	// Each data source's first query is incremental: it starts from the
+	// database's cursor, not from the oldest row.
+	bodies := queries.take()
+	if len(bodies) != len(e.seed.DatabaseIDs) {
+		t.Fatalf("%d queries after the upgrade, want one per data source: %q", len(bodies), bodies)
+	}
+	for _, b := range bodies {
+		if !strings.Contains(b, "on_or_after") {
+			t.Errorf("query after the upgrade reads every row: %s", b)
+		}
+	}
+	after := e.fake.DataStats()
+	if n := after.Count(notionfake.EndpointGetPage, 0) - before.Count(notionfake.EndpointGetPage, 0); n != 0 {
+		t.Errorf("%d rows fetched again after the upgrade, want 0", n)
+	}
+	if n := after.Count(notionfake.EndpointGetDataSource, 200) - before.Count(notionfake.EndpointGetDataSource, 200); n != len(e.seed.DatabaseIDs) {
+		t.Errorf("%d data source fetches, want %d", n, len(e.seed.DatabaseIDs))
+	}
+	for _, db := range e.seed.DatabaseIDs {
+		ds := e.source(db)
+		if _, _, err := rd.GetDataSource(ctx, e.conn, ds); err != nil {
+			t.Fatalf("data source %s: %v", ds, err)
+		}
+		for _, id := range e.seed.RowsByDatabase[db] {
+			p, st, err := rd.GetPage(ctx, e.conn, id)
+			if err != nil || p.DataSourceID != ds || st.Deleted() {
+				t.Fatalf("row %s after the upgrade: %v, data source %q (want %q), state %+v", id, err, p.DataSourceID, ds, st)
+			}
+		}
 	}
 }
