@@ -256,8 +256,8 @@ func NewReaper(cfg ReaperConfig) (*Reaper, error) {
 
 // Reap acts on every lease whose deadline has passed (up to Max): a dead
 // drain's connection gets a new drain if pages wait, a dead sweep's
-// pending entry is released and the sweep runs again, a dead database
-// task runs again. It returns how many it handed on. One round trip when
+// pending entry is released and the sweep runs again, a dead database or
+// data source task runs again. It returns how many it handed on. One round trip when
 // nothing is due.
 func (r *Reaper) Reap(ctx context.Context) (int, error) {
 	due, err := reapScript.Run(ctx, r.cfg.Redis, []string{r.st.leasesKey()}, r.cfg.Max).StringSlice()

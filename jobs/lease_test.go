@@ -269,3 +269,37 @@ func TestClaimRenewedWhileTaskRuns(t *testing.T) {
 		}
 	}
 }
+
+// A data source task whose worker stopped renewing its lease is run again:
+// the reaper enqueues the same data source (and database) as a new task.
+func TestDeadDataSourceTaskIsRunAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr(), DB: int(nextDB.Add(1))})
+	t.Cleanup(func() { _ = rdb.Close() })
+	client := asynq.NewClientFromRedisClient(rdb)
+	t.Cleanup(func() { _ = client.Close() })
+	const ds, db = "da7a5000-0000-4000-8000-000000000001", "0d0d0d0d-0000-4000-8000-000000000002"
+	// The lease a data source task records, its deadline long past.
+	if err := rdb.ZAdd(ctx, "notionsync:busy:leases", redis.Z{Score: 1, Member: "ds\nconn-x\ng0:ds:task\n" + ds + "\n" + db}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	reaper, err := jobs.NewReaper(jobs.ReaperConfig{Redis: rdb, Enqueuer: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := reaper.Reap(ctx); err != nil || n != 1 {
+		t.Fatalf("Reap: %d, %v; want the data source task handed on", n, err)
+	}
+	tasks, err := asynq.NewInspectorFromRedisClient(rdb).ListPendingTasks(jobs.QueueSync)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`{"conn_id":"conn-x","data_source_id":%q,"database_id":%q}`, ds, db)
+	if len(tasks) != 1 || tasks[0].Type != jobs.TypeDataSource || string(tasks[0].Payload) != want {
+		for _, ti := range tasks {
+			t.Logf("task %s %s", ti.Type, ti.Payload)
+		}
+		t.Fatalf("%d tasks pending, want one %s with %s", len(tasks), jobs.TypeDataSource, want)
+	}
+}
