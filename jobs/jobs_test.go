@@ -778,3 +778,27 @@ func TestUpgradeFrom20220628KeepsRowsAndCursors(t *testing.T) {
 		}
 	}
 }
+
+// A search result that is a data source syncs its database (container,
+// then every data source); a partial one (id only, as the SDK's
+// PartialDataSourceObjectResponse allows) syncs the data source itself; a
+// data source whose database id is not a Notion id is malformed.
+func TestSearchResultDataSourcePlans(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 2, Pages: 1}})
+	ctx := context.Background()
+	const ds, db = "da7a5000-0000-4000-8000-000000000001", "0d0d0d0d-0000-4000-8000-000000000002"
+	typ, load, err := jobs.PlanForTest(ctx, e.h, e.conn, json.RawMessage(`{"object":"data_source","id":"`+ds+`",
+		"last_edited_time":"2026-11-22T12:00:00.000Z","parent":{"type":"database_id","database_id":"`+db+`"}}`))
+	if p, ok := load.(jobs.DatabasePayload); err != nil || typ != jobs.TypeDatabase || !ok || p.DatabaseID != db {
+		t.Errorf("full data source: %s %+v %v, want its database's task", typ, load, err)
+	}
+	typ, load, err = jobs.PlanForTest(ctx, e.h, e.conn, json.RawMessage(`{"object":"data_source","id":"`+ds+`"}`))
+	if p, ok := load.(jobs.DataSourcePayload); err != nil || typ != jobs.TypeDataSource || !ok || p.DataSourceID != ds {
+		t.Errorf("partial data source: %s %+v %v, want its own task", typ, load, err)
+	}
+	if _, _, err := jobs.PlanForTest(ctx, e.h, e.conn, json.RawMessage(`{"object":"data_source","id":"`+ds+`",
+		"parent":{"type":"database_id","database_id":"../x"}}`)); !errors.Is(err, jobs.ErrMalformed) {
+		t.Errorf("data source with a bad database id: %v, want ErrMalformed", err)
+	}
+}
