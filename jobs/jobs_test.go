@@ -380,6 +380,10 @@ func TestMultiSourceDatabaseSyncsCompletely(t *testing.T) {
 				t.Fatalf("%d data sources checked, want 3", sources)
 			}
 			stats := e.fake.DataStats()
+			t.Logf("requests: search %d, database GET %d, data source GET %d, data source query %d, page GET %d, block children %d",
+				stats.Count(notionfake.EndpointSearch, 0), stats.Count(notionfake.EndpointGetDatabase, 0),
+				stats.Count(notionfake.EndpointGetDataSource, 0), stats.Count(notionfake.EndpointQueryDataSource, 0),
+				stats.Count(notionfake.EndpointGetPage, 0), stats.Count(notionfake.EndpointBlockChildren, 0))
 			if n := stats.Count(notionfake.EndpointQueryDatabase, 0); n != 0 {
 				t.Errorf("%d requests to the 2022-06-28 database query", n)
 			}
