@@ -66,6 +66,7 @@ var adminRoutes = []adminRoute{
 	{AdminRoute{"POST", "/_sandbox/pages/{id}/unshare", "stop sharing the page with the integration (404 from then on)"}, (*Sandbox).handleUnshare},
 	{AdminRoute{"POST", "/_sandbox/pages/{id}/share", "share the page again, with its old last_edited_time (late sharing)"}, (*Sandbox).handleShare},
 	{AdminRoute{"POST", "/_sandbox/databases", "add a database: {\"title\", \"parent_id\"?, \"data_sources\": 1|2}"}, (*Sandbox).handleAddDatabase},
+	{AdminRoute{"GET", "/_sandbox/ground-truth", "every object with its state and full property values (?workspace=ID)"}, (*Sandbox).handleGroundTruth},
 	{AdminRoute{"GET", "/_sandbox/imperfections", "Notion's imperfections in force (all off by default)"}, (*Sandbox).handleGetImperfections},
 	{AdminRoute{"POST", "/_sandbox/imperfections", "switch imperfections on or off (partial update)"}, (*Sandbox).handleImperfections},
 }
