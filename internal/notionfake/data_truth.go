@@ -42,6 +42,10 @@ type TruthObject struct {
 	// ReferenceLimit; rollups over the whole relation), keyed by name, each
 	// as a page object nests it: {id, type, <type>: value}.
 	Properties map[string]any `json:"properties,omitempty"`
+	// OmittedFromSearch: search never returns the page under the
+	// Imperfections in force (SearchOmitShare); only a walk or a query
+	// finds it.
+	OmittedFromSearch bool `json:"omitted_from_search,omitempty"`
 	// Blocks is how many blocks a full walk of a page's children finds
 	// (PageBlockCount).
 	Blocks int `json:"blocks,omitempty"`
@@ -73,10 +77,11 @@ func (s *Server) GroundTruth(ws string) (GroundTruth, error) {
 		obj []TruthObject
 	}
 	var all []entry
+	share := s.dataLocked().imperfect.SearchOmitShare
 	for _, p := range d.pages {
 		o := TruthObject{Kind: TruthPage, ID: p.ID, LastEditedTime: minute(p.LastEditedTime),
 			InTrash: p.Archived, Unshared: !d.pageReadable(p),
-			Properties: d.renderProperties(p, false)}
+			Properties: d.renderProperties(p, false), OmittedFromSearch: omittedFromSearch(p.ID, share)}
 		if db, src := d.rowSource(p); db != nil {
 			o.DatabaseID, o.DataSourceID = db.id, src.id
 		}
