@@ -39,7 +39,7 @@ var fidelityGaps = map[string]string{
 	// cannot read it; and the data sources themselves (item 1, branch
 	// "ds").
 	"missing/multi-source database": "ds",
-	"missing_data_sources":       "ds",
+	"missing_data_sources":          "ds",
 	// Trashed and unshared pages stay live until reconciliation confirms
 	// them gone (items 2 and 3, "reconcile").
 	"live_but_gone": "reconcile",
