@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/notionsync/notionsync/internal/demo"
@@ -181,8 +182,9 @@ func fidelityEdits(ctx context.Context, h *harness) (int, error) {
 
 // fidelityCounts compares every connection's file sink with its
 // workspace's ground truth and sums the counts.
-func fidelityCounts(ctx context.Context, h *harness) (fidelity.Counts, error) {
-	var total fidelity.Counts
+func fidelityCounts(ctx context.Context, h *harness) (fidelityTotals, error) {
+	var total fidelityTotals
+	total.missingByCause = map[string]int{}
 	store := fidelity.FileStore{Root: h.c.SyncedDir()}
 	for _, c := range h.conns {
 		var truth notionfake.GroundTruth
@@ -193,7 +195,27 @@ func fidelityCounts(ctx context.Context, h *harness) (fidelity.Counts, error) {
 		if err != nil {
 			return total, err
 		}
-		total.Add(fidelity.Check(truth, stored).Counts)
+		r := fidelity.Check(truth, stored)
+		total.Add(r.Counts)
+		for cause, n := range r.MissingByCause {
+			total.missingByCause[cause] += n
+		}
 	}
 	return total, nil
+}
+
+// fidelityTotals are the fleet's summed counts.
+type fidelityTotals struct {
+	fidelity.Counts
+	missingByCause map[string]int
+}
+
+func (t fidelityTotals) String() string {
+	causes := make([]string, 0, len(t.missingByCause))
+	for _, c := range []string{fidelity.CausePermanentError, fidelity.CauseMultiSource, fidelity.CauseOmittedFromSearch, fidelity.CauseOther} {
+		if n := t.missingByCause[c]; n > 0 {
+			causes = append(causes, fmt.Sprintf("%s %d", c, n))
+		}
+	}
+	return fmt.Sprintf("%s (missing by cause: %s)", t.Counts, strings.Join(causes, ", "))
 }

@@ -94,12 +94,29 @@ func (c Counts) String() string {
 		c.Live, c.LiveDataSources, c.Missing, c.Stale, c.LiveButGone, c.Truncated, c.MissingDataSources, c.Extra)
 }
 
+// Causes of a missing object, as far as the ground truth tells them.
+const (
+	// CausePermanentError: the sandbox answers a permanent error for the
+	// object, its children or a block of it (poisoned).
+	CausePermanentError = "permanent error"
+	// CauseMultiSource: a database with several data sources, or a row of
+	// one, which API version 2022-06-28 cannot read.
+	CauseMultiSource = "multi-source database"
+	// CauseOmittedFromSearch: a page search never returns.
+	CauseOmittedFromSearch = "omitted from search"
+	// CauseOther: none of the above.
+	CauseOther = "other"
+)
+
 // Report is a comparison's result: the counts and, per count, the ids
 // counted (so a test can attribute them).
 type Report struct {
 	Counts
 	// IDs maps a count's JSON name ("missing", ...) to the ids it counted.
 	IDs map[string][]string `json:"ids"`
+	// MissingByCause splits Missing by cause (Cause*), the first that
+	// applies in the order the constants are listed.
+	MissingByCause map[string]int `json:"missing_by_cause"`
 }
 
 func (r *Report) note(count *int, name, id string) {
@@ -123,6 +140,13 @@ func Check(truth notionfake.GroundTruth, stored []Stored) Report {
 		}
 		held[s.ID] = s
 	}
+	sources := map[string]int{} // database -> its number of data sources
+	for _, o := range truth.Objects {
+		if o.Kind == notionfake.TruthDataSource {
+			sources[strings.ToLower(o.DatabaseID)]++
+		}
+	}
+	r.MissingByCause = map[string]int{}
 	known := make(map[string]bool, len(truth.Objects))
 	for _, o := range truth.Objects {
 		id := strings.ToLower(o.ID)
@@ -145,6 +169,16 @@ func Check(truth notionfake.GroundTruth, stored []Stored) Report {
 		case !ok || !s.live():
 			r.Live++
 			r.note(&r.Missing, "missing", id)
+			cause := CauseOther
+			switch {
+			case len(o.Poisoned) > 0:
+				cause = CausePermanentError
+			case sources[id] > 1 || sources[strings.ToLower(o.DatabaseID)] > 1:
+				cause = CauseMultiSource
+			case o.OmittedFromSearch:
+				cause = CauseOmittedFromSearch
+			}
+			r.MissingByCause[cause]++
 		default:
 			r.Live++
 			if s.LastEditedTime.Before(o.LastEditedTime) {

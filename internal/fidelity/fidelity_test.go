@@ -142,6 +142,11 @@ func TestCheckCountsEachDifference(t *testing.T) {
 	if r.Counts != want {
 		t.Fatalf("counts %v, want %v (ids %v)", r.Counts, want, r.IDs)
 	}
+	// The missing row is the multi-source database's (the last rows are
+	// its second data source's).
+	if r.MissingByCause[CauseMultiSource] != 1 || len(r.MissingByCause) != 1 {
+		t.Errorf("missing by cause %v", r.MissingByCause)
+	}
 	for name, ids := range map[string][]string{"missing": {missing}, "stale": {stale}, "truncated": {many},
 		"missing_data_sources": {dsMissing}, "extra": {extra}} {
 		if !slices.Equal(r.IDs[name], ids) {

@@ -46,6 +46,9 @@ type TruthObject struct {
 	// Imperfections in force (SearchOmitShare); only a walk or a query
 	// finds it.
 	OmittedFromSearch bool `json:"omitted_from_search,omitempty"`
+	// Poisoned names the poison kinds (PoisonKind) that break the object's
+	// sync (Poison: on the object, its children or a block of it), if any.
+	Poisoned []PoisonKind `json:"poisoned,omitempty"`
 	// Blocks is how many blocks a full walk of a page's children finds
 	// (PageBlockCount).
 	Blocks int `json:"blocks,omitempty"`
@@ -78,10 +81,17 @@ func (s *Server) GroundTruth(ws string) (GroundTruth, error) {
 	}
 	var all []entry
 	share := s.dataLocked().imperfect.SearchOmitShare
+	poisons := map[string][]PoisonKind{}
+	for k, p := range s.dataLocked().poison {
+		if k.ws == ws {
+			poisons[p.PageID] = append(poisons[p.PageID], p.Kind)
+		}
+	}
 	for _, p := range d.pages {
 		o := TruthObject{Kind: TruthPage, ID: p.ID, LastEditedTime: minute(p.LastEditedTime),
 			InTrash: p.Archived, Unshared: !d.pageReadable(p),
 			Properties: d.renderProperties(p, false), OmittedFromSearch: omittedFromSearch(p.ID, share)}
+		o.Poisoned = poisons[p.ID]
 		if db, src := d.rowSource(p); db != nil {
 			o.DatabaseID, o.DataSourceID = db.id, src.id
 		}
@@ -93,6 +103,7 @@ func (s *Server) GroundTruth(ws string) (GroundTruth, error) {
 	for _, db := range d.dbs {
 		o := TruthObject{Kind: TruthDatabase, ID: db.id, LastEditedTime: minute(db.lastEditedTime),
 			InTrash: db.archived, Unshared: !d.dbReadable(db)}
+		o.Poisoned = poisons[db.id]
 		objs := []TruthObject{o}
 		for _, src := range db.sources {
 			ds := o
