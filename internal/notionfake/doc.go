@@ -81,6 +81,14 @@
 //     PoisonValidation (400 validation_error) for a page or database GET, a
 //     children listing or a query.
 //
+// # Ground truth
+//
+// GroundTruth (data_truth.go) lists every page, row, database and data
+// source of a workspace from the fake's state, not through its imperfect
+// API: last_edited_time, in_trash, unshared, full property values, whether
+// search omits it and which poisons break it. internal/fidelity compares a
+// sink with it; the sandbox serves it at GET /_sandbox/ground-truth.
+//
 // # Contract
 //
 // contract_test.go validates the fake against Notion's official API
