@@ -20,8 +20,9 @@ help: ## Show this help
 		END { for (i = 1; i <= n; i++) printf "  %-" w "s  %s\n", name[i], desc[i] }' $(MAKEFILE_LIST)
 
 .PHONY: deps
-deps: ## Install redis-server and PostgreSQL for the tests (apt-get, as root)
+deps: ## Install redis-server and PostgreSQL for the tests (apt-get, as root); fetch Notion's pinned API description (npm)
 	@scripts/ensure-deps.sh redis postgres
+	@scripts/notion-contract.sh
 
 .PHONY: build
 build: ## Compile every package and put the cmd/* binaries in bin/

@@ -44,6 +44,19 @@
 // connections against the others; run by name only, with workspaces that
 // take a while to backfill, e.g. -connections 20 -pages 100 -blocks 2
 // -rate-limit 90 -workers 3 -concurrency 10 -sync-interval 5m).
+// fidelity (run by name: -scenario fidelity -connections 100 -pages 6):
+// workspaces with nested pages, two databases of 25 rows, one with a second
+// data source, rows with 30 references, every imperfection of the sandbox
+// on (truncation, a result limit of 10, 10% of pages missing from search, a
+// search lag, multi-source databases unreadable in 2022-06-28) and a
+// permanent 403 on a tenth of the workspaces' pages; after the first sweep
+// a page is trashed, one unshared and one edited in every fifth workspace;
+// after a sweep past the search lag, one reconciliation (reconcileAll, a
+// hook until reconciliation exists), then every file sink is compared with
+// its workspace's ground truth (internal/fidelity): missing, stale,
+// live-but-gone, truncated, missing data sources, extra, each a goal of 0.
+// internal/systemtest's TestFidelityShort is its short version in make
+// test.
 // fleet_test.go runs a short fleet-sync, refresh-storm and bad-input in CI.
 //
 // Measurements: Notion requests, 429s, 401s and token grants are the

@@ -52,6 +52,9 @@ type harness struct {
 	http  *http.Client
 	conns []*conn
 	byID  map[string]*conn
+	// seedExtra, when set, adds to each POST /_sandbox/workspaces request
+	// (the fidelity scenario's richer content).
+	seedExtra func(*sandbox.WorkspacesRequest)
 }
 
 // startHarness starts a Cluster as cfg and opts say.
@@ -146,11 +149,15 @@ func (h *harness) createConnections(ctx context.Context, n int, unknownBlocks bo
 	var seeded []sandbox.FleetWorkspace
 	for start := 0; start < n; start += batch {
 		var resp sandbox.WorkspacesResponse
-		err := h.c.SandboxAdmin(ctx, http.MethodPost, "/_sandbox/workspaces", sandbox.WorkspacesRequest{
+		req := sandbox.WorkspacesRequest{
 			Count: min(batch, n-start), Start: start, Prefix: "fleet-",
 			Pages: &h.cfg.Pages, BlocksPerPage: &h.cfg.Blocks, UnknownBlocks: unknownBlocks,
 			RedirectURI: h.redirectURI(),
-		}, &resp)
+		}
+		if h.seedExtra != nil {
+			h.seedExtra(&req)
+		}
+		err := h.c.SandboxAdmin(ctx, http.MethodPost, "/_sandbox/workspaces", req, &resp)
 		if err != nil {
 			return err
 		}

@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := Config{}
 	fs := flag.NewFlagSet("fleet", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.Scenario, "scenario", ScenarioFleetSync, "scenario: "+strings.Join(Scenarios, ", ")+", "+ScenarioKillSync+", or all (all but "+ScenarioKillSync+")")
+	fs.StringVar(&cfg.Scenario, "scenario", ScenarioFleetSync, "scenario: "+strings.Join(Scenarios, ", ")+", "+ScenarioKillSync+", "+ScenarioFidelity+", or all (all but "+ScenarioKillSync+" and "+ScenarioFidelity+")")
 	fs.IntVar(&cfg.Connections, "connections", 1000, "connections (one sandbox workspace each)")
 	fs.IntVar(&cfg.Workers, "workers", 4, "worker processes")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 50, "tasks each worker runs at once (NOTIONSYNC_WORKER_CONCURRENCY)")

@@ -69,8 +69,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return runTokenFaults(ctx, cfg)
 	case ScenarioKillSync:
 		return runKillSync(ctx, cfg)
+	case ScenarioFidelity:
+		return runFidelity(ctx, cfg)
 	}
-	return nil, fmt.Errorf("unknown scenario %q (want one of %s, %s)", cfg.Scenario, strings.Join(Scenarios, ", "), ScenarioKillSync)
+	return nil, fmt.Errorf("unknown scenario %q (want one of %s, %s, %s)", cfg.Scenario, strings.Join(Scenarios, ", "), ScenarioKillSync, ScenarioFidelity)
 }
 
 // sleep waits d or until ctx ends.

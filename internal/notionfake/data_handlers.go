@@ -307,7 +307,7 @@ func (s *Server) getBlock(req *dataRequest) (any, *apiError) {
 	if !ok || !d.pageReadable(ref.page) {
 		return nil, notFound("block", id)
 	}
-	return d.renderBlock(ref.b, ref.parent), nil
+	return d.renderBlock(ref.b, ref.parent, req.renderOpts()), nil
 }
 
 // blockChildren serves GET /v1/blocks/{id}/children: one level of a page's
@@ -348,7 +348,7 @@ func (s *Server) blockChildren(req *dataRequest) (any, *apiError) {
 	}
 	results := make([]any, len(page))
 	for i, b := range page {
-		results[i] = d.renderBlock(b, parent)
+		results[i] = d.renderBlock(b, parent, req.renderOpts())
 	}
 	return newList("block", req.id, results, next), nil
 }

@@ -68,6 +68,12 @@ type pageJSON struct {
 	Properties     map[string]any `json:"properties"`
 	URL            string         `json:"url"`
 	PublicURL      *string        `json:"public_url"`
+	// IsArchived and IsLocked are in the page object from 2025-09-03 on
+	// (@notionhq/client 5.x lists both as required; 4.x, for 2022-06-28,
+	// has neither). The fake has no archive apart from trash and no locked
+	// pages: both are false.
+	IsArchived *bool `json:"is_archived,omitempty"`
+	IsLocked   *bool `json:"is_locked,omitempty"`
 }
 
 // renderOpts says how a request's pages are rendered.
@@ -81,7 +87,13 @@ type renderOpts struct {
 
 func (d *wsData) renderPage(p *Page, ro renderOpts) pageJSON {
 	user := userRef{Object: "user", ID: d.owner}
+	var no *bool
+	if ro.dataSources {
+		no = new(false)
+	}
 	return pageJSON{
+		IsArchived:     no,
+		IsLocked:       no,
 		Object:         "page",
 		ID:             p.ID,
 		CreatedTime:    notionTime(p.CreatedTime),
@@ -164,7 +176,7 @@ func (d *wsData) renderDatabase(db *database) databaseJSON {
 	user := userRef{Object: "user", ID: d.owner}
 	props := make(map[string]any, len(db.schema))
 	for _, ps := range db.schema {
-		props[ps.name] = map[string]any{"id": ps.id, "name": ps.name, "type": ps.typ, ps.typ: ps.config}
+		props[ps.name] = map[string]any{"id": ps.id, "name": ps.name, "description": nil, "type": ps.typ, ps.typ: schemaConfig(ps)}
 	}
 	return databaseJSON{
 		Object:         "database",
@@ -184,9 +196,42 @@ func (d *wsData) renderDatabase(db *database) databaseJSON {
 	}
 }
 
+// schemaConfig is a property's configuration as a database or data source
+// schema shows it: the options of a select, multi_select or status carry a
+// description there (null unless set), not in page property values, which
+// share the option maps.
+func schemaConfig(ps propertySchema) map[string]any {
+	opts, ok := ps.config["options"].([]any)
+	if !ok {
+		return ps.config
+	}
+	cfg := make(map[string]any, len(ps.config))
+	for k, v := range ps.config {
+		cfg[k] = v
+	}
+	out := make([]any, len(opts))
+	for i, o := range opts {
+		m, ok := o.(map[string]any)
+		if !ok {
+			out[i] = o
+			continue
+		}
+		c := make(map[string]any, len(m)+1)
+		for k, v := range m {
+			c[k] = v
+		}
+		if _, ok := c["description"]; !ok {
+			c["description"] = nil
+		}
+		out[i] = c
+	}
+	cfg["options"] = out
+	return cfg
+}
+
 // renderBlock renders a block whose parent is parent. child_page and
 // child_database blocks are rendered from the object they show.
-func (d *wsData) renderBlock(b *Block, parent Parent) map[string]any {
+func (d *wsData) renderBlock(b *Block, parent Parent, ro renderOpts) map[string]any {
 	if p, ok := d.pages[b.ID]; ok && b.Type == "child_page" {
 		return d.renderPageAsBlock(p)
 	}
@@ -198,6 +243,11 @@ func (d *wsData) renderBlock(b *Block, parent Parent) map[string]any {
 		if k != "children" {
 			payload[k] = v
 		}
+	}
+	if _, ok := payload["icon"]; !ok && ro.dataSources && b.Type == "paragraph" {
+		// @notionhq/client 5.x gives a paragraph an icon (null when it has
+		// none); 4.x, for 2022-06-28, does not know the field.
+		payload["icon"] = nil
 	}
 	return d.blockJSON(b.ID, b.Type, payload, parent, len(b.Children) > 0, false, b.CreatedTime, b.LastEditedTime)
 }

@@ -186,7 +186,7 @@ func (d *wsData) renderDataSource(db *database, src *dataSource) dataSourceJSON 
 	user := userRef{Object: "user", ID: d.owner}
 	props := make(map[string]any, len(db.schema))
 	for _, ps := range db.schema {
-		cfg := ps.config
+		cfg := schemaConfig(ps)
 		if ps.typ == "relation" {
 			// A relation names the related data source too (2025-09-03).
 			cfg = make(map[string]any, len(ps.config)+1)

@@ -81,6 +81,44 @@
 //     PoisonValidation (400 validation_error) for a page or database GET, a
 //     children listing or a query.
 //
+// # Ground truth
+//
+// GroundTruth (data_truth.go) lists every page, row, database and data
+// source of a workspace from the fake's state, not through its imperfect
+// API: last_edited_time, in_trash, unshared, full property values, whether
+// search omits it and which poisons break it. internal/fidelity compares a
+// sink with it; the sandbox serves it at GET /_sandbox/ground-truth.
+//
+// # Contract
+//
+// contract_test.go validates the fake against Notion's official API
+// description, so that the fake cannot drift from Notion. make deps
+// (scripts/notion-contract.sh) fetches it, pinned by version and integrity
+// hash (scripts/notion-contract/package-lock.json), into .cache/notion-contract
+// (or $NOTION_CONTRACT_DIR):
+//
+//   - the OpenAPI file of @notionhq/notion-mcp-server 2.5.2 (Notion API
+//     2025-09-03). It lists paths, methods, query parameters and request
+//     bodies, but types most responses only as "object": the test checks
+//     each request against it (path and method exist, query parameters are
+//     declared, the body matches) and the answer against the response
+//     schema where there is one (errors: object, status, code, message).
+//   - JSON Schema generated from the response types of @notionhq/client
+//     (build/src/api-endpoints.d.ts) by ts-json-schema-generator: 4.0.2, the
+//     last release for Notion-Version 2022-06-28, and 5.26.0 for 2025-09-03.
+//     Every 200 answer is validated against its type, objects closed
+//     (additionalProperties false): a field the fake invents fails as much
+//     as one it forgets. withoutExtras lists the fields Notion sends that the
+//     SDK omits (request_id, has_more on property values, request_status on
+//     2022 queries).
+//
+// contractCases is the table of requests, one line per request, each under
+// both versions with every imperfection on; TestContractCoversEveryRoute
+// reads the routes registered in this package's source (Handle and
+// HandleFunc on "METHOD /v1/...") and fails for one without a line (or an
+// entry in contractExempt saying why). Without the files the test is
+// skipped, and fails under CI=true.
+//
 // # Concurrency
 //
 // Every exported method of Server and Gate is safe for concurrent use, also

@@ -54,7 +54,7 @@ var adminRoutes = []adminRoute{
 	{AdminRoute{"GET", "/_sandbox/expected", "per live page, its block count (?workspace=ID)"}, (*Sandbox).handleExpected},
 	{AdminRoute{"POST", "/_sandbox/pages", "add a page: {\"title\", \"text\"?, \"parent_id\"? | \"database_id\"? | \"data_source_id\"?}"}, (*Sandbox).handleAddPage},
 	{AdminRoute{"POST", "/_sandbox/pages/{id}/touch", "edit the page's first paragraph: {\"text\"?}"}, (*Sandbox).handleTouch},
-	{AdminRoute{"POST", "/_sandbox/pages/{id}/archive", "move the page to the trash"}, (*Sandbox).handleArchive},
+	{AdminRoute{"POST", "/_sandbox/pages/{id}/archive", "move the page to the trash (?workspace=; default the seeded one)"}, (*Sandbox).handleArchive},
 	{AdminRoute{"POST", "/_sandbox/revoke", "revoke the connection (?workspace=; default the seeded one)"}, (*Sandbox).handleRevoke},
 	{AdminRoute{"POST", "/_sandbox/workspaces", "seed many small workspaces, one auth code each"}, (*Sandbox).handleWorkspaces},
 	{AdminRoute{"POST", "/_sandbox/workspaces/{id}/code", "a new auth code for a workspace: {\"redirect_uri\"}"}, (*Sandbox).handleWorkspaceCode},
@@ -63,9 +63,10 @@ var adminRoutes = []adminRoute{
 	{AdminRoute{"GET", "/_sandbox/poison", "the poisoned objects and their request counts"}, (*Sandbox).handleGetPoison},
 	{AdminRoute{"POST", "/_sandbox/poison", "poison objects"}, (*Sandbox).handlePoison},
 	{AdminRoute{"DELETE", "/_sandbox/poison", "lift every poison, or one (?workspace=&id=&target=)"}, (*Sandbox).handleClearPoison},
-	{AdminRoute{"POST", "/_sandbox/pages/{id}/unshare", "stop sharing the page with the integration (404 from then on)"}, (*Sandbox).handleUnshare},
-	{AdminRoute{"POST", "/_sandbox/pages/{id}/share", "share the page again, with its old last_edited_time (late sharing)"}, (*Sandbox).handleShare},
+	{AdminRoute{"POST", "/_sandbox/pages/{id}/unshare", "stop sharing the page with the integration (404 from then on; ?workspace=)"}, (*Sandbox).handleUnshare},
+	{AdminRoute{"POST", "/_sandbox/pages/{id}/share", "share the page again, with its old last_edited_time (late sharing; ?workspace=)"}, (*Sandbox).handleShare},
 	{AdminRoute{"POST", "/_sandbox/databases", "add a database: {\"title\", \"parent_id\"?, \"data_sources\": 1|2}"}, (*Sandbox).handleAddDatabase},
+	{AdminRoute{"GET", "/_sandbox/ground-truth", "every object with its state and full property values (?workspace=ID)"}, (*Sandbox).handleGroundTruth},
 	{AdminRoute{"GET", "/_sandbox/imperfections", "Notion's imperfections in force (all off by default)"}, (*Sandbox).handleGetImperfections},
 	{AdminRoute{"POST", "/_sandbox/imperfections", "switch imperfections on or off (partial update)"}, (*Sandbox).handleImperfections},
 }
@@ -513,7 +514,7 @@ func (s *Sandbox) handleTouch(w http.ResponseWriter, r *http.Request) {
 
 func (s *Sandbox) handleArchive(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := s.fake.ArchivePage(s.cfg.WorkspaceID, id); err != nil {
+	if err := s.fake.ArchivePage(cmp.Or(r.URL.Query().Get("workspace"), s.cfg.WorkspaceID), id); err != nil {
 		writeFakeError(w, err)
 		return
 	}

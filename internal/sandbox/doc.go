@@ -33,6 +33,9 @@
 //	GET  /_sandbox/workspace           what the seed created: counts and ids (WorkspaceResponse)
 //	GET  /_sandbox/expected            per live page, rows included: its block count (ExpectedResponse);
 //	                                   ?workspace=ID for another workspace than the seeded one
+//	GET  /_sandbox/ground-truth        every page, row, database and data source with last_edited_time,
+//	                                   in_trash, unshared and full property values (notionfake.GroundTruth);
+//	                                   ?workspace=ID; internal/fidelity compares a sink with it
 //	POST /_sandbox/pages               {"title", "text"?, "parent_id"? | "database_id"?} add a page (201 {"id"})
 //	POST /_sandbox/pages/{id}/touch    {"text"?} edit the page's first paragraph, as a user typing
 //	POST /_sandbox/pages/{id}/archive  move the page to the trash

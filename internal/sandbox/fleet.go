@@ -18,6 +18,8 @@ const (
 	maxFleetWorkspaces = 20_000
 	maxFleetPages      = 100
 	maxFleetBlocks     = 100
+	maxFleetDatabases  = 10
+	maxFleetRows       = 1000
 	// maxHugePages bounds huge_pages per workspace, maxHugePageBlocks
 	// huge_page_blocks, maxHugeTextBytes huge_text_bytes.
 	maxHugePages      = 10
@@ -59,6 +61,17 @@ type WorkspacesRequest struct {
 	HugePages      int  `json:"huge_pages"`
 	HugePageBlocks *int `json:"huge_page_blocks"`
 	HugeTextBytes  *int `json:"huge_text_bytes"`
+	// Databases, RowsPerDatabase, NestedPages, MultiSourceDatabases and
+	// ManyReferenceRows add richer content, as notionfake.SeedSpec's fields
+	// of those names (default 0: flat pages only, as before). Bounds:
+	// databases 0..10, rows 0..1000, nested pages at most pages,
+	// multi-source databases at most databases, many-reference rows at most
+	// rows. bench/fleet's fidelity scenario uses them.
+	Databases            int `json:"databases"`
+	RowsPerDatabase      int `json:"rows_per_database"`
+	NestedPages          int `json:"nested_pages"`
+	MultiSourceDatabases int `json:"multi_source_databases"`
+	ManyReferenceRows    int `json:"many_reference_rows"`
 	// RedirectURI is what the codes are bound to; the code exchange must
 	// send it byte for byte. Required.
 	RedirectURI string `json:"redirect_uri"`
@@ -143,6 +156,13 @@ func (s *Sandbox) handleWorkspaces(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request",
 			fmt.Sprintf("count × huge_pages × huge_page_blocks is %d, more than %d: seed in smaller requests", req.Count*req.HugePages*hugeBlocks, maxHugeBlocksPerRequest))
 		return
+	case req.Databases < 0 || req.Databases > maxFleetDatabases || req.RowsPerDatabase < 0 || req.RowsPerDatabase > maxFleetRows ||
+		req.NestedPages < 0 || req.NestedPages > pages || req.MultiSourceDatabases < 0 || req.MultiSourceDatabases > req.Databases ||
+		req.ManyReferenceRows < 0 || req.ManyReferenceRows > req.RowsPerDatabase:
+		writeError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf(
+			"databases 0..%d, rows_per_database 0..%d, nested_pages at most pages, multi_source_databases at most databases, many_reference_rows at most rows_per_database",
+			maxFleetDatabases, maxFleetRows))
+		return
 	case !validRedirect(req.RedirectURI):
 		writeError(w, http.StatusBadRequest, "invalid_request", "redirect_uri must be an absolute URI")
 		return
@@ -157,6 +177,8 @@ func (s *Sandbox) handleWorkspaces(w http.ResponseWriter, r *http.Request) {
 		Seed: s.cfg.Seed.Seed, Pages: pages, BlocksPerPage: blocks, BlockDepth: 1,
 		UnknownBlocks: req.UnknownBlocks, History: time.Hour,
 		HugePages: req.HugePages, HugePageBlocks: hugeBlocks, HugeTextBytes: hugeText,
+		Databases: req.Databases, RowsPerDatabase: req.RowsPerDatabase, NestedPages: req.NestedPages,
+		MultiSourceDatabases: req.MultiSourceDatabases, ManyReferenceRows: req.ManyReferenceRows,
 	}
 	if hugeText == 0 {
 		spec.HugeTextBytes = -1 // notionfake: no long paragraph

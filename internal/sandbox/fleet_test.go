@@ -63,6 +63,55 @@ func TestWorkspacesSeedsAndIssuesCodes(t *testing.T) {
 	}
 }
 
+// TestWorkspacesRichContent: databases, rows, nested pages, multi-source
+// databases and rows with many references, as bench/fleet's fidelity
+// scenario seeds them.
+func TestWorkspacesRichContent(t *testing.T) {
+	sb, ts := startSandbox(t, smallConfig())
+	var resp WorkspacesResponse
+	status, body := call(t, ts, http.MethodPost, "/_sandbox/workspaces",
+		`{"count":2,"prefix":"r-","pages":4,"nested_pages":2,"databases":2,"rows_per_database":6,
+		"multi_source_databases":1,"many_reference_rows":1,"redirect_uri":"http://localhost/cb"}`, &resp)
+	if status != http.StatusCreated {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	for _, ws := range resp.Workspaces {
+		// 4 pages + 2×6 rows + 6 rows of the second data source.
+		if ws.Pages != 4+12+6 {
+			t.Errorf("%s: %d pages and rows, want 22", ws.WorkspaceID, ws.Pages)
+		}
+		truth, err := sb.GroundTruth(ws.WorkspaceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sources := 0
+		for _, o := range truth.Objects {
+			if o.Kind == "data_source" {
+				sources++
+			}
+		}
+		if sources != 3 {
+			t.Errorf("%s: %d data sources, want 3", ws.WorkspaceID, sources)
+		}
+	}
+	// archive and unshare take ?workspace=.
+	ids := sb.Fake().AllPageIDs("r-1")
+	for _, path := range []string{"/_sandbox/pages/" + ids[0] + "/archive?workspace=r-1", "/_sandbox/pages/" + ids[1] + "/unshare?workspace=r-1"} {
+		if st, raw := call(t, ts, http.MethodPost, path, "", nil); st != http.StatusOK {
+			t.Fatalf("%s: %d %s", path, st, raw)
+		}
+	}
+	truth, err := sb.GroundTruth("r-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range truth.Objects {
+		if (o.ID == ids[0] && !o.InTrash) || (o.ID == ids[1] && !o.Unshared) {
+			t.Errorf("after archive and unshare in r-1: %+v", o)
+		}
+	}
+}
+
 func TestWorkspacesRejectsBadInput(t *testing.T) {
 	cfg := smallConfig()
 	cfg.WorkspaceID = "fleet-7"
@@ -75,6 +124,11 @@ func TestWorkspacesRejectsBadInput(t *testing.T) {
 		`{"count":1,"pages":101,"redirect_uri":"http://x/cb"}`,
 		`{"count":10,"redirect_uri":"http://x/cb"}`,
 		`{"count":1,"bogus":1,"redirect_uri":"http://x/cb"}`,
+		`{"count":1,"databases":11,"redirect_uri":"http://x/cb"}`,
+		`{"count":1,"databases":1,"rows_per_database":1001,"redirect_uri":"http://x/cb"}`,
+		`{"count":1,"pages":2,"nested_pages":3,"redirect_uri":"http://x/cb"}`,
+		`{"count":1,"databases":1,"multi_source_databases":2,"redirect_uri":"http://x/cb"}`,
+		`{"count":1,"databases":1,"rows_per_database":2,"many_reference_rows":3,"redirect_uri":"http://x/cb"}`,
 	} {
 		if status, raw := call(t, ts, http.MethodPost, "/_sandbox/workspaces", body, nil); status != http.StatusBadRequest {
 			t.Errorf("%s: %d %s, want 400", body, status, raw)

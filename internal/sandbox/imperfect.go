@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"net/http"
 	"time"
 
@@ -97,7 +98,7 @@ func (s *Sandbox) handleImperfections(w http.ResponseWriter, r *http.Request) {
 
 func (s *Sandbox) handleUnshare(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := s.fake.UnsharePage(s.cfg.WorkspaceID, id); err != nil {
+	if err := s.fake.UnsharePage(cmp.Or(r.URL.Query().Get("workspace"), s.cfg.WorkspaceID), id); err != nil {
 		writeFakeError(w, err)
 		return
 	}
@@ -107,7 +108,7 @@ func (s *Sandbox) handleUnshare(w http.ResponseWriter, r *http.Request) {
 
 func (s *Sandbox) handleShare(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := s.fake.SharePage(s.cfg.WorkspaceID, id); err != nil {
+	if err := s.fake.SharePage(cmp.Or(r.URL.Query().Get("workspace"), s.cfg.WorkspaceID), id); err != nil {
 		writeFakeError(w, err)
 		return
 	}
