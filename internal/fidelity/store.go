@@ -20,13 +20,10 @@ import (
 // <root>/<connection>/pages/<id>.json and databases/<id>.json, each with its
 // "_notionsync" member).
 //
-// Data sources: the file sink on main has no data source records yet
-// (issue 11 item 1); DataSourceDirs names the directories under a
-// connection that hold them once it does, one <id>.json per data source
-// with the same "_notionsync" member. Default: "data_sources".
+// Data sources are <root>/<connection>/data_sources/<id>.json, with the
+// same "_notionsync" member.
 type FileStore struct {
-	Root           string
-	DataSourceDirs []string
+	Root string
 }
 
 // fileDoc is what FileStore reads of a document.
@@ -41,14 +38,8 @@ type fileDoc struct {
 
 // Stored implements Store.
 func (f FileStore) Stored(_ context.Context, connectionID string) ([]Stored, error) {
-	dsDirs := f.DataSourceDirs
-	if len(dsDirs) == 0 {
-		dsDirs = []string{"data_sources"}
-	}
-	dirs := map[string]string{"pages": notionfake.TruthPage, "databases": notionfake.TruthDatabase}
-	for _, d := range dsDirs {
-		dirs[d] = notionfake.TruthDataSource
-	}
+	dirs := map[string]string{"pages": notionfake.TruthPage, "databases": notionfake.TruthDatabase,
+		"data_sources": notionfake.TruthDataSource}
 	var out []Stored
 	for dir, kind := range dirs {
 		path := filepath.Join(f.Root, connectionID, dir)
@@ -85,16 +76,10 @@ type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// PGStore reads a PostgreSQL sink (package pgsink's tables pages and
-// databases).
-//
-// Data sources: pgsink on main has no data source table yet (issue 11 item
-// 1); DataSourceQuery, when set, lists them: it takes the connection id as
-// $1 and returns (id text, last_edited_time timestamptz, deleted bool,
-// unshared bool). Empty: no data sources are read.
+// PGStore reads a PostgreSQL sink (package pgsink's tables pages,
+// databases and data_sources).
 type PGStore struct {
-	DB              Querier
-	DataSourceQuery string
+	DB Querier
 }
 
 // Stored implements Store.
@@ -105,10 +90,8 @@ func (p PGStore) Stored(ctx context.Context, connectionID string) ([]Stored, err
 			FROM pages WHERE connection_id = $1`},
 		{notionfake.TruthDatabase, `SELECT database_id::text, last_edited_time, deleted_at IS NOT NULL, unshared_at IS NOT NULL, NULL::jsonb
 			FROM databases WHERE connection_id = $1`},
-	}
-	if p.DataSourceQuery != "" {
-		queries = append(queries, struct{ kind, sql string }{notionfake.TruthDataSource,
-			`SELECT id, last_edited_time, deleted, unshared, NULL::jsonb FROM (` + p.DataSourceQuery + `) ds`})
+		{notionfake.TruthDataSource, `SELECT data_source_id::text, last_edited_time, deleted_at IS NOT NULL, unshared_at IS NOT NULL, NULL::jsonb
+			FROM data_sources WHERE connection_id = $1`},
 	}
 	for _, q := range queries {
 		rows, err := p.DB.Query(ctx, q.sql, connectionID)

@@ -37,11 +37,6 @@ var fidelityGaps = map[string]string{
 	// Pages whose children answer a permanent 403: recorded, the cursor
 	// moves on, retried by the next reconciliation (item 6, "reconcile").
 	"missing/permanent error": "reconcile",
-	// A database with two data sources and all its rows: 2022-06-28
-	// cannot read it; and the data sources themselves (item 1, branch
-	// "ds").
-	"missing/multi-source database": "ds",
-	"missing_data_sources":          "ds",
 	// Trashed and unshared pages stay live until reconciliation confirms
 	// them gone (items 2 and 3, "reconcile").
 	"live_but_gone": "reconcile",
