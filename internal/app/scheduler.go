@@ -96,8 +96,8 @@ func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) e
 			return states.State(ctx, id)
 		},
 		Console: consoleSync(states),
-		Hooks:  c.metrics.ControlHooks(control.Hooks{}),
-		Logger: log.Named("control"),
+		Hooks:   c.metrics.ControlHooks(control.Hooks{}),
+		Logger:  log.Named("control"),
 	})
 	if err != nil {
 		return err
