@@ -39,6 +39,10 @@ test: deps vet fmt-check ## Vet, check formatting, run all tests with -race
 bench: deps ## Run the benchmarks (no tests)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+.PHONY: screenshots
+screenshots: deps ## Regenerate the console screenshots in docs/ (headless chromium)
+	NOTIONSYNC_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./internal/control/
+
 .PHONY: vet
 vet: ## go vet ./...
 	$(GO) vet ./...

@@ -717,16 +717,26 @@ func until(now, t time.Time) string {
 	return "in " + roundDuration(d)
 }
 
-// roundDuration rounds to the nearest unit that reads well (89s is "1m29s",
-// not "1m").
+// roundDuration rounds to a unit that reads well: 89s is "1m29s", not
+// "1m"; hours show minutes; beyond two days, days.
 func roundDuration(d time.Duration) string {
 	switch {
 	case d < time.Minute:
-		return d.Round(time.Second).String()
+		return fmt.Sprintf("%ds", int(d.Round(time.Second)/time.Second))
 	case d < time.Hour:
-		return strings.TrimSuffix(d.Round(time.Second).String(), "0s")
+		d = d.Round(time.Second)
+		m, sec := int(d/time.Minute), int(d%time.Minute/time.Second)
+		if sec == 0 {
+			return fmt.Sprintf("%dm", m)
+		}
+		return fmt.Sprintf("%dm%ds", m, sec)
 	case d < 48*time.Hour:
-		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+		d = d.Round(time.Minute)
+		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
+		if m == 0 {
+			return fmt.Sprintf("%dh", h)
+		}
+		return fmt.Sprintf("%dh%dm", h, m)
 	default:
 		return fmt.Sprintf("%dd", int(d.Round(24*time.Hour)/(24*time.Hour)))
 	}

@@ -78,7 +78,12 @@ func (h *harness) addConn(id, name string) {
 func (h *harness) addObjectError(conn, object, kind, msg string) {
 	h.t.Helper()
 	ctx := context.Background()
-	v, _ := json.Marshal(map[string]any{"since": h.clock.Now().UnixMilli(), "kind": kind, "msg": msg})
+	// The field order is jobs' storedError's: since first.
+	v, _ := json.Marshal(struct {
+		Since int64  `json:"since"`
+		Kind  string `json:"kind"`
+		Msg   string `json:"msg"`
+	}{h.clock.Now().UnixMilli(), kind, msg})
 	if err := h.rdb.ZAdd(ctx, h.prefix+"sync:errored", redis.Z{Member: conn}).Err(); err != nil {
 		h.t.Fatal(err)
 	}
@@ -135,6 +140,17 @@ func (h *harness) listAll(path string) ([]string, int) {
 	}
 	h.t.Fatal("the list never ended")
 	return nil, 0
+}
+
+func TestRoundDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", 89 * time.Second: "1m29s", 45*time.Minute + 10*time.Second: "45m10s", 45 * time.Minute: "45m",
+		90 * time.Minute: "1h30m", 2 * time.Hour: "2h", 50 * time.Hour: "2d",
+	} {
+		if got := roundDuration(d); got != want {
+			t.Errorf("roundDuration(%s) = %q, want %q", d, got, want)
+		}
+	}
 }
 
 func TestConsoleAuth(t *testing.T) {
