@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -103,26 +104,44 @@ func (r *StateReader) ErroredPage(ctx context.Context, after string, limit int) 
 type TaskRef struct {
 	// Kind is the lease kind: "sweep", "drain" or "db".
 	Kind string
-	// Queue and ID name the asynq task.
-	Queue, ID string
+	// ID names the asynq task.
+	ID string
+	// Queue is the task's queue, and State its asynq state ("active",
+	// "retry", ...), as asynq answers; both "" when asynq no longer has
+	// the task (its lease outlived it until the reaper's next pass).
+	Queue, State string
 }
 
 // RunningTasks returns the tasks of conn that hold a lease now (sweeps,
 // drains and database tasks). It reads the whole lease index, whose size
 // is bounded by the fleet's running tasks (worker slots), not by the
-// number of connections.
+// number of connections, then asks asynq for each of conn's tasks in the
+// queues it can be in (a drain or database task of a first sync runs in
+// the backfill queue, a takeover in sync).
 func (r *StateReader) RunningTasks(ctx context.Context, conn string) ([]TaskRef, error) {
 	members, err := r.s.rdb.ZRange(ctx, r.s.leasesKey(), 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("lease index: %w", err)
 	}
 	var out []TaskRef
+	var insp *asynq.Inspector
 	for _, m := range members {
 		parts := strings.Split(m, "\n")
 		if len(parts) < 3 || parts[1] != conn {
 			continue
 		}
-		out = append(out, TaskRef{Kind: parts[0], Queue: QueueSync, ID: parts[2]})
+		ref := TaskRef{Kind: parts[0], ID: parts[2]}
+		if insp == nil {
+			// Not closed: it would close the shared client.
+			insp = asynq.NewInspectorFromRedisClient(r.s.rdb)
+		}
+		for _, q := range []string{QueueSync, QueueBackfill} {
+			if info, err := insp.GetTaskInfo(q, ref.ID); err == nil {
+				ref.Queue, ref.State = q, info.State.String()
+				break
+			}
+		}
+		out = append(out, ref)
 	}
 	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/notionsync/notionsync/internal/redistest"
@@ -77,8 +78,17 @@ func TestRunningTasks(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	ctx := context.Background()
 	s := &state{rdb: rdb, prefix: "notionsync:", claimTTL: time.Minute}
+	// A sweep in the sync queue, a database task of a first sync in the
+	// backfill queue, another connection's drain, and a lease whose task
+	// asynq no longer has.
+	client := asynq.NewClientFromRedisClient(rdb)
+	for _, task := range []struct{ id, queue string }{{"sweep:a:1", QueueSync}, {"g1:db:a:x:1:2", QueueBackfill}, {"drain:b", QueueSync}} {
+		if _, err := client.EnqueueContext(ctx, asynq.NewTask(TypeSweep, nil), asynq.TaskID(task.id), asynq.Queue(task.queue)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, m := range []string{leaseMember(leaseSweep, "a", "sweep:a:1"), leaseMember(leaseDrain, "b", "drain:b"),
-		leaseMember(leaseDB, "a", "db:a:x:1:2", "x")} {
+		leaseMember(leaseDB, "a", "g1:db:a:x:1:2", "x"), leaseMember(leaseDrain, "a", "drain:a:gone")} {
 		if err := s.addLease(ctx, m); err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +98,11 @@ func TestRunningTasks(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.SortFunc(got, func(x, y TaskRef) int { return cmpString(x.ID, y.ID) })
-	want := []TaskRef{{Kind: "db", Queue: QueueSync, ID: "db:a:x:1:2"}, {Kind: "sweep", Queue: QueueSync, ID: "sweep:a:1"}}
+	want := []TaskRef{
+		{Kind: "drain", ID: "drain:a:gone"},
+		{Kind: "db", ID: "g1:db:a:x:1:2", Queue: QueueBackfill, State: "pending"},
+		{Kind: "sweep", ID: "sweep:a:1", Queue: QueueSync, State: "pending"},
+	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("RunningTasks(a) = %+v, want %+v", got, want)
 	}

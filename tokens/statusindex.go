@@ -132,11 +132,22 @@ func ParsePageCursor(v string) (PageCursor, error) {
 	return PageCursor{CreatedMs: n, ID: id}, nil
 }
 
+// pageAfterScript returns the limit+1 members after member ARGV[1] in
+// the sorted set KEYS[1], with scores, or false when ARGV[1] is not in it.
+// ZRANK and ZRANGE in one script: the position cannot move in between.
+var pageAfterScript = redis.NewScript(`
+local r = redis.call('ZRANK', KEYS[1], ARGV[1])
+if not r then return false end
+return redis.call('ZRANGE', KEYS[1], r + 1, r + tonumber(ARGV[2]), 'WITHSCORES')
+`)
+
 // PageIDs returns up to limit connection ids after cursor, oldest first,
 // from the index of status ("" = all connections), and the cursor of the
-// next page (zero at the end). Its cost is O(log n + limit) Redis work
-// (ZRANGE BYSCORE with a LIMIT), plus the connections that share the
-// cursor's creation millisecond.
+// next page (zero at the end). While the cursor's connection is still in
+// the index, the page starts right after its rank (ZRANK + ZRANGE in one
+// script: O(log n + limit)). When it left (its status changed), the page
+// starts at its creation time (ZRANGE BYSCORE, O(log n + limit) plus the
+// connections created in that same millisecond).
 func (s *Store) PageIDs(ctx context.Context, status Status, after PageCursor, limit int) ([]string, PageCursor, error) {
 	key := s.allKey()
 	if status != "" {
@@ -145,34 +156,50 @@ func (s *Store) PageIDs(ctx context.Context, status Status, after PageCursor, li
 	if limit <= 0 {
 		return nil, PageCursor{}, nil
 	}
-	min := "-inf"
-	if after.ID != "" {
-		min = strconv.FormatInt(after.CreatedMs, 10)
-	}
 	var out []redis.Z
-	// Members with the cursor's score sort by id; skip those up to the
-	// cursor's id. Ties are rare (same creation millisecond), so this
-	// normally takes one round trip.
-	// One more than the page tells whether another page follows.
-	for offset := int64(0); len(out) <= limit; {
-		want := int64(limit + 1 - len(out))
-		zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
-			Key: key, Start: min, Stop: "+inf", ByScore: true, Offset: offset, Count: want,
-		}).Result()
-		if err != nil {
+	found := false
+	if after.ID != "" {
+		res, err := pageAfterScript.Run(ctx, s.rdb, []string{key}, after.ID, limit+1).StringSlice()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
 			return nil, PageCursor{}, fmt.Errorf("tokens: page index: %w", err)
-		}
-		for _, z := range zs {
-			id, _ := z.Member.(string)
-			if after.ID != "" && int64(z.Score) == after.CreatedMs && id <= after.ID {
-				continue
+		default:
+			found = true
+			for i := 0; i+1 < len(res); i += 2 {
+				score, _ := strconv.ParseFloat(res[i+1], 64)
+				out = append(out, redis.Z{Member: res[i], Score: score})
 			}
-			out = append(out, z)
 		}
-		if int64(len(zs)) < want {
-			break
+	}
+	if !found {
+		min := "-inf"
+		if after.ID != "" {
+			min = strconv.FormatInt(after.CreatedMs, 10)
 		}
-		offset += int64(len(zs))
+		// Members with the cursor's score sort by id; skip those up to
+		// the cursor's id. One more than the page tells whether another
+		// page follows.
+		for offset := int64(0); len(out) <= limit; {
+			want := int64(limit + 1 - len(out))
+			zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
+				Key: key, Start: min, Stop: "+inf", ByScore: true, Offset: offset, Count: want,
+			}).Result()
+			if err != nil {
+				return nil, PageCursor{}, fmt.Errorf("tokens: page index: %w", err)
+			}
+			for _, z := range zs {
+				id, _ := z.Member.(string)
+				if after.ID != "" && int64(z.Score) == after.CreatedMs && id <= after.ID {
+					continue
+				}
+				out = append(out, z)
+			}
+			if int64(len(zs)) < want {
+				break
+			}
+			offset += int64(len(zs))
+		}
 	}
 	var next PageCursor
 	if len(out) > limit {

@@ -89,6 +89,22 @@ func TestStatusIndex(t *testing.T) {
 			}
 		}
 	}
+	// A cursor whose connection left the index (paused between two pages)
+	// still continues right after it.
+	ids, next, err := st.PageIDs(ctx, tokens.StatusActive, tokens.PageCursor{}, 2)
+	if err != nil || !slices.Equal(ids, []string{"c0", "c3"}) {
+		t.Fatalf("first page: %v %v", ids, err)
+	}
+	if err := st.Pause(ctx, "c3"); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _, err = st.PageIDs(ctx, tokens.StatusActive, next, 10); err != nil || !slices.Equal(ids, []string{"c4", "c5", "c6"}) {
+		t.Fatalf("after the cursor's connection left: %v %v", ids, err)
+	}
+	if err := st.Resume(ctx, "c3"); err != nil {
+		t.Fatal(err)
+	}
+
 	counts, err := st.CountByStatus(ctx)
 	if err != nil {
 		t.Fatal(err)

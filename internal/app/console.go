@@ -30,7 +30,7 @@ func consoleSync(states *jobs.StateReader) control.ConsoleSync {
 			}
 			out := make([]control.TaskRef, len(refs))
 			for i, r := range refs {
-				out[i] = control.TaskRef{Kind: r.Kind, Queue: r.Queue, ID: r.ID}
+				out[i] = control.TaskRef{Kind: r.Kind, ID: r.ID, Queue: r.Queue, State: r.State}
 			}
 			return out, nil
 		},

@@ -71,9 +71,10 @@ type ObjectErrorInfo struct {
 	Since time.Time
 }
 
-// TaskRef names a running asynq task of a connection.
+// TaskRef names a running asynq task of a connection. Queue and State
+// are "" when asynq no longer has the task.
 type TaskRef struct {
-	Kind, Queue, ID string
+	Kind, ID, Queue, State string
 }
 
 // ConsoleSync is what the console reads from the sync side (package jobs'

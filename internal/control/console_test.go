@@ -44,7 +44,7 @@ func testConsoleSync(rdb redis.UniversalClient, prefix string) ConsoleSync {
 			refs, err := states.RunningTasks(ctx, id)
 			out := make([]TaskRef, len(refs))
 			for i, r := range refs {
-				out[i] = TaskRef{Kind: r.Kind, Queue: r.Queue, ID: r.ID}
+				out[i] = TaskRef{Kind: r.Kind, ID: r.ID, Queue: r.Queue, State: r.State}
 			}
 			return out, err
 		},
