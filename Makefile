@@ -20,8 +20,8 @@ help: ## Show this help
 		END { for (i = 1; i <= n; i++) printf "  %-" w "s  %s\n", name[i], desc[i] }' $(MAKEFILE_LIST)
 
 .PHONY: deps
-deps: ## Install redis-server and PostgreSQL for the tests (apt-get, as root); fetch Notion's pinned API description (npm)
-	@scripts/ensure-deps.sh redis postgres
+deps: ## Install redis-server, PostgreSQL and chromium (apt-get, as root); fetch Notion's pinned API description (npm)
+	@scripts/ensure-deps.sh redis postgres chromium
 	@scripts/notion-contract.sh
 
 .PHONY: build
@@ -39,6 +39,10 @@ test: deps vet fmt-check ## Vet, check formatting, run all tests with -race
 .PHONY: bench
 bench: deps ## Run the benchmarks (no tests)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: screenshots
+screenshots: deps ## Regenerate the console screenshots in docs/ (headless chromium)
+	NOTIONSYNC_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./internal/control/
 
 .PHONY: vet
 vet: ## go vet ./...

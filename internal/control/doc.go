@@ -37,6 +37,12 @@
 //	POST /api/v1/connections/import               store a token pair obtained elsewhere
 //	POST /api/v1/webhooks/notion/verification-token   reveal (once) Notion's verification token
 //	     /admin/asynqmon/                         Config.Asynqmon
+//	GET  /admin/                                  the connections console (console.go):
+//	GET  /admin/connections?status=&reason=&errors=1&q=&after=   the list
+//	GET  /admin/connections/{id}                  a connection
+//	POST /admin/connections/{id}/{action}         pause, resume, sync, refresh, disconnect,
+//	                                              reconnect-link (form field csrf required; 403 without)
+//	GET  /admin/static/                           the console's CSS and JS
 //
 // Errors are JSON {"error": code, "message": text}: 400 bad input, 401 no or
 // wrong credential, 404 unknown connection, 409 wrong status, 502 Notion
