@@ -126,3 +126,26 @@ func TestDatesAreReadable(t *testing.T) {
 		}
 	}
 }
+
+func TestRenderDatabase(t *testing.T) {
+	r := markdown.Renderer{Links: heldLinks{heldPage: "Roadmap"}}
+	db := json.RawMessage(`{"object":"database","id":"` + heldDB + `",
+		"title":[{"type":"text","plain_text":"Tasks","text":{"content":"Tasks"}}],
+		"description":[{"type":"text","plain_text":"What we do, see ","text":{"content":"What we do, see "}},` +
+		mentionJSON("page", heldPage, "Roadmap") + `],
+		"properties":{"Name":{"id":"title","type":"title","title":{}},
+			"Stage":{"id":"s","type":"select","select":{"options":[{"name":"Todo"},{"name":"Done"}]}},
+			"Due":{"id":"d","type":"date","date":{}}}}`)
+	out, err := r.RenderDatabase("", db, []markdown.Row{{ID: heldPage, Title: "Roadmap"}, {ID: absentPage, Title: "Not synced"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "# Tasks\n\nWhat we do, see [Roadmap](" + heldPage + ".md)\n\n## Properties\n\n| Property | Type | Options |\n| --- | --- | --- |\n" +
+		"| Name | title |  |\n| Stage | select | Todo, Done |\n| Due | date |  |\n\n## Rows (2)\n\n- [Roadmap](" + heldPage + ".md)\n- Not synced\n"
+	if string(out) != want {
+		t.Errorf("got:\n%s\nwant:\n%s", out, want)
+	}
+	if _, err := r.RenderDatabase("", json.RawMessage(`{"properties":[1]}`), nil); err == nil {
+		t.Error("a schema that is not an object was accepted")
+	}
+}
