@@ -134,3 +134,8 @@ func mentionHref(t Target, ok bool) *string {
 	h := t.Href
 	return &h
 }
+
+// Link renders [label](href) with label escaped as plain text (a label
+// with no href renders as the text alone). Indexes built outside this
+// package (the file sink's index.md) use it to escape titles the same way.
+func Link(label, href string) string { return link(label, href) }
