@@ -353,4 +353,3 @@ func TestCorruptManifestIsRebuilt(t *testing.T) {
 		t.Fatalf("rebuilt manifest holds %d objects, want 2", len(m.Objects))
 	}
 }
-
