@@ -1,6 +1,7 @@
 package filesink
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -191,6 +192,10 @@ type connIndex struct {
 	objects map[string]*indexEntry // never mutated in place once stored
 	pending map[string]bool        // ids changed since the last flush
 	timer   *time.Timer
+	// written is manifest.json as this process last wrote it: while the
+	// file on disk is still that one, no other process flushed and a
+	// flush need not read it back (guarded by flushMu).
+	written os.FileInfo
 }
 
 func newIndexer(s *Sink, delay time.Duration) *indexer {
@@ -375,12 +380,16 @@ func (x *indexer) flush(ctx context.Context, conn string) (err error) {
 
 	// Merge: what another process flushed, unless this one stored a newer
 	// version since.
-	objects, err := readManifest(x.s.manifestPath(conn))
-	if err != nil && !notExist(err) {
-		x.s.log.Warn("filesink: unreadable manifest replaced", zap.String("connection_id", conn), zap.Error(err))
+	var objects map[string]*indexEntry
+	if fi, err := os.Stat(x.s.manifestPath(conn)); err != nil || c.written == nil || !os.SameFile(fi, c.written) ||
+		!fi.ModTime().Equal(c.written.ModTime()) || fi.Size() != c.written.Size() {
+		objects, err = readManifest(x.s.manifestPath(conn))
+		if err != nil && !notExist(err) {
+			x.s.log.Warn("filesink: unreadable manifest replaced", zap.String("connection_id", conn), zap.Error(err))
+		}
 	}
 	if objects == nil {
-		objects = make(map[string]*indexEntry)
+		objects = make(map[string]*indexEntry, len(view))
 	}
 	for id, e := range view {
 		if d := objects[id]; d == nil || e.version().Supersedes(d.version()) {
@@ -404,6 +413,9 @@ func (x *indexer) flush(ctx context.Context, conn string) (err error) {
 	}
 	if err := x.writeIndexFiles(conn, objects); err != nil {
 		return err
+	}
+	if c.written, err = os.Stat(x.s.manifestPath(conn)); err != nil {
+		return fmt.Errorf("filesink: %w", err)
 	}
 
 	c.mu.Lock()
@@ -515,25 +527,52 @@ func (x *indexer) writeDatabase(ctx context.Context, conn, id string, rows []mar
 // writeIndexFiles writes manifest.json and index.md.
 func (x *indexer) writeIndexFiles(conn string, objects map[string]*indexEntry) error {
 	s := x.s
-	out := make(map[string]*indexEntry, len(objects))
-	for id, e := range objects {
-		c := *e // entries are shared with the view: copy before setting Path
-		c.Path = objectPath(e, id, s.markdown)
-		out[id] = &c
-	}
-	mf := manifestFile{Format: manifestFormat, ConnectionID: conn, GeneratedAt: record.NormalizeTime(s.now()), Objects: out}
-	data, err := json.MarshalIndent(&mf, "", " ")
+	data, err := encodeManifest(conn, record.NormalizeTime(s.now()), objects, s.markdown)
 	if err != nil {
-		return fmt.Errorf("filesink: encode manifest: %w", err)
+		return err
 	}
 	dir := filepath.Join(s.root, conn)
-	if err := writeFileAtomic(filepath.Join(dir, "manifest.json"), append(data, '\n'), s.fileMode); err != nil {
+	if err := writeFileAtomic(filepath.Join(dir, "manifest.json"), data, s.fileMode); err != nil {
 		return err
 	}
 	if err := writeFileAtomic(filepath.Join(dir, "index.md"), renderIndex(conn, objects, s.markdown), s.fileMode); err != nil {
 		return err
 	}
 	return syncDir(dir)
+}
+
+// encodeManifest writes manifest.json with one object per line, sorted by
+// id: as readable as indented JSON for grep and diff, and a third of the
+// size and encoding time at 10,000 objects.
+func encodeManifest(conn string, now time.Time, objects map[string]*indexEntry, md bool) ([]byte, error) {
+	head, err := json.Marshal(manifestFile{Format: manifestFormat, ConnectionID: conn, GeneratedAt: now})
+	if err != nil {
+		return nil, fmt.Errorf("filesink: encode manifest: %w", err)
+	}
+	// head ends in "\"objects\":null}": replace that by the entries.
+	head = head[:len(head)-len("null}")]
+	var b bytes.Buffer
+	b.Grow(len(objects) * 400)
+	b.Write(head)
+	b.WriteString("{")
+	for i, id := range slices.Sorted(maps.Keys(objects)) {
+		c := *objects[id] // shared with the view: copy before setting Path
+		c.Path = objectPath(&c, id, md)
+		v, err := json.Marshal(&c)
+		if err != nil {
+			return nil, fmt.Errorf("filesink: encode manifest: %w", err)
+		}
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString("\n")
+		k, _ := json.Marshal(id) // a string always marshals
+		b.Write(k)
+		b.WriteString(":")
+		b.Write(v)
+	}
+	b.WriteString("\n}}\n")
+	return b.Bytes(), nil
 }
 
 // objectPath is the file a reader opens for an object, relative to the
@@ -624,8 +663,19 @@ func renderIndex(conn string, objects map[string]*indexEntry, md bool) []byte {
 		}
 		children[parent] = append(children[parent], id)
 	}
+	folded := make(map[string]string, live) // lower-cased titles, computed once
+	for id, e := range objects {
+		if e.live() {
+			folded[id] = strings.ToLower(e.Title)
+		}
+	}
 	byTitle := func(ids []string) {
-		slices.SortFunc(ids, func(a, b string) int { return cmpTitle(objects[a].Title, a, objects[b].Title, b) })
+		slices.SortFunc(ids, func(a, b string) int {
+			if c := strings.Compare(folded[a], folded[b]); c != 0 {
+				return c
+			}
+			return strings.Compare(a, b)
+		})
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Index of %s\n\n%d pages and databases, by title, nested as in Notion. Every object's id, title, path and parent is in [manifest.json](manifest.json).\n\n", conn, live)
