@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -175,8 +176,9 @@ func (e *indexEntry) stale(objects map[string]*indexEntry) bool {
 
 // indexer keeps the per-connection views and flushes them.
 type indexer struct {
-	s     *Sink
-	delay time.Duration
+	s        *Sink
+	delay    time.Duration
+	instance string // names this Sink's pending marker
 
 	mu     sync.Mutex
 	conns  map[string]*connIndex
@@ -196,10 +198,15 @@ type connIndex struct {
 	// file on disk is still that one, no other process flushed and a
 	// flush need not read it back (guarded by flushMu).
 	written os.FileInfo
+	// marker says whether this process's pending marker exists;
+	// foreignMarkers are other processes' markers a scan has covered.
+	marker         bool
+	foreignMarkers []string
 }
 
 func newIndexer(s *Sink, delay time.Duration) *indexer {
-	return &indexer{s: s, delay: delay, conns: make(map[string]*connIndex)}
+	return &indexer{s: s, delay: delay, instance: fmt.Sprintf("%d-%x", os.Getpid(), rand.Uint64()),
+		conns: make(map[string]*connIndex)}
 }
 
 func (x *indexer) conn(conn string) *connIndex {
@@ -230,12 +237,52 @@ func (x *indexer) load(conn string, c *connIndex) error {
 		for id := range objects {
 			c.pending[id] = true
 		}
+	} else if err = x.recover(conn, c, objects); err != nil {
+		return err
 	}
 	if err != nil {
 		return err
 	}
 	maps.Copy(c.objects, objects)
 	c.loaded = true
+	return nil
+}
+
+// The pending marker: a process with writes not yet in manifest.json keeps
+// an empty file .locks/index-pending-<instance> (created on the first
+// write after a flush, removed by the flush that empties its pending set).
+// A process that finds another's marker when it loads the manifest cannot
+// tell a live process from one killed before its flush, so it merges the
+// documents' metadata into the manifest (one scan), and removes the marker
+// once its own flush has written the result.
+
+func (x *indexer) markerPath(conn, instance string) string {
+	return filepath.Join(x.s.root, conn, ".locks", "index-pending-"+instance)
+}
+
+// recover merges into objects what the documents hold that a crashed
+// process's unflushed writes left out of the manifest. The caller holds
+// c.mu.
+func (x *indexer) recover(conn string, c *connIndex, objects map[string]*indexEntry) error {
+	markers, err := filepath.Glob(x.markerPath(conn, "*"))
+	if err != nil {
+		return err
+	}
+	markers = slices.DeleteFunc(markers, func(m string) bool { return m == x.markerPath(conn, x.instance) })
+	if len(markers) == 0 {
+		return nil
+	}
+	scanned, err := x.scan(conn)
+	if err != nil {
+		return err
+	}
+	for id, e := range scanned {
+		if d := objects[id]; d == nil || !d.version().Supersedes(e.version()) {
+			objects[id] = e
+			c.pending[id] = true
+		}
+	}
+	c.foreignMarkers = append(c.foreignMarkers, markers...)
 	return nil
 }
 
@@ -300,6 +347,12 @@ func (x *indexer) note(m *meta, links *linkRecorder) error {
 	}
 	c.objects[m.ID] = e
 	c.pending[m.ID] = true
+	if !c.marker {
+		if err := os.WriteFile(x.markerPath(m.ConnectionID, x.instance), nil, 0o600); err != nil {
+			return fmt.Errorf("filesink: index marker: %w", err)
+		}
+		c.marker = true
+	}
 	x.schedule(m.ConnectionID, c)
 	return nil
 }
@@ -419,12 +472,24 @@ func (x *indexer) flush(ctx context.Context, conn string) (err error) {
 	}
 
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	for id, e := range objects {
 		if !c.pending[id] { // a write since the snapshot is newer
 			c.objects[id] = e
 		}
 	}
-	c.mu.Unlock()
+	for _, m := range c.foreignMarkers {
+		if err := removeFile(m); err != nil {
+			return err
+		}
+	}
+	c.foreignMarkers = nil
+	if len(c.pending) == 0 && c.marker {
+		if err := removeFile(x.markerPath(conn, x.instance)); err != nil {
+			return err
+		}
+		c.marker = false
+	}
 	return nil
 }
 

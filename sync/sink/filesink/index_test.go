@@ -353,3 +353,31 @@ func TestCorruptManifestIsRebuilt(t *testing.T) {
 		t.Fatalf("rebuilt manifest holds %d objects, want 2", len(m.Objects))
 	}
 }
+
+// Writes a process made but never indexed (killed before its flush) reach
+// the manifest through the next process that loads it.
+func TestIndexRecoversWritesOfAKilledProcess(t *testing.T) {
+	root := t.TempDir()
+	s1 := openIndexed(t, root)
+	mustPut(t, s1, idxPage(idxPageID(1), "Indexed", "workspace", idxBase))
+	flush(t, s1)
+	markers, _ := filepath.Glob(filepath.Join(root, idxConn, ".locks", "index-pending-*"))
+	if len(markers) != 0 {
+		t.Fatalf("markers left after a flush: %v", markers)
+	}
+	// s1 writes a page and "dies": no flush, no Close until the test ends.
+	mustPut(t, s1, idxPage(idxPageID(2), "Never indexed", "workspace", idxBase))
+	if markers, _ = filepath.Glob(filepath.Join(root, idxConn, ".locks", "index-pending-*")); len(markers) != 1 {
+		t.Fatalf("markers after an unflushed write: %v", markers)
+	}
+	s2 := openIndexed(t, root)
+	mustPut(t, s2, idxPage(idxPageID(3), "Other", "workspace", idxBase))
+	flush(t, s2)
+	m := readManifest(t, root)
+	if _, ok := m.Objects[idxPageID(2)]; !ok || len(m.Objects) != 3 {
+		t.Fatalf("the killed process's page is not in the manifest: %+v", m.Objects)
+	}
+	if markers, _ = filepath.Glob(filepath.Join(root, idxConn, ".locks", "index-pending-*")); len(markers) != 0 {
+		t.Fatalf("markers left after recovery: %v", markers)
+	}
+}
