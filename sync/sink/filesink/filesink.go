@@ -271,7 +271,10 @@ func (s *Sink) PutPage(ctx context.Context, p *record.Page) (written bool, err e
 	if s.markdown && !np.Archived {
 		if s.index != nil {
 			if links, err = s.index.recorder(np.ConnectionID, true); err != nil {
-				return false, err
+				// Render without link resolution rather than fail the
+				// write: the document, the data, is what must be stored.
+				s.log.Warn("filesink: index unavailable for link resolution", zap.String("connection_id", np.ConnectionID), zap.Error(err))
+				links = nil
 			}
 		}
 		md = s.renderWith(links, &np, fields)

@@ -302,7 +302,9 @@ func (x *indexer) scan(conn string) (map[string]*indexEntry, error) {
 			}
 			m, err := readMeta(doc)
 			if err != nil {
-				return nil, err
+				// Left out of the index, not a reason to fail every write.
+				x.s.log.Warn("filesink: document left out of the index", zap.String("path", doc), zap.Error(err))
+				continue
 			}
 			e := entryFromMeta(&m)
 			e.rerender = kind == record.KindPage && !m.Deleted && x.s.markdown

@@ -346,6 +346,10 @@ func TestCorruptManifestIsRebuilt(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, idxConn, "manifest.json"), []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A corrupt document is left out of the rebuilt index, not fatal.
+	if err := os.WriteFile(filepath.Join(root, idxConn, "pages", idxPageID(9)+".json"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	s2 := openIndexed(t, root)
 	mustPut(t, s2, idxPage(idxPageID(2), "Two", "workspace", idxBase))
 	flush(t, s2)
