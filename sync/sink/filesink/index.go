@@ -2,6 +2,7 @@ package filesink
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -680,10 +681,42 @@ func readManifest(path string) (map[string]*indexEntry, error) {
 }
 
 func cmpTitle(ta, ia, tb, ib string) int {
-	if c := strings.Compare(strings.ToLower(ta), strings.ToLower(tb)); c != 0 {
+	if c := cmpNatural(strings.ToLower(ta), strings.ToLower(tb)); c != 0 {
 		return c
 	}
 	return strings.Compare(ia, ib)
+}
+
+// cmpNatural compares strings with runs of digits compared as numbers, so
+// that "Page 9" sorts before "Page 10", as a reader expects of a title list.
+func cmpNatural(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digitRun(a), digitRun(b)
+		if da > 0 && db > 0 {
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if c := cmp.Compare(len(na), len(nb)); c != 0 {
+				return c
+			}
+			if c := strings.Compare(na, nb); c != 0 {
+				return c
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return cmp.Compare(a[0], b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+func digitRun(s string) int {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 // maxIndexDepth bounds the nesting of index.md (deeper objects are listed
@@ -738,7 +771,7 @@ func renderIndex(conn string, objects map[string]*indexEntry, md bool) []byte {
 	}
 	byTitle := func(ids []string) {
 		slices.SortFunc(ids, func(a, b string) int {
-			if c := strings.Compare(folded[a], folded[b]); c != 0 {
+			if c := cmpNatural(folded[a], folded[b]); c != 0 {
 				return c
 			}
 			return strings.Compare(a, b)
