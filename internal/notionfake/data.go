@@ -15,6 +15,7 @@ package notionfake
 //	GET   /v1/pages/{id}/properties/{property_id}  (data_imperfect.go)
 //	GET   /v1/data_sources/{id}                    (2025-09-03 and later)
 //	POST  /v1/data_sources/{id}/query              (2025-09-03 and later)
+//	GET   /v1/users, GET /v1/users/{id}            (data_users.go)
 //
 // Workspaces are shared with the OAuth part: a request's bearer token selects
 // its connection and so its workspace (Authenticate). Content lives per
@@ -113,6 +114,9 @@ type Page struct {
 	Properties map[string]any
 	// Archived is rendered as both archived and in_trash.
 	Archived bool
+	// CreatedBy and LastEditedBy are user ids ("" is the workspace owner),
+	// rendered as partial users.
+	CreatedBy, LastEditedBy string
 	// CreatedTime and LastEditedTime are rendered rounded down to the minute.
 	CreatedTime    time.Time
 	LastEditedTime time.Time
@@ -228,6 +232,9 @@ type wsData struct {
 	dbs    map[string]*database
 	blocks map[string]*blockRef
 	seq    int64
+	// users are the users AddUser and SeedSpec.Users added, besides the
+	// owner and the integration's bot (data_users.go).
+	users []User
 }
 
 // dataKey is the extLocked key of the data API's state.
@@ -316,6 +323,8 @@ const (
 	EndpointGetDataSource   EndpointKind = "data_sources.retrieve"
 	EndpointQueryDataSource EndpointKind = "data_sources.query"
 	EndpointGetPageProperty EndpointKind = "pages.properties.retrieve"
+	EndpointListUsers       EndpointKind = "users.list"
+	EndpointGetUser         EndpointKind = "users.retrieve"
 )
 
 // apiError is a Notion error answer of a data endpoint.
@@ -372,6 +381,8 @@ func (s *Server) registerDataRoutes() {
 	s.mux.Handle("GET /v1/pages/{id}/properties/{property_id}", s.dataHandler(EndpointGetPageProperty, (*Server).getPageProperty))
 	s.mux.Handle("GET /v1/data_sources/{id}", s.dataHandler(EndpointGetDataSource, (*Server).getDataSource))
 	s.mux.Handle("POST /v1/data_sources/{id}/query", s.dataHandler(EndpointQueryDataSource, (*Server).queryDataSource))
+	s.mux.Handle("GET /v1/users", s.dataHandler(EndpointListUsers, (*Server).listUsers))
+	s.mux.Handle("GET /v1/users/{id}", s.dataHandler(EndpointGetUser, (*Server).getUser))
 }
 
 // statusRecorder remembers the status Authenticate wrote.

@@ -80,14 +80,13 @@ type renderOpts struct {
 }
 
 func (d *wsData) renderPage(p *Page, ro renderOpts) pageJSON {
-	user := userRef{Object: "user", ID: d.owner}
 	return pageJSON{
 		Object:         "page",
 		ID:             p.ID,
 		CreatedTime:    notionTime(p.CreatedTime),
 		LastEditedTime: notionTime(p.LastEditedTime),
-		CreatedBy:      user,
-		LastEditedBy:   user,
+		CreatedBy:      d.userRefFor(p.CreatedBy),
+		LastEditedBy:   d.userRefFor(p.LastEditedBy),
 		Parent:         d.pageParentJSON(p, ro.dataSources),
 		Archived:       p.Archived,
 		InTrash:        p.Archived,
