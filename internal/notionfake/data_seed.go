@@ -111,7 +111,7 @@ const (
 type SeedResult struct {
 	// UserIDs are the users SeedSpec.Users added, the people first, the
 	// bot last.
-	UserIDs []string
+	UserIDs     []string
 	WorkspaceID string
 	// PageIDs are the regular pages, parents before their children.
 	PageIDs []string

@@ -337,6 +337,8 @@ type SeedJSON struct {
 	// options of the same names.
 	MultiSourceDatabases int `json:"multi_source_databases"`
 	ManyReferenceRows    int `json:"many_reference_rows"`
+	// Users is notionfake's SeedSpec.Users.
+	Users int `json:"users"`
 }
 
 func (s *Sandbox) handleWorkspace(w http.ResponseWriter, _ *http.Request) {
@@ -348,6 +350,7 @@ func (s *Sandbox) handleWorkspace(w http.ResponseWriter, _ *http.Request) {
 			BlockDepth: sp.BlockDepth, Databases: sp.Databases, Rows: sp.RowsPerDatabase,
 			BlocksPerRow: sp.BlocksPerRow, UnknownBlocks: sp.UnknownBlocks, History: sp.History.String(),
 			MultiSourceDatabases: sp.MultiSourceDatabases, ManyReferenceRows: sp.ManyReferenceRows,
+			Users: sp.Users,
 		},
 		PageIDs:        nonNil(res.PageIDs),
 		DatabaseIDs:    nonNil(res.DatabaseIDs),

@@ -19,6 +19,13 @@ type Renderer struct {
 	// DatabaseURL returns the link target for a database id. Default: the
 	// database on notion.so.
 	DatabaseURL func(id string) string
+	// UserName resolves a user id to the user's name (from the synced
+	// users list): Notion gives integrations partial users ({object, id})
+	// in people values, created_by / last_edited_by and user mentions.
+	// A name the object itself carries wins; a user neither knows is shown
+	// by its email, the mention's plain text, or else its id. Default: no
+	// resolution.
+	UserName func(id string) (name string, ok bool)
 }
 
 // Render renders a page with the zero Renderer. See Renderer.Render.
@@ -288,6 +295,10 @@ func (r *Renderer) blocks(bs []record.Block, depth int) ([]string, error) {
 		b, err := decodeBlock(&bs[i])
 		if err != nil {
 			return nil, err
+		}
+		r.resolveMentions(b.p.RichText, b.p.Text, b.p.Caption)
+		for _, c := range b.p.Cells {
+			r.resolveMentions(c)
 		}
 		kind := listKind(b.typ)
 		if kind == "number" {

@@ -70,16 +70,33 @@ type user struct {
 	} `json:"person"`
 }
 
-func (u *user) label() string {
-	switch {
-	case u == nil:
+// label names a user (or group) of a people, created_by or last_edited_by
+// value: its own name, the name r resolves, its email, or its id.
+func (u *user) label(r *Renderer) string {
+	if u == nil {
 		return ""
-	case u.Name != "":
-		return u.Name
-	case u.Person != nil && u.Person.Email != "":
+	}
+	if name, ok := r.userName(u); ok {
+		return name
+	}
+	if u.Person != nil && u.Person.Email != "" {
 		return u.Person.Email
 	}
 	return u.ID
+}
+
+// userName returns the name the user object carries, else the one
+// Renderer.UserName resolves.
+func (r *Renderer) userName(u *user) (string, bool) {
+	if u.Name != "" {
+		return u.Name, true
+	}
+	if r.UserName != nil && u.ID != "" {
+		if name, ok := r.UserName(u.ID); ok && name != "" {
+			return name, true
+		}
+	}
+	return "", false
 }
 
 // properties renders the property table rows (name, value) in Notion's
@@ -98,6 +115,7 @@ func (r *Renderer) properties(raw json.RawMessage) (rows [][2]string, title stri
 		if err := json.Unmarshal(f.Value, &v); err != nil {
 			return nil, "", fmt.Errorf("markdown: property %q: %w", truncate(f.Key), err)
 		}
+		r.resolveMentions(v.Title, v.RichText)
 		if v.Type == "title" {
 			if title == "" {
 				title = plain(v.Title)
@@ -134,7 +152,7 @@ func (r *Renderer) value(v *propertyValue, depth int) string {
 	case "people":
 		names := make([]string, len(v.People))
 		for i := range v.People {
-			names[i] = escapeText(v.People[i].label())
+			names[i] = escapeText(v.People[i].label(r))
 		}
 		return strings.Join(names, ", ")
 	case "checkbox":
@@ -196,9 +214,9 @@ func (r *Renderer) value(v *propertyValue, depth int) string {
 	case "last_edited_time":
 		return escapeText(v.LastEditedTime)
 	case "created_by":
-		return escapeText(v.CreatedBy.label())
+		return escapeText(v.CreatedBy.label(r))
 	case "last_edited_by":
-		return escapeText(v.LastEditedBy.label())
+		return escapeText(v.LastEditedBy.label(r))
 	case "files":
 		links := make([]string, len(v.Files))
 		for i, f := range v.Files {

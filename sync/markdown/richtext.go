@@ -20,6 +20,31 @@ type richText struct {
 	Equation *struct {
 		Expression string `json:"expression"`
 	} `json:"equation"`
+	Mention *struct {
+		Type string `json:"type"`
+		User *user  `json:"user"`
+	} `json:"mention"`
+}
+
+// resolveMentions replaces the plain text of user mentions with "@" and
+// the user's name (Renderer.UserName), keeping Notion's plain text for a
+// user the renderer cannot name, "@" and the id when there is none.
+func (r *Renderer) resolveMentions(arrays ...[]richText) {
+	for _, rts := range arrays {
+		for i := range rts {
+			rt := &rts[i]
+			if rt.Type != "mention" || rt.Mention == nil || rt.Mention.Type != "user" || rt.Mention.User == nil {
+				continue
+			}
+			u := rt.Mention.User
+			if name, ok := r.userName(u); ok {
+				rt.PlainText = "@" + name
+			} else if rt.PlainText == "" {
+				rt.PlainText = "@" + u.label(r)
+			}
+			rt.Text = nil
+		}
+	}
 }
 
 type annotations struct {

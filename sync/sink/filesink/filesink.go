@@ -44,6 +44,7 @@ type Sink struct {
 	markdown bool
 	renderer markdown.Renderer
 	locks    *keyedMutex
+	names    userNames // users.json per connection, for the renderer
 
 	mu     sync.RWMutex // held shared by every call, exclusively by Close
 	closed bool
@@ -255,7 +256,18 @@ func (s *Sink) PutPage(ctx context.Context, p *record.Page) (written bool, err e
 // render renders the page's Markdown; a page whose JSON the renderer rejects
 // still gets a file saying so (the JSON document keeps all the data).
 func (s *Sink) render(p *record.Page, fields []record.Field) []byte {
-	md, err := s.renderer.Render(p.Title, record.Lookup(fields, "properties"), p.Blocks)
+	r := s.renderer
+	if names := s.names.lookup(s.root, p.ConnectionID); names != nil {
+		r.UserName = func(id string) (string, bool) {
+			nid, err := record.NormalizeID(id)
+			if err != nil {
+				return "", false
+			}
+			n, ok := names[nid]
+			return n, ok
+		}
+	}
+	md, err := r.Render(p.Title, record.Lookup(fields, "properties"), p.Blocks)
 	if err != nil {
 		s.log.Warn("filesink: markdown rendering failed",
 			zap.String("connection_id", p.ConnectionID), zap.String("page_id", p.ID), zap.Error(err))
