@@ -64,6 +64,7 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 	if err != nil {
 		return err
 	}
+	h.syncUsersIfDue(ctx, log, conn)
 	// Its pending entry is leased for ClaimTTL, renewed while it runs: if
 	// its worker dies, the reaper releases the entry and sweeps again
 	// (asynq would run this task again only after a minute or two).
