@@ -32,7 +32,8 @@ package notionfake
 // injected fault if one is queued (FailDataNext, RateLimitDataNext,
 // UnauthorizedNext, MalformedNext, HTMLErrorNext); otherwise, when it
 // carries a start_cursor, takes the next invalid-cursor answer if one is
-// queued (InvalidCursorNext); and is then served. Served requests with an
+// queued (InvalidCursorNext), or is refused if its cursor expired
+// (Imperfections.CursorExpiry); and is then served. Served requests with an
 // unknown or malformed start_cursor are refused with 400 validation_error
 // ("The start_cursor provided is invalid: ..."), as Notion refuses them.
 // Every response carries x-notion-request-id (error bodies repeat it as
@@ -255,6 +256,9 @@ type dataState struct {
 	windows           map[*connection]*rateWindow
 	stats             DataStats
 	imperfect         Imperfections
+	// cursorIssued is when each cursor was last issued
+	// (Imperfections.CursorExpiry).
+	cursorIssued map[cursorKey]time.Time
 }
 
 // dataLocked returns the data API's state. The caller holds s.mu.
@@ -453,12 +457,13 @@ func (s *Server) answerLocked(kind EndpointKind, token string, req *dataRequest,
 	} else if fault = st.takeFault(); fault.kind != dataFaultNone {
 		st.stats.InjectedFaults++
 		aerr = fault.apiError()
-	} else if st.invalidCursorNext > 0 && readErr == nil {
-		if c := req.requestCursor(); c != "" {
-			st.invalidCursorNext--
-			st.stats.InjectedInvalidCursors++
-			aerr = invalidCursor(c)
-		}
+	} else if c := req.requestCursor(); st.invalidCursorNext > 0 && readErr == nil && c != "" {
+		st.invalidCursorNext--
+		st.stats.InjectedInvalidCursors++
+		aerr = invalidCursor(c)
+	} else if c, expired := st.cursorExpiredLocked(req); expired && readErr == nil {
+		st.stats.ExpiredCursors++
+		aerr = invalidCursor(c)
 	}
 	switch {
 	case fault.kind == dataFaultHTML:
@@ -483,6 +488,7 @@ func (s *Server) answerLocked(kind EndpointKind, token string, req *dataRequest,
 		}
 	} else {
 		a.body = mustMarshal(result)
+		st.noteCursorLocked(req.ws.id, result, req.now)
 	}
 	if fault.kind == dataFaultMalformed {
 		a.status = http.StatusOK
