@@ -228,6 +228,15 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 			clear(cursors) // a new listing
 			continue
 		}
+		if ck.Next != "" && restarted && cursorRefused(err) {
+			// Refused again after starting over: as for a permanent answer
+			// below, the rows handed out sync and the database's cursor
+			// stays for the next time a sweep sees it.
+			h.objectError(ctx, conn, p.DatabaseID, ErrorPermanent, &PermanentError{Object: "database " + p.DatabaseID + " query",
+				Err: fmt.Errorf("%w: %w", ErrCursorExpiring, err)})
+			_ = h.state.dropCheckpoint(ctx, conn, "db", p.DatabaseID)
+			return h.markDone(ctx, conn, member, 0)
+		}
 		if multipleDataSources(err) {
 			h.objectError(ctx, conn, p.DatabaseID, ErrorPermanent, fmt.Errorf("database %s: %w (%v)", p.DatabaseID, ErrMultipleDataSources, err))
 			_ = h.state.dropCheckpoint(ctx, conn, "db", p.DatabaseID)

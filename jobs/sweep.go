@@ -147,6 +147,12 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 			clear(cursors) // a new listing
 			continue
 		}
+		if ck.Next != "" && restarted && cursorRefused(err) {
+			// Refused again after starting over: ended like a search that
+			// pages for ever, so the sweep does not retry it hot.
+			truncated = fmt.Errorf("search: %w: %w", ErrCursorExpiring, err)
+			break
+		}
 		if err != nil {
 			h.saveSweep(ctx, conn, ck, log)
 			return fmt.Errorf("search: %w", err)
