@@ -94,6 +94,12 @@ type SeedSpec struct {
 	// nothing from the random stream, so the rest of the content is the
 	// same as without it. Default 0.
 	Users int
+	// EveryType adds, after everything else, a top-level page holding one
+	// block of every block type and a database whose row holds one value
+	// of every property value type the official SDK types list
+	// (EveryBlockType, EveryPropertyType), nested where Notion nests them
+	// (data_everytype.go). SeedResult.EveryType names them.
+	EveryType bool
 }
 
 // Huge page defaults and shape (SeedSpec.HugePages).
@@ -109,6 +115,8 @@ const (
 
 // SeedResult lists what SeedWorkspace created.
 type SeedResult struct {
+	// EveryType is what SeedSpec.EveryType added (nil without it).
+	EveryType *EveryTypeResult
 	// UserIDs are the users SeedSpec.Users added, the people first, the
 	// bot last.
 	UserIDs     []string
@@ -228,6 +236,9 @@ func (g *seedGen) run() SeedResult {
 		for _, src := range db.sources {
 			g.res.DataSourceIDs[db.id] = append(g.res.DataSourceIDs[db.id], src.id)
 		}
+	}
+	if g.spec.EveryType {
+		g.everyType()
 	}
 	if g.spec.Users > 0 {
 		g.seedUsers(g.spec.Users)

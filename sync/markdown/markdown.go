@@ -107,6 +107,15 @@ type block struct {
 	id, typ  string
 	p        payload
 	children []record.Block
+	// transcript is the payload of a meeting_notes (transcription) block,
+	// whose "title" is rich text, not the string of child_page's.
+	transcript *transcript
+}
+
+// transcript is the part of a meeting_notes / transcription block Render
+// reads.
+type transcript struct {
+	Title []richText `json:"title"`
 }
 
 // payload is the union of the type-specific members Render reads.
@@ -157,34 +166,38 @@ type icon struct {
 // payload of every block type Render knows (only the one named by the type
 // is present in a well-formed block).
 type blockJSON struct {
-	ID               string   `json:"id"`
-	Type             string   `json:"type"`
-	Paragraph        *payload `json:"paragraph"`
-	Heading1         *payload `json:"heading_1"`
-	Heading2         *payload `json:"heading_2"`
-	Heading3         *payload `json:"heading_3"`
-	BulletedListItem *payload `json:"bulleted_list_item"`
-	NumberedListItem *payload `json:"numbered_list_item"`
-	ToDo             *payload `json:"to_do"`
-	Toggle           *payload `json:"toggle"`
-	Quote            *payload `json:"quote"`
-	Callout          *payload `json:"callout"`
-	Code             *payload `json:"code"`
-	Image            *payload `json:"image"`
-	File             *payload `json:"file"`
-	PDF              *payload `json:"pdf"`
-	Video            *payload `json:"video"`
-	Audio            *payload `json:"audio"`
-	Bookmark         *payload `json:"bookmark"`
-	Embed            *payload `json:"embed"`
-	LinkPreview      *payload `json:"link_preview"`
-	Equation         *payload `json:"equation"`
-	Table            *payload `json:"table"`
-	TableRow         *payload `json:"table_row"`
-	ChildPage        *payload `json:"child_page"`
-	ChildDatabase    *payload `json:"child_database"`
-	SyncedBlock      *payload `json:"synced_block"`
-	LinkToPage       *payload `json:"link_to_page"`
+	ID               string      `json:"id"`
+	Type             string      `json:"type"`
+	Paragraph        *payload    `json:"paragraph"`
+	Heading1         *payload    `json:"heading_1"`
+	Heading2         *payload    `json:"heading_2"`
+	Heading3         *payload    `json:"heading_3"`
+	Heading4         *payload    `json:"heading_4"`
+	Template         *payload    `json:"template"`
+	MeetingNotes     *transcript `json:"meeting_notes"`
+	Transcription    *transcript `json:"transcription"`
+	BulletedListItem *payload    `json:"bulleted_list_item"`
+	NumberedListItem *payload    `json:"numbered_list_item"`
+	ToDo             *payload    `json:"to_do"`
+	Toggle           *payload    `json:"toggle"`
+	Quote            *payload    `json:"quote"`
+	Callout          *payload    `json:"callout"`
+	Code             *payload    `json:"code"`
+	Image            *payload    `json:"image"`
+	File             *payload    `json:"file"`
+	PDF              *payload    `json:"pdf"`
+	Video            *payload    `json:"video"`
+	Audio            *payload    `json:"audio"`
+	Bookmark         *payload    `json:"bookmark"`
+	Embed            *payload    `json:"embed"`
+	LinkPreview      *payload    `json:"link_preview"`
+	Equation         *payload    `json:"equation"`
+	Table            *payload    `json:"table"`
+	TableRow         *payload    `json:"table_row"`
+	ChildPage        *payload    `json:"child_page"`
+	ChildDatabase    *payload    `json:"child_database"`
+	SyncedBlock      *payload    `json:"synced_block"`
+	LinkToPage       *payload    `json:"link_to_page"`
 }
 
 // payloadOf returns the payload member named typ, or nil.
@@ -198,6 +211,10 @@ func (j *blockJSON) payloadOf(typ string) *payload {
 		return j.Heading2
 	case "heading_3":
 		return j.Heading3
+	case "heading_4":
+		return j.Heading4
+	case "template":
+		return j.Template
 	case "bulleted_list_item":
 		return j.BulletedListItem
 	case "numbered_list_item":
@@ -265,6 +282,12 @@ func decodeBlock(b *record.Block) (block, error) {
 	if p := j.payloadOf(out.typ); p != nil {
 		out.p = *p
 	}
+	switch out.typ {
+	case "meeting_notes":
+		out.transcript = j.MeetingNotes
+	case "transcription":
+		out.transcript = j.Transcription
+	}
 	return out, nil
 }
 
@@ -297,6 +320,9 @@ func (r *Renderer) blocks(bs []record.Block, depth int) ([]string, error) {
 			return nil, err
 		}
 		r.resolveMentions(b.p.RichText, b.p.Text, b.p.Caption)
+		if b.transcript != nil {
+			r.resolveMentions(b.transcript.Title)
+		}
 		for _, c := range b.p.Cells {
 			r.resolveMentions(c)
 		}
@@ -351,7 +377,7 @@ func (r *Renderer) block(b *block, depth, number int) ([]string, error) {
 			lines = nil
 		}
 		return joinBlank(lines, kids), nil
-	case "heading_1", "heading_2", "heading_3":
+	case "heading_1", "heading_2", "heading_3", "heading_4":
 		level := int(b.typ[len(b.typ)-1]-'0') + 1
 		head := strings.Repeat("#", level) + " " + inline(p.text(), " ")
 		return joinBlank([]string{strings.TrimRight(head, " ")}, kids), nil
@@ -365,7 +391,9 @@ func (r *Renderer) block(b *block, depth, number int) ([]string, error) {
 		return listItem(box, inlineLines(p.text()), kids, depth), nil
 	case "numbered_list_item":
 		return listItem(fmt.Sprintf("%d. ", number), inlineLines(p.text()), kids, depth), nil
-	case "toggle":
+	case "toggle", "template":
+		// A template block is a button whose children are what it
+		// inserts: shown folded, like a toggle.
 		out := []string{"<details>", "<summary>" + htmlEscape(plain(p.text())) + "</summary>"}
 		if len(kids) > 0 {
 			out = append(out, "")
@@ -391,13 +419,25 @@ func (r *Renderer) block(b *block, depth, number int) ([]string, error) {
 		return joinBlank([]string{"![" + alt + "](" + linkTarget(p.fileURL()) + ")"}, kids), nil
 	case "file", "pdf", "video", "audio":
 		name := p.Name
+		var caption []string
 		if name == "" {
 			name = plain(p.Caption)
+		} else {
+			caption = captionLines(p.Caption) // the name is the link; keep the caption too
 		}
 		if name == "" {
 			name = b.typ
 		}
-		return joinBlank([]string{link(name, p.fileURL())}, kids), nil
+		return joinBlank(joinBlank([]string{link(name, p.fileURL())}, caption), kids), nil
+	case "meeting_notes", "transcription":
+		var title []string
+		if b.transcript != nil {
+			title = hardBreaks(inlineLines(b.transcript.Title))
+			if len(title) == 1 && title[0] == "" {
+				title = nil
+			}
+		}
+		return joinBlank(title, kids), nil
 	case "bookmark", "embed", "link_preview":
 		label := plain(p.Caption)
 		if label == "" {
@@ -420,7 +460,7 @@ func (r *Renderer) block(b *block, depth, number int) ([]string, error) {
 			return []string{link("Linked database", r.databaseURL(p.DatabaseID))}, nil
 		}
 		return []string{"<!-- link to page -->"}, nil
-	case "column_list", "column":
+	case "column_list", "column", "tab":
 		return kids, nil
 	case "synced_block":
 		if len(kids) == 0 && p.SyncedFrom != nil {

@@ -51,6 +51,12 @@ type propertyValue struct {
 	Verification *struct {
 		State string `json:"state"`
 	} `json:"verification"`
+	Place *struct {
+		Lat     float64 `json:"lat"`
+		Lon     float64 `json:"lon"`
+		Name    *string `json:"name"`
+		Address *string `json:"address"`
+	} `json:"place"`
 }
 
 type named struct {
@@ -149,6 +155,18 @@ func (r *Renderer) value(v *propertyValue, depth int) string {
 		return strings.Join(names, ", ")
 	case "date":
 		return date(v.Date)
+	case "place":
+		if v.Place == nil {
+			return ""
+		}
+		var parts []string
+		for _, s := range []*string{v.Place.Name, v.Place.Address} {
+			if s != nil && *s != "" {
+				parts = append(parts, escapeText(*s))
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%g, %g", v.Place.Lat, v.Place.Lon))
+		return strings.Join(parts, ", ")
 	case "people":
 		names := make([]string, len(v.People))
 		for i := range v.People {
