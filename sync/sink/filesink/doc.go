@@ -4,6 +4,7 @@
 //	<root>/<connection_id>/pages/<page_id>.json       page object + "blocks" + "_notionsync"
 //	<root>/<connection_id>/pages/<page_id>.md         Markdown rendering (live pages only)
 //	<root>/<connection_id>/databases/<database_id>.json database object + "_notionsync"
+//	<root>/<connection_id>/users.json                  the connection's users (PutUsers; users.go)
 //	<root>/<connection_id>/.locks/<kind>-<id>.lock    per-object lock files (never removed)
 //
 // A page document is the page object exactly as Notion returned it (same

@@ -17,6 +17,11 @@
 //     version_observed_at (the Version of the last applied change), updated_at.
 //   - databases, likewise, with schema (jsonb: the database's properties)
 //     and no blocks.
+//   - users (connection_id, user_id) primary key; type, name, avatar_url,
+//     email, object (jsonb), position, synced_at, removed_at; with
+//     user_listings (the synced_at of each connection's latest listing)
+//     and the view page_people, which joins people, created_by and
+//     last_edited_by values with users (migration 0005; PutUsers).
 //
 // # Writes
 //
