@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/notionsync/notionsync/internal/notionfake"
 	"github.com/notionsync/notionsync/jobs"
+	"github.com/notionsync/notionsync/sync/sink"
 )
 
 // expiringTransport makes the cursors of one listing expire: before a
@@ -162,6 +164,50 @@ func TestExpiringCursorDoesNotLoop(t *testing.T) {
 			}
 			if !found {
 				t.Errorf("no per-object error names the expiring cursor: %v", st.Errors)
+			}
+		})
+	}
+}
+
+// TestExpiringPropertyItemCursor: a property item list (a relation of 230
+// items, read 100 at a time) whose cursor expires starts over once and
+// stores the whole value; one whose cursors always expire makes the row a
+// permanent per-object error instead of a retry loop.
+func TestExpiringPropertyItemCursor(t *testing.T) {
+	t.Parallel()
+	for _, every := range []bool{false, true} {
+		t.Run(map[bool]string{false: "once", true: "every"}[every], func(t *testing.T) {
+			t.Parallel()
+			spec := notionfake.SeedSpec{Seed: 44, Pages: 1, Databases: 1, RowsPerDatabase: 2}
+			e, _ := newExpiringEnv(t, spec, "/properties/", every)
+			row := e.seed.RowIDs[1]
+			var rel []any
+			for i := range 230 {
+				rel = append(rel, map[string]any{"id": fmt.Sprintf("00000000-0000-4000-8000-%012d", i)})
+			}
+			if err := e.fake.EditPage(e.ws, row, func(p *notionfake.Page) { p.Properties["Related"] = rel }); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.fake.SetImperfections(notionfake.Imperfections{CursorExpiry: testCursorExpiry, TruncateReferences: true}); err != nil {
+				t.Fatal(err)
+			}
+			e.startWorkers(4)
+			e.sweep()
+			st := e.waitSynced()
+			e.waitIdle()
+			n := e.fake.DataStats().ExpiredCursors
+			if !every {
+				p, _, err := e.sink.(sink.Reader).GetPage(context.Background(), e.conn, row)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c := strings.Count(string(p.Object), "00000000-0000-4000-8000-"); c != 230 || n != 1 {
+					t.Fatalf("stored %d of 230 relation items after %d expired cursors (want 1)", c, n)
+				}
+				return
+			}
+			if n != 2 || !strings.Contains(st.Errors[row], jobs.ErrCursorExpiring.Error()) || st.ErrorDetails[row].Kind != jobs.ErrorPermanent {
+				t.Fatalf("%d expired cursors (want 2); row error %q %+v", n, st.Errors[row], st.ErrorDetails[row])
 			}
 		})
 	}
