@@ -137,6 +137,13 @@ type Sync struct {
 	// Default: 2m.
 	Overlap time.Duration `env:"SYNC_OVERLAP" envDefault:"2m" doc:"Each incremental sync re-reads this much before its cursor, because Notion rounds last_edited_time down to the minute. At least 1m."`
 
+	// UsersInterval is how often each connection's users (GET /v1/users)
+	// are listed into the sink, so that people values and mentions render
+	// as names; the incremental sync lists them when this much time has
+	// passed. 0 turns user listing off.
+	// Default: 1h.
+	UsersInterval time.Duration `env:"USERS_INTERVAL" envDefault:"1h" doc:"How often each connection's users (GET /v1/users) are listed into the sink, so that people values, created_by / last_edited_by and user mentions render as names (Markdown; the users table and page_people view in PostgreSQL). The incremental sync lists them once this much time has passed: one request per 100 users. 0 turns user listing off."`
+
 	// MaxBlockDepth is the deepest level of nested blocks fetched below a
 	// page; 1 to 100.
 	// Default: 20.

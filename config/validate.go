@@ -30,6 +30,7 @@ const (
 	varSinkURL       = Prefix + "SINK_URL"
 	varSyncInterval  = Prefix + "SYNC_INTERVAL"
 	varSyncOverlap   = Prefix + "SYNC_OVERLAP"
+	varUsersInterval = Prefix + "USERS_INTERVAL"
 	varMaxBlockDepth = Prefix + "MAX_BLOCK_DEPTH"
 	varMaxObjBlocks  = Prefix + "MAX_OBJECT_BLOCKS"
 	varMaxObjReqs    = Prefix + "MAX_OBJECT_REQUESTS"
@@ -159,6 +160,9 @@ func (s *Sync) validate(c *collector) {
 	_, _, verr := s.sinkTarget()
 	c.addErr(verr)
 	positive(c, varSyncInterval, s.Interval)
+	if s.UsersInterval < 0 {
+		c.addf(varUsersInterval, showDuration(s.UsersInterval), "must not be negative (0 turns user listing off)")
+	}
 	if s.Overlap < minSyncOverlap {
 		c.addf(varSyncOverlap, showDuration(s.Overlap),
 			"must be at least %s: Notion rounds last_edited_time down to the minute, so a shorter overlap misses edits",

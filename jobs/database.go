@@ -402,6 +402,15 @@ func (h *Handlers) queryRows(ctx context.Context, log *zap.Logger, conn string, 
 			clear(cursors) // a new listing
 			continue
 		}
+		if ck.Next != "" && restarted && cursorRefused(err) {
+			// Refused again after starting over: as for a permanent answer
+			// below, the rows handed out sync and the source's cursor stays
+			// for the next time a sweep sees it.
+			h.objectError(ctx, conn, src.id, ErrorPermanent, &PermanentError{Object: src.label + " query",
+				Err: fmt.Errorf("%w: %w", ErrCursorExpiring, err)})
+			_ = h.state.dropCheckpoint(ctx, conn, src.kind, src.id)
+			return h.markDone(ctx, conn, member, 0)
+		}
 		if src.kind == "db" && multipleDataSources(err) {
 			h.objectError(ctx, conn, src.id, ErrorPermanent, fmt.Errorf("%s: %w (%v)", src.label, ErrMultipleDataSources, err))
 			_ = h.state.dropCheckpoint(ctx, conn, src.kind, src.id)

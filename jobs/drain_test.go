@@ -338,7 +338,8 @@ func TestRefusedListingCursorsRestart(t *testing.T) {
 func TestSweepBatch(t *testing.T) {
 	t.Parallel()
 	spec := notionfake.SeedSpec{Seed: 26, Pages: 5, BlocksPerPage: 1}
-	e := newEnv(t, envOpts{spec: spec})
+	// No user listings: the injected fault must hit a search.
+	e := newEnv(t, envOpts{spec: spec, usersInterval: -1})
 	other, _ := e.addConnection("ws-batch-2", notionfake.SeedSpec{Seed: 27, Pages: 4, BlocksPerPage: 1})
 	paused, _ := e.addConnection("ws-batch-3", notionfake.SeedSpec{Seed: 28, Pages: 3, BlocksPerPage: 1})
 	ctx := context.Background()

@@ -92,6 +92,12 @@ type Config struct {
 	// connections are taken over within about ClaimTTL plus the
 	// scheduler's tick (see lease.go). At least 1s; default 8s.
 	ClaimTTL time.Duration
+	// UsersInterval is how often a connection's users (GET /v1/users) are
+	// listed into the sink, which then names people and mentions; the
+	// sweep lists them when this much time passed since the last listing
+	// (see syncUsersIfDue). Default 1h; negative: never. Sinks without
+	// sink.UserStore are skipped.
+	UsersInterval time.Duration
 	// Logger; default none.
 	Logger *zap.Logger
 	// Now is the clock. Default time.Now.
@@ -169,6 +175,9 @@ func New(cfg Config) (*Handlers, error) {
 	}
 	if cfg.KeyPrefix == "" {
 		cfg.KeyPrefix = "notionsync:"
+	}
+	if cfg.UsersInterval == 0 {
+		cfg.UsersInterval = DefaultUsersInterval
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()

@@ -538,7 +538,8 @@ func TestFullSyncIntoPostgres(t *testing.T) {
 // nor leaves the cursor stuck: after resuming, the next sweep completes it.
 func TestSweepStoppedHalfwayNeitherSkipsNorSticks(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 11, Pages: 250, History: time.Hour}})
+	// No user listing: the first request must be the search.
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 11, Pages: 250, History: time.Hour}, usersInterval: -1})
 	e.clock.Advance(2 * time.Minute)
 	e.fake.SetDataLatency(150 * time.Millisecond)
 	done := make(chan error, 1)

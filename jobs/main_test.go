@@ -96,6 +96,9 @@ type envOpts struct {
 	// wrapSink wraps the sink the handlers write to (env.sink stays the
 	// one underneath, for reading).
 	wrapSink func(sink.Sink) sink.Sink
+	// usersInterval is jobs.Config.UsersInterval; tests whose first data
+	// request must be the sweep's search set it negative.
+	usersInterval time.Duration
 	// Walk limits (0: the handlers' defaults).
 	maxBlockDepth, maxObjectBlocks, maxObjectRequests int
 	maxObjectBytes                                    int64
@@ -161,7 +164,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	e.h, err = jobs.New(jobs.Config{
 		Tokens: e.src, Notion: e.notion, Sink: hsink, Redis: e.rdb, Enqueuer: e.client, DrainSlice: o.drainSlice, PagesInFlight: o.pagesInFlight,
 		MaxBlockDepth: o.maxBlockDepth, MaxObjectBlocks: o.maxObjectBlocks, MaxObjectRequests: o.maxObjectRequests, MaxObjectBytes: o.maxObjectBytes,
-		ClaimTTL: o.claimTTL, Now: clk.Now, CheckpointEvery: 2, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
+		ClaimTTL: o.claimTTL, UsersInterval: o.usersInterval, Now: clk.Now, CheckpointEvery: 2, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
 		Hooks: jobs.Hooks{
 			OnCursorAdvanced: func(conn string, _ time.Time) {
 				select {

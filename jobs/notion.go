@@ -108,6 +108,15 @@ func upToDate(storedEdited, storedSynced, lastEdited time.Time) bool {
 // and ours.
 const clockSkew = 5 * time.Second
 
+// ErrCursorExpiring wraps the refusal of a listing's cursor after the
+// listing already started over once in the same run: its cursors expire
+// faster than it can be read (a long wait for rate budget between its
+// pages, say). Starting over again would loop, so the listing ends with
+// a per-object error instead (permanent for a page or a query, which the
+// next reconciliation or edit retries; the sweep ends early without moving
+// the cursor, and the next sweep searches again).
+var ErrCursorExpiring = errors.New("Notion refused the listing's cursor again after the listing started over")
+
 // cursorRefused reports whether Notion answered a paginated request with
 // the 400 it gives for a start_cursor it does not accept (expired, from
 // another listing, garbled in storage): the listing must start over.

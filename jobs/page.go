@@ -274,7 +274,9 @@ func (h *Handlers) fetchTree(ctx context.Context, conn string, page objectHead, 
 				}
 			}
 		}
-		if permanentAnswer(err, item.Cursor != "") {
+		if item.Cursor != "" && restarted && cursorRefused(err) {
+			err = &PermanentError{Object: "children of block " + item.ID, Err: fmt.Errorf("%w: %w", ErrCursorExpiring, err)}
+		} else if permanentAnswer(err, item.Cursor != "") {
 			err = &PermanentError{Object: "children of block " + item.ID, Err: err}
 		}
 		if errorKind(err) == ErrorPermanent {

@@ -136,10 +136,11 @@ func (h *Handlers) listPropertyItems(ctx context.Context, conn, pageID string, p
 	listing := fmt.Sprintf("property %s of page %s", ph.ID, pageID)
 	base := "/v1/pages/" + url.PathEscape(pageID) + "/properties/" + url.PathEscape(ph.ID) + fmt.Sprintf("?page_size=%d", propertyItemPageSize)
 	var (
-		items    = []json.RawMessage{} // an empty list stays a list
-		cursor   string
-		seen     = map[string]bool{}
-		requests int
+		items     = []json.RawMessage{} // an empty list stays a list
+		cursor    string
+		seen      = map[string]bool{}
+		requests  int
+		restarted bool
 	)
 	for {
 		if done+requests >= h.cfg.MaxObjectRequests {
@@ -151,6 +152,15 @@ func (h *Handlers) listPropertyItems(ctx context.Context, conn, pageID string, p
 		}
 		requests++
 		raw, err := h.cfg.Notion.Do(ctx, conn, http.MethodGet, path, nil)
+		if cursor != "" && cursorRefused(err) {
+			if restarted {
+				return nil, nil, requests, &PermanentError{Object: listing, Err: fmt.Errorf("%w: %w", ErrCursorExpiring, err)}
+			}
+			// An expired cursor: the list starts over, once.
+			items, cursor, restarted = []json.RawMessage{}, "", true
+			clear(seen)
+			continue
+		}
 		if permanentAnswer(err, cursor != "") {
 			return nil, nil, requests, &PermanentError{Object: listing, Err: err}
 		}

@@ -64,6 +64,7 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 	if err != nil {
 		return err
 	}
+	h.syncUsersIfDue(ctx, log, conn)
 	// Its pending entry is leased for ClaimTTL, renewed while it runs: if
 	// its worker dies, the reaper releases the entry and sweeps again
 	// (asynq would run this task again only after a minute or two).
@@ -145,6 +146,12 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 			restarted = true
 			clear(cursors) // a new listing
 			continue
+		}
+		if ck.Next != "" && restarted && cursorRefused(err) {
+			// Refused again after starting over: ended like a search that
+			// pages for ever, so the sweep does not retry it hot.
+			truncated = fmt.Errorf("search: %w: %w", ErrCursorExpiring, err)
+			break
 		}
 		if err != nil {
 			h.saveSweep(ctx, conn, ck, log)

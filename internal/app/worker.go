@@ -1,6 +1,8 @@
 package app
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
@@ -49,7 +51,8 @@ func RunWorker(ctx context.Context, cfg *config.Worker, log *zap.Logger) error {
 		KeyPrefix: cfg.Redis.KeyPrefix, Overlap: cfg.Sync.Overlap, MaxBlockDepth: cfg.Sync.MaxBlockDepth,
 		MaxObjectBlocks: cfg.Sync.MaxObjectBlocks, MaxObjectRequests: cfg.Sync.MaxObjectRequests, MaxObjectBytes: cfg.Sync.MaxObjectBytes,
 		DrainSlice: cfg.Sync.DrainSlice, PagesInFlight: cfg.Sync.PagesInFlight, ClaimTTL: cfg.Sync.ClaimTTL,
-		Logger: log.Named("jobs"), Hooks: c.metrics.JobHooks(jobs.Hooks{}),
+		UsersInterval: usersInterval(cfg.Sync.UsersInterval),
+		Logger:        log.Named("jobs"), Hooks: c.metrics.JobHooks(jobs.Hooks{}),
 	})
 	if err != nil {
 		return err
@@ -92,4 +95,13 @@ func RunWorker(ctx context.Context, cfg *config.Worker, log *zap.Logger) error {
 	}
 	log.Info("worker stopped")
 	return nil
+}
+
+// usersInterval maps NOTIONSYNC_USERS_INTERVAL (0: off) to
+// jobs.Config.UsersInterval (0: the default, negative: off).
+func usersInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -160,6 +160,8 @@ type contractFixture struct {
 	block      string // a block of page with children
 	db         string // a single-source database
 	multiDB    string // a database with two data sources
+	user       string // a person of the workspace
+	bot        string // a bot of the workspace
 	dataSource string // the first data source of db
 	row        string // a row with more than ReferenceLimit references
 	propIDs    map[string]string
@@ -170,7 +172,7 @@ func newContractFixture(t *testing.T) *contractFixture {
 	t.Helper()
 	h := newDataHarness(t, SeedSpec{Seed: 11, Pages: 4, NestedPages: 1, BlocksPerPage: 12, BlockDepth: 3,
 		Databases: 2, RowsPerDatabase: 6, BlocksPerRow: 2, MultiSourceDatabases: 1, ManyReferenceRows: 2,
-		History: 48 * time.Hour})
+		Users: 3, History: 48 * time.Hour})
 	// Every imperfection on, with a result limit the queries reach.
 	if err := h.s.SetImperfections(Imperfections{MultiSourceReadFails: true, TruncateReferences: true,
 		ResultLimit: true, ResultLimitSize: 4, SearchOmitShare: 0.25, SearchLag: 10 * time.Minute}); err != nil {
@@ -206,6 +208,18 @@ func newContractFixture(t *testing.T) *contractFixture {
 	f.propIDs = map[string]string{}
 	for _, p := range row.Properties {
 		f.propIDs[p.Type] = p.ID
+	}
+	users, err := h.s.Users(h.ws)
+	if err != nil || len(users) == 0 {
+		t.Fatalf("contract: users of the seed: %v %v", users, err)
+	}
+	for _, u := range users {
+		switch u.Type {
+		case UserPerson:
+			f.user = u.ID
+		case UserBot:
+			f.bot = u.ID
+		}
 	}
 	f.oauth = h.s.SeedConnection("7b1e2d4c-5b6a-4789-8abc-def012345679")
 	return f
@@ -252,6 +266,15 @@ func searchFilter(v string) any {
 }
 
 var contractCases = []contractCase{
+	{name: "users", route: "GET /v1/users", path: fixed("/v1/users?page_size=2"), want: both("ListUsersResponse")},
+	{name: "user", route: "GET /v1/users/{id}", path: func(f *contractFixture) string { return "/v1/users/" + f.user },
+		want: both("GetUserResponse")},
+	// The 2022-06-28 SDK types (4.0.2) predate the bot's owner and
+	// workspace members that Notion sends whatever the version.
+	{name: "bot user", route: "GET /v1/users/{id}", path: func(f *contractFixture) string { return "/v1/users/" + f.bot },
+		want: map[string]string{"2025-09-03": "GetUserResponse"}},
+	{name: "user not found", route: "GET /v1/users/{id}",
+		path: fixed("/v1/users/00000000-0000-4000-8000-000000000000"), want: both("error 404")},
 	{name: "search", route: "POST /v1/search", path: fixed("/v1/search"),
 		body: sameBody(map[string]any{"page_size": 5, "sort": map[string]any{"direction": "descending", "timestamp": "last_edited_time"}}),
 		want: both("SearchResponse")},

@@ -15,6 +15,7 @@ package notionfake
 //	GET   /v1/pages/{id}/properties/{property_id}  (data_imperfect.go)
 //	GET   /v1/data_sources/{id}                    (2025-09-03 and later)
 //	POST  /v1/data_sources/{id}/query              (2025-09-03 and later)
+//	GET   /v1/users, GET /v1/users/{id}            (data_users.go)
 //
 // Workspaces are shared with the OAuth part: a request's bearer token selects
 // its connection and so its workspace (Authenticate). Content lives per
@@ -31,7 +32,8 @@ package notionfake
 // injected fault if one is queued (FailDataNext, RateLimitDataNext,
 // UnauthorizedNext, MalformedNext, HTMLErrorNext); otherwise, when it
 // carries a start_cursor, takes the next invalid-cursor answer if one is
-// queued (InvalidCursorNext); and is then served. Served requests with an
+// queued (InvalidCursorNext), or is refused if its cursor expired
+// (Imperfections.CursorExpiry); and is then served. Served requests with an
 // unknown or malformed start_cursor are refused with 400 validation_error
 // ("The start_cursor provided is invalid: ..."), as Notion refuses them.
 // Every response carries x-notion-request-id (error bodies repeat it as
@@ -113,6 +115,9 @@ type Page struct {
 	Properties map[string]any
 	// Archived is rendered as both archived and in_trash.
 	Archived bool
+	// CreatedBy and LastEditedBy are user ids ("" is the workspace owner),
+	// rendered as partial users.
+	CreatedBy, LastEditedBy string
 	// CreatedTime and LastEditedTime are rendered rounded down to the minute.
 	CreatedTime    time.Time
 	LastEditedTime time.Time
@@ -228,6 +233,9 @@ type wsData struct {
 	dbs    map[string]*database
 	blocks map[string]*blockRef
 	seq    int64
+	// users are the users AddUser and SeedSpec.Users added, besides the
+	// owner and the integration's bot (data_users.go).
+	users []User
 }
 
 // dataKey is the extLocked key of the data API's state.
@@ -248,6 +256,9 @@ type dataState struct {
 	windows           map[*connection]*rateWindow
 	stats             DataStats
 	imperfect         Imperfections
+	// cursorIssued is when each cursor was last issued
+	// (Imperfections.CursorExpiry).
+	cursorIssued map[cursorKey]time.Time
 }
 
 // dataLocked returns the data API's state. The caller holds s.mu.
@@ -316,6 +327,8 @@ const (
 	EndpointGetDataSource   EndpointKind = "data_sources.retrieve"
 	EndpointQueryDataSource EndpointKind = "data_sources.query"
 	EndpointGetPageProperty EndpointKind = "pages.properties.retrieve"
+	EndpointListUsers       EndpointKind = "users.list"
+	EndpointGetUser         EndpointKind = "users.retrieve"
 )
 
 // apiError is a Notion error answer of a data endpoint.
@@ -372,6 +385,8 @@ func (s *Server) registerDataRoutes() {
 	s.mux.Handle("GET /v1/pages/{id}/properties/{property_id}", s.dataHandler(EndpointGetPageProperty, (*Server).getPageProperty))
 	s.mux.Handle("GET /v1/data_sources/{id}", s.dataHandler(EndpointGetDataSource, (*Server).getDataSource))
 	s.mux.Handle("POST /v1/data_sources/{id}/query", s.dataHandler(EndpointQueryDataSource, (*Server).queryDataSource))
+	s.mux.Handle("GET /v1/users", s.dataHandler(EndpointListUsers, (*Server).listUsers))
+	s.mux.Handle("GET /v1/users/{id}", s.dataHandler(EndpointGetUser, (*Server).getUser))
 }
 
 // statusRecorder remembers the status Authenticate wrote.
@@ -442,12 +457,13 @@ func (s *Server) answerLocked(kind EndpointKind, token string, req *dataRequest,
 	} else if fault = st.takeFault(); fault.kind != dataFaultNone {
 		st.stats.InjectedFaults++
 		aerr = fault.apiError()
-	} else if st.invalidCursorNext > 0 && readErr == nil {
-		if c := req.requestCursor(); c != "" {
-			st.invalidCursorNext--
-			st.stats.InjectedInvalidCursors++
-			aerr = invalidCursor(c)
-		}
+	} else if c := req.requestCursor(); st.invalidCursorNext > 0 && readErr == nil && c != "" {
+		st.invalidCursorNext--
+		st.stats.InjectedInvalidCursors++
+		aerr = invalidCursor(c)
+	} else if c, expired := st.cursorExpiredLocked(req); expired && readErr == nil {
+		st.stats.ExpiredCursors++
+		aerr = invalidCursor(c)
 	}
 	switch {
 	case fault.kind == dataFaultHTML:
@@ -472,6 +488,7 @@ func (s *Server) answerLocked(kind EndpointKind, token string, req *dataRequest,
 		}
 	} else {
 		a.body = mustMarshal(result)
+		st.noteCursorLocked(req.ws.id, result, req.now)
 	}
 	if fault.kind == dataFaultMalformed {
 		a.status = http.StatusOK

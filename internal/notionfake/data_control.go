@@ -243,6 +243,9 @@ type DataStats struct {
 	// InjectedInvalidCursors counts the latter alone.
 	InvalidCursors         int
 	InjectedInvalidCursors int
+	// ExpiredCursors counts requests refused because their cursor expired
+	// (Imperfections.CursorExpiry); InvalidCursors counts them too.
+	ExpiredCursors int
 	// RateLimited counts 429s of the emulated rate limit (SetRateLimit).
 	RateLimited int
 }

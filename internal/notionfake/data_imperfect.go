@@ -57,6 +57,54 @@ type Imperfections struct {
 	// last_edited_time it had before. Content that exists when SearchLag
 	// is switched on is indexed as it is then.
 	SearchLag time.Duration
+	// CursorExpiry expires pagination cursors on the fake's clock: a
+	// start_cursor (search, block children, database and data source
+	// queries, property items, users) the fake issued CursorExpiry or
+	// longer ago is refused with 400 validation_error "The start_cursor
+	// provided is invalid: <cursor>", the answer Notion gives for a cursor
+	// it no longer accepts. Issuing the same cursor again (a listing
+	// started over) renews it. Zero: cursors never expire.
+	CursorExpiry time.Duration
+}
+
+// cursorExpiredLocked reports whether req carries a start_cursor that the
+// fake issued CursorExpiry or longer ago. The caller holds s.mu.
+func (st *dataState) cursorExpiredLocked(req *dataRequest) (string, bool) {
+	exp := req.imperfect.CursorExpiry
+	if exp <= 0 {
+		return "", false
+	}
+	c := req.requestCursor()
+	if c == "" {
+		return "", false
+	}
+	at, ok := st.cursorIssued[cursorKey{req.ws.id, c}]
+	return c, ok && req.now.Sub(at) >= exp
+}
+
+// cursorKey names an issued cursor: cursors are object ids, unique per
+// workspace.
+type cursorKey struct{ ws, cursor string }
+
+// noteCursorLocked records when the next_cursor of a successful list
+// answer was issued (CursorExpiry). The caller holds s.mu.
+func (st *dataState) noteCursorLocked(ws string, result any, now time.Time) {
+	var next string
+	switch l := result.(type) {
+	case listJSON:
+		if l.NextCursor != nil {
+			next = *l.NextCursor
+		}
+	case map[string]any:
+		next, _ = l["next_cursor"].(string)
+	}
+	if next == "" {
+		return
+	}
+	if st.cursorIssued == nil {
+		st.cursorIssued = make(map[cursorKey]time.Time)
+	}
+	st.cursorIssued[cursorKey{ws, next}] = now
 }
 
 func (im Imperfections) resultLimit() int {
@@ -74,8 +122,8 @@ func (s *Server) SetImperfections(im Imperfections) error {
 	if !(im.SearchOmitShare >= 0 && im.SearchOmitShare <= 1) {
 		return fmt.Errorf("notionfake: SearchOmitShare %v outside 0..1", im.SearchOmitShare)
 	}
-	if im.SearchLag < 0 || im.ResultLimitSize < 0 {
-		return fmt.Errorf("notionfake: negative SearchLag or ResultLimitSize")
+	if im.SearchLag < 0 || im.ResultLimitSize < 0 || im.CursorExpiry < 0 {
+		return fmt.Errorf("notionfake: negative SearchLag, ResultLimitSize or CursorExpiry")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -86,7 +86,6 @@ type renderOpts struct {
 }
 
 func (d *wsData) renderPage(p *Page, ro renderOpts) pageJSON {
-	user := userRef{Object: "user", ID: d.owner}
 	var no *bool
 	if ro.dataSources {
 		no = new(false)
@@ -98,8 +97,8 @@ func (d *wsData) renderPage(p *Page, ro renderOpts) pageJSON {
 		ID:             p.ID,
 		CreatedTime:    notionTime(p.CreatedTime),
 		LastEditedTime: notionTime(p.LastEditedTime),
-		CreatedBy:      user,
-		LastEditedBy:   user,
+		CreatedBy:      d.userRefFor(p.CreatedBy),
+		LastEditedBy:   d.userRefFor(p.LastEditedBy),
 		Parent:         d.pageParentJSON(p, ro.dataSources),
 		Archived:       p.Archived,
 		InTrash:        p.Archived,

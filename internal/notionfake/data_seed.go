@@ -84,6 +84,22 @@ type SeedSpec struct {
 	// nothing from the random stream, so the rest of the content is the
 	// same as without it. Default 0.
 	ManyReferenceRows int
+	// Users adds that many people to the workspace (besides its owner and
+	// the integration's bot) plus one other bot: every third person has no
+	// email (as an integration without the user-email capability sees
+	// them) and every second no avatar. Pages and rows are then created and
+	// last edited by them in turn, each row's people value names one, and
+	// each page and row gets one more top-level paragraph mentioning its
+	// creator. Ids and names are derived from the workspace id and draws
+	// nothing from the random stream, so the rest of the content is the
+	// same as without it. Default 0.
+	Users int
+	// EveryType adds, after everything else, a top-level page holding one
+	// block of every block type and a database whose row holds one value
+	// of every property value type the official SDK types list
+	// (EveryBlockType, EveryPropertyType), nested where Notion nests them
+	// (data_everytype.go). SeedResult.EveryType names them.
+	EveryType bool
 }
 
 // Huge page defaults and shape (SeedSpec.HugePages).
@@ -99,6 +115,11 @@ const (
 
 // SeedResult lists what SeedWorkspace created.
 type SeedResult struct {
+	// EveryType is what SeedSpec.EveryType added (nil without it).
+	EveryType *EveryTypeResult
+	// UserIDs are the users SeedSpec.Users added, the people first, the
+	// bot last.
+	UserIDs     []string
 	WorkspaceID string
 	// PageIDs are the regular pages, parents before their children.
 	PageIDs []string
@@ -215,6 +236,12 @@ func (g *seedGen) run() SeedResult {
 		for _, src := range db.sources {
 			g.res.DataSourceIDs[db.id] = append(g.res.DataSourceIDs[db.id], src.id)
 		}
+	}
+	if g.spec.EveryType {
+		g.everyType()
+	}
+	if g.spec.Users > 0 {
+		g.seedUsers(g.spec.Users)
 	}
 	for _, id := range append(slices.Clone(g.res.PageIDs), g.res.RowIDs...) {
 		p := g.d.pages[id]

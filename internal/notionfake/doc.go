@@ -76,6 +76,13 @@
 //   - Late sharing, unsharing and trash: SharePage after UnsharePage keeps
 //     the old last_edited_time; unshared objects answer 404; ArchivePage
 //     trashes (in_trash true on GET, gone from search and queries).
+//   - Expired cursors: Imperfections.CursorExpiry refuses a start_cursor
+//     issued that long ago on the fake's clock (400 validation_error).
+//   - Users: GET /v1/users and /v1/users/{id} (data_users.go); AddUser and
+//     SeedSpec.Users add people and bots that pages reference.
+//   - Every type: SeedSpec.EveryType seeds one block of every block type
+//     and one value of every property value type the SDK lists
+//     (data_everytype.go).
 //   - Permanent per-object errors: poison kinds PoisonRestricted (403
 //     restricted_resource), PoisonNotFound (404 object_not_found) and
 //     PoisonValidation (400 validation_error) for a page or database GET, a

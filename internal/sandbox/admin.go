@@ -338,6 +338,10 @@ type SeedJSON struct {
 	// options of the same names.
 	MultiSourceDatabases int `json:"multi_source_databases"`
 	ManyReferenceRows    int `json:"many_reference_rows"`
+	// Users and EveryType are notionfake's SeedSpec options of the same
+	// names.
+	Users     int  `json:"users"`
+	EveryType bool `json:"every_type"`
 }
 
 func (s *Sandbox) handleWorkspace(w http.ResponseWriter, _ *http.Request) {
@@ -349,6 +353,7 @@ func (s *Sandbox) handleWorkspace(w http.ResponseWriter, _ *http.Request) {
 			BlockDepth: sp.BlockDepth, Databases: sp.Databases, Rows: sp.RowsPerDatabase,
 			BlocksPerRow: sp.BlocksPerRow, UnknownBlocks: sp.UnknownBlocks, History: sp.History.String(),
 			MultiSourceDatabases: sp.MultiSourceDatabases, ManyReferenceRows: sp.ManyReferenceRows,
+			Users: sp.Users, EveryType: sp.EveryType,
 		},
 		PageIDs:        nonNil(res.PageIDs),
 		DatabaseIDs:    nonNil(res.DatabaseIDs),

@@ -138,6 +138,7 @@ func (c Config) Validate() error {
 	intIn("-blocks-per-row", s.BlocksPerRow, 0, maxBlocksPerPage)
 	intIn("-multi-source-databases", s.MultiSourceDatabases, 0, maxDatabases)
 	intIn("-many-reference-rows", s.ManyReferenceRows, 0, maxPages)
+	intIn("-users", s.Users, 0, maxPages)
 	if s.Databases*s.RowsPerDatabase > maxPages {
 		bad("-databases x -rows = %d rows, more than %d", s.Databases*s.RowsPerDatabase, maxPages)
 	}
@@ -195,6 +196,10 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 		"how many databases get a second data source (2022-06-28 cannot query them)")
 	fs.IntVar(&cfg.Seed.ManyReferenceRows, "many-reference-rows", cfg.Seed.ManyReferenceRows,
 		"rows per database with 30 relation, people and rich_text items (more than Notion's 25 per value)")
+	fs.BoolVar(&cfg.Seed.EveryType, "every-type", cfg.Seed.EveryType,
+		"add a page with one block of every block type and a row with one value of every property type (the SDK's lists)")
+	fs.IntVar(&cfg.Seed.Users, "users", cfg.Seed.Users,
+		"people added to the workspace (plus one other bot), referenced by created_by, people values and mentions")
 	fs.DurationVar(&cfg.Seed.History, "history", cfg.Seed.History, "spread created and edited times over this past `duration`")
 	fs.DurationVar(&cfg.AccessTokenLifetime, "access-token-lifetime", cfg.AccessTokenLifetime,
 		"how long access tokens are accepted (0: forever)")

@@ -28,6 +28,7 @@ type Imperfections struct {
 	ResultLimitSize      int     `json:"result_limit_size"`
 	SearchOmitShare      float64 `json:"search_omit_share"`
 	SearchLag            string  `json:"search_lag"`
+	CursorExpiry         string  `json:"cursor_expiry"`
 }
 
 func imperfectionsJSON(im notionfake.Imperfections) Imperfections {
@@ -35,12 +36,14 @@ func imperfectionsJSON(im notionfake.Imperfections) Imperfections {
 		MultiSourceReadFails: im.MultiSourceReadFails, TruncateReferences: im.TruncateReferences,
 		ResultLimit: im.ResultLimit, ResultLimitSize: im.ResultLimitSize,
 		SearchOmitShare: im.SearchOmitShare, SearchLag: im.SearchLag.String(),
+		CursorExpiry: im.CursorExpiry.String(),
 	}
 }
 
 // ImperfectionsRequest is the body of POST /_sandbox/imperfections: every
-// field is optional and changes only its imperfection. search_lag is a Go
-// duration ("5m"; "0s" switches it off); result_limit_size 0 means
+// field is optional and changes only its imperfection. search_lag and
+// cursor_expiry are Go durations ("5m"; "0s" switches them off);
+// result_limit_size 0 means
 // notionfake.DefaultResultLimit (10,000).
 type ImperfectionsRequest struct {
 	MultiSourceReadFails *bool    `json:"multi_source_read_fails"`
@@ -49,6 +52,7 @@ type ImperfectionsRequest struct {
 	ResultLimitSize      *int     `json:"result_limit_size"`
 	SearchOmitShare      *float64 `json:"search_omit_share"`
 	SearchLag            *string  `json:"search_lag"`
+	CursorExpiry         *string  `json:"cursor_expiry"`
 }
 
 func (s *Sandbox) handleGetImperfections(w http.ResponseWriter, _ *http.Request) {
@@ -87,6 +91,14 @@ func (s *Sandbox) handleImperfections(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		im.SearchLag = d
+	}
+	if req.CursorExpiry != nil {
+		d, err := time.ParseDuration(*req.CursorExpiry)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request", "cursor_expiry: "+err.Error())
+			return
+		}
+		im.CursorExpiry = d
 	}
 	if err := s.fake.SetImperfections(im); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())

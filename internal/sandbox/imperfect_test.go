@@ -1,6 +1,8 @@
 package sandbox
 
 import (
+	"time"
+
 	"encoding/json"
 	"io"
 	"net/http"
@@ -61,11 +63,15 @@ func TestImperfectionsAdmin(t *testing.T) {
 		t.Fatalf("2022 query of the multi-source database: %d %s", resp.StatusCode, qbody)
 	}
 	// A partial change keeps the rest.
-	call(t, ts, http.MethodPost, "/_sandbox/imperfections", `{"search_lag":"0s","multi_source_read_fails":false}`, &im)
-	if im.SearchLag != "0s" || im.MultiSourceReadFails || !im.TruncateReferences || im.ResultLimitSize != 2 {
+	call(t, ts, http.MethodPost, "/_sandbox/imperfections", `{"search_lag":"0s","multi_source_read_fails":false,"cursor_expiry":"90s"}`, &im)
+	if im.SearchLag != "0s" || im.MultiSourceReadFails || !im.TruncateReferences || im.ResultLimitSize != 2 || im.CursorExpiry != "1m30s" {
 		t.Fatalf("partial change: %+v", im)
 	}
-	for _, bad := range []string{`{"search_omit_share":1.5}`, `{"search_lag":"soon"}`, `{"result_limit_size":-1}`, `{"nope":1}`} {
+	if got := sb.Fake().Imperfections().CursorExpiry; got != 90*time.Second {
+		t.Fatalf("fake's CursorExpiry %v, want 90s", got)
+	}
+	for _, bad := range []string{`{"search_omit_share":1.5}`, `{"search_lag":"soon"}`, `{"result_limit_size":-1}`, `{"nope":1}`,
+		`{"cursor_expiry":"later"}`, `{"cursor_expiry":"-1s"}`} {
 		if status, body := call(t, ts, http.MethodPost, "/_sandbox/imperfections", bad, nil); status != 400 {
 			t.Errorf("%s: %d %s", bad, status, body)
 		}

@@ -42,6 +42,7 @@ type mention struct {
 		ID string `json:"id"`
 	} `json:"database"`
 	Date *dateValue `json:"date"`
+	User *user      `json:"user"`
 }
 
 // pageLink renders a link to page id. label, when set, is the text (a
@@ -88,6 +89,9 @@ func (r *Renderer) resolveBlock(b *block) {
 	p.RichText = r.resolveRichText(p.RichText)
 	p.Text = r.resolveRichText(p.Text)
 	p.Caption = r.resolveRichText(p.Caption)
+	if b.transcript != nil {
+		b.transcript.Title = r.resolveRichText(b.transcript.Title)
+	}
 	for i := range p.Cells {
 		p.Cells[i] = r.resolveRichText(p.Cells[i])
 	}
@@ -112,6 +116,16 @@ func (r *Renderer) resolveRichText(rts []richText) []richText {
 		}
 		m := rt.Mention
 		switch {
+		case m.Type == "user" && m.User != nil:
+			// "@" and the user's name (Renderer.UserName); Notion's plain
+			// text for a user the renderer cannot name, "@" and the id when
+			// there is none.
+			if name, ok := r.userName(m.User); ok {
+				rt.PlainText = "@" + name
+			} else if rt.PlainText == "" {
+				rt.PlainText = "@" + m.User.label(r)
+			}
+			rt.Text = nil
 		case m.Type == "date" && m.Date != nil && m.Date.Start != "":
 			rt.PlainText = readableDate(m.Date)
 		case m.Type == "page" && m.Page != nil && r.Links != nil:

@@ -23,6 +23,13 @@ type Renderer struct {
 	// PageURL and DatabaseURL: a link to an object it does not hold becomes
 	// plain text (see links.go).
 	Links Links
+	// UserName resolves a user id to the user's name (from the synced
+	// users list): Notion gives integrations partial users ({object, id})
+	// in people values, created_by / last_edited_by and user mentions.
+	// A name the object itself carries wins; a user neither knows is shown
+	// by its email, the mention's plain text, or else its id. Default: no
+	// resolution.
+	UserName func(id string) (name string, ok bool)
 }
 
 // Render renders a page with the zero Renderer. See Renderer.Render.
@@ -104,6 +111,15 @@ type block struct {
 	id, typ  string
 	p        payload
 	children []record.Block
+	// transcript is the payload of a meeting_notes (transcription) block,
+	// whose "title" is rich text, not the string of child_page's.
+	transcript *transcript
+}
+
+// transcript is the part of a meeting_notes / transcription block Render
+// reads.
+type transcript struct {
+	Title []richText `json:"title"`
 }
 
 // payload is the union of the type-specific members Render reads.
@@ -154,34 +170,38 @@ type icon struct {
 // payload of every block type Render knows (only the one named by the type
 // is present in a well-formed block).
 type blockJSON struct {
-	ID               string   `json:"id"`
-	Type             string   `json:"type"`
-	Paragraph        *payload `json:"paragraph"`
-	Heading1         *payload `json:"heading_1"`
-	Heading2         *payload `json:"heading_2"`
-	Heading3         *payload `json:"heading_3"`
-	BulletedListItem *payload `json:"bulleted_list_item"`
-	NumberedListItem *payload `json:"numbered_list_item"`
-	ToDo             *payload `json:"to_do"`
-	Toggle           *payload `json:"toggle"`
-	Quote            *payload `json:"quote"`
-	Callout          *payload `json:"callout"`
-	Code             *payload `json:"code"`
-	Image            *payload `json:"image"`
-	File             *payload `json:"file"`
-	PDF              *payload `json:"pdf"`
-	Video            *payload `json:"video"`
-	Audio            *payload `json:"audio"`
-	Bookmark         *payload `json:"bookmark"`
-	Embed            *payload `json:"embed"`
-	LinkPreview      *payload `json:"link_preview"`
-	Equation         *payload `json:"equation"`
-	Table            *payload `json:"table"`
-	TableRow         *payload `json:"table_row"`
-	ChildPage        *payload `json:"child_page"`
-	ChildDatabase    *payload `json:"child_database"`
-	SyncedBlock      *payload `json:"synced_block"`
-	LinkToPage       *payload `json:"link_to_page"`
+	ID               string      `json:"id"`
+	Type             string      `json:"type"`
+	Paragraph        *payload    `json:"paragraph"`
+	Heading1         *payload    `json:"heading_1"`
+	Heading2         *payload    `json:"heading_2"`
+	Heading3         *payload    `json:"heading_3"`
+	Heading4         *payload    `json:"heading_4"`
+	Template         *payload    `json:"template"`
+	MeetingNotes     *transcript `json:"meeting_notes"`
+	Transcription    *transcript `json:"transcription"`
+	BulletedListItem *payload    `json:"bulleted_list_item"`
+	NumberedListItem *payload    `json:"numbered_list_item"`
+	ToDo             *payload    `json:"to_do"`
+	Toggle           *payload    `json:"toggle"`
+	Quote            *payload    `json:"quote"`
+	Callout          *payload    `json:"callout"`
+	Code             *payload    `json:"code"`
+	Image            *payload    `json:"image"`
+	File             *payload    `json:"file"`
+	PDF              *payload    `json:"pdf"`
+	Video            *payload    `json:"video"`
+	Audio            *payload    `json:"audio"`
+	Bookmark         *payload    `json:"bookmark"`
+	Embed            *payload    `json:"embed"`
+	LinkPreview      *payload    `json:"link_preview"`
+	Equation         *payload    `json:"equation"`
+	Table            *payload    `json:"table"`
+	TableRow         *payload    `json:"table_row"`
+	ChildPage        *payload    `json:"child_page"`
+	ChildDatabase    *payload    `json:"child_database"`
+	SyncedBlock      *payload    `json:"synced_block"`
+	LinkToPage       *payload    `json:"link_to_page"`
 }
 
 // payloadOf returns the payload member named typ, or nil.
@@ -195,6 +215,10 @@ func (j *blockJSON) payloadOf(typ string) *payload {
 		return j.Heading2
 	case "heading_3":
 		return j.Heading3
+	case "heading_4":
+		return j.Heading4
+	case "template":
+		return j.Template
 	case "bulleted_list_item":
 		return j.BulletedListItem
 	case "numbered_list_item":
@@ -261,6 +285,12 @@ func decodeBlock(b *record.Block) (block, error) {
 	}
 	if p := j.payloadOf(out.typ); p != nil {
 		out.p = *p
+	}
+	switch out.typ {
+	case "meeting_notes":
+		out.transcript = j.MeetingNotes
+	case "transcription":
+		out.transcript = j.Transcription
 	}
 	return out, nil
 }
@@ -345,7 +375,7 @@ func (r *Renderer) block(b *block, depth, number int) ([]string, error) {
 			lines = nil
 		}
 		return joinBlank(lines, kids), nil
-	case "heading_1", "heading_2", "heading_3":
+	case "heading_1", "heading_2", "heading_3", "heading_4":
 		level := int(b.typ[len(b.typ)-1]-'0') + 1
 		head := strings.Repeat("#", level) + " " + inline(p.text(), " ")
 		return joinBlank([]string{strings.TrimRight(head, " ")}, kids), nil
@@ -359,7 +389,9 @@ func (r *Renderer) block(b *block, depth, number int) ([]string, error) {
 		return listItem(box, inlineLines(p.text()), kids, depth), nil
 	case "numbered_list_item":
 		return listItem(fmt.Sprintf("%d. ", number), inlineLines(p.text()), kids, depth), nil
-	case "toggle":
+	case "toggle", "template":
+		// A template block is a button whose children are what it
+		// inserts: shown folded, like a toggle.
 		out := []string{"<details>", "<summary>" + htmlEscape(plain(p.text())) + "</summary>"}
 		if len(kids) > 0 {
 			out = append(out, "")
@@ -385,13 +417,25 @@ func (r *Renderer) block(b *block, depth, number int) ([]string, error) {
 		return joinBlank([]string{"![" + alt + "](" + linkTarget(p.fileURL()) + ")"}, kids), nil
 	case "file", "pdf", "video", "audio":
 		name := p.Name
+		var caption []string
 		if name == "" {
 			name = plain(p.Caption)
+		} else {
+			caption = captionLines(p.Caption) // the name is the link; keep the caption too
 		}
 		if name == "" {
 			name = b.typ
 		}
-		return joinBlank([]string{link(name, p.fileURL())}, kids), nil
+		return joinBlank(joinBlank([]string{link(name, p.fileURL())}, caption), kids), nil
+	case "meeting_notes", "transcription":
+		var title []string
+		if b.transcript != nil {
+			title = hardBreaks(inlineLines(b.transcript.Title))
+			if len(title) == 1 && title[0] == "" {
+				title = nil
+			}
+		}
+		return joinBlank(title, kids), nil
 	case "bookmark", "embed", "link_preview":
 		label := plain(p.Caption)
 		if label == "" {
@@ -414,7 +458,7 @@ func (r *Renderer) block(b *block, depth, number int) ([]string, error) {
 			return []string{r.databaseLink("", "Linked database", p.DatabaseID)}, nil
 		}
 		return []string{"<!-- link to page -->"}, nil
-	case "column_list", "column":
+	case "column_list", "column", "tab":
 		return kids, nil
 	case "synced_block":
 		if len(kids) == 0 && p.SyncedFrom != nil {

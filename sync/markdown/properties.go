@@ -51,6 +51,12 @@ type propertyValue struct {
 	Verification *struct {
 		State string `json:"state"`
 	} `json:"verification"`
+	Place *struct {
+		Lat     float64 `json:"lat"`
+		Lon     float64 `json:"lon"`
+		Name    *string `json:"name"`
+		Address *string `json:"address"`
+	} `json:"place"`
 }
 
 type named struct {
@@ -71,16 +77,33 @@ type user struct {
 	} `json:"person"`
 }
 
-func (u *user) label() string {
-	switch {
-	case u == nil:
+// label names a user (or group) of a people, created_by or last_edited_by
+// value: its own name, the name r resolves, its email, or its id.
+func (u *user) label(r *Renderer) string {
+	if u == nil {
 		return ""
-	case u.Name != "":
-		return u.Name
-	case u.Person != nil && u.Person.Email != "":
+	}
+	if name, ok := r.userName(u); ok {
+		return name
+	}
+	if u.Person != nil && u.Person.Email != "" {
 		return u.Person.Email
 	}
 	return u.ID
+}
+
+// userName returns the name the user object carries, else the one
+// Renderer.UserName resolves.
+func (r *Renderer) userName(u *user) (string, bool) {
+	if u.Name != "" {
+		return u.Name, true
+	}
+	if r.UserName != nil && u.ID != "" {
+		if name, ok := r.UserName(u.ID); ok && name != "" {
+			return name, true
+		}
+	}
+	return "", false
 }
 
 // properties renders the property table rows (name, value) in Notion's
@@ -133,10 +156,22 @@ func (r *Renderer) value(v *propertyValue, depth int) string {
 		return strings.Join(names, ", ")
 	case "date":
 		return date(v.Date)
+	case "place":
+		if v.Place == nil {
+			return ""
+		}
+		var parts []string
+		for _, s := range []*string{v.Place.Name, v.Place.Address} {
+			if s != nil && *s != "" {
+				parts = append(parts, escapeText(*s))
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%g, %g", v.Place.Lat, v.Place.Lon))
+		return strings.Join(parts, ", ")
 	case "people":
 		names := make([]string, len(v.People))
 		for i := range v.People {
-			names[i] = escapeText(v.People[i].label())
+			names[i] = escapeText(v.People[i].label(r))
 		}
 		return strings.Join(names, ", ")
 	case "checkbox":
@@ -198,9 +233,9 @@ func (r *Renderer) value(v *propertyValue, depth int) string {
 	case "last_edited_time":
 		return escapeText(readableTime(v.LastEditedTime, ""))
 	case "created_by":
-		return escapeText(v.CreatedBy.label())
+		return escapeText(v.CreatedBy.label(r))
 	case "last_edited_by":
-		return escapeText(v.LastEditedBy.label())
+		return escapeText(v.LastEditedBy.label(r))
 	case "files":
 		links := make([]string, len(v.Files))
 		for i, f := range v.Files {

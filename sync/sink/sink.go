@@ -31,6 +31,10 @@ type (
 	Version = record.Version
 	// Kind tells pages from databases.
 	Kind = record.Kind
+	// User is one workspace user (person or bot).
+	User = record.User
+	// Users is one complete listing of a connection's users.
+	Users = record.Users
 )
 
 // Object kinds.
@@ -91,6 +95,23 @@ type Reader interface {
 	// ErrNotFound.
 	GetDataSource(ctx context.Context, connectionID, dataSourceID string) (*DataSource, State, error)
 }
+
+// UserStore stores each connection's users (GET /v1/users), so that people
+// values, created_by / last_edited_by and user mentions resolve to names.
+// Both backends implement it; assert it on the Sink returned by Open.
+type UserStore interface {
+	// PutUsers replaces the connection's users with a complete listing,
+	// unless a listing synced later is stored (written false). Users the
+	// sink held that the listing lacks are kept, with RemovedAt set.
+	PutUsers(ctx context.Context, users *Users) (written bool, err error)
+	// GetUsers returns the connection's users (listed ones first, in
+	// Notion's order, then removed ones in no particular order), or
+	// ErrNotFound.
+	GetUsers(ctx context.Context, connectionID string) (*Users, error)
+}
+
+// UserFromObject builds a User from a user object as Notion returned it.
+func UserFromObject(object json.RawMessage) (User, error) { return record.UserFromObject(object) }
 
 // Options configures Open. The zero value is usable.
 type Options struct {

@@ -6,6 +6,7 @@
 //	<root>/<connection_id>/databases/<database_id>.json       database object + "_notionsync"
 //	<root>/<connection_id>/databases/<database_id>.md         title, description, schema, rows (live databases)
 //	<root>/<connection_id>/data_sources/<data_source_id>.json data source object + "_notionsync"
+//	<root>/<connection_id>/users.json                         the connection's users (PutUsers; users.go)
 //	<root>/<connection_id>/index.md                           the page tree by title
 //	<root>/<connection_id>/manifest.json                      id -> kind, title, path, parent, last_edited_time, tombstoned
 //	<root>/<connection_id>/.locks/<kind>-<id>.lock            per-object lock files (never removed)

@@ -52,7 +52,8 @@ type Sink struct {
 	markdown bool
 	renderer markdown.Renderer
 	locks    *keyedMutex
-	index    *indexer // nil: Options.DisableIndex
+	index    *indexer  // nil: Options.DisableIndex
+	names    userNames // users.json per connection, for the renderer
 
 	mu     sync.RWMutex // held shared by every call, exclusively by Close
 	closed bool
@@ -328,6 +329,16 @@ func (s *Sink) renderWith(links *linkRecorder, p *record.Page, fields []record.F
 	r := s.renderer
 	if links != nil {
 		r.Links = links
+	}
+	if names := s.names.lookup(s.root, p.ConnectionID); names != nil {
+		r.UserName = func(id string) (string, bool) {
+			nid, err := record.NormalizeID(id)
+			if err != nil {
+				return "", false
+			}
+			n, ok := names[nid]
+			return n, ok
+		}
 	}
 	md, err := r.Render(p.Title, record.Lookup(fields, "properties"), p.Blocks)
 	if err != nil {

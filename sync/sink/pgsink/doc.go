@@ -26,6 +26,11 @@
 //     synced_at, tombstone, unshared and version columns. Rows reference
 //     it by pages.data_source_id (by convention, not a foreign key: rows
 //     and data sources arrive in any order).
+//   - users (connection_id, user_id) primary key; type, name, avatar_url,
+//     email, object (jsonb), position, synced_at, removed_at; with
+//     user_listings (the synced_at of each connection's latest listing)
+//     and the view page_people, which joins people, created_by and
+//     last_edited_by values with users (migration 0005; PutUsers).
 //
 // Migration 2 adds data_sources and pages.data_source_id and rewrites no
 // row: rows stored before it (read with Notion-Version 2022-06-28, which

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 type Store interface {
 	sink.Sink
 	sink.Reader
+	sink.UserStore
 }
 
 // Factory returns a new, empty store for t and arranges for it to be closed
@@ -672,6 +674,11 @@ func Run(t *testing.T, newStore Factory) {
 		}
 	})
 
+	t.Run("Users", func(t *testing.T) {
+		t.Parallel()
+		testUsers(t, newStore(t))
+	})
+
 	t.Run("Close", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
@@ -689,4 +696,146 @@ func Run(t *testing.T, newStore Factory) {
 			t.Errorf("Stat after Close: %v", err)
 		}
 	})
+}
+
+// NewUser returns a user object as GET /v1/users lists it: a person with
+// email (email != ""), a person without (email == "", as an integration
+// without the user-email capability sees one) or a bot (bot). An empty
+// name is null.
+func NewUser(t testing.TB, id, name, email string, bot bool) sink.User {
+	t.Helper()
+	obj := map[string]any{"object": "user", "id": id, "name": nil, "avatar_url": nil}
+	if name != "" {
+		obj["name"] = name
+	}
+	switch {
+	case bot:
+		obj["type"], obj["bot"] = "bot", map[string]any{}
+	case email != "":
+		obj["type"], obj["person"] = "person", map[string]any{"email": email}
+	default:
+		obj["type"], obj["person"] = "person", map[string]any{}
+	}
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := sink.UserFromObject(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func testUsers(t *testing.T, s Store) {
+	ctx := context.Background()
+	const (
+		alice = "a11ce000-1111-4222-8333-000000000001"
+		bob   = "b0b00000-1111-4222-8333-000000000002"
+		botID = "b0700000-1111-4222-8333-000000000003"
+		carol = "ca201000-1111-4222-8333-000000000004"
+	)
+	if _, err := s.GetUsers(ctx, Conn); !errors.Is(err, sink.ErrNotFound) {
+		t.Fatalf("GetUsers before any listing: %v, want ErrNotFound", err)
+	}
+	putUsers := func(at time.Time, us ...sink.User) bool {
+		t.Helper()
+		w, err := s.PutUsers(ctx, &sink.Users{ConnectionID: Conn, Users: us, SyncedAt: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	type want struct {
+		id, name, email, typ string
+		removed              time.Time
+	}
+	check := func(step string, wantSynced time.Time, ws ...want) *sink.Users {
+		t.Helper()
+		got, err := s.GetUsers(ctx, Conn)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		if !got.SyncedAt.Equal(wantSynced) || len(got.Users) != len(ws) {
+			t.Fatalf("%s: synced %v with %d users %+v, want %v with %d", step, got.SyncedAt, len(got.Users), got.Users, wantSynced, len(ws))
+		}
+		// Removed users come last, in no particular order: compare them
+		// by id (ws lists them so).
+		removed := slices.IndexFunc(got.Users, func(u sink.User) bool { return !u.RemovedAt.IsZero() })
+		if removed >= 0 {
+			slices.SortFunc(got.Users[removed:], func(a, b sink.User) int { return strings.Compare(a.ID, b.ID) })
+		}
+		for i, w := range ws {
+			g := got.Users[i]
+			if g.ID != w.id || g.Name != w.name || g.Email != w.email || g.Type != w.typ || !g.RemovedAt.Equal(w.removed) {
+				t.Errorf("%s: user %d = %s %q %q %s removed %v, want %+v", step, i, g.ID, g.Name, g.Email, g.Type, g.RemovedAt, w)
+			}
+		}
+		return got
+	}
+
+	first := []sink.User{
+		NewUser(t, alice, "Alice", "alice@example.com", false),
+		NewUser(t, strings.ToUpper(strings.ReplaceAll(bob, "-", "")), "", "", false), // no name, no email
+		NewUser(t, botID, "Some bot", "", true),
+	}
+	if !putUsers(Base, first...) {
+		t.Fatal("first listing not written")
+	}
+	got := check("first listing", Base,
+		want{alice, "Alice", "alice@example.com", "person", time.Time{}},
+		want{bob, "", "", "person", time.Time{}},
+		want{botID, "Some bot", "", "bot", time.Time{}})
+	for i := range first {
+		if !JSONEqual(t, got.Users[i].Object, first[i].Object) {
+			t.Errorf("user %s: object %s, want %s", first[i].ID, got.Users[i].Object, first[i].Object)
+		}
+	}
+
+	// An older listing loses, whatever it holds.
+	if putUsers(Base.Add(-time.Minute), NewUser(t, carol, "Carol", "", false)) {
+		t.Error("an older listing was written")
+	}
+	check("after an older listing", Base,
+		want{alice, "Alice", "alice@example.com", "person", time.Time{}},
+		want{bob, "", "", "person", time.Time{}},
+		want{botID, "Some bot", "", "bot", time.Time{}})
+
+	// A newer listing renames, adds, and keeps the missing users as removed.
+	t1 := Base.Add(time.Minute)
+	if !putUsers(t1, NewUser(t, carol, "Carol", "", false), NewUser(t, alice, "Alice B.", "alice@example.com", false)) {
+		t.Fatal("second listing not written")
+	}
+	check("second listing", t1,
+		want{carol, "Carol", "", "person", time.Time{}},
+		want{alice, "Alice B.", "alice@example.com", "person", time.Time{}},
+		want{botID, "Some bot", "", "bot", t1},
+		want{bob, "", "", "person", t1})
+
+	// A user back in a later listing is no longer removed; one removed
+	// earlier keeps its first removal time.
+	t2 := Base.Add(2 * time.Minute)
+	putUsers(t2, NewUser(t, alice, "Alice B.", "alice@example.com", false), NewUser(t, bob, "Bob", "", false))
+	check("third listing", t2,
+		want{alice, "Alice B.", "alice@example.com", "person", time.Time{}},
+		want{bob, "Bob", "", "person", time.Time{}},
+		want{botID, "Some bot", "", "bot", t1},
+		want{carol, "Carol", "", "person", t2})
+
+	// Bad input is refused and changes nothing.
+	bad := []*sink.Users{
+		{ConnectionID: "../x", Users: first, SyncedAt: t2.Add(time.Minute)},
+		{ConnectionID: Conn, Users: []sink.User{{ID: "not-a-uuid", Object: json.RawMessage(`{}`)}}, SyncedAt: t2.Add(time.Minute)},
+		{ConnectionID: Conn, Users: []sink.User{{ID: alice, Object: json.RawMessage(`[1]`)}}, SyncedAt: t2.Add(time.Minute)},
+	}
+	for i, u := range bad {
+		if _, err := s.PutUsers(ctx, u); err == nil {
+			t.Errorf("bad listing %d accepted", i)
+		}
+	}
+	check("after bad input", t2,
+		want{alice, "Alice B.", "alice@example.com", "person", time.Time{}},
+		want{bob, "Bob", "", "person", time.Time{}},
+		want{botID, "Some bot", "", "bot", t1},
+		want{carol, "Carol", "", "person", t2})
 }
