@@ -270,11 +270,12 @@ func (r *reconRun) save(ctx context.Context) error {
 // run works through the phases until the pass ends or the slice is used
 // up; then it queues the continuation at the tail of the backfill queue.
 func (r *reconRun) run(ctx context.Context) error {
-	for {
+	for steps := 0; ; steps++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if r.h.isStopping() || time.Since(r.start) >= r.h.cfg.DrainSlice {
+		// Each slice makes progress (at least one step), then yields.
+		if steps > 0 && (r.h.isStopping() || time.Since(r.start) >= r.h.cfg.DrainSlice) {
 			return r.continueLater(ctx)
 		}
 		var err error

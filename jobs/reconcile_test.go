@@ -328,3 +328,42 @@ func TestReconcileRetriesPermanentErrors(t *testing.T) {
 		t.Errorf("counts %+v, want 1 retried", c)
 	}
 }
+
+// A pass cut into many slices (one step each: every slice loads the
+// checkpoint from Redis and queues its continuation) ends with the same
+// result as one that runs through: what a killed worker's pass relies on.
+func TestReconcileResumesFromItsCheckpoint(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{drainSlice: time.Nanosecond, spec: notionfake.SeedSpec{Seed: 46, Pages: 6, NestedPages: 5, BlocksPerPage: 2, Databases: 1, RowsPerDatabase: 4}})
+	e.startWorkers(2)
+	e.sweep()
+	e.waitSynced()
+	e.waitIdle()
+	e.moveCursorOn()
+	trashed, unshared := e.seed.RowIDs[0], e.seed.PageIDs[5]
+	if err := e.fake.ArchivePage(e.ws, trashed); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fake.UnsharePage(e.ws, unshared); err != nil {
+		t.Fatal(err)
+	}
+	before := e.fake.DataStats().Workspaces[e.ws]
+	c := e.reconcile()
+	if c.ConfirmedGone != 2 || c.Unreachable != 0 {
+		t.Errorf("counts %+v, want 2 confirmed gone", c)
+	}
+	for _, id := range []string{trashed, unshared} {
+		if st, _ := e.stat(sink.KindPage, id); !st.Deleted() {
+			t.Errorf("%s not a tombstone: %+v", id, st)
+		}
+	}
+	// Slices repeat no request: the pass's requests are the search, the
+	// database's rows and the two confirmations (and the drain's, for
+	// anything found late).
+	if n := int64(e.fake.DataStats().Workspaces[e.ws] - before); n != c.Requests {
+		t.Errorf("Notion served %d requests, the pass counted %d", n, c.Requests)
+	}
+	if c.Requests != 4 {
+		t.Errorf("pass sent %d requests, want 4 (search, rows, 2 confirming GETs)", c.Requests)
+	}
+}
