@@ -27,16 +27,17 @@ const (
 	varNotionRateLimit   = Prefix + "NOTION_RATE_LIMIT"
 	varNotionRateBurst   = Prefix + "NOTION_RATE_BURST"
 
-	varSinkURL       = Prefix + "SINK_URL"
-	varSyncInterval  = Prefix + "SYNC_INTERVAL"
-	varSyncOverlap   = Prefix + "SYNC_OVERLAP"
-	varMaxBlockDepth = Prefix + "MAX_BLOCK_DEPTH"
-	varMaxObjBlocks  = Prefix + "MAX_OBJECT_BLOCKS"
-	varMaxObjReqs    = Prefix + "MAX_OBJECT_REQUESTS"
-	varMaxObjBytes   = Prefix + "MAX_OBJECT_BYTES"
-	varDrainSlice    = Prefix + "SYNC_DRAIN_SLICE"
-	varPagesInFlight = Prefix + "SYNC_PAGES_IN_FLIGHT"
-	varClaimTTL      = Prefix + "SYNC_CLAIM_TTL"
+	varSinkURL           = Prefix + "SINK_URL"
+	varSyncInterval      = Prefix + "SYNC_INTERVAL"
+	varReconcileInterval = Prefix + "RECONCILE_INTERVAL"
+	varSyncOverlap       = Prefix + "SYNC_OVERLAP"
+	varMaxBlockDepth     = Prefix + "MAX_BLOCK_DEPTH"
+	varMaxObjBlocks      = Prefix + "MAX_OBJECT_BLOCKS"
+	varMaxObjReqs        = Prefix + "MAX_OBJECT_REQUESTS"
+	varMaxObjBytes       = Prefix + "MAX_OBJECT_BYTES"
+	varDrainSlice        = Prefix + "SYNC_DRAIN_SLICE"
+	varPagesInFlight     = Prefix + "SYNC_PAGES_IN_FLIGHT"
+	varClaimTTL          = Prefix + "SYNC_CLAIM_TTL"
 
 	varLogLevel  = Prefix + "LOG_LEVEL"
 	varLogFormat = Prefix + "LOG_FORMAT"
@@ -159,6 +160,9 @@ func (s *Sync) validate(c *collector) {
 	_, _, verr := s.sinkTarget()
 	c.addErr(verr)
 	positive(c, varSyncInterval, s.Interval)
+	if s.ReconcileInterval < 0 {
+		c.addf(varReconcileInterval, showDuration(s.ReconcileInterval), "must not be negative (0 disables the reconciliation)")
+	}
 	if s.Overlap < minSyncOverlap {
 		c.addf(varSyncOverlap, showDuration(s.Overlap),
 			"must be at least %s: Notion rounds last_edited_time down to the minute, so a shorter overlap misses edits",

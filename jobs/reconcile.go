@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -140,27 +139,8 @@ func (s *state) reconCheckKey(conn string) string  { return s.prefix + "recon:" 
 func (s *state) reconLockKey(conn string) string   { return s.prefix + "recon:" + conn + ":lock" }
 func (s *state) reconStatusKey(conn string) string { return s.prefix + "sync:" + conn + ":recon" }
 
-// ReconcileOffset spreads connections' passes over interval: a
-// connection's passes fall due at multiples of interval plus this offset,
-// a hash of its id, so that a fleet's passes do not all start at once.
-func ReconcileOffset(connID string, interval time.Duration) time.Duration {
-	if interval <= 0 {
-		return 0
-	}
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(connID))
-	return time.Duration(h.Sum64() % uint64(interval))
-}
-
-// ReconcileSlot is the start of the reconciliation period of connID that
-// contains now: enqueue with it, and a pass runs once per period.
-func ReconcileSlot(connID string, interval time.Duration, now time.Time) time.Time {
-	off := ReconcileOffset(connID, interval)
-	return now.Add(-off).Truncate(interval).Add(off)
-}
-
 // EnqueueReconcile enqueues a reconciliation pass of connID for the period
-// starting at slot (see ReconcileSlot), on the backfill queue,
+// starting at slot (the scheduler's schedule.ReconcileSlot), on the backfill queue,
 // de-duplicated per (connection, slot). A pass still in progress when the
 // next one is due continues (its checkpoint) instead of starting over.
 func (c *Client) EnqueueReconcile(ctx context.Context, connID string, slot time.Time) error {
