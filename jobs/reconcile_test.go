@@ -367,3 +367,57 @@ func TestReconcileResumesFromItsCheckpoint(t *testing.T) {
 		t.Errorf("pass sent %d requests, want 4 (search, rows, 2 confirming GETs)", c.Requests)
 	}
 }
+
+// A database no longer shared, and its rows with it, become tombstones
+// (reason unshared) once direct GETs confirm them.
+func TestReconcileTombstonesUnsharedDatabases(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 47, Pages: 2, BlocksPerPage: 1, Databases: 1, RowsPerDatabase: 3}})
+	e.startWorkers(2)
+	e.sweep()
+	e.waitSynced()
+	e.waitIdle()
+	db := e.seed.DatabaseIDs[0]
+	if _, ok := e.stat(sink.KindDatabase, db); !ok {
+		t.Fatal("precondition: database not stored")
+	}
+	if err := e.fake.UnsharePage(e.ws, db); err != nil {
+		t.Fatal(err)
+	}
+	c := e.reconcile()
+	if st, _ := e.stat(sink.KindDatabase, db); !st.Deleted() || st.DeletedReason != sink.ReasonUnshared {
+		t.Errorf("unshared database: %+v, want a tombstone (unshared)", st)
+	}
+	for _, row := range e.seed.RowIDs {
+		if st, _ := e.stat(sink.KindPage, row); !st.Deleted() || st.DeletedReason != sink.ReasonUnshared {
+			t.Errorf("row %s of the unshared database: %+v, want a tombstone (unshared)", row, st)
+		}
+	}
+	if want := int64(1 + len(e.seed.RowIDs)); c.ConfirmedGone != want {
+		t.Errorf("counts %+v, want %d confirmed gone", c, want)
+	}
+}
+
+// The reconciliation of an unchanged workspace costs one search request
+// per 100 objects and one query request per 100 rows of each database,
+// and hands nothing out; the test logs it next to the full sync's cost.
+func TestReconcileUnchangedWorkspaceCost(t *testing.T) {
+	t.Parallel()
+	spec := notionfake.SeedSpec{Seed: 48, Pages: 101, NestedPages: 60, BlocksPerPage: 1, Databases: 1, RowsPerDatabase: 101}
+	e := newEnv(t, envOpts{spec: spec})
+	e.startWorkers(4)
+	e.sweep()
+	e.waitSynced()
+	e.waitIdle()
+	full := e.fake.DataStats().Workspaces[e.ws]
+	e.moveCursorOn() // (and the stored copies leave their last-edited minute)
+	before := e.fake.DataStats().Workspaces[e.ws]
+	c := e.reconcile()
+	served := e.fake.DataStats().Workspaces[e.ws] - before
+	objects := spec.Pages + spec.Databases + spec.Databases*spec.RowsPerDatabase + 1 // + moveCursorOn's page
+	want := (objects+99)/100 + spec.Databases*((spec.RowsPerDatabase+99)/100)
+	t.Logf("%d objects: full sync %d Notion requests; reconciliation of the unchanged workspace %d (%+v)", objects, full, served, c)
+	if c.FoundLate != 0 || c.ConfirmedGone != 0 || c.Unreachable != 0 || int64(served) != c.Requests || served != want {
+		t.Errorf("unchanged workspace: %d requests (%+v), want %d and nothing found", served, c, want)
+	}
+}
