@@ -173,16 +173,26 @@ func (h *Handlers) reconcile(ctx context.Context, log *zap.Logger, conn string) 
 		log.Debug("reconciliation slice ends", zap.Error(errReconcileBusy))
 		return nil
 	}
-	defer h.state.release(ctx, lock)
-	defer h.keeper.hold(&lease{key: lock.key, token: lock.token})()
-
+	dropLease := h.keeper.hold(&lease{key: lock.key, token: lock.token})
+	unlock := func() {
+		dropLease()
+		h.state.release(ctx, lock)
+	}
 	r := &reconRun{h: h, log: log, conn: conn, start: time.Now()}
 	if err := r.load(ctx); err != nil {
+		unlock()
 		return err
 	}
-	err = r.run(ctx)
+	more, err := r.run(ctx)
 	if serr := r.save(context.WithoutCancel(ctx)); serr != nil {
 		err = errors.Join(err, serr)
+	}
+	// The lock goes before the continuation exists: a continuation that
+	// found it still held would take itself for a duplicate and end.
+	unlock()
+	if more && err == nil {
+		_, err = enqueue(ctx, h.cfg.Enqueuer, TypeReconcile, ReconcilePayload{ConnID: conn},
+			fmt.Sprintf("reconcile:%s:%d:%s", conn, r.ck.Pass, randomHex()), QueueBackfill, asynq.Retention(0))
 	}
 	return err
 }
@@ -248,15 +258,17 @@ func (r *reconRun) save(ctx context.Context) error {
 }
 
 // run works through the phases until the pass ends or the slice is used
-// up; then it queues the continuation at the tail of the backfill queue.
-func (r *reconRun) run(ctx context.Context) error {
+// up; more reports the latter: the caller queues the continuation at the
+// tail of the backfill queue, so incremental work (the sync queue) and
+// other connections' work go first.
+func (r *reconRun) run(ctx context.Context) (more bool, err error) {
 	for steps := 0; ; steps++ {
 		if err := ctx.Err(); err != nil {
-			return err
+			return false, err
 		}
 		// Each slice makes progress (at least one step), then yields.
 		if steps > 0 && (r.h.isStopping() || time.Since(r.start) >= r.h.cfg.DrainSlice) {
-			return r.continueLater(ctx)
+			return true, nil
 		}
 		var err error
 		switch r.ck.Phase {
@@ -271,24 +283,12 @@ func (r *reconRun) run(ctx context.Context) error {
 		case reconConfirm:
 			err = r.confirmStep(ctx)
 		default:
-			return r.finish(ctx)
+			return false, r.finish(ctx)
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 	}
-}
-
-// continueLater queues the pass's next slice at the tail of the backfill
-// queue: incremental work (the sync queue) and other connections' work go
-// first.
-func (r *reconRun) continueLater(ctx context.Context) error {
-	if err := r.save(ctx); err != nil {
-		return err
-	}
-	_, err := enqueue(ctx, r.h.cfg.Enqueuer, TypeReconcile, ReconcilePayload{ConnID: r.conn},
-		fmt.Sprintf("reconcile:%s:%d:%s", r.conn, r.ck.Pass, randomHex()), QueueBackfill, asynq.Retention(0))
-	return err
 }
 
 func (r *reconRun) finish(ctx context.Context) error {
