@@ -78,6 +78,7 @@ func (e *env) moveCursorOn() {
 	}
 	e.clock.Advance(time.Minute)
 	e.sweepAndSettle()
+	e.waitIdle() // child pages the sweep's walks handed to tasks of their own
 }
 
 func (e *env) pageEdited(id string) time.Time {
