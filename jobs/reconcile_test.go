@@ -238,6 +238,7 @@ func TestReconcileConfirmsUnsharedPagesWithAGet(t *testing.T) {
 	e.startWorkers(2)
 	e.sweep()
 	e.waitSynced()
+	e.moveCursorOn() // stored copies fetched well after their last edit
 	gone := e.seed.PageIDs[4]
 	e.clock.Advance(5 * time.Minute)
 
