@@ -132,6 +132,12 @@ type Sync struct {
 	// Default: 5m.
 	Interval time.Duration `env:"SYNC_INTERVAL" envDefault:"5m" doc:"How often each connection's incremental sync runs."`
 
+	// ReconcileInterval is how often each connection gets a reconciliation
+	// pass (jobs/reconcile.go); connections are spread over it. 0 disables
+	// the passes.
+	// Default: 24h.
+	ReconcileInterval time.Duration `env:"RECONCILE_INTERVAL" envDefault:"24h" doc:"How often each connection gets a reconciliation pass: a full comparison of the sink with what Notion shows, which finds pages search missed or shared late, and stores trashed and unshared pages as tombstones after a direct GET confirms them. Connections are spread over the interval by a hash of their id. The pass runs on the backfill queue, after incremental work. 0 disables it (not recommended: deletions are then mirrored only when a webhook names them)."`
+
 	// Overlap: each incremental sync re-reads this much before its cursor,
 	// because Notion rounds last_edited_time down to the minute. At least 1m.
 	// Default: 2m.

@@ -95,7 +95,7 @@ func TestWorkerDefaults(t *testing.T) {
 			RateLimit:    180,
 			RateBurst:    30,
 		},
-		Sync: Sync{SinkURL: NewURL("file://./data"), Interval: 5 * time.Minute, Overlap: 2 * time.Minute, MaxBlockDepth: 20, DrainSlice: 30 * time.Second, PagesInFlight: 3,
+		Sync: Sync{SinkURL: NewURL("file://./data"), Interval: 5 * time.Minute, ReconcileInterval: 24 * time.Hour, Overlap: 2 * time.Minute, MaxBlockDepth: 20, DrainSlice: 30 * time.Second, PagesInFlight: 3,
 			MaxObjectBlocks: 50_000, MaxObjectRequests: 5_000, MaxObjectBytes: 64 << 20, ClaimTTL: 8 * time.Second, UsersInterval: time.Hour},
 		Log: Log{Level: "info", Format: "json"},
 		Pool: Pool{
@@ -324,6 +324,7 @@ func TestValidation(t *testing.T) {
 		{name: "sink file no dir", env: map[string]string{"NOTIONSYNC_SINK_URL": "file://"}, wantVar: "NOTIONSYNC_SINK_URL", wantMsg: "names no directory"},
 		{name: "sink postgres opaque", env: map[string]string{"NOTIONSYNC_SINK_URL": "postgres:db"}, wantVar: "NOTIONSYNC_SINK_URL", wantMsg: "want postgres://"},
 		{name: "interval zero", env: map[string]string{"NOTIONSYNC_SYNC_INTERVAL": "0s"}, wantVar: "NOTIONSYNC_SYNC_INTERVAL", wantMsg: "must be more than 0"},
+		{name: "reconcile negative", env: map[string]string{"NOTIONSYNC_RECONCILE_INTERVAL": "-1h"}, wantVar: "NOTIONSYNC_RECONCILE_INTERVAL", wantMsg: "must not be negative"},
 		{name: "interval unitless", env: map[string]string{"NOTIONSYNC_SYNC_INTERVAL": "300"}, wantVar: "NOTIONSYNC_SYNC_INTERVAL", wantMsg: `NOTIONSYNC_SYNC_INTERVAL="300": not a duration`},
 		{name: "overlap below a minute", env: map[string]string{"NOTIONSYNC_SYNC_OVERLAP": "59s"}, wantVar: "NOTIONSYNC_SYNC_OVERLAP", wantMsg: "NOTIONSYNC_SYNC_OVERLAP=59s: must be at least 1m"},
 		{name: "block depth zero", env: map[string]string{"NOTIONSYNC_MAX_BLOCK_DEPTH": "0"}, wantVar: "NOTIONSYNC_MAX_BLOCK_DEPTH", wantMsg: "must be at least 1"},

@@ -27,17 +27,18 @@ const (
 	varNotionRateLimit   = Prefix + "NOTION_RATE_LIMIT"
 	varNotionRateBurst   = Prefix + "NOTION_RATE_BURST"
 
-	varSinkURL       = Prefix + "SINK_URL"
-	varSyncInterval  = Prefix + "SYNC_INTERVAL"
-	varSyncOverlap   = Prefix + "SYNC_OVERLAP"
-	varUsersInterval = Prefix + "USERS_INTERVAL"
-	varMaxBlockDepth = Prefix + "MAX_BLOCK_DEPTH"
-	varMaxObjBlocks  = Prefix + "MAX_OBJECT_BLOCKS"
-	varMaxObjReqs    = Prefix + "MAX_OBJECT_REQUESTS"
-	varMaxObjBytes   = Prefix + "MAX_OBJECT_BYTES"
-	varDrainSlice    = Prefix + "SYNC_DRAIN_SLICE"
-	varPagesInFlight = Prefix + "SYNC_PAGES_IN_FLIGHT"
-	varClaimTTL      = Prefix + "SYNC_CLAIM_TTL"
+	varSinkURL           = Prefix + "SINK_URL"
+	varSyncInterval      = Prefix + "SYNC_INTERVAL"
+	varReconcileInterval = Prefix + "RECONCILE_INTERVAL"
+	varUsersInterval     = Prefix + "USERS_INTERVAL"
+	varSyncOverlap       = Prefix + "SYNC_OVERLAP"
+	varMaxBlockDepth     = Prefix + "MAX_BLOCK_DEPTH"
+	varMaxObjBlocks      = Prefix + "MAX_OBJECT_BLOCKS"
+	varMaxObjReqs        = Prefix + "MAX_OBJECT_REQUESTS"
+	varMaxObjBytes       = Prefix + "MAX_OBJECT_BYTES"
+	varDrainSlice        = Prefix + "SYNC_DRAIN_SLICE"
+	varPagesInFlight     = Prefix + "SYNC_PAGES_IN_FLIGHT"
+	varClaimTTL          = Prefix + "SYNC_CLAIM_TTL"
 
 	varLogLevel  = Prefix + "LOG_LEVEL"
 	varLogFormat = Prefix + "LOG_FORMAT"
@@ -162,6 +163,9 @@ func (s *Sync) validate(c *collector) {
 	positive(c, varSyncInterval, s.Interval)
 	if s.UsersInterval < 0 {
 		c.addf(varUsersInterval, showDuration(s.UsersInterval), "must not be negative (0 turns user listing off)")
+	}
+	if s.ReconcileInterval < 0 {
+		c.addf(varReconcileInterval, showDuration(s.ReconcileInterval), "must not be negative (0 disables the reconciliation)")
 	}
 	if s.Overlap < minSyncOverlap {
 		c.addf(varSyncOverlap, showDuration(s.Overlap),

@@ -242,6 +242,12 @@ func (s *memSink) DeletePage(context.Context, string, string, time.Time) error  
 func (s *memSink) DeleteDataSource(context.Context, string, string, time.Time) error { return nil }
 func (s *memSink) DeleteDatabase(context.Context, string, string, time.Time) error   { return nil }
 func (s *memSink) MarkUnshared(context.Context, string, string, time.Time) error     { return nil }
+func (s *memSink) Tombstone(context.Context, string, sink.Kind, string, sink.Reason, time.Time) error {
+	return nil
+}
+func (s *memSink) List(context.Context, string, sink.Kind, func(string, sink.State) error) error {
+	return nil
+}
 func (s *memSink) Stat(_ context.Context, _ string, _ sink.Kind, id string) (sink.State, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

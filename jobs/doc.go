@@ -34,6 +34,16 @@
 //     by per-object caps; child pages and child databases become their own
 //     tasks), written to the sink. Archived
 //     pages are stored as deleted; a 404 is stored as unshared.
+//   - sync:reconcile (queue "backfill"): a slice of one connection's
+//     reconciliation pass, once per the scheduler's ReconcileInterval
+//     (default a day, spread by connection): retry of
+//     permanent per-object errors, the whole search, a walk through the
+//     stored trees' child pages and child databases and every database's
+//     rows, then one direct GET for each live object the sink holds that
+//     the pass did not see; only archived/in_trash, 404 or 403 answers make
+//     tombstones (sink.Sink.Tombstone, with a reason), a transient failure
+//     leaves the object alone (unreachable). Resumable from Redis, paced by
+//     the rate limiter, yielding after DrainSlice. See reconcile.go.
 //   - sync:database: the database object. Under Notion-Version 2025-09-03
 //     (the default) it is a container of data sources: each becomes a
 //     sync:data_source task. Under 2022-06-28 (configured) the database is
@@ -81,7 +91,8 @@
 // with a *CapError naming the cap. Such a page is done with its error: it
 // does not hold the cursor (retrying would cost the same for the same
 // answer), and the version that stopped is not walked again until the page
-// is edited. Notes (repeats skipped, blocks below MaxBlockDepth) are kept
+// is edited, or until the next reconciliation pass retries it. Notes
+// (repeats skipped, blocks below MaxBlockDepth) are kept
 // as the error of a page that was stored. A search result or database row
 // that is not an object with a Notion id is skipped with an error of its
 // own; the others sync and the cursor moves. A search or query that

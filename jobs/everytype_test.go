@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/notionsync/notionsync/internal/notionfake"
+	"github.com/notionsync/notionsync/sync/notionclient"
 	"github.com/notionsync/notionsync/sync/sink"
 	"github.com/notionsync/notionsync/sync/sink/sinktest"
 )
@@ -26,7 +27,7 @@ func (e *env) notionGET(path string) []byte {
 	}
 	req, _ := http.NewRequest(http.MethodGet, e.hs+path, nil)
 	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	req.Header.Set("Notion-Version", "2022-06-28")
+	req.Header.Set("Notion-Version", notionclient.DefaultNotionVersion) // what the sync spoke
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)

@@ -33,6 +33,11 @@ type Hooks struct {
 	// OnObjectError reports a per-object problem that did not stop the
 	// connection's sync (a database the API version cannot query, ...).
 	OnObjectError func(connID, objectID string, err error)
+	// OnReconcileStarted is called when a reconciliation pass starts (not
+	// when it resumes).
+	OnReconcileStarted func(connID string)
+	// OnReconcile reports a finished reconciliation pass and its counts.
+	OnReconcile func(connID string, counts ReconcileCounts)
 }
 
 // Config configures the handlers.
@@ -216,6 +221,7 @@ func (h *Handlers) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypeDrain, h.handleDrain)
 	mux.HandleFunc(TypeDatabase, h.handleDatabase)
 	mux.HandleFunc(TypeDataSource, h.handleDataSource)
+	mux.HandleFunc(TypeReconcile, h.handleReconcile)
 }
 
 // State returns a connection's sync progress.

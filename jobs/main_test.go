@@ -73,6 +73,7 @@ type env struct {
 	client     *asynq.Client
 	advanced   chan string
 	pageSynced chan string
+	reconciled chan jobs.ReconcileCounts
 	hs         string // the fake's URL
 	// syncTimeout bounds waitSynced (default 60s).
 	syncTimeout time.Duration
@@ -109,7 +110,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	// 12:00:10 on the fake's clock: content is last edited at 12:00.
 	clk := &clock{t: time.Date(2026, 11, 22, 12, 0, 10, 0, time.UTC)}
 	fake, hs := notionfake.NewTest(t, notionfake.Options{Now: clk.Now})
-	e := &env{t: t, clock: clk, fake: fake, ws: "ws-" + fmt.Sprint(nextDB.Load()+1), advanced: make(chan string, 1024), pageSynced: make(chan string, 100000), hs: hs.URL}
+	e := &env{t: t, clock: clk, fake: fake, ws: "ws-" + fmt.Sprint(nextDB.Load()+1), advanced: make(chan string, 1024), pageSynced: make(chan string, 100000), reconciled: make(chan jobs.ReconcileCounts, 16), hs: hs.URL}
 	e.seed = fake.SeedWorkspace(e.ws, o.spec)
 	pair := fake.SeedConnection(e.ws)
 	e.conn = "conn-" + e.ws
@@ -169,6 +170,12 @@ func newEnv(t testing.TB, o envOpts) *env {
 			OnCursorAdvanced: func(conn string, _ time.Time) {
 				select {
 				case e.advanced <- conn:
+				default:
+				}
+			},
+			OnReconcile: func(_ string, c jobs.ReconcileCounts) {
+				select {
+				case e.reconciled <- c:
 				default:
 				}
 			},

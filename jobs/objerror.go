@@ -25,8 +25,8 @@ import (
 //     page's failing version (last_edited_time) is remembered under the
 //     capped mark (state.cappedKey), so that version is not asked again;
 //     an edit makes a new version, which is tried again. The
-//     reconciliation pass (issue 11, not built yet) is meant to retry
-//     permanent errors too, whatever their version.
+//     reconciliation pass (reconcile.go) retries permanent errors too,
+//     whatever their version, once per pass: not every sweep.
 //
 // Both show in the connection's status: SyncState.Errors (id -> message,
 // as before) and SyncState.ErrorDetails (id -> kind and since).

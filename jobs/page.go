@@ -64,7 +64,7 @@ func (h *Handlers) syncPage(ctx context.Context, log *zap.Logger, p PagePayload,
 		if err != nil && !errors.Is(err, sink.ErrNotFound) {
 			return fmt.Errorf("sink: %w", err)
 		}
-		if err == nil && (stored.LastEditedTime.After(p.LastEdited) ||
+		if err == nil && !stored.Deleted() && (stored.LastEditedTime.After(p.LastEdited) ||
 			stored.LastEditedTime.Equal(p.LastEdited) && !stored.SyncedAt.Before(p.DiscoveredAt)) {
 			// A copy fetched after this version was discovered is stored.
 			// The task that stored it recorded its error or note (or
@@ -164,7 +164,9 @@ func (h *Handlers) syncPage(ctx context.Context, log *zap.Logger, p PagePayload,
 	if err != nil && !errors.Is(err, sink.ErrNotFound) {
 		return fmt.Errorf("sink: %w", err)
 	}
-	if err == nil && (upToDate(stored.LastEditedTime, stored.SyncedAt, head.LastEditedTime) ||
+	// A tombstone is never up to date with a live answer: an object
+	// shared again keeps its old last_edited_time.
+	if err == nil && !stored.Deleted() && (upToDate(stored.LastEditedTime, stored.SyncedAt, head.LastEditedTime) ||
 		!p.DiscoveredAt.IsZero() && stored.LastEditedTime.Equal(head.LastEditedTime) && !stored.SyncedAt.Before(p.DiscoveredAt)) {
 		return finish(doneArgs{keepError: true}) // another task got there first (and decided the error)
 	}

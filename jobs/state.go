@@ -33,6 +33,12 @@ import (
 //	<prefix>ckpt:<conn>:<kind>:<id>  string: pagination checkpoint (JSON), with a TTL
 //	<prefix>ckpt:<conn>:tree:<id>    hash: a page's block walk, one field per
 //	                             listing request (see walk.go), with a TTL
+//	<prefix>sync:<conn>:recon    hash: the reconciliation's status (running,
+//	                             last_started, last_finished, last pass's counts)
+//	<prefix>recon:<conn>         string: a reconciliation pass in progress (JSON
+//	                             checkpoint), with :seen (set of ids enumerated),
+//	                             :walk and :check (lists) and :lock (the running
+//	                             slice's lease); see reconcile.go
 //	<prefix>capped:<conn>:<id>   string with a TTL: the version (ms) of a page
 //	                             that failed permanently (its walk stopped at a
 //	                             cap, or Notion answered a permanent error)
@@ -94,6 +100,10 @@ type SyncState struct {
 	// object holds the cursor) and since of each error in Errors (errors
 	// recorded before kinds existed have none).
 	ErrorDetails map[string]ObjectError `json:"error_details,omitempty"`
+	// Reconcile is the connection's reconciliation (reconcile.go): the
+	// latest pass's times and the last finished pass's counts. Nil until a
+	// pass starts.
+	Reconcile *ReconcileStatus `json:"reconcile,omitempty"`
 }
 
 func msTime(s string) time.Time {
@@ -113,7 +123,7 @@ func (s *state) get(ctx context.Context, conn string) (SyncState, error) {
 }
 
 // getMany reads the sync state of every connection in conns (in their
-// order) in one pipelined round trip: three commands per connection, whose
+// order) in one pipelined round trip: four commands per connection, whose
 // replies are all held in memory until the round trip ends.
 func (s *state) getMany(ctx context.Context, conns []string) ([]SyncState, error) {
 	if len(conns) == 0 {
@@ -143,6 +153,7 @@ type stateReads struct {
 	sync    *redis.MapStringStringCmd // the sync hash
 	pending *redis.IntCmd             // SCARD of the pending set
 	errors  *redis.MapStringStringCmd // the errors hash
+	recon   *redis.MapStringStringCmd // the reconciliation status hash
 }
 
 func (s *state) queueStateReads(ctx context.Context, p redis.Pipeliner, conn string) stateReads {
@@ -150,6 +161,7 @@ func (s *state) queueStateReads(ctx context.Context, p redis.Pipeliner, conn str
 		sync:    p.HGetAll(ctx, s.key(conn)),
 		pending: p.SCard(ctx, s.pendingKey(conn)),
 		errors:  p.HGetAll(ctx, s.errorsKey(conn)),
+		recon:   p.HGetAll(ctx, s.reconStatusKey(conn)),
 	}
 }
 
@@ -176,6 +188,7 @@ func (r stateReads) syncState() SyncState {
 		}
 	}
 	st.PagesSynced, _ = strconv.ParseInt(m["pages_synced"], 10, 64)
+	st.Reconcile = reconcileStatus(r.recon.Val())
 	return st
 }
 

@@ -122,9 +122,9 @@ func TestStateReaderStatesIsOneRoundTrip(t *testing.T) {
 	if _, err := r.States(context.Background(), ids); err != nil {
 		t.Fatal(err)
 	}
-	if c, p, n := rt.commands.Load(), rt.pipelines.Load(), rt.pipelined.Load(); c != 0 || p != 1 || n != int32(3*len(ids)) {
+	if c, p, n := rt.commands.Load(), rt.pipelines.Load(), rt.pipelined.Load(); c != 0 || p != 1 || n != int32(4*len(ids)) {
 		t.Errorf("States of %d connections: %d commands and %d pipelines of %d commands, want 0 and 1 of %d",
-			len(ids), c, p, n, 3*len(ids))
+			len(ids), c, p, n, 4*len(ids))
 	}
 
 	rt.pipelines.Store(0)

@@ -63,10 +63,15 @@ func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) e
 	if err != nil {
 		return err
 	}
+	reconcile := cfg.Sync.ReconcileInterval
+	if reconcile == 0 {
+		reconcile = -1 // disabled (the scheduler's zero means its default)
+	}
 	sched, err := schedule.New(schedule.Config{
 		Redis: c.rdb, Store: c.store, Enqueuer: jc, Reaper: reaper, KeyPrefix: cfg.Redis.KeyPrefix,
 		Tick: cfg.Control.Tick, LeaseTTL: cfg.Control.LeaderLease, SyncInterval: cfg.Sync.Interval,
-		Logger: log.Named("schedule"), Hooks: c.metrics.ScheduleHooks(schedule.Hooks{}),
+		ReconcileInterval: reconcile,
+		Logger:            log.Named("schedule"), Hooks: c.metrics.ScheduleHooks(schedule.Hooks{}),
 	})
 	if err != nil {
 		return err

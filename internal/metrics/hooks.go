@@ -93,7 +93,7 @@ func (o notionObserver) OnBackoffWait(_, reason string, d time.Duration) {
 }
 
 // JobHooks returns hooks for jobs.Config.Hooks that count synced pages,
-// sweeps, cursor moves and per-object errors, then call the matching
+// sweeps, cursor moves, per-object errors and reconciliation passes, then call the matching
 // function of base (if set).
 func (m *Metrics) JobHooks(base jobs.Hooks) jobs.Hooks {
 	h := base
@@ -121,6 +121,16 @@ func (m *Metrics) JobHooks(base jobs.Hooks) jobs.Hooks {
 		m.objectsErrored.Inc()
 		if base.OnObjectError != nil {
 			base.OnObjectError(connID, objectID, err)
+		}
+	}
+	h.OnReconcile = func(connID string, c jobs.ReconcileCounts) {
+		m.reconciles.Inc()
+		m.reconObjects.WithLabelValues("found_late").Add(float64(max(c.FoundLate, 0)))
+		m.reconObjects.WithLabelValues("confirmed_gone").Add(float64(max(c.ConfirmedGone, 0)))
+		m.reconObjects.WithLabelValues("unreachable").Add(float64(max(c.Unreachable, 0)))
+		m.reconObjects.WithLabelValues("retried").Add(float64(max(c.Retried, 0)))
+		if base.OnReconcile != nil {
+			base.OnReconcile(connID, c)
 		}
 	}
 	return h

@@ -195,6 +195,19 @@ func TestHooksRecordTheRightSeries(t *testing.T) {
 			want: map[string]float64{ns + "objects_errored_total": 1},
 		},
 		{
+			name: "reconciliation pass",
+			fire: func(m *metrics.Metrics) {
+				m.JobHooks(jobs.Hooks{}).OnReconcile("c1", jobs.ReconcileCounts{FoundLate: 4, ConfirmedGone: 2, Unreachable: 1, Retried: 3, Requests: 9})
+			},
+			want: map[string]float64{
+				ns + "reconcile_passes_total":                           1,
+				ns + `reconcile_objects_total{result="found_late"}`:     4,
+				ns + `reconcile_objects_total{result="confirmed_gone"}`: 2,
+				ns + `reconcile_objects_total{result="unreachable"}`:    1,
+				ns + `reconcile_objects_total{result="retried"}`:        3,
+			},
+		},
+		{
 			name: "control request",
 			fire: func(m *metrics.Metrics) {
 				m.ControlHooks(control.Hooks{}).OnRequest("GET /api/connections", 200, 500*time.Millisecond)
@@ -343,11 +356,13 @@ func TestHooksChainToBase(t *testing.T) {
 		OnSweep:          func(id string, d, e int) { rec.add("OnSweep", id, d, e) },
 		OnCursorAdvanced: func(id string, c time.Time) { rec.add("OnCursorAdvanced", id, c) },
 		OnObjectError:    func(id, obj string, err error) { rec.add("OnObjectError", id, obj, err) },
+		OnReconcile:      func(id string, c jobs.ReconcileCounts) { rec.add("OnReconcile", id, c) },
 	})
 	jh.OnPageSynced("c")
 	jh.OnSweep("c", 2, 1)
 	jh.OnCursorAdvanced("c", cursor)
 	jh.OnObjectError("c", "o", tokErr)
+	jh.OnReconcile("c", jobs.ReconcileCounts{FoundLate: 1})
 
 	ch := m.ControlHooks(control.Hooks{
 		OnRequest:       func(r string, s int, d time.Duration) { rec.add("OnRequest", r, s, d) },
@@ -381,6 +396,7 @@ func TestHooksChainToBase(t *testing.T) {
 		{"OnSweep", []any{"c", 2, 1}},
 		{"OnCursorAdvanced", []any{"c", cursor}},
 		{"OnObjectError", []any{"c", "o", tokErr}},
+		{"OnReconcile", []any{"c", jobs.ReconcileCounts{FoundLate: 1}}},
 		{"OnRequest", []any{"GET /x", 201, time.Second}},
 		{"OnOAuth", []any{control.OAuthDenied}},
 		{"OnNotionWebhook", []any{control.WebhookEnqueued}},

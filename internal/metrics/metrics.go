@@ -64,6 +64,8 @@ type Metrics struct {
 	sweepEnqueued   prometheus.Counter
 	cursorAdvances  prometheus.Counter
 	objectsErrored  prometheus.Counter
+	reconciles      prometheus.Counter
+	reconObjects    *prometheus.CounterVec // result
 	// control
 	controlRequests *prometheus.CounterVec   // route, status
 	controlSeconds  *prometheus.HistogramVec // route
@@ -129,6 +131,10 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			"Times a connection's sync cursor moved forward."),
 		objectsErrored: b.counter("objects_errored_total",
 			"Per-object sync errors that did not stop the connection's sync."),
+		reconciles: b.counter("reconcile_passes_total",
+			"Finished reconciliation passes (full comparisons of a connection's sink with what Notion shows)."),
+		reconObjects: b.counterVec("reconcile_objects_total",
+			"Objects reconciliation passes acted on, by result: found_late (missing or stale in the sink, handed to the drain), confirmed_gone (a direct GET confirmed it trashed, unshared or restricted: stored as a tombstone), unreachable (its confirming GET failed transiently: left alone), retried (a permanent per-object error retried).", "result"),
 		controlRequests: b.counterVec("control_requests_total",
 			"Control-plane HTTP requests, by route pattern (unmatched: none) and status code.", "route", "status"),
 		controlSeconds: b.histogramVec("control_request_seconds",
@@ -181,6 +187,9 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		m.notionBackoff.WithLabelValues(r)
 	}
 	m.notionBackoff.WithLabelValues(notionclient.ReasonServerError)
+	for _, r := range []string{"found_late", "confirmed_gone", "unreachable", "retried"} {
+		m.reconObjects.WithLabelValues(r)
+	}
 	for _, o := range []control.OAuthOutcome{control.OAuthConnected, control.OAuthReauthorized, control.OAuthBadRequest,
 		control.OAuthBadState, control.OAuthDenied, control.OAuthProviderError, control.OAuthExchangeFailed,
 		control.OAuthWorkspaceMismatch, control.OAuthStoreFailed, control.OAuthSyncNotEnqueued} {

@@ -358,3 +358,13 @@ const ManyReferences = 30
 // UnsharePage) without touching its last_edited_time: a page shared late
 // shows up with an old timestamp, as in Notion.
 func (s *Server) SharePage(ws, id string) error { return s.setShared(ws, id, true) }
+
+// SearchOmits reports whether the imperfections in force make search omit
+// page id (SearchOmitShare): tests use it to pick a page search cannot
+// find.
+func (s *Server) SearchOmits(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	nid, _ := normalizeID(id)
+	return omittedFromSearch(nid, s.dataLocked().imperfect.SearchOmitShare)
+}

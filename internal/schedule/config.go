@@ -57,6 +57,18 @@ type SweepBatchEnqueuer interface {
 	EnqueueSweeps(ctx context.Context, connIDs []string, slots []time.Time) error
 }
 
+// ReconcileEnqueuer is optionally implemented by an Enqueuer (jobs.Client
+// does). When it is and Config.ReconcileInterval is positive, each active
+// connection's reconciliation pass (a full comparison of the sink with
+// what Notion shows; see package jobs) is enqueued once per
+// ReconcileInterval, with the sweep whose slot window holds the
+// connection's period boundary (ReconcileSlot). The task id must be
+// derived from (connID, slot), so two schedulers that both act on it
+// produce one task.
+type ReconcileEnqueuer interface {
+	EnqueueReconcile(ctx context.Context, connID string, slot time.Time) error
+}
+
 // Reaper hands the work of tasks whose worker died to new tasks (package
 // jobs implements it: jobs.Reaper). The leader calls it first in every
 // tick, so a dead worker's connections go on within about the tasks' lease
@@ -119,6 +131,12 @@ type Config struct {
 	// SyncInterval is how often an active connection is swept, unless its
 	// metadata overrides it (MetaSyncInterval). At least Tick. Default 5m.
 	SyncInterval time.Duration
+	// ReconcileInterval is how often each active connection gets a
+	// reconciliation pass (when the Enqueuer implements ReconcileEnqueuer).
+	// Connections are spread over the interval by a hash of their id
+	// (ReconcileSlot), so a fleet's passes do not start at once. Default
+	// 24h; a negative value disables the passes.
+	ReconcileInterval time.Duration
 	// ParkInterval is how often a connection that needs re-authorization or
 	// is disconnected is looked at again by the sweep schedule (one read, no
 	// task). Default 1h.
@@ -166,6 +184,9 @@ type TickStats struct {
 	// SweepsEnqueued is how many sweep tasks were enqueued (or were already
 	// queued).
 	SweepsEnqueued int
+	// ReconcilesEnqueued is how many reconciliation passes were enqueued
+	// (or were already queued).
+	ReconcilesEnqueued int
 	// Skipped counts due entries that needed no task: a sweep of a paused
 	// connection, anything of a needs_reauth, disconnected or missing one,
 	// or a refresh that is no longer due by the record (another process
@@ -221,6 +242,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.MaxRefreshPerTick = cmpOr(c.MaxRefreshPerTick, 1000)
 	c.SyncInterval = cmpOr(c.SyncInterval, 5*time.Minute)
+	c.ReconcileInterval = cmpOr(c.ReconcileInterval, 24*time.Hour)
 	if c.SyncInterval < c.Tick {
 		return c, fmt.Errorf("schedule: SyncInterval (%s) must be at least Tick (%s)", c.SyncInterval, c.Tick)
 	}

@@ -25,6 +25,7 @@ type Scheduler struct {
 	enq        Enqueuer
 	enqAt      RefreshAtEnqueuer  // nil unless cfg.Enqueuer implements it
 	enqBatch   SweepBatchEnqueuer // nil unless cfg.Enqueuer implements it and SweepBatch > 1
+	enqRecon   ReconcileEnqueuer  // nil unless cfg.Enqueuer implements it and ReconcileInterval > 0
 	log        *zap.Logger
 	now        func() time.Time
 	leaseKey   string
@@ -62,6 +63,9 @@ func New(cfg Config) (*Scheduler, error) {
 	s.enqAt, _ = cfg.Enqueuer.(RefreshAtEnqueuer)
 	if cfg.SweepBatch > 1 {
 		s.enqBatch, _ = cfg.Enqueuer.(SweepBatchEnqueuer)
+	}
+	if cfg.ReconcileInterval > 0 {
+		s.enqRecon, _ = cfg.Enqueuer.(ReconcileEnqueuer)
 	}
 	return s, nil
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -138,9 +140,13 @@ func (s *Scheduler) tick(ctx context.Context, guard func() bool) (TickStats, err
 			return nil
 		})
 	}
+	var reconciles atomic.Int64
 	for i, z := range sweeps {
 		g.Go(func() error {
 			sweepOut[i], moves[i] = s.sweepOne(ctx, guard, z, conns, now, &failures)
+			if s.reconcileOne(ctx, guard, z, sweepOut[i], conns, &failures) {
+				reconciles.Add(1)
+			}
 			return nil
 		})
 	}
@@ -166,6 +172,7 @@ func (s *Scheduler) tick(ctx context.Context, guard func() bool) (TickStats, err
 	for _, o := range sweepOut {
 		count(o, &st.SweepsEnqueued)
 	}
+	st.ReconcilesEnqueued = int(reconciles.Load())
 	if failures.n > 0 && ctx.Err() == nil {
 		s.log.Warn("tick: some connections failed; they are retried later",
 			zap.Int("failures", failures.n), zap.String("conn_id", failures.id), zap.Error(failures.first))
@@ -326,6 +333,60 @@ func (s *Scheduler) sweepOne(ctx context.Context, guard func() bool, z redis.Z, 
 		mv.to = now.Add(s.cfg.ParkInterval)
 		return outSkipped, mv
 	}
+}
+
+// reconcileOne enqueues the connection's reconciliation pass when the
+// sweep of slot z (being handed out: out) is the first of a new
+// reconciliation period, i.e. the period boundary (ReconcileSlot) lies in
+// (slot - sweep interval, slot]. Slots come from the schedule, not from a
+// clock, so a late tick still asks at the right sweep. A failure is logged
+// with the tick's others; the sweep goes on (the next period asks again).
+func (s *Scheduler) reconcileOne(ctx context.Context, guard func() bool, z redis.Z, out outcome, conns map[string]fetched, failures *errLog) bool {
+	if s.enqRecon == nil || (out != outEnqueued && out != outBatched) {
+		return false
+	}
+	id, _ := z.Member.(string)
+	f := conns[id]
+	if f.err != nil || f.conn == nil || f.conn.Status != tokens.StatusActive {
+		return false
+	}
+	slot := time.UnixMilli(int64(z.Score))
+	boundary := ReconcileSlot(id, s.cfg.ReconcileInterval, slot)
+	if !boundary.After(slot.Add(-s.interval(f.conn))) {
+		return false
+	}
+	if guard != nil && !guard() {
+		return false
+	}
+	if err := duplicateOK(s.enqRecon.EnqueueReconcile(ctx, id, boundary)); err != nil {
+		failures.add(id, fmt.Errorf("enqueue reconciliation: %w", err))
+		return false
+	}
+	return true
+}
+
+// ReconcileOffset is where in each ReconcileInterval a connection's
+// reconciliation period starts: a hash of its id, so that a fleet's passes
+// are spread over the interval instead of falling due at once. It is whole
+// seconds, so a slot survives a round trip through a task id in ms.
+func ReconcileOffset(connID string, interval time.Duration) time.Duration {
+	secs := uint64(interval / time.Second)
+	if secs == 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(connID))
+	return time.Duration(h.Sum64()%secs) * time.Second
+}
+
+// ReconcileSlot is the start of connID's reconciliation period that holds
+// t (periods of interval, shifted by ReconcileOffset).
+func ReconcileSlot(connID string, interval time.Duration, t time.Time) time.Time {
+	if interval <= 0 {
+		return t
+	}
+	off := ReconcileOffset(connID, interval)
+	return t.Add(-off).Truncate(interval).Add(off)
 }
 
 // enqueueBatches hands out the sweeps sweepOne left for a batch, up to

@@ -715,3 +715,70 @@ func TestTickRunsTheReaper(t *testing.T) {
 		t.Fatalf("tick without a Reaper: Reaped %d", st.Reaped)
 	}
 }
+
+// reconEnqueuer also implements schedule.ReconcileEnqueuer.
+type reconEnqueuer struct {
+	fakeEnqueuer
+}
+
+func (f *reconEnqueuer) EnqueueReconcile(ctx context.Context, connID string, slot time.Time) error {
+	return f.add(ctx, fmt.Sprintf("reconcile:%s:%d", connID, slot.UnixMilli()))
+}
+
+// Each active connection gets one reconciliation pass per
+// ReconcileInterval, asked for by the sweep whose slot window holds the
+// connection's period boundary; the boundaries are spread by the
+// connection's id. A paused connection gets none.
+func TestReconcilePassesOncePerIntervalSpreadOverIt(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	q := newQueue()
+	ids := []string{"r1", "r2", "r3", "r4"}
+	for _, id := range ids {
+		e.connect(id, nil)
+	}
+	e.connect("paused", nil)
+	if err := e.store.Pause(t.Context(), "paused"); err != nil {
+		t.Fatal(err)
+	}
+	const interval = time.Hour
+	s := e.scheduler(&reconEnqueuer{fakeEnqueuer{name: "s", q: q}}, func(c *schedule.Config) {
+		c.RescanPerTick, c.ReconcileInterval = -1, interval
+	})
+	total := 0
+	for i := 0; i <= 24; i++ { // two hours of 5-minute ticks
+		e.clock.Set(t0.Add(time.Duration(i)*5*time.Minute + time.Second))
+		total += e.tick(s).ReconcilesEnqueued
+	}
+	got := q.acceptedWith("reconcile:")
+	offsets := map[time.Duration]bool{}
+	for _, id := range ids {
+		var mine []string
+		for _, g := range got {
+			if strings.HasPrefix(g, "reconcile:"+id+":") {
+				mine = append(mine, g)
+			}
+		}
+		// Boundaries in (first sweep, t0+2h]: two, each asked for once.
+		if len(mine) != 2 {
+			t.Errorf("%s: %d passes in two hours (%v), want 2", id, len(mine), mine)
+		}
+		off := schedule.ReconcileOffset(id, interval)
+		offsets[off] = true
+		for _, g := range mine {
+			ms, _ := strconv.ParseInt(g[strings.LastIndex(g, ":")+1:], 10, 64)
+			if slot := time.UnixMilli(ms); !schedule.ReconcileSlot(id, interval, slot).Equal(slot) {
+				t.Errorf("%s: pass slot %v is not a period boundary", id, slot)
+			}
+		}
+	}
+	if len(offsets) < 3 {
+		t.Errorf("offsets %v: connections not spread over the interval", offsets)
+	}
+	if slices.ContainsFunc(got, func(g string) bool { return strings.HasPrefix(g, "reconcile:paused:") }) {
+		t.Error("a paused connection got a reconciliation pass")
+	}
+	if total != len(got) {
+		t.Errorf("ticks reported %d passes, %d enqueued", total, len(got))
+	}
+}

@@ -24,6 +24,12 @@
 //     resurrect it.
 //   - Unshared: MarkUnshared records a 404 (the integration lost access)
 //     without deleting; a later successful fetch clears it.
+//   - Confirmed tombstones: Tombstone marks a stored object of any kind
+//     deleted with a reason (State.DeletedReason: trashed, unshared,
+//     restricted) once the reconciliation confirmed it with a direct GET;
+//     its version is the stored edit time observed then, so an object
+//     shared again comes back with its next fetch. List enumerates what a
+//     connection holds, for that comparison.
 //
 // # Concurrency
 //

@@ -35,6 +35,15 @@ type (
 	User = record.User
 	// Users is one complete listing of a connection's users.
 	Users = record.Users
+	// Reason says why an object is a tombstone.
+	Reason = record.Reason
+)
+
+// Tombstone reasons.
+const (
+	ReasonTrashed    = record.ReasonTrashed
+	ReasonUnshared   = record.ReasonUnshared
+	ReasonRestricted = record.ReasonRestricted
 )
 
 // Object kinds.
@@ -76,6 +85,20 @@ type Sink interface {
 	// database or a data source) at at (zero: now). Objects the sink does not hold are
 	// ignored.
 	MarkUnshared(ctx context.Context, connectionID, objectID string, at time.Time) error
+	// Tombstone records that a direct GET at at (zero: now) confirmed the
+	// object of kind gone for reason: it becomes a tombstone that keeps the
+	// stored content (the file sink removes a page's Markdown), with
+	// State.DeletedReason set. Its version is the stored edit time observed
+	// at at (record.ConfirmedTombstoneVersion): a fetch that started
+	// earlier is rejected, a later one restores the object. An object the
+	// sink does not hold, or holds from a fetch after at, is left alone.
+	// kind is any kind the sink stores, so the call extends to new ones.
+	Tombstone(ctx context.Context, connectionID string, kind Kind, objectID string, reason Reason, at time.Time) error
+	// List calls fn with the id and state of each object of kind the sink
+	// holds for the connection, tombstones included, in no set order. An
+	// error from fn stops the listing and is returned. The reconciliation
+	// compares it with what Notion shows.
+	List(ctx context.Context, connectionID string, kind Kind, fn func(id string, st State) error) error
 	// Stat returns the stored state of an object, or ErrNotFound. Sync jobs
 	// use it to skip fetching block trees of pages that did not change.
 	Stat(ctx context.Context, connectionID string, kind Kind, objectID string) (State, error)

@@ -44,6 +44,9 @@
 // synced_at) is older than the stored one is rejected (PutPage returns
 // written=false); deletions are tombstones (the JSON document stays, marked
 // deleted, its Markdown file is removed); MarkUnshared marks the document.
+// Tombstone (a deletion a direct GET confirmed) does the same and records
+// "deleted_reason" in "_notionsync": trashed, unshared or restricted (an
+// archived page written by PutPage says trashed).
 //
 // # Atomicity and durability
 //

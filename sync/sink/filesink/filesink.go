@@ -296,7 +296,7 @@ func (s *Sink) PutPage(ctx context.Context, p *record.Page) (written bool, err e
 		}
 		m.setVersion(v)
 		if np.Archived {
-			m.Deleted, m.DeletedAt = true, np.LastEditedTime
+			m.Deleted, m.DeletedAt, m.DeletedReason = true, np.LastEditedTime, record.ReasonTrashed
 			if exists && cur.Deleted {
 				m.DeletedAt = cur.DeletedAt
 			}
@@ -413,7 +413,7 @@ func (s *Sink) putSchema(ctx context.Context, object json.RawMessage, v record.V
 		}
 		m.setVersion(v)
 		if archived {
-			m.Deleted, m.DeletedAt = true, m.LastEditedTime
+			m.Deleted, m.DeletedAt, m.DeletedReason = true, m.LastEditedTime, record.ReasonTrashed
 			if exists && cur.Deleted {
 				m.DeletedAt = cur.DeletedAt
 			}
@@ -485,6 +485,107 @@ func (s *Sink) delete(ctx context.Context, conn string, kind record.Kind, rawID 
 		// their Markdown: the mirror shows what Notion shows.
 		return s.write(dir, doc, d, nil, true, nil)
 	})
+}
+
+// Tombstone records that a direct GET at at confirmed the object gone for
+// reason (see sink.Sink): the stored document is kept, marked deleted with
+// the reason, and a page's Markdown file is removed. Its version is the
+// stored edit time observed at at, so a later fetch restores the object.
+func (s *Sink) Tombstone(ctx context.Context, conn string, kind record.Kind, rawID string, reason record.Reason, at time.Time) error {
+	end, err := s.begin()
+	if err != nil {
+		return err
+	}
+	defer end()
+	id, err := validate(conn, kind, rawID)
+	if err != nil {
+		return err
+	}
+	if !record.ValidReason(reason) {
+		return fmt.Errorf("filesink: tombstone of %s %s: unknown reason %q", kind, id, reason)
+	}
+	if at.IsZero() {
+		at = s.now()
+	}
+	at = record.NormalizeTime(at)
+	if _, doc := s.path(conn, kind, id); !fileExists(doc) {
+		return nil // nothing stored: nothing to mark
+	}
+	return s.withLock(ctx, conn, kind, id, func(dir, doc string) error {
+		d, err := readDocument(doc)
+		if notExist(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		cur := d.meta.state()
+		v := record.ConfirmedTombstoneVersion(cur.Version, at)
+		if !v.Supersedes(cur.Version) {
+			s.log.Debug("filesink: tombstone older than the stored copy ignored", zap.String("connection_id", conn),
+				zap.String("id", id), zap.Stringer("stored", cur.Version), zap.Stringer("incoming", v))
+			return nil
+		}
+		d.meta.setVersion(v)
+		if !d.meta.Deleted {
+			d.meta.Deleted, d.meta.DeletedAt = true, at
+		}
+		d.meta.DeletedReason = reason
+		if reason == record.ReasonUnshared && !d.meta.Unshared {
+			d.meta.Unshared, d.meta.UnsharedAt = true, at
+		}
+		return s.write(dir, doc, d, nil, true, nil)
+	})
+}
+
+// List calls fn with the id and state of each object of kind stored for
+// the connection. Documents that cannot be read are skipped with a warning
+// (Stat and GetPage report them); fn runs with no lock held.
+func (s *Sink) List(ctx context.Context, conn string, kind record.Kind, fn func(id string, st record.State) error) error {
+	end, err := s.begin()
+	if err != nil {
+		return err
+	}
+	defer end()
+	if err := record.ValidateConnectionID(conn); err != nil {
+		return err
+	}
+	if kind != record.KindPage && kind != record.KindDatabase && kind != record.KindDataSource {
+		return fmt.Errorf("filesink: unknown object kind %q", kind)
+	}
+	dir := filepath.Join(s.root, conn, dirName(kind))
+	entries, err := os.ReadDir(dir)
+	if notExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("filesink: list %s: %w", kind, err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || filepath.Ext(name) != ".json" {
+			continue
+		}
+		id, err := record.NormalizeID(name[:len(name)-len(".json")])
+		if err != nil || id+".json" != name {
+			continue // not a document of this package (a temp file, ...)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		m, err := readMeta(filepath.Join(dir, name))
+		if notExist(err) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			s.log.Warn("filesink: unreadable document skipped in listing", zap.String("connection_id", conn), zap.String("id", id), zap.Error(err))
+			continue
+		}
+		if err := fn(id, m.state()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func mustString(s string) json.RawMessage {

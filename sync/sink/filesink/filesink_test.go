@@ -469,3 +469,36 @@ func BenchmarkFileSinkPutPage(b *testing.B) {
 		}
 	}
 }
+
+// A confirmed tombstone removes the page's Markdown and keeps the JSON
+// document as the tombstone record, with its reason.
+func TestConfirmedTombstoneRemovesMarkdown(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := open(t, root)
+	p := sinktest.NewPage(sinktest.PageID(70), "Gone", sinktest.Base, sinktest.Base.Add(time.Minute))
+	if _, err := s.PutPage(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, sinktest.Conn, "pages")
+	if _, err := os.Stat(filepath.Join(dir, p.ID+".md")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Tombstone(ctx, sinktest.Conn, sink.KindPage, p.ID, sink.ReasonUnshared, sinktest.Base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, p.ID+".md")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("markdown of a confirmed-gone page still there: %v", err)
+	}
+	m := readJSON(t, filepath.Join(dir, p.ID+".json"))
+	var meta struct {
+		Deleted bool   `json:"deleted"`
+		Reason  string `json:"deleted_reason"`
+	}
+	if err := json.Unmarshal(m["_notionsync"], &meta); err != nil || !meta.Deleted || meta.Reason != "unshared" {
+		t.Errorf("tombstone record: %s (%v)", m["_notionsync"], err)
+	}
+	if m["properties"] == nil {
+		t.Error("tombstone record lost the stored content")
+	}
+}

@@ -24,23 +24,24 @@ const formatVersion = 1
 
 // meta is the "_notionsync" member of a stored document.
 type meta struct {
-	Format            int         `json:"format"`
-	Kind              record.Kind `json:"kind"`
-	ConnectionID      string      `json:"connection_id"`
-	ID                string      `json:"id"`
-	ParentType        string      `json:"parent_type,omitempty"`
-	ParentID          string      `json:"parent_id,omitempty"`
-	DatabaseID        string      `json:"database_id,omitempty"`
-	DataSourceID      string      `json:"data_source_id,omitempty"`
-	Title             string      `json:"title"`
-	LastEditedTime    time.Time   `json:"last_edited_time,omitzero"`
-	SyncedAt          time.Time   `json:"synced_at,omitzero"`
-	Deleted           bool        `json:"deleted"`
-	DeletedAt         time.Time   `json:"deleted_at,omitzero"`
-	Unshared          bool        `json:"unshared"`
-	UnsharedAt        time.Time   `json:"unshared_at,omitzero"`
-	VersionEditedAt   time.Time   `json:"version_edited_at"`
-	VersionObservedAt time.Time   `json:"version_observed_at"`
+	Format            int           `json:"format"`
+	Kind              record.Kind   `json:"kind"`
+	ConnectionID      string        `json:"connection_id"`
+	ID                string        `json:"id"`
+	ParentType        string        `json:"parent_type,omitempty"`
+	ParentID          string        `json:"parent_id,omitempty"`
+	DatabaseID        string        `json:"database_id,omitempty"`
+	DataSourceID      string        `json:"data_source_id,omitempty"`
+	Title             string        `json:"title"`
+	LastEditedTime    time.Time     `json:"last_edited_time,omitzero"`
+	SyncedAt          time.Time     `json:"synced_at,omitzero"`
+	Deleted           bool          `json:"deleted"`
+	DeletedAt         time.Time     `json:"deleted_at,omitzero"`
+	DeletedReason     record.Reason `json:"deleted_reason,omitempty"`
+	Unshared          bool          `json:"unshared"`
+	UnsharedAt        time.Time     `json:"unshared_at,omitzero"`
+	VersionEditedAt   time.Time     `json:"version_edited_at"`
+	VersionObservedAt time.Time     `json:"version_observed_at"`
 }
 
 func (m *meta) state() record.State {
@@ -50,6 +51,7 @@ func (m *meta) state() record.State {
 		SyncedAt:       m.SyncedAt,
 		DeletedAt:      m.DeletedAt,
 		UnsharedAt:     m.UnsharedAt,
+		DeletedReason:  m.DeletedReason,
 	}
 }
 

@@ -15,7 +15,9 @@
 //     title, last_edited_time, properties (jsonb: the page's
 //     properties), object (jsonb: the page object), blocks (jsonb: the block
 //     tree, each block with a "children" array), synced_at, deleted_at
-//     (tombstone), unshared_at (404), version_edited_at and
+//     (tombstone), deleted_reason (trashed, unshared, restricted; NULL for
+//     live rows and older tombstones; migration 0003), unshared_at (404),
+//     version_edited_at and
 //     version_observed_at (the Version of the last applied change), updated_at.
 //   - databases, likewise, with schema (jsonb: the database's properties)
 //     and no blocks. Under Notion-Version 2025-09-03 a database is a
@@ -53,7 +55,9 @@
 // concurrent writers of one row are serialized by PostgreSQL's row lock and
 // the newest version wins in any arrival order. Deletions are tombstones:
 // deleted_at is set, the row and its content are kept. MarkUnshared sets
-// unshared_at.
+// unshared_at. Tombstone sets deleted_at and deleted_reason (and
+// unshared_at for the reason unshared) with the stored edit time observed
+// at the confirming GET as its version, so a later fetch restores the row.
 //
 // # Text PostgreSQL cannot hold
 //

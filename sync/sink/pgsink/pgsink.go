@@ -145,6 +145,7 @@ func upsertTail(editedParam, syncedParam string) string {
 	deleted_at = CASE WHEN ` + accepted + `
 		THEN CASE WHEN excluded.deleted_at IS NULL THEN NULL ELSE COALESCE(p.deleted_at, excluded.deleted_at) END
 		ELSE p.deleted_at END,
+	deleted_reason = CASE WHEN ` + accepted + ` THEN excluded.deleted_reason ELSE p.deleted_reason END,
 	unshared_at = CASE WHEN ` + clearsUnshared + ` THEN NULL ELSE p.unshared_at END,
 	updated_at = now()
 WHERE ` + accepted + ` OR ` + clearsUnshared + `
@@ -155,9 +156,10 @@ RETURNING version_edited_at = ` + editedParam + ` AND version_observed_at = ` + 
 // id, $5 database, $6 title, $7 last edited, $8 object, $9 blocks (NULL:
 // keep), $10 synced at, $11 deleted at, $12 data source.
 var upsertPage = `INSERT INTO pages AS p (connection_id, page_id, parent_type, parent_id, database_id, title,
-	last_edited_time, properties, object, blocks, synced_at, deleted_at,
+	last_edited_time, properties, object, blocks, synced_at, deleted_at, deleted_reason,
 	version_edited_at, version_observed_at, data_source_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb -> 'properties', $8, $9, $10, $11, $7, $10, $12)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb -> 'properties', $8, $9, $10, $11,
+	CASE WHEN $11::timestamptz IS NULL THEN NULL ELSE 'trashed' END, $7, $10, $12)
 ON CONFLICT (connection_id, page_id) DO UPDATE SET
 	` + ifAccepted("parent_type", "parent_id", "database_id", "data_source_id", "title", "last_edited_time",
 	"properties", "object", "synced_at", "version_edited_at", "version_observed_at") + `,
@@ -168,8 +170,9 @@ ON CONFLICT (connection_id, page_id) DO UPDATE SET
 // parent id, $5 title, $6 last edited, $7 object, $8 synced at, $9 deleted
 // at.
 var upsertDatabase = `INSERT INTO databases AS p (connection_id, database_id, parent_type, parent_id, title,
-	last_edited_time, schema, object, synced_at, deleted_at, version_edited_at, version_observed_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb -> 'properties', $7, $8, $9, $6, $8)
+	last_edited_time, schema, object, synced_at, deleted_at, deleted_reason, version_edited_at, version_observed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb -> 'properties', $7, $8, $9,
+	CASE WHEN $9::timestamptz IS NULL THEN NULL ELSE 'trashed' END, $6, $8)
 ON CONFLICT (connection_id, database_id) DO UPDATE SET
 	` + ifAccepted("parent_type", "parent_id", "title", "last_edited_time",
 	"schema", "object", "synced_at", "version_edited_at", "version_observed_at") +
@@ -178,8 +181,9 @@ ON CONFLICT (connection_id, database_id) DO UPDATE SET
 // upsertDataSource parameters: $1 connection, $2 data source, $3 database,
 // $4 title, $5 last edited, $6 object, $7 synced at, $8 deleted at.
 var upsertDataSource = `INSERT INTO data_sources AS p (connection_id, data_source_id, database_id, title,
-	last_edited_time, schema, object, synced_at, deleted_at, version_edited_at, version_observed_at)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb -> 'properties', $6, $7, $8, $5, $7)
+	last_edited_time, schema, object, synced_at, deleted_at, deleted_reason, version_edited_at, version_observed_at)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb -> 'properties', $6, $7, $8,
+	CASE WHEN $8::timestamptz IS NULL THEN NULL ELSE 'trashed' END, $5, $7)
 ON CONFLICT (connection_id, data_source_id) DO UPDATE SET
 	` + ifAccepted("database_id", "title", "last_edited_time",
 	"schema", "object", "synced_at", "version_edited_at", "version_observed_at") +
@@ -361,6 +365,107 @@ WHERE ` + accepted
 	return nil
 }
 
+// tombstoneSQL marks a stored object deleted for a reason, with the
+// version the confirming GET gives it (record.ConfirmedTombstoneVersion,
+// computed here from the stored version). $1 connection, $2 id, $3 at,
+// $4 reason. Rows observed after $3 are left alone.
+const tombstoneSQL = `UPDATE %[1]s AS p SET
+	deleted_at = COALESCE(p.deleted_at, $3),
+	deleted_reason = $4,
+	unshared_at = CASE WHEN $4 = 'unshared' THEN COALESCE(p.unshared_at, $3) ELSE p.unshared_at END,
+	version_observed_at = $3,
+	updated_at = now()
+WHERE connection_id = $1 AND %[2]s = $2 AND p.version_observed_at <= $3`
+
+// Tombstone records that a direct GET at at confirmed the object gone for
+// reason (see sink.Sink): the row keeps its content and is marked deleted
+// with the reason; its version becomes the stored edit time observed at
+// at, so a later fetch restores it. Objects not stored are ignored.
+func (s *Sink) Tombstone(ctx context.Context, connectionID string, kind record.Kind, objectID string, reason record.Reason, at time.Time) error {
+	id, err := validate(connectionID, kind, objectID)
+	if err != nil {
+		return err
+	}
+	if !record.ValidReason(reason) {
+		return fmt.Errorf("pgsink: tombstone of %s %s: unknown reason %q", kind, id, reason)
+	}
+	if at.IsZero() {
+		at = s.now()
+	}
+	at = record.NormalizeTime(at)
+	tbl, idCol := table(kind)
+	err = s.withConn(ctx, func(c *pgx.Conn) error {
+		_, err := c.Exec(ctx, fmt.Sprintf(tombstoneSQL, tbl, idCol), connectionID, id, at, string(reason))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("pgsink: tombstone %s %s: %w", kind, id, err)
+	}
+	return nil
+}
+
+// listBatch is how many rows one query of List reads: fn runs between
+// queries, with no database connection held.
+const listBatch = 1000
+
+// List calls fn with the id and state of each object of kind stored for
+// the connection, in id order, reading listBatch rows per query.
+func (s *Sink) List(ctx context.Context, connectionID string, kind record.Kind, fn func(id string, st record.State) error) error {
+	if err := record.ValidateConnectionID(connectionID); err != nil {
+		return err
+	}
+	if kind != record.KindPage && kind != record.KindDatabase && kind != record.KindDataSource {
+		return fmt.Errorf("pgsink: unknown object kind %q", kind)
+	}
+	tbl, idCol := table(kind)
+	q := `SELECT ` + idCol + `::text, ` + stateColumns + ` FROM ` + tbl + `
+WHERE connection_id = $1 AND ` + idCol + ` > $2::uuid ORDER BY ` + idCol + ` LIMIT ` + fmt.Sprint(listBatch)
+	after := "00000000-0000-0000-0000-000000000000"
+	first := true
+	for {
+		type row struct {
+			id string
+			st record.State
+		}
+		var batch []row
+		err := s.withConn(ctx, func(c *pgx.Conn) error {
+			// The nil uuid itself is a valid id: the first query includes it.
+			op := q
+			if first {
+				op = strings.Replace(q, "> $2::uuid", ">= $2::uuid", 1)
+			}
+			rows, err := c.Query(ctx, op, connectionID, after)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var r row
+				var st stateScan
+				if err := rows.Scan(append([]any{&r.id}, st.dest()...)...); err != nil {
+					return err
+				}
+				r.st = st.state()
+				batch = append(batch, r)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return fmt.Errorf("pgsink: list %s: %w", kind, err)
+		}
+		first = false
+		for _, r := range batch {
+			if err := fn(r.id, r.st); err != nil {
+				return err
+			}
+		}
+		if len(batch) < listBatch {
+			return nil
+		}
+		after = batch[len(batch)-1].id
+	}
+}
+
 const markUnshared = `WITH pg AS (
 	UPDATE pages SET unshared_at = $3, updated_at = now()
 	WHERE connection_id = $1 AND page_id = $2 AND unshared_at IS NULL AND (synced_at IS NULL OR synced_at <= $3)
@@ -399,15 +504,16 @@ func (s *Sink) MarkUnshared(ctx context.Context, connectionID, objectID string, 
 }
 
 // stateColumns are scanned by scanState, in this order.
-const stateColumns = `version_edited_at, version_observed_at, last_edited_time, synced_at, deleted_at, unshared_at`
+const stateColumns = `version_edited_at, version_observed_at, last_edited_time, synced_at, deleted_at, unshared_at, deleted_reason`
 
 type stateScan struct {
 	versionEdited, versionObserved     time.Time
 	lastEdited, synced, deleted, unshd *time.Time
+	reason                             *string
 }
 
 func (st *stateScan) dest() []any {
-	return []any{&st.versionEdited, &st.versionObserved, &st.lastEdited, &st.synced, &st.deleted, &st.unshd}
+	return []any{&st.versionEdited, &st.versionObserved, &st.lastEdited, &st.synced, &st.deleted, &st.unshd, &st.reason}
 }
 
 func utc(t *time.Time) time.Time {
@@ -424,6 +530,7 @@ func (st *stateScan) state() record.State {
 		SyncedAt:       utc(st.synced),
 		DeletedAt:      utc(st.deleted),
 		UnsharedAt:     utc(st.unshd),
+		DeletedReason:  record.Reason(deref(st.reason)),
 	}
 }
 

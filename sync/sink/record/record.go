@@ -144,6 +144,30 @@ type State struct {
 	DeletedAt time.Time
 	// UnsharedAt is set (non-zero) when Notion answered 404.
 	UnsharedAt time.Time
+	// DeletedReason says why a tombstone is one (a Reason; "" for a
+	// tombstone written before reasons existed, or by DeletePage).
+	DeletedReason Reason
+}
+
+// Reason says why an object became a tombstone.
+type Reason string
+
+// Tombstone reasons.
+const (
+	// ReasonTrashed: Notion reports the object archived or in_trash.
+	ReasonTrashed Reason = "trashed"
+	// ReasonUnshared: Notion answered 404 object_not_found to a direct
+	// GET (the object is no longer shared with the integration, or was
+	// deleted for good: Notion does not tell them apart).
+	ReasonUnshared Reason = "unshared"
+	// ReasonRestricted: Notion answered 403 restricted_resource to a
+	// direct GET: the integration lost its capability for the object.
+	ReasonRestricted Reason = "restricted"
+)
+
+// ValidReason reports whether r is one of the tombstone reasons.
+func ValidReason(r Reason) bool {
+	return r == ReasonTrashed || r == ReasonUnshared || r == ReasonRestricted
 }
 
 // Deleted reports whether the object is a tombstone.
@@ -183,6 +207,21 @@ func (v Version) String() string {
 func TombstoneVersion(at time.Time) Version {
 	at = NormalizeTime(at)
 	return Version{EditedAt: at.Truncate(time.Minute), ObservedAt: at}
+}
+
+// ConfirmedTombstoneVersion is the Version of a tombstone that a direct
+// GET at at confirmed over stored version v: the stored edit time, observed
+// at at. A fetch that started before at is older and rejected; a later
+// fetch of the same (or a newer) edit wins, so an object shared again with
+// an old last_edited_time (Notion keeps it when sharing) comes back on its
+// next fetch instead of staying deleted for ever. A tombstone observed
+// before what is stored keeps v (the caller ignores it).
+func ConfirmedTombstoneVersion(v Version, at time.Time) Version {
+	at = NormalizeTime(at)
+	if v.EditedAt.IsZero() {
+		return TombstoneVersion(at)
+	}
+	return Version{EditedAt: v.EditedAt, ObservedAt: at}
 }
 
 // UnsharedApplies reports whether MarkUnshared at at changes state s.

@@ -353,6 +353,145 @@ func Run(t *testing.T, newStore Factory) {
 		}
 	})
 
+	t.Run("ConfirmedTombstone", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		id, dbID := PageID(40), PageID(41)
+		live := NewPage(id, "live", Base, Base.Add(m))
+		put(t, s, live)
+		if _, err := s.PutDatabase(ctx, NewDatabase(dbID, "db", Base, Base.Add(m))); err != nil {
+			t.Fatal(err)
+		}
+		// A confirmation observed before the stored fetch is stale.
+		if err := s.Tombstone(ctx, Conn, sink.KindPage, id, sink.ReasonUnshared, Base.Add(30*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if st := stat(t, s, sink.KindPage, id); st.Deleted() {
+			t.Fatalf("stale confirmation applied: %+v", st)
+		}
+		at := Base.Add(10*m + 5*time.Second)
+		if err := s.Tombstone(ctx, Conn, sink.KindPage, id, sink.ReasonUnshared, at); err != nil {
+			t.Fatal(err)
+		}
+		got, st := getPage(t, s, id)
+		if !st.Deleted() || !st.DeletedAt.Equal(at) || st.DeletedReason != sink.ReasonUnshared || !st.Unshared() || !got.Archived {
+			t.Fatalf("unshared page not a tombstone with its reason: %+v", st)
+		}
+		if st.Version != version(Base, at) {
+			t.Errorf("tombstone version %v, want the stored edit observed at the confirmation", st.Version)
+		}
+		if got.Object == nil || got.Title != "live" {
+			t.Error("tombstone lost the stored content")
+		}
+		// Kinds: a database is confirmed gone the same way.
+		if err := s.Tombstone(ctx, Conn, sink.KindDatabase, dbID, sink.ReasonRestricted, at); err != nil {
+			t.Fatal(err)
+		}
+		if st := stat(t, s, sink.KindDatabase, dbID); !st.Deleted() || st.DeletedReason != sink.ReasonRestricted || st.Unshared() {
+			t.Errorf("database: %+v", st)
+		}
+		// Shared again with its old last_edited_time (Notion keeps it): a
+		// later fetch of the same edit restores the page.
+		if !put(t, s, NewPage(id, "back", Base, at.Add(m))) {
+			t.Fatal("a fetch after the confirmation was rejected")
+		}
+		if st := stat(t, s, sink.KindPage, id); st.Deleted() || st.DeletedReason != "" || st.Unshared() {
+			t.Errorf("not restored: %+v", st)
+		}
+		// Objects not stored are ignored; a bad reason is refused.
+		if err := s.Tombstone(ctx, Conn, sink.KindPage, PageID(42), sink.ReasonUnshared, at); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Stat(ctx, Conn, sink.KindPage, PageID(42)); !errors.Is(err, sink.ErrNotFound) {
+			t.Errorf("tombstone of an object never stored: %v", err)
+		}
+		if err := s.Tombstone(ctx, Conn, sink.KindPage, id, "gone", at); err == nil {
+			t.Error("unknown reason accepted")
+		}
+		// An archived write says why.
+		archived := NewPage(id, "trashed", Base.Add(20*m), Base.Add(21*m))
+		archived.Archived = true
+		put(t, s, archived)
+		if st := stat(t, s, sink.KindPage, id); !st.Deleted() || st.DeletedReason != sink.ReasonTrashed {
+			t.Errorf("archived page: %+v", st)
+		}
+	})
+
+	t.Run("RemovedBlocksDisappear", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		id := PageID(43)
+		v1 := NewPage(id, "v1", Base, Base.Add(m))
+		put(t, s, v1)
+		v2 := NewPage(id, "v2", Base.Add(2*m), Base.Add(3*m))
+		// The list with its nested paragraph and the unknown block removed.
+		v2.Blocks = []sink.Block{v1.Blocks[0], v1.Blocks[3]}
+		if !put(t, s, v2) {
+			t.Fatal("not written")
+		}
+		got, _ := getPage(t, s, id)
+		SameBlocks(t, got.Blocks, v2.Blocks)
+	})
+
+	t.Run("List", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		want := map[string]bool{}
+		for i := range 5 {
+			id := PageID(50 + i)
+			put(t, s, NewPage(id, "p", Base, Base.Add(m)))
+			want[id] = i == 3
+		}
+		if err := s.DeletePage(ctx, Conn, PageID(53), Base.Add(5*m)); err != nil {
+			t.Fatal(err)
+		}
+		dbID := PageID(60)
+		if _, err := s.PutDatabase(ctx, NewDatabase(dbID, "db", Base, Base.Add(m))); err != nil {
+			t.Fatal(err)
+		}
+		// Another connection's objects are not listed.
+		other := NewPage(PageID(61), "other", Base, Base.Add(m))
+		other.ConnectionID = "conn_B"
+		put(t, s, other)
+		got := map[string]bool{}
+		err := s.List(ctx, Conn, sink.KindPage, func(id string, st sink.State) error {
+			got[id] = st.Deleted()
+			if !st.HasContent() {
+				t.Errorf("%s listed without content: %+v", id, st)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("listed %v, want %v", got, want)
+		}
+		for id, del := range want {
+			if d, ok := got[id]; !ok || d != del {
+				t.Errorf("%s: listed %v (deleted %v), want deleted %v", id, ok, d, del)
+			}
+		}
+		var dbs []string
+		if err := s.List(ctx, Conn, sink.KindDatabase, func(id string, _ sink.State) error { dbs = append(dbs, id); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(dbs) != 1 || dbs[0] != dbID {
+			t.Errorf("databases %v, want [%s]", dbs, dbID)
+		}
+		stop := errors.New("stop")
+		n := 0
+		if err := s.List(ctx, Conn, sink.KindPage, func(string, sink.State) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+			t.Errorf("fn's error: got %v after %d calls", err, n)
+		}
+		if err := s.List(ctx, "no-such-conn", sink.KindPage, func(string, sink.State) error { t.Error("called"); return nil }); err != nil {
+			t.Errorf("empty connection: %v", err)
+		}
+		if err := s.List(ctx, "bad conn/..", sink.KindPage, func(string, sink.State) error { return nil }); !errors.Is(err, sink.ErrInvalidID) {
+			t.Errorf("bad connection id: %v", err)
+		}
+	})
+
 	t.Run("Unshared", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
