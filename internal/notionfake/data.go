@@ -111,6 +111,9 @@ type Page struct {
 	// a rich text array under the title property's name replaces the
 	// title's single text run (to test titles of more than 25 items).
 	Properties map[string]any
+	// Icon and Cover are the page's icon and cover: nil, or a file object
+	// (FileObject, ExternalFileObject; an icon may also be an emoji object).
+	Icon, Cover any
 	// Archived is rendered as both archived and in_trash.
 	Archived bool
 	// CreatedTime and LastEditedTime are rendered rounded down to the minute.
@@ -372,6 +375,7 @@ func (s *Server) registerDataRoutes() {
 	s.mux.Handle("GET /v1/pages/{id}/properties/{property_id}", s.dataHandler(EndpointGetPageProperty, (*Server).getPageProperty))
 	s.mux.Handle("GET /v1/data_sources/{id}", s.dataHandler(EndpointGetDataSource, (*Server).getDataSource))
 	s.mux.Handle("POST /v1/data_sources/{id}/query", s.dataHandler(EndpointQueryDataSource, (*Server).queryDataSource))
+	s.mux.HandleFunc("GET /_files/{ws}/{id}/{name}", s.serveFile)
 }
 
 // statusRecorder remembers the status Authenticate wrote.
@@ -471,7 +475,7 @@ func (s *Server) answerLocked(kind EndpointKind, token string, req *dataRequest,
 			a.retryAfter = strconv.FormatInt(secs, 10)
 		}
 	} else {
-		a.body = mustMarshal(result)
+		a.body = s.signFileURLs(mustMarshal(result), requestBase(req.r), req.now)
 	}
 	if fault.kind == dataFaultMalformed {
 		a.status = http.StatusOK

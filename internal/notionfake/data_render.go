@@ -88,6 +88,8 @@ func (d *wsData) renderPage(p *Page, ro renderOpts) pageJSON {
 		LastEditedTime: notionTime(p.LastEditedTime),
 		CreatedBy:      user,
 		LastEditedBy:   user,
+		Icon:           p.Icon,
+		Cover:          p.Cover,
 		Parent:         d.pageParentJSON(p, ro.dataSources),
 		Archived:       p.Archived,
 		InTrash:        p.Archived,

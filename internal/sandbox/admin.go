@@ -337,6 +337,9 @@ type SeedJSON struct {
 	// options of the same names.
 	MultiSourceDatabases int `json:"multi_source_databases"`
 	ManyReferenceRows    int `json:"many_reference_rows"`
+	// Files is notionfake's SeedSpec.Files: Notion-hosted files behind
+	// signed, expiring URLs.
+	Files bool `json:"files"`
 }
 
 func (s *Sandbox) handleWorkspace(w http.ResponseWriter, _ *http.Request) {
@@ -348,6 +351,7 @@ func (s *Sandbox) handleWorkspace(w http.ResponseWriter, _ *http.Request) {
 			BlockDepth: sp.BlockDepth, Databases: sp.Databases, Rows: sp.RowsPerDatabase,
 			BlocksPerRow: sp.BlocksPerRow, UnknownBlocks: sp.UnknownBlocks, History: sp.History.String(),
 			MultiSourceDatabases: sp.MultiSourceDatabases, ManyReferenceRows: sp.ManyReferenceRows,
+			Files: sp.Files,
 		},
 		PageIDs:        nonNil(res.PageIDs),
 		DatabaseIDs:    nonNil(res.DatabaseIDs),

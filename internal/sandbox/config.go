@@ -195,6 +195,8 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 		"how many databases get a second data source (2022-06-28 cannot query them)")
 	fs.IntVar(&cfg.Seed.ManyReferenceRows, "many-reference-rows", cfg.Seed.ManyReferenceRows,
 		"rows per database with 30 relation, people and rich_text items (more than Notion's 25 per value)")
+	fs.BoolVar(&cfg.Seed.Files, "files", cfg.Seed.Files,
+		"give pages and rows Notion-hosted files (icons, covers, file blocks, files properties) behind signed URLs that expire after an hour")
 	fs.DurationVar(&cfg.Seed.History, "history", cfg.Seed.History, "spread created and edited times over this past `duration`")
 	fs.DurationVar(&cfg.AccessTokenLifetime, "access-token-lifetime", cfg.AccessTokenLifetime,
 		"how long access tokens are accepted (0: forever)")
