@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/notionsync/notionsync/sync/files"
 	"github.com/notionsync/notionsync/sync/notionclient"
 	"github.com/notionsync/notionsync/sync/sink"
 	"github.com/notionsync/notionsync/tokens"
@@ -92,6 +93,11 @@ type Config struct {
 	// connections are taken over within about ClaimTTL plus the
 	// scheduler's tick (see lease.go). At least 1s; default 8s.
 	ClaimTTL time.Duration
+	// Files downloads the Notion-hosted files pages reference into the
+	// sink, when the sink is a record.FileStore (both backends are).
+	// Default nil: files are not downloaded (the stored objects keep
+	// Notion's expiring URLs).
+	Files *files.Downloader
 	// Logger; default none.
 	Logger *zap.Logger
 	// Now is the clock. Default time.Now.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/notionsync/notionsync/internal/notionfake"
 	"github.com/notionsync/notionsync/internal/redistest"
 	"github.com/notionsync/notionsync/jobs"
+	"github.com/notionsync/notionsync/sync/files"
 	"github.com/notionsync/notionsync/sync/notionclient"
 	"github.com/notionsync/notionsync/sync/sink"
 	"github.com/notionsync/notionsync/tokens"
@@ -93,6 +95,9 @@ type envOpts struct {
 	// wrapSink wraps the sink the handlers write to (env.sink stays the
 	// one underneath, for reading).
 	wrapSink func(sink.Sink) sink.Sink
+	// files, when set, turns file downloads on (Config.Transport may be
+	// left empty: the env allows the fake's host).
+	files *files.Config
 	// Walk limits (0: the handlers' defaults).
 	maxBlockDepth, maxObjectBlocks, maxObjectRequests int
 	maxObjectBytes                                    int64
@@ -155,7 +160,20 @@ func newEnv(t testing.TB, o envOpts) *env {
 	if o.wrapSink != nil {
 		hsink = o.wrapSink(e.sink)
 	}
+	var dl *files.Downloader
+	if o.files != nil {
+		fc := *o.files
+		fc.AllowHTTP, fc.AllowPrivateAddresses = true, true
+		fc.AllowedHosts = []string{strings.TrimPrefix(hs.URL, "http://")}
+		if fc.Now == nil {
+			fc.Now = clk.Now
+		}
+		if dl, err = files.New(fc); err != nil {
+			t.Fatal(err)
+		}
+	}
 	e.h, err = jobs.New(jobs.Config{
+		Files:  dl,
 		Tokens: e.src, Notion: e.notion, Sink: hsink, Redis: e.rdb, Enqueuer: e.client, DrainSlice: o.drainSlice, PagesInFlight: o.pagesInFlight,
 		MaxBlockDepth: o.maxBlockDepth, MaxObjectBlocks: o.maxObjectBlocks, MaxObjectRequests: o.maxObjectRequests, MaxObjectBytes: o.maxObjectBytes,
 		ClaimTTL: o.claimTTL, Now: clk.Now, CheckpointEvery: 2, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),

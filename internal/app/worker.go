@@ -10,6 +10,7 @@ import (
 
 	"github.com/notionsync/notionsync/config"
 	"github.com/notionsync/notionsync/jobs"
+	"github.com/notionsync/notionsync/sync/files"
 	"github.com/notionsync/notionsync/sync/notionclient"
 	"github.com/notionsync/notionsync/sync/sink"
 	"github.com/notionsync/notionsync/tokens"
@@ -42,9 +43,21 @@ func RunWorker(ctx context.Context, cfg *config.Worker, log *zap.Logger) error {
 		return fmt.Errorf("NOTIONSYNC_SINK_URL: %w", err)
 	}
 	defer sk.Close()
+	var dl *files.Downloader
+	if cfg.Files.Enabled {
+		dl, err = files.New(files.Config{
+			AllowedHosts: cfg.Files.Hosts, AllowHTTP: cfg.Files.AllowInsecure, AllowPrivateAddresses: cfg.Files.AllowInsecure,
+			MaxFileBytes: cfg.Files.MaxBytes, ConnectionQuota: cfg.Files.QuotaBytes, Concurrency: cfg.Files.DownloadConcurrency,
+			Logger: log.Named("files"),
+		})
+		if err != nil {
+			return err
+		}
+	}
 	client := asynq.NewClientFromRedisClient(c.rdb)
 	defer client.Close()
 	h, err := jobs.New(jobs.Config{
+		Files:  dl,
 		Tokens: c.source, Notion: notion, Sink: sk, Redis: c.rdb, Enqueuer: client,
 		KeyPrefix: cfg.Redis.KeyPrefix, Overlap: cfg.Sync.Overlap, MaxBlockDepth: cfg.Sync.MaxBlockDepth,
 		MaxObjectBlocks: cfg.Sync.MaxObjectBlocks, MaxObjectRequests: cfg.Sync.MaxObjectRequests, MaxObjectBytes: cfg.Sync.MaxObjectBytes,

@@ -202,7 +202,7 @@ func FilesPropertyValue(fs ...HostedFile) []any {
 	return out
 }
 
-var fileMarkerRE = regexp.MustCompile(`"` + fileMarker + `([0-9a-f-]+)/([0-9a-f-]+)/([^"\\]*)"`)
+var fileMarkerRE = regexp.MustCompile(`"` + fileMarker + `([A-Za-z0-9_.-]+)/([0-9a-f-]+)/([^"\\]*)"`)
 
 // signFileURLs replaces the HostedFile placeholders of a marshalled answer
 // with URLs signed at now, served from base (scheme://host).

@@ -19,6 +19,21 @@ type Renderer struct {
 	// DatabaseURL returns the link target for a database id. Default: the
 	// database on notion.so.
 	DatabaseURL func(id string) string
+	// FileURL returns the link target for a Notion-hosted file (type
+	// "file") by its URL as Notion returned it: the local copy, or "" to
+	// keep Notion's URL (signed, dead an hour later). External files keep
+	// their URL. Default: Notion's URL.
+	FileURL func(notionURL string) string
+}
+
+// hostedFile returns the link target of a Notion-hosted file's URL.
+func (r *Renderer) hostedFile(u string) string {
+	if r.FileURL != nil {
+		if local := r.FileURL(u); local != "" {
+			return local
+		}
+	}
+	return u
 }
 
 // Render renders a page with the zero Renderer. See Renderer.Render.
@@ -377,7 +392,7 @@ func (r *Renderer) block(b *block, depth, number int) ([]string, error) {
 		return []string{"$$", strings.ReplaceAll(p.Expression, "\x00", "\uFFFD"), "$$"}, nil
 	case "image":
 		alt := escapeText(strings.ReplaceAll(plain(p.Caption), "\n", " "))
-		return joinBlank([]string{"![" + alt + "](" + linkTarget(p.fileURL()) + ")"}, kids), nil
+		return joinBlank([]string{"![" + alt + "](" + linkTarget(r.fileURL(p)) + ")"}, kids), nil
 	case "file", "pdf", "video", "audio":
 		name := p.Name
 		if name == "" {
@@ -386,7 +401,7 @@ func (r *Renderer) block(b *block, depth, number int) ([]string, error) {
 		if name == "" {
 			name = b.typ
 		}
-		return joinBlank([]string{link(name, p.fileURL())}, kids), nil
+		return joinBlank([]string{link(name, r.fileURL(p))}, kids), nil
 	case "bookmark", "embed", "link_preview":
 		label := plain(p.Caption)
 		if label == "" {
@@ -438,14 +453,14 @@ func orUntitled(s string) string {
 	return s
 }
 
-func (p *payload) fileURL() string {
+func (r *Renderer) fileURL(p *payload) string {
 	switch {
 	case p.Type == "file" && p.File != nil:
-		return p.File.URL
+		return r.hostedFile(p.File.URL)
 	case p.External != nil:
 		return p.External.URL
 	case p.File != nil:
-		return p.File.URL
+		return r.hostedFile(p.File.URL)
 	}
 	return p.URL
 }

@@ -223,7 +223,7 @@ func (s *Sink) PutPage(ctx context.Context, p *record.Page) (written bool, err e
 		m := meta{
 			Format: formatVersion, Kind: record.KindPage, ConnectionID: np.ConnectionID, ID: np.ID,
 			ParentType: np.ParentType, ParentID: np.ParentID, DatabaseID: np.DatabaseID, Title: np.Title,
-			LastEditedTime: np.LastEditedTime, SyncedAt: np.SyncedAt,
+			LastEditedTime: np.LastEditedTime, SyncedAt: np.SyncedAt, Files: np.Files,
 		}
 		m.setVersion(v)
 		if np.Archived {
@@ -255,7 +255,16 @@ func (s *Sink) PutPage(ctx context.Context, p *record.Page) (written bool, err e
 // render renders the page's Markdown; a page whose JSON the renderer rejects
 // still gets a file saying so (the JSON document keeps all the data).
 func (s *Sink) render(p *record.Page, fields []record.Field) []byte {
-	md, err := s.renderer.Render(p.Title, record.Lookup(fields, "properties"), p.Blocks)
+	r := s.renderer
+	if len(p.Files) > 0 {
+		local := make(map[string]string, len(p.Files))
+		for _, l := range p.Files {
+			local[l.Key] = "../files/" + l.Name()
+		}
+		// Links point at the local copies, relative to pages/<id>.md.
+		r.FileURL = func(u string) string { return local[record.FileKey(u)] }
+	}
+	md, err := r.Render(p.Title, record.Lookup(fields, "properties"), p.Blocks)
 	if err != nil {
 		s.log.Warn("filesink: markdown rendering failed",
 			zap.String("connection_id", p.ConnectionID), zap.String("page_id", p.ID), zap.Error(err))
@@ -450,7 +459,7 @@ func (s *Sink) GetPage(ctx context.Context, connectionID, pageID string) (*recor
 	p := &record.Page{
 		ConnectionID: m.ConnectionID, ID: m.ID, ParentType: m.ParentType, ParentID: m.ParentID,
 		DatabaseID: m.DatabaseID, LastEditedTime: m.LastEditedTime, Archived: m.Deleted,
-		Title: m.Title, SyncedAt: m.SyncedAt,
+		Title: m.Title, SyncedAt: m.SyncedAt, Files: m.Files,
 	}
 	if m.state().HasContent() {
 		p.Object = record.AppendObject(nil, d.object)
