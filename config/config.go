@@ -317,6 +317,10 @@ type Files struct {
 	// Default: .s3.us-west-2.amazonaws.com,s3.us-west-2.amazonaws.com,file.notion.so,.notion-static.com,.notion.so.
 	Hosts []string `env:"FILE_HOSTS" envSeparator:"," envDefault:".s3.us-west-2.amazonaws.com,s3.us-west-2.amazonaws.com,file.notion.so,.notion-static.com,.notion.so" doc:"Comma-separated hosts file URLs may point at (and redirect to): host, host:port, or .domain for its subdomains. A file elsewhere is not downloaded (per-object error). Keeps a forged answer from pointing the worker at internal services."`
 
+	// BlobURL is the blob store of a PostgreSQL sink's files.
+	// Default: unset.
+	BlobURL URL `env:"BLOB_URL" doc:"Where a PostgreSQL sink (NOTIONSYNC_SINK_URL=postgres://...) keeps downloaded files' bytes, as a gocloud.dev/blob URL: file:///var/lib/notionsync/blobs. The files table records their metadata and owning pages. Unset: a PostgreSQL sink stores no files. A file sink keeps files under each connection's folder and ignores it."`
+
 	// AllowInsecure allows http URLs and private addresses (the sandbox).
 	// Default: false.
 	AllowInsecure bool `env:"FILE_ALLOW_INSECURE" envDefault:"false" doc:"Allow plain http file URLs and connections to loopback and private addresses. Only for the local sandbox (which serves files on 127.0.0.1 over http); never in production."`

@@ -28,6 +28,9 @@ func (h *Handlers) fileStore() (record.FileStore, bool) {
 		return nil, false
 	}
 	st, ok := h.cfg.Sink.(record.FileStore)
+	if fe, can := st.(interface{ FilesEnabled() bool }); ok && can && !fe.FilesEnabled() {
+		return nil, false // a PostgreSQL sink without a blob store
+	}
 	return st, ok
 }
 

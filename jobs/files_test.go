@@ -14,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/notionsync/notionsync/internal/notionfake"
+	"github.com/notionsync/notionsync/internal/pgtest"
 	"github.com/notionsync/notionsync/jobs"
 	"github.com/notionsync/notionsync/sync/files"
 	"github.com/notionsync/notionsync/sync/sink"
@@ -249,5 +252,69 @@ func TestExpiredFileURLIsReadAgain(t *testing.T) {
 	p, _, err := e.sink.(sink.Reader).GetPage(context.Background(), e.conn, page)
 	if err != nil || len(p.Files) != 1 {
 		t.Fatalf("page %v, files %v", err, p)
+	}
+}
+
+// Into PostgreSQL: the bytes go to the blob store (fileblob here), the
+// files table holds each content once, file_refs which pages reference it;
+// every file stays readable after its URLs expired.
+func TestFilesIntoPostgresBlobStore(t *testing.T) {
+	t.Parallel()
+	pg := pgtest.StartTB(t, pgtest.Options{})
+	dsn := pg.NewDatabase(t)
+	blobDir := t.TempDir()
+	e := newEnv(t, envOpts{spec: filesSpec, files: &files.Config{}, sinkURL: dsn, blobURL: "file://" + blobDir})
+	e.clock.Advance(90 * time.Second)
+	e.startWorkers(4)
+	e.sweep()
+	st := e.waitSynced()
+	e.waitIdle()
+	if len(st.Errors) != 0 {
+		t.Fatalf("errors: %v", st.Errors)
+	}
+	e.clock.Advance(2 * time.Hour)
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var nFiles, nRefs, nObjects int
+	if err := c.QueryRow(ctx, `SELECT (SELECT count(*) FROM files), (SELECT count(*) FROM file_refs), (SELECT count(DISTINCT object_id) FROM file_refs)`).
+		Scan(&nFiles, &nRefs, &nObjects); err != nil {
+		t.Fatal(err)
+	}
+	pages := len(e.seed.PageIDs) + len(e.seed.RowIDs)
+	if nFiles != len(e.seed.Files) || nObjects != pages || nRefs < nFiles {
+		t.Errorf("files %d (want %d), refs %d, owning objects %d (want %d)", nFiles, len(e.seed.Files), nRefs, nObjects, pages)
+	}
+	fs := e.sink.(record.FileStore)
+	rows, err := c.Query(ctx, `SELECT sha256, ext, size FROM files`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var links []record.FileLink
+	for rows.Next() {
+		var l record.FileLink
+		if err := rows.Scan(&l.SHA256, &l.Ext, &l.Size); err != nil {
+			t.Fatal(err)
+		}
+		links = append(links, l)
+	}
+	rows.Close()
+	for _, l := range links {
+		rc, err := fs.OpenFile(ctx, e.conn, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, rc)
+		rc.Close()
+		if err != nil || n != l.Size || hex.EncodeToString(h.Sum(nil)) != l.SHA256 {
+			t.Errorf("blob %s: %d bytes, %v", l.Name(), n, err)
+		}
+	}
+	if fst := e.fake.FileStats(); fst.Served != len(e.seed.Files) {
+		t.Errorf("%d downloads for %d files", fst.Served, len(e.seed.Files))
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/notionsync/notionsync/sync/files"
 	"github.com/notionsync/notionsync/sync/notionclient"
 	"github.com/notionsync/notionsync/sync/sink"
+	"github.com/notionsync/notionsync/sync/sink/pgsink"
 	"github.com/notionsync/notionsync/tokens"
 	"github.com/notionsync/notionsync/tokens/notionauth"
 )
@@ -87,6 +88,7 @@ type envOpts struct {
 	maxWait       time.Duration
 	memorySink    bool   // benchmarks: an in-memory sink instead of files
 	sinkURL       string // default: a file sink in a temp dir
+	blobURL       string // a PostgreSQL sink's blob store (files)
 	drainSlice    time.Duration
 	pagesInFlight int
 	claimTTL      time.Duration
@@ -150,7 +152,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		e.sink = &memSink{m: map[string]sink.State{}}
 	} else {
 		u := cmp.Or(o.sinkURL, "file://"+t.TempDir())
-		if e.sink, err = sink.Open(context.Background(), u, sink.Options{}); err != nil {
+		if e.sink, err = sink.Open(context.Background(), u, sink.Options{Postgres: pgsink.Options{BlobURL: o.blobURL}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/notionsync/notionsync/config"
 	"github.com/notionsync/notionsync/jobs"
 	"github.com/notionsync/notionsync/sync/files"
+	"github.com/notionsync/notionsync/sync/sink/pgsink"
 	"github.com/notionsync/notionsync/sync/notionclient"
 	"github.com/notionsync/notionsync/sync/sink"
 	"github.com/notionsync/notionsync/tokens"
@@ -38,7 +39,8 @@ func RunWorker(ctx context.Context, cfg *config.Worker, log *zap.Logger) error {
 		return err
 	}
 	defer notion.CloseIdleConnections()
-	sk, err := sink.Open(ctx, cfg.Sync.SinkURL.Value(), sink.Options{Logger: log.Named("sink")})
+	sk, err := sink.Open(ctx, cfg.Sync.SinkURL.Value(), sink.Options{Logger: log.Named("sink"),
+		Postgres: pgsink.Options{BlobURL: cfg.Files.BlobURL.Value()}})
 	if err != nil {
 		return fmt.Errorf("NOTIONSYNC_SINK_URL: %w", err)
 	}
