@@ -11,9 +11,9 @@ import (
 	"github.com/notionsync/notionsync/config"
 	"github.com/notionsync/notionsync/jobs"
 	"github.com/notionsync/notionsync/sync/files"
-	"github.com/notionsync/notionsync/sync/sink/pgsink"
 	"github.com/notionsync/notionsync/sync/notionclient"
 	"github.com/notionsync/notionsync/sync/sink"
+	"github.com/notionsync/notionsync/sync/sink/pgsink"
 	"github.com/notionsync/notionsync/tokens"
 )
 
