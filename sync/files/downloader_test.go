@@ -13,7 +13,7 @@ import (
 	"github.com/notionsync/notionsync/sync/sink/record"
 )
 
-func newStore(t *testing.T) *filesink.Sink {
+func newStore(t testing.TB) *filesink.Sink {
 	t.Helper()
 	s, err := filesink.Open(t.TempDir(), filesink.Options{})
 	if err != nil {
