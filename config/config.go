@@ -319,7 +319,7 @@ type Files struct {
 
 	// BlobURL is the blob store of a PostgreSQL sink's files.
 	// Default: unset.
-	BlobURL URL `env:"BLOB_URL" doc:"Where a PostgreSQL sink (NOTIONSYNC_SINK_URL=postgres://...) keeps downloaded files' bytes, as a gocloud.dev/blob URL: file:///var/lib/notionsync/blobs. The files table records their metadata and owning pages. Unset: a PostgreSQL sink stores no files. A file sink keeps files under each connection's folder and ignores it."`
+	BlobURL URL `env:"BLOB_URL" doc:"Where a PostgreSQL sink (NOTIONSYNC_SINK_URL=postgres://...) keeps downloaded files' bytes, as a gocloud.dev/blob URL: file:///var/lib/notionsync/blobs, s3://bucket?region=... (S3-compatible stores with &endpoint=...), gs://bucket or azblob://container, credentials from each cloud's usual environment. The files table records their metadata and owning pages. Unset: a PostgreSQL sink stores no files. A file sink keeps files under each connection's folder and ignores it."`
 
 	// AllowInsecure allows http URLs and private addresses (the sandbox).
 	// Default: false.
