@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/notionsync/notionsync/internal/pgtest"
 	"github.com/notionsync/notionsync/sync/files"
+	"github.com/notionsync/notionsync/sync/sink/pgsink"
 	"github.com/notionsync/notionsync/sync/sink/record"
 )
 
@@ -48,9 +50,22 @@ func fileServer(tb testing.TB) (*httptest.Server, string) {
 // streamed into the file sink, 4 at a time.
 //
 //	go test -run '^$' -bench DownloadInto -benchtime 2000x ./sync/files/
-func BenchmarkDownloadIntoFileSink(b *testing.B) {
+func BenchmarkDownloadIntoFileSink(b *testing.B) { benchDownload(b, newStore(b)) }
+
+// BenchmarkDownloadIntoBlobStore is the same into a PostgreSQL sink with a
+// fileblob store (a real PostgreSQL started by pgtest).
+func BenchmarkDownloadIntoBlobStore(b *testing.B) {
+	pg := pgtest.StartTB(b, pgtest.Options{})
+	s, err := pgsink.Open(context.Background(), pg.NewDatabase(b), pgsink.Options{BlobURL: "file://" + b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	benchDownload(b, s)
+}
+
+func benchDownload(b *testing.B, store record.FileStore) {
 	srv, host := fileServer(b)
-	store := newStore(b)
 	d, err := files.New(files.Config{AllowedHosts: []string{host}, AllowHTTP: true, AllowPrivateAddresses: true})
 	if err != nil {
 		b.Fatal(err)
@@ -69,7 +84,7 @@ func BenchmarkDownloadIntoFileSink(b *testing.B) {
 					return
 				}
 				u := fmt.Sprintf("%s/%d/%d", srv.URL, size, i)
-				if _, err := d.Download(context.Background(), store, "c", "p", files.Ref{Key: record.FileKey(u), URL: u, Name: "f.bin"}); err != nil {
+				if _, err := d.Download(context.Background(), store, "c", "2b6f3c1a-0000-4000-8000-000000000001", files.Ref{Key: record.FileKey(u), URL: u, Name: "f.bin"}); err != nil {
 					b.Error(err)
 					return
 				}
