@@ -301,6 +301,44 @@ type Control struct {
 	NotionWebhookSetup bool `env:"NOTION_WEBHOOK_SETUP" envDefault:"false" doc:"Set to true while creating a Notion webhook subscription and NOTIONSYNC_NOTION_WEBHOOK_TOKEN is still unset: POST /webhooks/notion then accepts Notion's one-time verification request, which an operator reveals once through POST /api/v1/webhooks/notion/verification-token. Events are refused until the token is configured; once it is, verification requests are refused (409), so nobody can replace it."`
 }
 
+// Files configures the download of Notion-hosted files (images, PDFs,
+// attachments, icons, covers, files properties) into the sink. Downloads
+// are not Notion API requests: they do not spend a connection's rate limit
+// but have their own concurrency bound. See package sync/files for what the
+// downloader connects to.
+type Files struct {
+	// Enabled turns file downloads on.
+	// Default: true.
+	Enabled bool `env:"FILES" envDefault:"true" doc:"Download the Notion-hosted files pages reference (file, image, pdf, video and audio blocks, icons, covers, files properties) into the sink, so the mirror keeps them after Notion's signed URLs expire (one hour). false stores Notion's URLs only. External files stay links either way."`
+
+	// MaxBytes caps one file.
+	// 1 GiB.
+	// Default: 1073741824.
+	MaxBytes int64 `env:"FILE_MAX_BYTES" envDefault:"1073741824" doc:"Largest file downloaded (1 GiB by default). A larger file is not stored: its page is stored with a per-object error naming this cap, until the page is edited."`
+
+	// QuotaBytes caps the stored files of one connection.
+	// 50 GiB.
+	// Default: 53687091200.
+	QuotaBytes int64 `env:"FILE_QUOTA_BYTES" envDefault:"53687091200" doc:"Most bytes of files stored per connection (50 GiB by default). Files past it are not stored: their pages show a per-object error naming the quota. Each worker counts from the stored usage when it first downloads for a connection, so several workers may overshoot by one file each."`
+
+	// DownloadConcurrency bounds the downloads in flight of one worker process.
+	// Default: 4.
+	DownloadConcurrency int `env:"FILE_CONCURRENCY" envDefault:"4" doc:"Downloads in flight per worker process, all connections together; 1 to 256."`
+
+	// Hosts are the hosts files are fetched from.
+	// Notion's S3 buckets and file domains.
+	// Default: .s3.us-west-2.amazonaws.com,s3.us-west-2.amazonaws.com,file.notion.so,.notion-static.com,.notion.so.
+	Hosts []string `env:"FILE_HOSTS" envSeparator:"," envDefault:".s3.us-west-2.amazonaws.com,s3.us-west-2.amazonaws.com,file.notion.so,.notion-static.com,.notion.so" doc:"Comma-separated hosts file URLs may point at (and redirect to): host, host:port, or .domain for its subdomains. A file elsewhere is not downloaded (per-object error). Keeps a forged answer from pointing the worker at internal services."`
+
+	// BlobURL is the blob store of a PostgreSQL sink's files.
+	// Default: unset.
+	BlobURL URL `env:"BLOB_URL" doc:"Where a PostgreSQL sink (NOTIONSYNC_SINK_URL=postgres://...) keeps downloaded files' bytes, as a gocloud.dev/blob URL: file:///var/lib/notionsync/blobs, s3://bucket?region=... (S3-compatible stores with &endpoint=...), gs://bucket or azblob://container, credentials from each cloud's usual environment. The files table records their metadata and owning pages. Unset: a PostgreSQL sink stores no files. A file sink keeps files under each connection's folder and ignores it."`
+
+	// AllowInsecure allows http URLs and private addresses (the sandbox).
+	// Default: false.
+	AllowInsecure bool `env:"FILE_ALLOW_INSECURE" envDefault:"false" doc:"Allow plain http file URLs and connections to loopback and private addresses. Only for the local sandbox (which serves files on 127.0.0.1 over http); never in production."`
+}
+
 // Worker is the configuration of the worker binary.
 type Worker struct {
 	Redis `envPrefix:"REDIS_"`
@@ -309,6 +347,7 @@ type Worker struct {
 	Sync
 	Log `envPrefix:"LOG_"`
 	Pool
+	Files
 }
 
 // Scheduler is the configuration of the scheduler binary.

@@ -104,6 +104,8 @@ func TestWorkerDefaults(t *testing.T) {
 			ShutdownTimeout: 30 * time.Second,
 			HTTPAddr:        "127.0.0.1:8081",
 		},
+		Files: Files{Enabled: true, MaxBytes: 1 << 30, QuotaBytes: 50 << 30, DownloadConcurrency: 4,
+			Hosts: []string{".s3.us-west-2.amazonaws.com", "s3.us-west-2.amazonaws.com", "file.notion.so", ".notion-static.com", ".notion.so"}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)

@@ -27,7 +27,7 @@ type Var struct {
 	// Name is the full variable name, e.g. NOTIONSYNC_REDIS_URL.
 	Name string
 	// Group is the settings group: Redis, Tokens, Notion, Sync, Log, Pool
-	// (worker) or Control (scheduler).
+	// and Files (worker) or Control (scheduler).
 	Group string
 	// Type says what the value looks like: string, integer, boolean,
 	// duration, URL, secret, list, key list, queue weights.
@@ -49,7 +49,7 @@ type Var struct {
 }
 
 // Reference returns every variable of both binaries: the groups in the order
-// Redis, Tokens, Notion, Sync, Log, Pool, Control; within a group in
+// Redis, Tokens, Notion, Sync, Log, Pool, Files, Control; within a group in
 // declaration order.
 func Reference() []Var {
 	worker := describe(reflect.TypeFor[Worker](), BinaryWorker)

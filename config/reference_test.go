@@ -18,7 +18,7 @@ import (
 
 var groupTypes = []reflect.Type{
 	reflect.TypeFor[Redis](), reflect.TypeFor[Tokens](), reflect.TypeFor[Notion](), reflect.TypeFor[Sync](),
-	reflect.TypeFor[Log](), reflect.TypeFor[Pool](), reflect.TypeFor[Control](),
+	reflect.TypeFor[Log](), reflect.TypeFor[Pool](), reflect.TypeFor[Files](), reflect.TypeFor[Control](),
 }
 
 func TestEveryFieldIsDocumented(t *testing.T) {
@@ -232,7 +232,7 @@ func TestReferenceUsedBy(t *testing.T) {
 			groups = append(groups, v.Group)
 		}
 	}
-	if want := []string{"Redis", "Tokens", "Notion", "Sync", "Log", "Pool", "Control"}; !slices.Equal(groups, want) {
+	if want := []string{"Redis", "Tokens", "Notion", "Sync", "Log", "Pool", "Files", "Control"}; !slices.Equal(groups, want) {
 		t.Errorf("group order %v, want %v", groups, want)
 	}
 }

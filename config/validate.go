@@ -94,6 +94,7 @@ func (w *Worker) validate(c *collector) {
 	w.Sync.validate(c)
 	w.Log.validate(c)
 	w.Pool.validate(c)
+	w.Files.validate(c)
 	if c.ok(varShutdownTimeout, varTokenCallTimeout) && w.ShutdownTimeout > 0 && w.CallTimeout > 0 &&
 		w.ShutdownTimeout <= w.CallTimeout {
 		c.addf(varShutdownTimeout, showDuration(w.ShutdownTimeout),
@@ -404,4 +405,22 @@ func (ctl *Control) TrustedProxyPrefixes() ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out, nil
+}
+
+func (f *Files) validate(c *collector) {
+	if f.MaxBytes < 1 {
+		c.add(Prefix+"FILE_MAX_BYTES", strconv.FormatInt(f.MaxBytes, 10), "must be at least 1")
+	}
+	if f.QuotaBytes < 1 {
+		c.add(Prefix+"FILE_QUOTA_BYTES", strconv.FormatInt(f.QuotaBytes, 10), "must be at least 1")
+	}
+	if f.DownloadConcurrency < 1 || f.DownloadConcurrency > 256 {
+		c.add(Prefix+"FILE_CONCURRENCY", strconv.Itoa(f.DownloadConcurrency), "must be 1 to 256")
+	}
+	for _, h := range f.Hosts {
+		if h == "" || h == "." || strings.ContainsAny(h, "/?#@ ") {
+			c.add(Prefix+"FILE_HOSTS", strconv.Quote(strings.Join(f.Hosts, ",")), "each entry must be host, host:port or .domain")
+			break
+		}
+	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/notionsync/notionsync/internal/notionfake"
 	"github.com/notionsync/notionsync/jobs"
+	"github.com/notionsync/notionsync/sync/files"
 	"github.com/notionsync/notionsync/sync/sink"
 )
 
@@ -31,8 +32,11 @@ const benchConcurrency = 10
 // sink), against the fake at zero latency.
 func BenchmarkFullSync(b *testing.B) {
 	for _, mem := range []bool{false, true} {
-		b.Run(sinkName(mem), func(b *testing.B) { benchFullSync(b, mem) })
+		b.Run(sinkName(mem), func(b *testing.B) { benchFullSync(b, mem, nil) })
 	}
+	// File downloads on, for pages without files: the cost of looking for
+	// file references must not show.
+	b.Run("sink=file,files=on", func(b *testing.B) { benchFullSync(b, false, &files.Config{}) })
 }
 
 func sinkName(mem bool) string {
@@ -42,12 +46,12 @@ func sinkName(mem bool) string {
 	return "sink=file"
 }
 
-func benchFullSync(b *testing.B, mem bool) {
+func benchFullSync(b *testing.B, mem bool, fc *files.Config) {
 	var pages int
 	var took time.Duration
 	for b.Loop() {
 		b.StopTimer()
-		e := newEnv(b, envOpts{spec: benchSpec, memorySink: mem})
+		e := newEnv(b, envOpts{spec: benchSpec, memorySink: mem, files: fc})
 		e.clock.Advance(2 * time.Minute)
 		e.startWorkers(benchConcurrency)
 		b.StartTimer()

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/notionsync/notionsync/sync/files"
 	"github.com/notionsync/notionsync/sync/notionclient"
 	"github.com/notionsync/notionsync/sync/sink"
 	"github.com/notionsync/notionsync/tokens"
@@ -103,6 +104,11 @@ type Config struct {
 	// (see syncUsersIfDue). Default 1h; negative: never. Sinks without
 	// sink.UserStore are skipped.
 	UsersInterval time.Duration
+	// Files downloads the Notion-hosted files pages reference into the
+	// sink, when the sink is a record.FileStore (both backends are).
+	// Default nil: files are not downloaded (the stored objects keep
+	// Notion's expiring URLs).
+	Files *files.Downloader
 	// Logger; default none.
 	Logger *zap.Logger
 	// Now is the clock. Default time.Now.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,8 +21,10 @@ import (
 	"github.com/notionsync/notionsync/internal/notionfake"
 	"github.com/notionsync/notionsync/internal/redistest"
 	"github.com/notionsync/notionsync/jobs"
+	"github.com/notionsync/notionsync/sync/files"
 	"github.com/notionsync/notionsync/sync/notionclient"
 	"github.com/notionsync/notionsync/sync/sink"
+	"github.com/notionsync/notionsync/sync/sink/pgsink"
 	"github.com/notionsync/notionsync/tokens"
 	"github.com/notionsync/notionsync/tokens/notionauth"
 )
@@ -86,6 +89,7 @@ type envOpts struct {
 	maxWait       time.Duration
 	memorySink    bool   // benchmarks: an in-memory sink instead of files
 	sinkURL       string // default: a file sink in a temp dir
+	blobURL       string // a PostgreSQL sink's blob store (files)
 	drainSlice    time.Duration
 	pagesInFlight int
 	claimTTL      time.Duration
@@ -100,6 +104,9 @@ type envOpts struct {
 	// usersInterval is jobs.Config.UsersInterval; tests whose first data
 	// request must be the sweep's search set it negative.
 	usersInterval time.Duration
+	// files, when set, turns file downloads on (Config.Transport may be
+	// left empty: the env allows the fake's host).
+	files *files.Config
 	// Walk limits (0: the handlers' defaults).
 	maxBlockDepth, maxObjectBlocks, maxObjectRequests int
 	maxObjectBytes                                    int64
@@ -152,7 +159,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		e.sink = &memSink{m: map[string]sink.State{}}
 	} else {
 		u := cmp.Or(o.sinkURL, "file://"+t.TempDir())
-		if e.sink, err = sink.Open(context.Background(), u, sink.Options{}); err != nil {
+		if e.sink, err = sink.Open(context.Background(), u, sink.Options{Postgres: pgsink.Options{BlobURL: o.blobURL}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -162,7 +169,20 @@ func newEnv(t testing.TB, o envOpts) *env {
 	if o.wrapSink != nil {
 		hsink = o.wrapSink(e.sink)
 	}
+	var dl *files.Downloader
+	if o.files != nil {
+		fc := *o.files
+		fc.AllowHTTP, fc.AllowPrivateAddresses = true, true
+		fc.AllowedHosts = []string{strings.TrimPrefix(hs.URL, "http://")}
+		if fc.Now == nil {
+			fc.Now = clk.Now
+		}
+		if dl, err = files.New(fc); err != nil {
+			t.Fatal(err)
+		}
+	}
 	e.h, err = jobs.New(jobs.Config{
+		Files:  dl,
 		Tokens: e.src, Notion: e.notion, Sink: hsink, Redis: e.rdb, Enqueuer: e.client, DrainSlice: o.drainSlice, PagesInFlight: o.pagesInFlight,
 		MaxBlockDepth: o.maxBlockDepth, MaxObjectBlocks: o.maxObjectBlocks, MaxObjectRequests: o.maxObjectRequests, MaxObjectBytes: o.maxObjectBytes,
 		ClaimTTL: o.claimTTL, UsersInterval: o.usersInterval, Now: clk.Now, CheckpointEvery: 2, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -204,13 +205,25 @@ func (h *Handlers) syncPage(ctx context.Context, log *zap.Logger, p PagePayload,
 	if err != nil {
 		return fmt.Errorf("page %s: %w: %w", p.PageID, ErrMalformed, err)
 	}
+	note := w.notes.String()
+	if store, ok := h.fileStore(); ok {
+		// Files go first: a stored page (which Stat then reports as up to
+		// date) always has its files.
+		links, fileNote, err := h.storeFiles(ctx, log, store, p.ConnID, head.ID, raw, blocks)
+		if err != nil {
+			return fmt.Errorf("page %s: %w", p.PageID, err)
+		}
+		page.Files = links
+		if fileNote != "" {
+			note = strings.TrimPrefix(note+"; "+fileNote, "; ")
+		}
+	}
 	if _, err := h.cfg.Sink.PutPage(ctx, page); err != nil {
 		return fmt.Errorf("sink: %w", err)
 	}
-	note := w.notes.String()
 	if note != "" {
 		note = fmt.Sprintf("page %s stored with notes: %s", p.PageID, note)
-		log.Warn("page stored without part of its block tree", zap.String("note", note))
+		log.Warn("page stored with notes (part of its block tree or files missing)", zap.String("note", note))
 	}
 	return finish(doneArgs{pages: 1, errMsg: note})
 }

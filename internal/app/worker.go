@@ -12,8 +12,11 @@ import (
 
 	"github.com/notionsync/notionsync/config"
 	"github.com/notionsync/notionsync/jobs"
+	"github.com/notionsync/notionsync/sync/files"
 	"github.com/notionsync/notionsync/sync/notionclient"
 	"github.com/notionsync/notionsync/sync/sink"
+	_ "github.com/notionsync/notionsync/sync/sink/blobdrivers" // s3://, gs://, azblob:// for NOTIONSYNC_BLOB_URL
+	"github.com/notionsync/notionsync/sync/sink/pgsink"
 	"github.com/notionsync/notionsync/tokens"
 )
 
@@ -39,14 +42,27 @@ func RunWorker(ctx context.Context, cfg *config.Worker, log *zap.Logger) error {
 		return err
 	}
 	defer notion.CloseIdleConnections()
-	sk, err := sink.Open(ctx, cfg.Sync.SinkURL.Value(), sink.Options{Logger: log.Named("sink")})
+	sk, err := sink.Open(ctx, cfg.Sync.SinkURL.Value(), sink.Options{Logger: log.Named("sink"),
+		Postgres: pgsink.Options{BlobURL: cfg.Files.BlobURL.Value()}})
 	if err != nil {
 		return fmt.Errorf("NOTIONSYNC_SINK_URL: %w", err)
 	}
 	defer sk.Close()
+	var dl *files.Downloader
+	if cfg.Files.Enabled {
+		dl, err = files.New(files.Config{
+			AllowedHosts: cfg.Files.Hosts, AllowHTTP: cfg.Files.AllowInsecure, AllowPrivateAddresses: cfg.Files.AllowInsecure,
+			MaxFileBytes: cfg.Files.MaxBytes, ConnectionQuota: cfg.Files.QuotaBytes, Concurrency: cfg.Files.DownloadConcurrency,
+			Logger: log.Named("files"),
+		})
+		if err != nil {
+			return err
+		}
+	}
 	client := asynq.NewClientFromRedisClient(c.rdb)
 	defer client.Close()
 	h, err := jobs.New(jobs.Config{
+		Files:  dl,
 		Tokens: c.source, Notion: notion, Sink: sk, Redis: c.rdb, Enqueuer: client,
 		KeyPrefix: cfg.Redis.KeyPrefix, Overlap: cfg.Sync.Overlap, MaxBlockDepth: cfg.Sync.MaxBlockDepth,
 		MaxObjectBlocks: cfg.Sync.MaxObjectBlocks, MaxObjectRequests: cfg.Sync.MaxObjectRequests, MaxObjectBytes: cfg.Sync.MaxObjectBytes,

@@ -113,6 +113,9 @@ type Page struct {
 	// a rich text array under the title property's name replaces the
 	// title's single text run (to test titles of more than 25 items).
 	Properties map[string]any
+	// Icon and Cover are the page's icon and cover: nil, or a file object
+	// (FileObject, ExternalFileObject; an icon may also be an emoji object).
+	Icon, Cover any
 	// Archived is rendered as both archived and in_trash.
 	Archived bool
 	// CreatedBy and LastEditedBy are user ids ("" is the workspace owner),
@@ -387,6 +390,7 @@ func (s *Server) registerDataRoutes() {
 	s.mux.Handle("POST /v1/data_sources/{id}/query", s.dataHandler(EndpointQueryDataSource, (*Server).queryDataSource))
 	s.mux.Handle("GET /v1/users", s.dataHandler(EndpointListUsers, (*Server).listUsers))
 	s.mux.Handle("GET /v1/users/{id}", s.dataHandler(EndpointGetUser, (*Server).getUser))
+	s.mux.HandleFunc("GET /_files/{ws}/{id}/{name}", s.serveFile)
 }
 
 // statusRecorder remembers the status Authenticate wrote.
@@ -487,7 +491,7 @@ func (s *Server) answerLocked(kind EndpointKind, token string, req *dataRequest,
 			a.retryAfter = strconv.FormatInt(secs, 10)
 		}
 	} else {
-		a.body = mustMarshal(result)
+		a.body = s.signFileURLs(mustMarshal(result), requestBase(req.r), req.now)
 		st.noteCursorLocked(req.ws.id, result, req.now)
 	}
 	if fault.kind == dataFaultMalformed {

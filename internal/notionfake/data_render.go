@@ -99,6 +99,8 @@ func (d *wsData) renderPage(p *Page, ro renderOpts) pageJSON {
 		LastEditedTime: notionTime(p.LastEditedTime),
 		CreatedBy:      d.userRefFor(p.CreatedBy),
 		LastEditedBy:   d.userRefFor(p.LastEditedBy),
+		Icon:           p.Icon,
+		Cover:          p.Cover,
 		Parent:         d.pageParentJSON(p, ro.dataSources),
 		Archived:       p.Archived,
 		InTrash:        p.Archived,

@@ -100,6 +100,16 @@ type SeedSpec struct {
 	// (EveryBlockType, EveryPropertyType), nested where Notion nests them
 	// (data_everytype.go). SeedResult.EveryType names them.
 	EveryType bool
+	// Files gives the content Notion-hosted files (served by the fake behind
+	// signed, expiring URLs; see data_files.go), generated after everything
+	// else and drawing nothing from the random stream, so the rest of the
+	// content is the same as without it. Every page and row gets the
+	// workspace's one logo as its icon (one file used many times); every
+	// other page a cover of its own; every page an image, pdf, file, video
+	// and audio block of its own and an external image block (a link, not a
+	// hosted file); every database an "Attachments" files property whose
+	// value in each row is a file of the row's own and the logo.
+	Files bool
 }
 
 // Huge page defaults and shape (SeedSpec.HugePages).
@@ -139,6 +149,10 @@ type SeedResult struct {
 	// HugePageIDs are the huge pages (SeedSpec.HugePages), also the last
 	// entries of PageIDs.
 	HugePageIDs []string
+	// Files are the distinct hosted files SeedSpec.Files created (each file
+	// once, however many objects show it); FileBlockIDs the file blocks.
+	Files        []HostedFile
+	FileBlockIDs []string
 }
 
 // SeedWorkspace adds generated content to workspace workspaceID, created
@@ -152,10 +166,11 @@ func (s *Server) SeedWorkspace(workspaceID string, spec SeedSpec) SeedResult {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(d.id))
 	g := &seedGen{
-		d:    d,
-		rng:  rand.New(rand.NewPCG(uint64(spec.Seed), h.Sum64())),
-		spec: spec,
-		now:  minute(s.now()),
+		d:     d,
+		files: s.filesLocked(),
+		rng:   rand.New(rand.NewPCG(uint64(spec.Seed), h.Sum64())),
+		spec:  spec,
+		now:   minute(s.now()),
 	}
 	if g.spec.ChildrenPerBlock <= 0 {
 		g.spec.ChildrenPerBlock = 2
@@ -165,11 +180,12 @@ func (s *Server) SeedWorkspace(workspaceID string, spec SeedSpec) SeedResult {
 
 // seedGen generates a SeedSpec's content.
 type seedGen struct {
-	d    *wsData
-	rng  *rand.Rand
-	spec SeedSpec
-	now  time.Time
-	res  SeedResult
+	d     *wsData
+	files *filesState
+	rng   *rand.Rand
+	spec  SeedSpec
+	now   time.Time
+	res   SeedResult
 }
 
 func (g *seedGen) run() SeedResult {
@@ -236,6 +252,9 @@ func (g *seedGen) run() SeedResult {
 		for _, src := range db.sources {
 			g.res.DataSourceIDs[db.id] = append(g.res.DataSourceIDs[db.id], src.id)
 		}
+	}
+	if g.spec.Files {
+		g.seedFiles(dbs)
 	}
 	if g.spec.EveryType {
 		g.everyType()

@@ -342,6 +342,9 @@ type SeedJSON struct {
 	// names.
 	Users     int  `json:"users"`
 	EveryType bool `json:"every_type"`
+	// Files is notionfake's SeedSpec.Files: Notion-hosted files behind
+	// signed, expiring URLs.
+	Files bool `json:"files"`
 }
 
 func (s *Sandbox) handleWorkspace(w http.ResponseWriter, _ *http.Request) {
@@ -354,6 +357,7 @@ func (s *Sandbox) handleWorkspace(w http.ResponseWriter, _ *http.Request) {
 			BlocksPerRow: sp.BlocksPerRow, UnknownBlocks: sp.UnknownBlocks, History: sp.History.String(),
 			MultiSourceDatabases: sp.MultiSourceDatabases, ManyReferenceRows: sp.ManyReferenceRows,
 			Users: sp.Users, EveryType: sp.EveryType,
+			Files: sp.Files,
 		},
 		PageIDs:        nonNil(res.PageIDs),
 		DatabaseIDs:    nonNil(res.DatabaseIDs),

@@ -200,6 +200,8 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 		"add a page with one block of every block type and a row with one value of every property type (the SDK's lists)")
 	fs.IntVar(&cfg.Seed.Users, "users", cfg.Seed.Users,
 		"people added to the workspace (plus one other bot), referenced by created_by, people values and mentions")
+	fs.BoolVar(&cfg.Seed.Files, "files", cfg.Seed.Files,
+		"give pages and rows Notion-hosted files (icons, covers, file blocks, files properties) behind signed URLs that expire after an hour")
 	fs.DurationVar(&cfg.Seed.History, "history", cfg.Seed.History, "spread created and edited times over this past `duration`")
 	fs.DurationVar(&cfg.AccessTokenLifetime, "access-token-lifetime", cfg.AccessTokenLifetime,
 		"how long access tokens are accepted (0: forever)")

@@ -30,6 +30,21 @@ type Renderer struct {
 	// by its email, the mention's plain text, or else its id. Default: no
 	// resolution.
 	UserName func(id string) (name string, ok bool)
+	// FileURL returns the link target for a Notion-hosted file (type
+	// "file") by its URL as Notion returned it: the local copy, or "" to
+	// keep Notion's URL (signed, dead an hour later). External files keep
+	// their URL. Default: Notion's URL.
+	FileURL func(notionURL string) string
+}
+
+// hostedFile returns the link target of a Notion-hosted file's URL.
+func (r *Renderer) hostedFile(u string) string {
+	if r.FileURL != nil {
+		if local := r.FileURL(u); local != "" {
+			return local
+		}
+	}
+	return u
 }
 
 // Render renders a page with the zero Renderer. See Renderer.Render.
@@ -414,7 +429,7 @@ func (r *Renderer) block(b *block, depth, number int) ([]string, error) {
 		return []string{"$$", strings.ReplaceAll(p.Expression, "\x00", "\uFFFD"), "$$"}, nil
 	case "image":
 		alt := escapeText(strings.ReplaceAll(plain(p.Caption), "\n", " "))
-		return joinBlank([]string{"![" + alt + "](" + linkTarget(p.fileURL()) + ")"}, kids), nil
+		return joinBlank([]string{"![" + alt + "](" + linkTarget(r.fileURL(p)) + ")"}, kids), nil
 	case "file", "pdf", "video", "audio":
 		name := p.Name
 		var caption []string
@@ -426,7 +441,7 @@ func (r *Renderer) block(b *block, depth, number int) ([]string, error) {
 		if name == "" {
 			name = b.typ
 		}
-		return joinBlank(joinBlank([]string{link(name, p.fileURL())}, caption), kids), nil
+		return joinBlank(joinBlank([]string{link(name, r.fileURL(p))}, caption), kids), nil
 	case "meeting_notes", "transcription":
 		var title []string
 		if b.transcript != nil {
@@ -487,14 +502,14 @@ func orUntitled(s string) string {
 	return s
 }
 
-func (p *payload) fileURL() string {
+func (r *Renderer) fileURL(p *payload) string {
 	switch {
 	case p.Type == "file" && p.File != nil:
-		return p.File.URL
+		return r.hostedFile(p.File.URL)
 	case p.External != nil:
 		return p.External.URL
 	case p.File != nil:
-		return p.File.URL
+		return r.hostedFile(p.File.URL)
 	}
 	return p.URL
 }

@@ -242,7 +242,7 @@ func (r *Renderer) value(v *propertyValue, depth int) string {
 			u := ""
 			switch {
 			case f.File != nil:
-				u = f.File.URL
+				u = r.hostedFile(f.File.URL)
 			case f.External != nil:
 				u = f.External.URL
 			}

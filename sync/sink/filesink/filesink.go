@@ -292,7 +292,7 @@ func (s *Sink) PutPage(ctx context.Context, p *record.Page) (written bool, err e
 		m := meta{
 			Format: formatVersion, Kind: record.KindPage, ConnectionID: np.ConnectionID, ID: np.ID,
 			ParentType: np.ParentType, ParentID: np.ParentID, DatabaseID: np.DatabaseID, DataSourceID: np.DataSourceID, Title: np.Title,
-			LastEditedTime: np.LastEditedTime, SyncedAt: np.SyncedAt,
+			LastEditedTime: np.LastEditedTime, SyncedAt: np.SyncedAt, Files: np.Files,
 		}
 		m.setVersion(v)
 		if np.Archived {
@@ -339,6 +339,14 @@ func (s *Sink) renderWith(links *linkRecorder, p *record.Page, fields []record.F
 			n, ok := names[nid]
 			return n, ok
 		}
+	}
+	if len(p.Files) > 0 {
+		local := make(map[string]string, len(p.Files))
+		for _, l := range p.Files {
+			local[l.Key] = "../files/" + l.Name()
+		}
+		// Links point at the local copies, relative to pages/<id>.md.
+		r.FileURL = func(u string) string { return local[record.FileKey(u)] }
 	}
 	md, err := r.Render(p.Title, record.Lookup(fields, "properties"), p.Blocks)
 	if err != nil {
@@ -669,7 +677,7 @@ func (s *Sink) GetPage(ctx context.Context, connectionID, pageID string) (*recor
 	p := &record.Page{
 		ConnectionID: m.ConnectionID, ID: m.ID, ParentType: m.ParentType, ParentID: m.ParentID,
 		DatabaseID: m.DatabaseID, DataSourceID: m.DataSourceID, LastEditedTime: m.LastEditedTime, Archived: m.Deleted,
-		Title: m.Title, SyncedAt: m.SyncedAt,
+		Title: m.Title, SyncedAt: m.SyncedAt, Files: m.Files,
 	}
 	if m.state().HasContent() {
 		p.Object = record.AppendObject(nil, d.object)

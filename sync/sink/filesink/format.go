@@ -42,6 +42,9 @@ type meta struct {
 	UnsharedAt        time.Time     `json:"unshared_at,omitzero"`
 	VersionEditedAt   time.Time     `json:"version_edited_at"`
 	VersionObservedAt time.Time     `json:"version_observed_at"`
+	// Files maps the page's Notion-hosted file references to the stored
+	// files (files/<sha256><ext>); the object keeps Notion's URLs.
+	Files []record.FileLink `json:"files,omitempty"`
 }
 
 func (m *meta) state() record.State {

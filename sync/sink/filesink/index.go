@@ -535,7 +535,7 @@ func (x *indexer) rerenderPage(ctx context.Context, conn, id string, objects map
 				return fmt.Errorf("filesink: page %s: %w", id, err)
 			}
 			rec := &linkRecorder{fromPages: true, lookup: func(id string) *indexEntry { return objects[id] }}
-			md := s.renderWith(rec, &record.Page{ConnectionID: conn, ID: id, Title: d.meta.Title, Blocks: blocks}, d.object)
+			md := s.renderWith(rec, &record.Page{ConnectionID: conn, ID: id, Title: d.meta.Title, Blocks: blocks, Files: d.meta.Files}, d.object)
 			if err := writeFileAtomic(filepath.Join(dir, id+".md"), md, s.fileMode); err != nil {
 				return err
 			}

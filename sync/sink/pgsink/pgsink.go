@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
+	"gocloud.dev/blob"
 
 	"github.com/notionsync/notionsync/sync/sink/record"
 )
@@ -31,6 +32,11 @@ type Options struct {
 	// Schema puts the tables in this PostgreSQL schema (created if needed).
 	// Default: the connection's search_path (normally "public").
 	Schema string
+	// BlobURL opens the blob store that holds downloaded files' bytes
+	// (gocloud.dev/blob URL: file:///dir here; s3://, gs:// and azblob://
+	// when the binary registers those drivers). Default: none, and the
+	// sink stores no files (FilesEnabled is false).
+	BlobURL string
 }
 
 // defaultMaxConns is the pool size when Options.MaxConns is zero.
@@ -43,6 +49,7 @@ type Sink struct {
 	log    *zap.Logger
 	now    func() time.Time
 	schema string
+	bucket *blob.Bucket // nil: no files (Options.BlobURL)
 }
 
 // Open connects to the database at dsn (a postgres:// URL or a key=value
@@ -87,6 +94,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*Sink, error) {
 		_ = s.Close()
 		return nil, err
 	}
+	if err := s.openBucket(ctx, opts.BlobURL); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -95,6 +106,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Sink, error) {
 func (s *Sink) Close() error {
 	s.closed.Store(true)
 	s.pool.Close() // blocks until every acquired connection is released
+	if s.bucket != nil {
+		return s.bucket.Close()
+	}
 	return nil
 }
 
@@ -229,10 +243,19 @@ func (s *Sink) PutPage(ctx context.Context, p *record.Page) (bool, error) {
 	if np.Archived {
 		deletedAt = np.LastEditedTime
 	}
-	return s.upsert(ctx, upsertPage, record.KindPage, np.ID,
+	written, err := s.upsert(ctx, upsertPage, record.KindPage, np.ID,
 		np.ConnectionID, np.ID, nullable(sanitizeText(np.ParentType)), nullable(sanitizeText(np.ParentID)),
 		nullable(np.DatabaseID), sanitizeText(np.Title), np.LastEditedTime, sanitizeJSON(np.Object),
 		blocks, np.SyncedAt, deletedAt, nullable(np.DataSourceID))
+	if err != nil || !written || len(np.Files) == 0 {
+		return written, err
+	}
+	// The page's file references (the sync metadata of Page.Files): the
+	// object column keeps Notion's raw URLs.
+	if err := s.withConn(ctx, func(c *pgx.Conn) error { return recordRefs(ctx, c, &np) }); err != nil {
+		return written, fmt.Errorf("pgsink: page %s file references: %w", np.ID, err)
+	}
+	return written, nil
 }
 
 // PutDatabase stores d unless the stored version is newer, returning

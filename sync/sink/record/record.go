@@ -68,6 +68,10 @@ type Page struct {
 	// SyncedAt is when the page was fetched from Notion: take it just before
 	// the fetch starts. Zero means "now" by the sink's clock.
 	SyncedAt time.Time
+	// Files maps the page's Notion-hosted file references (by FileKey) to
+	// the stored files; kept in the sync metadata, while Object and Blocks
+	// keep Notion's URLs as returned.
+	Files []FileLink
 }
 
 // Block is one block of a page's tree.
@@ -365,6 +369,11 @@ func (p *Page) Normalized(now time.Time) (Page, error) {
 	out.SyncedAt = NormalizeTime(out.SyncedAt)
 	if !IsJSONObject(p.Object) {
 		return Page{}, fmt.Errorf("%w: page %s: Object is not a JSON object", ErrInvalidObject, id)
+	}
+	for _, l := range p.Files {
+		if !ValidFileLink(l) || l.Key == "" {
+			return Page{}, fmt.Errorf("%w: page %s: file link %q: %w", ErrInvalidObject, id, truncate(l.SHA256+l.Ext), ErrInvalidFile)
+		}
 	}
 	return out, nil
 }

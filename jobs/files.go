@@ -1,0 +1,132 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/notionsync/notionsync/sync/files"
+	"github.com/notionsync/notionsync/sync/notionclient"
+	"github.com/notionsync/notionsync/sync/sink"
+	"github.com/notionsync/notionsync/sync/sink/record"
+)
+
+// errRefGone: the object read again for a fresh URL no longer references
+// the file (it was removed meanwhile); the next sync of the object sees
+// that.
+var errRefGone = errors.New("the object no longer references the file")
+
+// fileStore returns the sink's file store when downloads are on.
+func (h *Handlers) fileStore() (record.FileStore, bool) {
+	if h.cfg.Files == nil {
+		return nil, false
+	}
+	st, ok := h.cfg.Sink.(record.FileStore)
+	if fe, can := st.(interface{ FilesEnabled() bool }); ok && can && !fe.FilesEnabled() {
+		return nil, false // a PostgreSQL sink without a blob store
+	}
+	return st, ok
+}
+
+// storeFiles stores every Notion-hosted file the page references and
+// returns the links for the page record, and notes for the files it could
+// not store for good (a cap, the quota, a host not allowed, an URL still
+// refused after a re-read): those become the page's per-object error. A
+// file already stored under the reference's key is not fetched again: the
+// key (the URL without its signed query) only changes when the object
+// references another file. Transient failures (network, 5xx, the sink)
+// are returned: the task is retried.
+func (h *Handlers) storeFiles(ctx context.Context, log *zap.Logger, store record.FileStore, conn, pageID string,
+	raw json.RawMessage, blocks []sink.Block) ([]record.FileLink, string, error) {
+	refs := files.PageRefs(raw, blocks)
+	if len(refs) == 0 {
+		return nil, "", nil
+	}
+	var (
+		links   []record.FileLink
+		notes   []string
+		fetched int
+	)
+	for _, ref := range refs {
+		l, err := store.FileByKey(ctx, conn, ref.Key)
+		if err == nil {
+			links = append(links, l)
+			continue
+		}
+		if !errors.Is(err, record.ErrNotFound) {
+			return nil, "", fmt.Errorf("sink: %w", err)
+		}
+		l, err = h.cfg.Files.Download(ctx, store, conn, pageID, ref)
+		if errors.Is(err, files.ErrExpired) {
+			// The URL died before its download (a long walk, a retry):
+			// the object, read again, carries a fresh one.
+			var fresh files.Ref
+			if fresh, err = h.freshRef(ctx, conn, pageID, ref); err == nil {
+				log.Debug("file URL expired; downloading from a fresh URL", zap.String("file", describeRef(ref)))
+				l, err = h.cfg.Files.Download(ctx, store, conn, pageID, fresh)
+			}
+		}
+		switch {
+		case err == nil:
+			fetched++
+			links = append(links, l)
+		case files.Permanent(err) || errors.Is(err, files.ErrExpired) || errors.Is(err, errRefGone) || errorKind(err) == ErrorPermanent:
+			notes = append(notes, fmt.Sprintf("file %s not stored: %v", describeRef(ref), err))
+		default:
+			return nil, "", fmt.Errorf("file %s: %w", describeRef(ref), err)
+		}
+	}
+	if fetched > 0 {
+		log.Debug("page files stored", zap.Int("downloaded", fetched), zap.Int("files", len(refs)))
+	}
+	return links, strings.Join(notes, "; "), nil
+}
+
+// describeRef names a file reference without its URL (whose query is a
+// credential).
+func describeRef(r files.Ref) string {
+	if r.BlockID != "" {
+		return fmt.Sprintf("%q of block %s", r.Name, r.BlockID)
+	}
+	return fmt.Sprintf("%q of the page", r.Name)
+}
+
+// freshRef reads the object that shows ref again (its block, or the page
+// for icons, covers and files values) and returns the reference with the
+// same key, carrying a fresh URL. This is a Notion request, paced by the
+// connection's budget like any other.
+func (h *Handlers) freshRef(ctx context.Context, conn, pageID string, ref files.Ref) (files.Ref, error) {
+	path := "/v1/pages/" + url.PathEscape(pageID)
+	if ref.BlockID != "" {
+		path = "/v1/blocks/" + url.PathEscape(ref.BlockID)
+	}
+	raw, err := h.cfg.Notion.Do(ctx, conn, http.MethodGet, path, nil)
+	if notionclient.IsNotFound(err) || permanentAnswer(err, false) {
+		return files.Ref{}, &PermanentError{Object: "file " + describeRef(ref), Err: err}
+	}
+	if err != nil {
+		return files.Ref{}, err
+	}
+	var refs []files.Ref
+	if ref.BlockID != "" {
+		b, err := record.BlockFromRaw(raw)
+		if err != nil {
+			return files.Ref{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		refs = files.BlockRefs(&b)
+	} else {
+		refs = files.PageRefs(raw, nil)
+	}
+	for _, r := range refs {
+		if r.Key == ref.Key {
+			return r, nil
+		}
+	}
+	return files.Ref{}, errRefGone
+}
