@@ -20,8 +20,8 @@ help: ## Show this help
 		END { for (i = 1; i <= n; i++) printf "  %-" w "s  %s\n", name[i], desc[i] }' $(MAKEFILE_LIST)
 
 .PHONY: deps
-deps: ## Install redis-server and PostgreSQL for the tests (apt-get, as root)
-	@scripts/ensure-deps.sh redis postgres
+deps: ## Install redis-server, PostgreSQL and chromium for the tests (apt-get, as root)
+	@scripts/ensure-deps.sh redis postgres chromium
 
 .PHONY: build
 build: ## Compile every package and put the cmd/* binaries in bin/

@@ -28,6 +28,8 @@ import (
 //	<prefix>drain:<conn>         string with a TTL: a drain task exists for the connection
 //	<prefix>busy:<conn>:page:<id>  string with a TTL: a task is syncing the page (its claim)
 //	<prefix>busy:leases          sorted set: leases of running tasks by deadline (lease.go)
+//	<prefix>sync:errored         sorted set: connections that may have per-object
+//	                             errors (errindex.go)
 //	<prefix>ckpt:<conn>:<kind>:<id>  string: pagination checkpoint (JSON), with a TTL
 //	<prefix>ckpt:<conn>:tree:<id>    hash: a page's block walk, one field per
 //	                             listing request (see walk.go), with a TTL
@@ -270,6 +272,9 @@ func (s *state) done(ctx context.Context, conn string, a doneArgs, now time.Time
 		errArg = "="
 	case a.errMsg != "":
 		errArg = encodeError(cmp.Or(a.errKind, ErrorPermanent), a.errMsg, now)
+		if err := s.markErrored(ctx, conn); err != nil {
+			return time.Time{}, err
+		}
 	}
 	capped := ""
 	if a.capped != 0 {
@@ -292,6 +297,9 @@ var setErrorScript = redis.NewScript(setErrorLua + `set_err(KEYS[1], ARGV[1], AR
 // setError records msg as objectID's per-object error of kind (keeping the
 // since of a recorded error of the same kind).
 func (s *state) setError(ctx context.Context, conn, objectID string, kind ErrorKind, msg string, now time.Time) error {
+	if err := s.markErrored(ctx, conn); err != nil {
+		return err
+	}
 	return setErrorScript.Run(ctx, s.rdb, []string{s.errorsKey(conn)}, objectID, encodeError(kind, msg, now)).Err()
 }
 
@@ -650,6 +658,9 @@ func (s *state) deferTodo(ctx context.Context, conn string, it todoItem, msg str
 	b, _ := json.Marshal(it)
 	if msg != "" {
 		msg = encodeError(ErrorTransient, msg, now)
+		if err := s.markErrored(ctx, conn); err != nil {
+			return err
+		}
 	}
 	if err := deferTodoScript.Run(ctx, s.rdb, []string{s.todoKey(conn), s.errorsKey(conn)}, it.ID, b, msg).Err(); err != nil {
 		return fmt.Errorf("sync state of %s: %w", conn, err)

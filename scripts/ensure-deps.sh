@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ensure-deps.sh makes the external programs the tests need available.
 #
-#   scripts/ensure-deps.sh [redis] [postgres] [docker-compose] [all]
+#   scripts/ensure-deps.sh [redis] [postgres] [chromium] [docker-compose] [all]
 #
 # With no argument it checks redis only. For each missing program it installs
 # the Debian package with apt-get when running as root, and otherwise prints
@@ -15,15 +15,17 @@ set -euo pipefail
 want_redis=false
 want_postgres=false
 want_compose=false
+want_chromium=false
 [[ $# -eq 0 ]] && want_redis=true
 for arg in "$@"; do
 	case "$arg" in
 	redis) want_redis=true ;;
 	postgres) want_postgres=true ;;
+	chromium) want_chromium=true ;;
 	docker-compose) want_compose=true ;;
-	all) want_redis=true want_postgres=true want_compose=true ;;
+	all) want_redis=true want_postgres=true want_chromium=true want_compose=true ;;
 	*)
-		echo "ensure-deps: unknown dependency '$arg' (want redis, postgres, docker-compose or all)" >&2
+		echo "ensure-deps: unknown dependency '$arg' (want redis, postgres, chromium, docker-compose or all)" >&2
 		exit 2
 		;;
 	esac
@@ -45,9 +47,23 @@ have_postgres() {
 
 have_compose() { command -v docker-compose >/dev/null 2>&1; }
 
+# Same search as internal/browsertest: CHROMIUM_PATH, then PATH.
+have_chromium() {
+	if [[ -n ${CHROMIUM_PATH:-} ]]; then
+		[[ -x $CHROMIUM_PATH ]]
+		return
+	fi
+	local name
+	for name in chromium chromium-browser google-chrome google-chrome-stable; do
+		command -v "$name" >/dev/null 2>&1 && return 0
+	done
+	return 1
+}
+
 missing=() # apt package names
 $want_redis && ! have_redis && missing+=(redis-server)
 $want_postgres && ! have_postgres && missing+=(postgresql-15)
+$want_chromium && ! have_chromium && missing+=(chromium)
 $want_compose && ! have_compose && missing+=(docker-compose)
 
 [[ ${#missing[@]} -eq 0 ]] && exit 0
@@ -77,6 +93,7 @@ done
 failed=()
 $want_redis && ! have_redis && failed+=(redis-server)
 $want_postgres && ! have_postgres && failed+=(postgresql)
+$want_chromium && ! have_chromium && failed+=(chromium)
 $want_compose && ! have_compose && failed+=(docker-compose)
 if [[ ${#failed[@]} -gt 0 ]]; then
 	echo "ensure-deps: ${failed[*]} still missing after apt-get install" >&2

@@ -63,6 +63,9 @@
 //	<prefix>conn:<id>:events   list: timeline, newest first, capped
 //	<prefix>due                zset: id by refresh-due time (ms)
 //	<prefix>connections        zset: id by creation time
+//	<prefix>status:<status>    zset: id by creation time, one per status
+//	                           (statusindex.go)
+//	<prefix>status:indexed     string: IndexStatuses ran
 //	<prefix>lock:<id>          redsync lock
 //	<prefix>token-events       pub/sub channel: "<id> <version> <kind>"
 //

@@ -11,14 +11,16 @@ import "github.com/redis/go-redis/v9"
 //
 //	KEYS[1] connection hash     KEYS[2] refresh-due index (zset)
 //	KEYS[3] event list          KEYS[4] all-connections index (zset)
+//	KEYS[5..8] status indexes (zsets, by creation time): active, paused,
+//	           needs_reauth, disconnected (statusindex.go)
 //
 // Every script that changes the record appends an event (LPUSH + LTRIM, so
 // the timeline is capped) and PUBLISHes "<id> <version> <kind>" on the
 // notification channel: waiters in every process wake and re-read, and
 // in-process caches drop the entry.
 //
-// Redis Cluster is not supported: the due index is shared by all
-// connections, so these keys do not hash to one slot.
+// Redis Cluster is not supported: the due and status indexes are shared by
+// all connections, so these keys do not hash to one slot.
 
 const luaEvent = `
 local function event(kind, v, detail)
@@ -64,7 +66,7 @@ cur = tonumber(cur or '0')
 // Returns {1, newVersion}, {0, storedVersion} on a fence mismatch,
 // {-1, storedVersion} when a refresh targets a missing or disconnected
 // record, or {-3, storedVersion} when the link nonce differs.
-var commitScript = redis.NewScript(luaEvent + luaFence + `
+var commitScript = redis.NewScript(luaEvent + luaStatusIndex + luaFence + `
 local status = redis.call('HGET', KEYS[1], 'status')
 local mode = ARGV[6]
 if mode == 'refresh' and (not status or status == 'disconnected') then return {-1, cur} end
@@ -100,6 +102,7 @@ end
 -- Paused connections stay in the index: refreshing keeps their grant alive.
 redis.call('ZADD', KEYS[2], tonumber(ARGV[10]), ARGV[5])
 redis.call('ZADD', KEYS[4], 'NX', tonumber(redis.call('HGET', KEYS[1], 'created')), ARGV[5])
+index_status(redis.call('HGET', KEYS[1], 'status'))
 event(ARGV[11], v, ARGV[12])
 return {1, v}
 `)
@@ -127,7 +130,7 @@ return redis.call('HGET', KEYS[1], 'nonce')
 //
 // Returns {1, version}, {0, version} on a fence mismatch, {-1, version} when
 // the current status is not allowed, {-2, 0} when the record does not exist.
-var statusScript = redis.NewScript(luaEvent + luaFence + `
+var statusScript = redis.NewScript(luaEvent + luaStatusIndex + luaFence + `
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {-2, 0} end
 if ARGV[6] ~= '' then
@@ -148,6 +151,7 @@ elseif ARGV[12] == 'add' then
   local due = redis.call('HGET', KEYS[1], 'due')
   if due then redis.call('ZADD', KEYS[2], tonumber(due), ARGV[5]) end
 end
+index_status(ARGV[7])
 event(ARGV[10], v, ARGV[9])
 return {1, v}
 `)

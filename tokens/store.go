@@ -162,7 +162,8 @@ func (s *Store) allKey() string             { return s.prefix + "connections" }
 func (s *Store) lockKey(id string) string   { return s.prefix + "lock:" + id }
 
 func (s *Store) scriptKeys(id string) []string {
-	return []string{s.connKey(id), s.dueKey(), s.eventsKey(id), s.allKey()}
+	return []string{s.connKey(id), s.dueKey(), s.eventsKey(id), s.allKey(),
+		s.statusKey(StatusActive), s.statusKey(StatusPaused), s.statusKey(StatusNeedsReauth), s.statusKey(StatusDisconnected)}
 }
 
 // scriptArgs builds the ARGV prefix every script shares.

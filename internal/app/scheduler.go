@@ -95,13 +95,21 @@ func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) e
 		SyncInfo: func(ctx context.Context, id string) (any, error) {
 			return states.State(ctx, id)
 		},
-		Hooks:  c.metrics.ControlHooks(control.Hooks{}),
-		Logger: log.Named("control"),
+		Console: consoleSync(states),
+		Hooks:   c.metrics.ControlHooks(control.Hooks{}),
+		Logger:  log.Named("control"),
 	})
 	if err != nil {
 		return err
 	}
 	defer ctl.Close()
+	// The console pages connections by status; records written before the
+	// status indexes existed are indexed once (a marker remembers it).
+	if n, err := c.store.IndexStatuses(ctx); err != nil {
+		return fmt.Errorf("index connections by status: %w", err)
+	} else if n > 0 {
+		log.Info("connections indexed by status", zap.Int("connections", n))
+	}
 	log.Info("scheduler started", zap.String("host", hostname()), zap.String("control_addr", cfg.Control.ControlAddr),
 		zap.String("metrics_addr", cfg.Control.MetricsAddr),
 		zap.String("oauth_start", cfg.Control.PublicURL+"/oauth/start"))

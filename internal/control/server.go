@@ -154,8 +154,12 @@ type Config struct {
 	Timing tokens.Timing
 
 	// Asynqmon, when set, is served under /admin/asynqmon/ behind the admin
-	// check. Default: not mounted.
+	// check, and the console's pages link to it. Default: not mounted.
 	Asynqmon http.Handler
+	// Console is what the connections console (/admin/connections) reads
+	// from the sync side: sync progress, the errored index and running
+	// tasks. Default: none (the console shows token state only).
+	Console ConsoleSync
 
 	// NotionWebhookToken is the verification token of the Notion webhook
 	// subscription. When set, POST /webhooks/notion verifies
@@ -245,6 +249,7 @@ type Server struct {
 	csrf        *http.CrossOriginProtection
 	handler     http.Handler
 	linkKey     []byte
+	csrfKey     []byte // console CSRF tokens (console.go)
 
 	oauthLimiter  *clientLimiter
 	adminFailures *clientLimiter
@@ -380,6 +385,7 @@ func New(cfg Config) (*Server, error) {
 		csrf:        newCrossOriginProtection(),
 		reauth:      rs,
 		linkKey:     cfg.LinkKey,
+		csrfKey:     deriveCSRFKey(cfg.AdminToken),
 
 		oauthLimiter:  newClientLimiter(cfg.OAuthClientLimit, cfg.Now),
 		adminFailures: newClientLimiter(cfg.AdminFailureLimit, cfg.Now),
@@ -435,6 +441,7 @@ func (s *Server) routes() *http.ServeMux {
 	if s.cfg.Asynqmon != nil {
 		mux.Handle(AsynqmonPath, s.requireAdmin(s.cfg.Asynqmon))
 	}
+	s.consoleRoutes(api)
 	api("/admin/", s.handleAPINotFound)
 
 	if s.cfg.NotionWebhookToken != "" || s.cfg.NotionWebhookSetup {

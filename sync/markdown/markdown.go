@@ -19,6 +19,10 @@ type Renderer struct {
 	// DatabaseURL returns the link target for a database id. Default: the
 	// database on notion.so.
 	DatabaseURL func(id string) string
+	// Links, when set, resolves links to pages and databases instead of
+	// PageURL and DatabaseURL: a link to an object it does not hold becomes
+	// plain text (see links.go).
+	Links Links
 }
 
 // Render renders a page with the zero Renderer. See Renderer.Render.
@@ -289,6 +293,7 @@ func (r *Renderer) blocks(bs []record.Block, depth int) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
+		r.resolveBlock(&b)
 		kind := listKind(b.typ)
 		if kind == "number" {
 			if prevList != "number" {
@@ -398,15 +403,15 @@ func (r *Renderer) block(b *block, depth, number int) ([]string, error) {
 	case "table_row":
 		return []string{tableRow(p.Cells, len(p.Cells))}, nil
 	case "child_page":
-		return []string{link(orUntitled(p.Title), r.pageURL(b.id))}, nil
+		return []string{r.pageLink(orUntitled(p.Title), "", b.id)}, nil
 	case "child_database":
-		return []string{link(orUntitled(p.Title), r.databaseURL(b.id))}, nil
+		return []string{r.databaseLink(orUntitled(p.Title), "", b.id)}, nil
 	case "link_to_page":
 		switch {
 		case p.PageID != "":
-			return []string{link("Linked page", r.pageURL(p.PageID))}, nil
+			return []string{r.pageLink("", "Linked page", p.PageID)}, nil
 		case p.DatabaseID != "":
-			return []string{link("Linked database", r.databaseURL(p.DatabaseID))}, nil
+			return []string{r.databaseLink("", "Linked database", p.DatabaseID)}, nil
 		}
 		return []string{"<!-- link to page -->"}, nil
 	case "column_list", "column":
@@ -588,6 +593,7 @@ func (r *Renderer) table(b *block) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
+		r.resolveBlock(&row)
 		if row.typ != "table_row" {
 			continue
 		}

@@ -58,8 +58,9 @@ type named struct {
 }
 
 type dateValue struct {
-	Start string  `json:"start"`
-	End   *string `json:"end"`
+	Start    string  `json:"start"`
+	End      *string `json:"end"`
+	TimeZone *string `json:"time_zone"`
 }
 
 type user struct {
@@ -98,6 +99,7 @@ func (r *Renderer) properties(raw json.RawMessage) (rows [][2]string, title stri
 		if err := json.Unmarshal(f.Value, &v); err != nil {
 			return nil, "", fmt.Errorf("markdown: property %q: %w", truncate(f.Key), err)
 		}
+		r.resolveValue(&v)
 		if v.Type == "title" {
 			if title == "" {
 				title = plain(v.Title)
@@ -154,7 +156,7 @@ func (r *Renderer) value(v *propertyValue, depth int) string {
 	case "relation":
 		links := make([]string, 0, len(v.Relation)+1)
 		for _, rel := range v.Relation {
-			links = append(links, link(rel.ID, r.pageURL(rel.ID)))
+			links = append(links, r.pageLink("", "", rel.ID))
 		}
 		if v.HasMore {
 			links = append(links, "…")
@@ -192,9 +194,9 @@ func (r *Renderer) value(v *propertyValue, depth int) string {
 		}
 		return "No"
 	case "created_time":
-		return escapeText(v.CreatedTime)
+		return escapeText(readableTime(v.CreatedTime, ""))
 	case "last_edited_time":
-		return escapeText(v.LastEditedTime)
+		return escapeText(readableTime(v.LastEditedTime, ""))
 	case "created_by":
 		return escapeText(v.CreatedBy.label())
 	case "last_edited_by":
@@ -257,9 +259,5 @@ func date(d *dateValue) string {
 	if d == nil || d.Start == "" {
 		return ""
 	}
-	s := escapeText(d.Start)
-	if d.End != nil && *d.End != "" {
-		s += " → " + escapeText(*d.End)
-	}
-	return s
+	return escapeText(readableDate(d))
 }

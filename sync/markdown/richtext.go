@@ -20,6 +20,7 @@ type richText struct {
 	Equation *struct {
 		Expression string `json:"expression"`
 	} `json:"equation"`
+	Mention *mention `json:"mention"`
 }
 
 type annotations struct {

@@ -4,8 +4,12 @@
 //	<root>/<connection_id>/pages/<page_id>.json               page object + "blocks" + "_notionsync"
 //	<root>/<connection_id>/pages/<page_id>.md                 Markdown rendering (live pages only)
 //	<root>/<connection_id>/databases/<database_id>.json       database object + "_notionsync"
+//	<root>/<connection_id>/databases/<database_id>.md         title, description, schema, rows (live databases)
 //	<root>/<connection_id>/data_sources/<data_source_id>.json data source object + "_notionsync"
+//	<root>/<connection_id>/index.md                           the page tree by title
+//	<root>/<connection_id>/manifest.json                      id -> kind, title, path, parent, last_edited_time, tombstoned
 //	<root>/<connection_id>/.locks/<kind>-<id>.lock            per-object lock files (never removed)
+//	<root>/<connection_id>/.locks/index.lock                  the connection's index lock
 //
 // Under Notion-Version 2025-09-03 a database is a container: its document
 // is the database object as Notion returned it, whose "data_sources" member
@@ -16,6 +20,15 @@
 // Version 2022-06-28) have no data_source_id until they are synced again.
 // Data sources get no Markdown file; their deletion is a tombstone as for
 // databases.
+//
+// Paths are by id, never by title: a rename or a move in Notion changes
+// one document, never a path, so links between files, a reader's
+// bookmarks and an rsync of the folder survive it, and two pages with one
+// title cannot collide. To find a page by title, read index.md or query
+// manifest.json. Links between Markdown files are relative paths to files
+// the folder holds; a link to an object it does not hold (not shared,
+// deleted, not yet synced) is plain text. index.go says how the index
+// files stay current without rescanning the folder on every write.
 //
 // A page document is the page object exactly as Notion returned it (same
 // members, same order, same values; indentation added), preceded by the

@@ -31,6 +31,14 @@ type Options struct {
 	FileMode fs.FileMode
 	// DisableMarkdown turns off writing <page_id>.md next to each page.
 	DisableMarkdown bool
+	// DisableIndex turns off manifest.json, index.md, the database Markdown
+	// files and the resolution of links between Markdown files (links then
+	// point at the files whether or not they exist).
+	DisableIndex bool
+	// IndexDelay is how long after a write the connection's index files
+	// are rewritten: writes within it share one rewrite. Close writes what
+	// is pending. Default: 2s.
+	IndexDelay time.Duration
 }
 
 // Sink stores objects under one root directory. See the package doc for
@@ -44,6 +52,7 @@ type Sink struct {
 	markdown bool
 	renderer markdown.Renderer
 	locks    *keyedMutex
+	index    *indexer // nil: Options.DisableIndex
 
 	mu     sync.RWMutex // held shared by every call, exclusively by Close
 	closed bool
@@ -70,6 +79,9 @@ func Open(root string, opts Options) (*Sink, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if !opts.DisableIndex {
+		s.index = newIndexer(s, cmp.Or(opts.IndexDelay, 2*time.Second))
+	}
 	s.renderer = markdown.Renderer{
 		PageURL: func(id string) string {
 			if n, err := record.NormalizeID(id); err == nil {
@@ -94,12 +106,37 @@ func Open(root string, opts Options) (*Sink, error) {
 func (s *Sink) Root() string { return s.root }
 
 // Close makes later calls fail with record.ErrClosed, after waiting for
-// calls in progress. It is idempotent.
+// calls in progress, and writes the index files of the writes not yet
+// indexed. It is idempotent.
 func (s *Sink) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
 	s.closed = true
+	if s.index != nil {
+		return s.index.flushAll(context.Background())
+	}
 	return nil
+}
+
+// FlushIndex writes the connection's index files (manifest.json, index.md,
+// database Markdown) and re-renders the Markdown whose links changed, now
+// rather than after Options.IndexDelay. Without an index it does nothing.
+func (s *Sink) FlushIndex(ctx context.Context, connectionID string) error {
+	end, err := s.begin()
+	if err != nil {
+		return err
+	}
+	defer end()
+	if err := record.ValidateConnectionID(connectionID); err != nil {
+		return err
+	}
+	if s.index == nil {
+		return nil
+	}
+	return s.index.flush(ctx, connectionID)
 }
 
 func (s *Sink) begin() (end func(), err error) {
@@ -168,12 +205,15 @@ func (s *Sink) withLock(ctx context.Context, conn string, kind record.Kind, id s
 // write stores d at doc and, for pages, writes or removes the Markdown file
 // (md nil: leave it as it is). The Markdown file goes first: the JSON
 // document is the commit point.
-func (s *Sink) write(dir, doc string, d *document, md []byte, removeMD bool) error {
+func (s *Sink) write(dir, doc string, d *document, md []byte, removeMD bool, links *linkRecorder) error {
 	data, err := d.encode()
 	if err != nil {
 		return err
 	}
 	mdPath := doc[:len(doc)-len(".json")] + ".md"
+	if d.meta.Kind == record.KindDatabase && !removeMD {
+		md = nil // a database's Markdown is written by the index
+	}
 	switch {
 	case removeMD:
 		if err := removeFile(mdPath); err != nil {
@@ -187,7 +227,23 @@ func (s *Sink) write(dir, doc string, d *document, md []byte, removeMD bool) err
 	if err := writeFileAtomic(doc, data, s.fileMode); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	s.noteIndex(&d.meta, links)
+	return nil
+}
+
+// noteIndex tells the index about a committed write. A failure to index
+// does not fail the write (the document is stored; the index is derived
+// from the documents and rebuilt when unreadable).
+func (s *Sink) noteIndex(m *meta, links *linkRecorder) {
+	if s.index == nil {
+		return
+	}
+	if err := s.index.note(m, links); err != nil {
+		s.log.Warn("filesink: index update failed", zap.String("connection_id", m.ConnectionID), zap.String("id", m.ID), zap.Error(err))
+	}
 }
 
 // PutPage stores p unless the stored version is newer (see package record),
@@ -214,8 +270,17 @@ func (s *Sink) PutPage(ctx context.Context, p *record.Page) (written bool, err e
 		}
 	}
 	var md []byte
+	var links *linkRecorder
 	if s.markdown && !np.Archived {
-		md = s.render(&np, fields)
+		if s.index != nil {
+			if links, err = s.index.recorder(np.ConnectionID, true); err != nil {
+				// Render without link resolution rather than fail the
+				// write: the document, the data, is what must be stored.
+				s.log.Warn("filesink: index unavailable for link resolution", zap.String("connection_id", np.ConnectionID), zap.Error(err))
+				links = nil
+			}
+		}
+		md = s.renderWith(links, &np, fields)
 	}
 	v := np.Version()
 	err = s.withLock(ctx, np.ConnectionID, record.KindPage, np.ID, func(dir, doc string) error {
@@ -247,7 +312,7 @@ func (s *Sink) PutPage(ctx context.Context, p *record.Page) (written bool, err e
 			d.blocks = old.blocks
 		}
 		written = true
-		return s.write(dir, doc, d, md, np.Archived)
+		return s.write(dir, doc, d, md, np.Archived, links)
 	})
 	if err != nil {
 		return false, err
@@ -255,10 +320,16 @@ func (s *Sink) PutPage(ctx context.Context, p *record.Page) (written bool, err e
 	return written, nil
 }
 
-// render renders the page's Markdown; a page whose JSON the renderer rejects
-// still gets a file saying so (the JSON document keeps all the data).
-func (s *Sink) render(p *record.Page, fields []record.Field) []byte {
-	md, err := s.renderer.Render(p.Title, record.Lookup(fields, "properties"), p.Blocks)
+// renderWith renders the page's Markdown, resolving links with links (nil:
+// the Sink's renderer as configured); a page whose JSON the renderer
+// rejects still gets a file saying so (the JSON document keeps all the
+// data).
+func (s *Sink) renderWith(links *linkRecorder, p *record.Page, fields []record.Field) []byte {
+	r := s.renderer
+	if links != nil {
+		r.Links = links
+	}
+	md, err := r.Render(p.Title, record.Lookup(fields, "properties"), p.Blocks)
 	if err != nil {
 		s.log.Warn("filesink: markdown rendering failed",
 			zap.String("connection_id", p.ConnectionID), zap.String("page_id", p.ID), zap.Error(err))
@@ -274,7 +345,7 @@ func (s *Sink) rewriteMeta(dir, doc string, change func(*meta)) error {
 		return err
 	}
 	change(&d.meta)
-	return s.write(dir, doc, d, nil, false)
+	return s.write(dir, doc, d, nil, false, nil)
 }
 
 // PutDatabase stores d unless the stored version is newer, returning
@@ -340,7 +411,7 @@ func (s *Sink) putSchema(ctx context.Context, object json.RawMessage, v record.V
 			m.Unshared, m.UnsharedAt = true, cur.UnsharedAt
 		}
 		written = true
-		return s.write(dir, doc, &document{meta: m, object: fields}, nil, false)
+		return s.write(dir, doc, &document{meta: m, object: fields}, nil, false, nil)
 	})
 	if err != nil {
 		return false, err
@@ -399,7 +470,9 @@ func (s *Sink) delete(ctx context.Context, conn string, kind record.Kind, rawID 
 		if !d.meta.Deleted {
 			d.meta.Deleted, d.meta.DeletedAt = true, at
 		}
-		return s.write(dir, doc, d, nil, kind == record.KindPage)
+		// Pages and databases (whose Markdown the index writes) lose
+		// their Markdown: the mirror shows what Notion shows.
+		return s.write(dir, doc, d, nil, true, nil)
 	})
 }
 
