@@ -23,6 +23,13 @@ type Renderer struct {
 	// PageURL and DatabaseURL: a link to an object it does not hold becomes
 	// plain text (see links.go).
 	Links Links
+	// UserName, when set, names a user Notion sent by id only (people
+	// properties, created_by): the users the mirror syncs. It returns ""
+	// for a user it does not know, who is then shown by email or id.
+	UserName func(id string) string
+	// DataSourceFiles, when set, gives the files of a database's data
+	// sources, which RenderDatabase then links (ok false: not held).
+	DataSourceFiles func(id string) (f DataSourceFile, ok bool)
 }
 
 // Render renders a page with the zero Renderer. See Renderer.Render.

@@ -136,7 +136,7 @@ func (r *Renderer) value(v *propertyValue, depth int) string {
 	case "people":
 		names := make([]string, len(v.People))
 		for i := range v.People {
-			names[i] = escapeText(v.People[i].label())
+			names[i] = escapeText(r.userLabel(&v.People[i]))
 		}
 		return strings.Join(names, ", ")
 	case "checkbox":
@@ -198,9 +198,9 @@ func (r *Renderer) value(v *propertyValue, depth int) string {
 	case "last_edited_time":
 		return escapeText(readableTime(v.LastEditedTime, ""))
 	case "created_by":
-		return escapeText(v.CreatedBy.label())
+		return escapeText(r.userLabel(v.CreatedBy))
 	case "last_edited_by":
-		return escapeText(v.LastEditedBy.label())
+		return escapeText(r.userLabel(v.LastEditedBy))
 	case "files":
 		links := make([]string, len(v.Files))
 		for i, f := range v.Files {

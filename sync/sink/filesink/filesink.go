@@ -219,6 +219,11 @@ func (s *Sink) write(dir, doc string, d *document, md []byte, removeMD bool, lin
 		if err := removeFile(mdPath); err != nil {
 			return err
 		}
+		if d.meta.Kind == record.KindDataSource {
+			if err := removeFile(doc[:len(doc)-len(".json")] + ".csv"); err != nil {
+				return err
+			}
+		}
 	case md != nil:
 		if err := writeFileAtomic(mdPath, md, s.fileMode); err != nil {
 			return err
@@ -317,6 +322,9 @@ func (s *Sink) PutPage(ctx context.Context, p *record.Page) (written bool, err e
 	if err != nil {
 		return false, err
 	}
+	if written && s.index != nil && !np.Archived && (np.DataSourceID != "" || np.DatabaseID != "") {
+		s.index.noteRow(np.ConnectionID, np.ID, v, record.Lookup(fields, "properties"))
+	}
 	return written, nil
 }
 
@@ -411,7 +419,9 @@ func (s *Sink) putSchema(ctx context.Context, object json.RawMessage, v record.V
 			m.Unshared, m.UnsharedAt = true, cur.UnsharedAt
 		}
 		written = true
-		return s.write(dir, doc, &document{meta: m, object: fields}, nil, false, nil)
+		// An archived database or data source loses its Markdown (and
+		// CSV) as a deleted one does.
+		return s.write(dir, doc, &document{meta: m, object: fields}, nil, archived, nil)
 	})
 	if err != nil {
 		return false, err
