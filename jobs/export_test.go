@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -31,4 +32,18 @@ func QueueTodoForTest(ctx context.Context, rdb redis.UniversalClient, conn, drai
 // (zero: none).
 func DBCursorForTest(ctx context.Context, rdb redis.UniversalClient, conn, dbID string) (time.Time, error) {
 	return (&state{rdb: rdb, prefix: "notionsync:"}).dbCursor(ctx, conn, dbID)
+}
+
+// PlanForTest returns the task type and payload h hands out for a search
+// result raw ("" when none).
+func PlanForTest(ctx context.Context, h *Handlers, conn string, raw json.RawMessage) (string, any, error) {
+	head, err := parseHead(raw)
+	if err != nil {
+		return "", nil, err
+	}
+	f, ok, err := h.plan(ctx, conn, 0, head)
+	if err != nil || !ok {
+		return "", nil, err
+	}
+	return f.typ, f.load, nil
 }

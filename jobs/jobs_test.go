@@ -380,6 +380,10 @@ func TestMultiSourceDatabaseSyncsCompletely(t *testing.T) {
 				t.Fatalf("%d data sources checked, want 3", sources)
 			}
 			stats := e.fake.DataStats()
+			t.Logf("requests: search %d, database GET %d, data source GET %d, data source query %d, page GET %d, block children %d",
+				stats.Count(notionfake.EndpointSearch, 0), stats.Count(notionfake.EndpointGetDatabase, 0),
+				stats.Count(notionfake.EndpointGetDataSource, 0), stats.Count(notionfake.EndpointQueryDataSource, 0),
+				stats.Count(notionfake.EndpointGetPage, 0), stats.Count(notionfake.EndpointBlockChildren, 0))
 			if n := stats.Count(notionfake.EndpointQueryDatabase, 0); n != 0 {
 				t.Errorf("%d requests to the 2022-06-28 database query", n)
 			}
@@ -776,5 +780,29 @@ func TestUpgradeFrom20220628KeepsRowsAndCursors(t *testing.T) {
 				t.Fatalf("row %s after the upgrade: %v, data source %q (want %q), state %+v", id, err, p.DataSourceID, ds, st)
 			}
 		}
+	}
+}
+
+// A search result that is a data source syncs its database (container,
+// then every data source); a partial one (id only, as the SDK's
+// PartialDataSourceObjectResponse allows) syncs the data source itself; a
+// data source whose database id is not a Notion id is malformed.
+func TestSearchResultDataSourcePlans(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 2, Pages: 1}})
+	ctx := context.Background()
+	const ds, db = "da7a5000-0000-4000-8000-000000000001", "0d0d0d0d-0000-4000-8000-000000000002"
+	typ, load, err := jobs.PlanForTest(ctx, e.h, e.conn, json.RawMessage(`{"object":"data_source","id":"`+ds+`",
+		"last_edited_time":"2026-11-22T12:00:00.000Z","parent":{"type":"database_id","database_id":"`+db+`"}}`))
+	if p, ok := load.(jobs.DatabasePayload); err != nil || typ != jobs.TypeDatabase || !ok || p.DatabaseID != db {
+		t.Errorf("full data source: %s %+v %v, want its database's task", typ, load, err)
+	}
+	typ, load, err = jobs.PlanForTest(ctx, e.h, e.conn, json.RawMessage(`{"object":"data_source","id":"`+ds+`"}`))
+	if p, ok := load.(jobs.DataSourcePayload); err != nil || typ != jobs.TypeDataSource || !ok || p.DataSourceID != ds {
+		t.Errorf("partial data source: %s %+v %v, want its own task", typ, load, err)
+	}
+	if _, _, err := jobs.PlanForTest(ctx, e.h, e.conn, json.RawMessage(`{"object":"data_source","id":"`+ds+`",
+		"parent":{"type":"database_id","database_id":"../x"}}`)); !errors.Is(err, jobs.ErrMalformed) {
+		t.Errorf("data source with a bad database id: %v, want ErrMalformed", err)
 	}
 }

@@ -45,8 +45,8 @@ func parseHead(raw json.RawMessage) (objectHead, error) {
 	if err := validNotionID(h.ID); err != nil {
 		return h, err
 	}
-	if h.Object == "data_source" && (h.Parent.Type != "database_id" || validNotionID(h.Parent.DatabaseID) != nil) {
-		return h, fmt.Errorf("%w: data source %s without a database parent", ErrMalformed, h.ID)
+	if h.Object == "data_source" && h.Parent.DatabaseID != "" && validNotionID(h.Parent.DatabaseID) != nil {
+		return h, fmt.Errorf("%w: data source %s: database parent: %w", ErrMalformed, h.ID, validNotionID(h.Parent.DatabaseID))
 	}
 	return h, nil
 }

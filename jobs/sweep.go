@@ -357,6 +357,16 @@ func (h *Handlers) plan(ctx context.Context, conn string, gen int64, head object
 		// only the rows edited since its own cursor. Every data source of
 		// one database seen in a sweep maps to the same task.
 		dbID := head.Parent.DatabaseID // checked by parseHead
+		if dbID == "" {
+			// A partial data source (PartialDataSourceObjectResponse: id
+			// only) names no database: its own task reads it, and its
+			// object names the database.
+			return fanout{
+				member: "ds:" + head.ID, typ: TypeDataSource,
+				id:   fmt.Sprintf("g%d:%s", gen, dataSourceTaskID(conn, head.ID, head.LastEditedTime, h.cfg.Now().Truncate(time.Minute).Unix())),
+				load: DataSourcePayload{ConnID: conn, DataSourceID: head.ID, LastEdited: head.LastEditedTime},
+			}, true, nil
+		}
 		return fanout{
 			member: "db:" + dbID, typ: TypeDatabase,
 			id:   fmt.Sprintf("g%d:%s", gen, databaseTaskID(conn, dbID, time.Time{}, h.cfg.Now().Truncate(time.Minute).Unix())),
