@@ -124,7 +124,7 @@ func TestSyncedMirrorHasNoBrokenLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"[Second page](" + e.seed.PageIDs[1] + ".md)",
+		"](" + e.seed.PageIDs[1] + ".md)", // the mention, labelled with the page's current title
 		"(../databases/" + e.seed.DatabaseIDs[1] + ".md)",
 		"(../databases/" + e.seed.DatabaseIDs[0] + ".md)",
 		"due 2026-12-06 14:05 UTC → 2026-12-07 09:00 UTC, not Hidden page.",

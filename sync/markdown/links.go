@@ -116,15 +116,23 @@ func (r *Renderer) resolveRichText(rts []richText) []richText {
 			rt.PlainText = readableDate(m.Date)
 		case m.Type == "page" && m.Page != nil && r.Links != nil:
 			t, ok := r.Links.Page(m.Page.ID)
-			rt.Href = mentionHref(t, ok)
-			rt.PlainText = firstNonEmpty(rt.PlainText, t.Title, "Untitled")
+			rt.Href, rt.PlainText = mentionHref(t, ok), mentionText(rt.PlainText, t, ok)
 		case m.Type == "database" && m.Database != nil && r.Links != nil:
 			t, ok := r.Links.Database(m.Database.ID)
-			rt.Href = mentionHref(t, ok)
-			rt.PlainText = firstNonEmpty(rt.PlainText, t.Title, "Untitled")
+			rt.Href, rt.PlainText = mentionHref(t, ok), mentionText(rt.PlainText, t, ok)
 		}
 	}
 	return rts
+}
+
+// mentionText is the text of a mention: the linked object's current title
+// when the mirror holds it (Notion's plain_text is the title when the
+// mentioning page was read, stale after a rename), else Notion's text.
+func mentionText(plainText string, t Target, ok bool) string {
+	if ok && t.Title != "" {
+		return t.Title
+	}
+	return firstNonEmpty(plainText, t.Title, "Untitled")
 }
 
 func mentionHref(t Target, ok bool) *string {

@@ -180,6 +180,20 @@ func (e *indexEntry) stale(objects map[string]*indexEntry) bool {
 	return false
 }
 
+// linksAny reports whether e's Markdown links one of ids (a renamed object:
+// the link's text is its old title).
+func (e *indexEntry) linksAny(ids map[string]bool) bool {
+	if len(ids) == 0 {
+		return false
+	}
+	for _, id := range e.Links {
+		if ids[id] {
+			return true
+		}
+	}
+	return false
+}
+
 // indexer keeps the per-connection views and flushes them.
 type indexer struct {
 	s        *Sink
@@ -199,6 +213,7 @@ type connIndex struct {
 	loaded  bool
 	objects map[string]*indexEntry // never mutated in place once stored
 	pending map[string]bool        // ids changed since the last flush
+	renamed map[string]bool        // of pending, those whose title changed
 	timer   *time.Timer
 	// written is manifest.json as this process last wrote it: while the
 	// file on disk is still that one, no other process flushed and a
@@ -226,7 +241,7 @@ func (x *indexer) conn(conn string) *connIndex {
 	defer x.mu.Unlock()
 	c := x.conns[conn]
 	if c == nil {
-		c = &connIndex{objects: make(map[string]*indexEntry), pending: make(map[string]bool)}
+		c = &connIndex{objects: make(map[string]*indexEntry), pending: make(map[string]bool), renamed: make(map[string]bool)}
 		x.conns[conn] = c
 	}
 	return c
@@ -353,6 +368,9 @@ func (x *indexer) note(m *meta, links *linkRecorder) error {
 		return err
 	}
 	e := entryFromMeta(m)
+	if prev := c.objects[m.ID]; prev != nil && prev.Title != e.Title {
+		c.renamed[m.ID] = true
+	}
 	switch prev := c.objects[m.ID]; {
 	case links != nil:
 		e.setLinks(links)
@@ -424,13 +442,15 @@ func (x *indexer) flush(ctx context.Context, conn string) (err error) {
 		c.mu.Unlock()
 		return nil
 	}
-	c.pending = make(map[string]bool)
+	renamed := c.renamed
+	c.pending, c.renamed = make(map[string]bool), make(map[string]bool)
 	view := maps.Clone(c.objects)
 	c.mu.Unlock()
 	defer func() {
 		if err != nil { // keep the changes for the next flush
 			c.mu.Lock()
 			maps.Copy(c.pending, pending)
+			maps.Copy(c.renamed, renamed)
 			c.mu.Unlock()
 		}
 	}()
@@ -467,7 +487,7 @@ func (x *indexer) flush(ctx context.Context, conn string) (err error) {
 	rerendered := make(map[string]bool)
 	if x.s.markdown {
 		for _, id := range slices.Sorted(maps.Keys(objects)) {
-			if e := objects[id]; e.Kind == record.KindPage && e.live() && e.stale(objects) {
+			if e := objects[id]; e.Kind == record.KindPage && e.live() && (e.stale(objects) || e.linksAny(renamed)) {
 				if err := x.rerenderPage(ctx, conn, id, objects); err != nil {
 					return err
 				}

@@ -385,3 +385,20 @@ func TestIndexRecoversWritesOfAKilledProcess(t *testing.T) {
 		t.Fatalf("markers left after recovery: %v", markers)
 	}
 }
+
+// A page renamed in Notion is linked by its new title from pages that were
+// not edited (their mention's plain_text still says the old one).
+func TestRenamedTargetRelabelsLinks(t *testing.T) {
+	root := t.TempDir()
+	s := openIndexed(t, root)
+	a, b := idxPageID(1), idxPageID(2)
+	mustPut(t, s, idxPage(b, "Old name", "workspace", idxBase))
+	mustPut(t, s, idxPage(a, "Alpha", "workspace", idxBase, linkBlock(1, b), mentionBlock(2, b, "Old name")))
+	flush(t, s)
+	mustPut(t, s, idxPage(b, "New name", "workspace", idxBase.Add(time.Minute)))
+	flush(t, s)
+	md := readFile(t, filepath.Join(root, idxConn, "pages", a+".md"))
+	if strings.Count(md, "[New name]("+b+".md)") != 2 || strings.Contains(md, "Old name") {
+		t.Fatalf("links to a renamed page keep its old title:\n%s", md)
+	}
+}
