@@ -199,3 +199,34 @@ func TestDataSourceTableFromDocuments(t *testing.T) {
 		t.Errorf("CSV: %q", recs)
 	}
 }
+
+// A table is rewritten when a page one of its relations links arrives or
+// goes, though no row of its own changed: the link follows what the
+// mirror holds.
+func TestDataSourceTableFollowsLinkedPages(t *testing.T) {
+	root := t.TempDir()
+	s := openIndexed(t, root)
+	ctx := context.Background()
+	if _, err := s.PutDataSource(ctx, tblSource(idxBase, tblSchema)); err != nil {
+		t.Fatal(err)
+	}
+	other := idxPageID(50)
+	mustPut(t, s, tblRow(1, "Write spec", idxBase, rowProps(true, "3", "Doing", "2026-12-06", "u", other, "n")))
+	flush(t, s)
+	path := filepath.Join(root, idxConn, "data_sources", tblDS+".md")
+	if md := readFile(t, path); strings.Contains(md, "](../pages/"+other+".md)") {
+		t.Fatalf("links a page the mirror lacks:\n%s", md)
+	}
+	mustPut(t, s, idxPage(other, "Elsewhere", "workspace", idxBase))
+	flush(t, s)
+	if md := readFile(t, path); !strings.Contains(md, "[Elsewhere](../pages/"+other+".md)") {
+		t.Errorf("the arrived page is not linked:\n%s", md)
+	}
+	if err := s.DeletePage(ctx, idxConn, other, idxBase.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, s)
+	if md := readFile(t, path); strings.Contains(md, "](../pages/"+other+".md)") {
+		t.Errorf("still links the deleted page:\n%s", md)
+	}
+}
