@@ -10,6 +10,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/notionsync/notionsync/sync/sink/record"
@@ -22,6 +23,18 @@ type DataRow struct {
 	// Properties is the row's "properties" member as Notion returned it
 	// (nil: a row known only by id and title).
 	Properties json.RawMessage
+	// Rendered, when set, caches the row's rendering across calls: a
+	// field already filled is used as is (the caller clears it when the
+	// row, the schema or what the row links changed), an empty one is
+	// filled in.
+	Rendered *RenderedRow
+}
+
+// RenderedRow is a row of a data source table as rendered.
+type RenderedRow struct {
+	// MD is the row's Markdown table line, CSV its CSV fields.
+	MD  string
+	CSV []string
 }
 
 // DataSourceFile is where the files of a data source are, for a
@@ -99,6 +112,9 @@ func rowValues(raw json.RawMessage) (map[string]*propertyValue, error) {
 func (r *Renderer) RenderDataSourceFiles(title string, object json.RawMessage, rows []DataRow) (md, csv []byte, err error) {
 	decoded := make([]map[string]*propertyValue, len(rows))
 	for i := range rows {
+		if rr := rows[i].Rendered; rr != nil && rr.MD != "" && rr.CSV != nil {
+			continue // not needed
+		}
 		decoded[i], _ = rowValues(rows[i].Properties) // undecodable: empty cells
 	}
 	if md, err = r.renderDataSource(title, object, rows, decoded); err != nil {
@@ -165,18 +181,31 @@ func (r *Renderer) renderDataSource(title string, object json.RawMessage, rows [
 		out.WriteString(" --- |")
 	}
 	out.WriteString("\n")
+	var line strings.Builder
 	for i, row := range rows {
+		if row.Rendered != nil && row.Rendered.MD != "" {
+			out.WriteString(row.Rendered.MD)
+			continue
+		}
+		if r.RowStart != nil {
+			r.RowStart(row.ID)
+		}
 		vals := rowDecoded(rows, decoded, i)
-		out.WriteString("| ")
-		out.WriteString(cell(r.pageLink(strings.ReplaceAll(row.Title, "\n", " "), "Untitled", row.ID)))
+		line.Reset()
+		line.WriteString("| ")
+		line.WriteString(cell(r.pageLink(strings.ReplaceAll(row.Title, "\n", " "), "Untitled", row.ID)))
 		for _, c := range cols {
-			out.WriteString(" | ")
+			line.WriteString(" | ")
 			if v := vals[c.Name]; v != nil {
 				r.resolveValue(v)
-				out.WriteString(cell(strings.ReplaceAll(r.value(v, 0), "\n", " ")))
+				line.WriteString(cell(strings.ReplaceAll(r.value(v, 0), "\n", " ")))
 			}
 		}
-		out.WriteString(" |\n")
+		line.WriteString(" |\n")
+		out.WriteString(line.String())
+		if row.Rendered != nil {
+			row.Rendered.MD = line.String()
+		}
 	}
 	return bytes.ReplaceAll(out.Bytes(), []byte{0}, []byte("\uFFFD")), nil
 }
@@ -218,6 +247,15 @@ func (r *Renderer) renderDataSourceCSV(object json.RawMessage, rows []DataRow, d
 		return nil, fmt.Errorf("markdown: csv: %w", err)
 	}
 	for j, row := range rows {
+		if row.Rendered != nil && row.Rendered.CSV != nil {
+			if err := w.Write(row.Rendered.CSV); err != nil {
+				return nil, fmt.Errorf("markdown: csv: %w", err)
+			}
+			continue
+		}
+		if r.RowStart != nil {
+			r.RowStart(row.ID)
+		}
 		vals := rowDecoded(rows, decoded, j)
 		for i, p := range schema {
 			rec[i] = ""
@@ -229,6 +267,9 @@ func (r *Renderer) renderDataSourceCSV(object json.RawMessage, rows []DataRow, d
 		}
 		if err := w.Write(rec); err != nil {
 			return nil, fmt.Errorf("markdown: csv: %w", err)
+		}
+		if row.Rendered != nil {
+			row.Rendered.CSV = slices.Clone(rec)
 		}
 	}
 	w.Flush()

@@ -30,6 +30,10 @@ type Renderer struct {
 	// DataSourceFiles, when set, gives the files of a database's data
 	// sources, which RenderDatabase then links (ok false: not held).
 	DataSourceFiles func(id string) (f DataSourceFile, ok bool)
+	// RowStart, when set, is called before a data source row is rendered
+	// (once per row and file), so that a Links can tell which row links
+	// what.
+	RowStart func(id string)
 }
 
 // Render renders a page with the zero Renderer. See Renderer.Render.

@@ -229,6 +229,8 @@ type connIndex struct {
 	// tableLinks holds, per data source table written, the ids it links
 	// (guarded by mu).
 	tableLinks map[string]map[string]bool
+	// rendered caches the rows' table lines (guarded by flushMu).
+	rendered map[string]*renderedRow
 }
 
 func newIndexer(s *Sink, delay time.Duration) *indexer {

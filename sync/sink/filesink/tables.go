@@ -119,20 +119,59 @@ func (x *indexer) writeDataSources(ctx context.Context, conn string, c *connInde
 			rows[ds] = append(rows[ds], markdown.DataRow{ID: id, Title: e.Title})
 		}
 	}
+	if c.rendered == nil {
+		c.rendered = make(map[string]*renderedRow)
+	}
 	for _, id := range slices.Sorted(maps.Keys(touched)) {
 		if !objects[id].live() {
 			continue
 		}
+		dsVersion := objects[id].version()
 		rs := rows[id]
 		slices.SortFunc(rs, func(a, b markdown.DataRow) int { return cmpTitle(a.Title, a.ID, b.Title, b.ID) })
+		fresh := make(map[string]*renderedRow)
 		for i := range rs {
-			rs[i].Properties = x.rowProperties(conn, c, rs[i].ID, objects[rs[i].ID].version())
+			v := objects[rs[i].ID].version()
+			if rr := c.rendered[rs[i].ID]; rr.valid(v, id, dsVersion, pending) {
+				rs[i].Rendered = &rr.row
+				fresh[rs[i].ID] = rr
+				continue
+			}
+			rr := &renderedRow{version: v, source: id, sourceVersion: dsVersion}
+			rs[i].Rendered = &rr.row
+			rs[i].Properties = x.rowProperties(conn, c, rs[i].ID, v)
+			fresh[rs[i].ID] = rr
 		}
-		if err := x.writeDataSource(ctx, conn, id, rs, objects); err != nil {
+		if err := x.writeDataSource(ctx, conn, c, id, rs, objects, fresh); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// renderedRow is a row's rendering in its data source's table, cached
+// across flushes (guarded by connIndex.flushMu: only a flush reads or
+// writes it). It is reused while the row, its data source and every
+// object it links are unchanged (none of them pending).
+type renderedRow struct {
+	version       record.Version
+	source        string
+	sourceVersion record.Version
+	links         []string
+	row           markdown.RenderedRow
+}
+
+func (rr *renderedRow) valid(v record.Version, source string, sourceVersion record.Version, pending map[string]bool) bool {
+	if rr == nil || rr.source != source || rr.version.Compare(v) != 0 || rr.sourceVersion.Compare(sourceVersion) != 0 ||
+		rr.row.MD == "" || rr.row.CSV == nil {
+		return false
+	}
+	for _, id := range rr.links {
+		if pending[id] {
+			return false
+		}
+	}
+	return true
 }
 
 // rowProperties returns a row's properties at version v: from the cache,
@@ -156,7 +195,7 @@ func (x *indexer) rowProperties(conn string, c *connIndex, id string, v record.V
 	return props
 }
 
-func (x *indexer) writeDataSource(ctx context.Context, conn, id string, rows []markdown.DataRow, objects map[string]*indexEntry) error {
+func (x *indexer) writeDataSource(ctx context.Context, conn string, c *connIndex, id string, rows []markdown.DataRow, objects map[string]*indexEntry, fresh map[string]*renderedRow) error {
 	s := x.s
 	return s.withLock(ctx, conn, record.KindDataSource, id, func(dir, doc string) error {
 		d, err := readDocument(doc)
@@ -169,21 +208,36 @@ func (x *indexer) writeDataSource(ctx context.Context, conn, id string, rows []m
 		if d.meta.Deleted {
 			return nil // its files were removed with the deletion
 		}
-		links := &tableLinks{objects: objects, linked: make(map[string]bool)}
+		links := &tableLinks{objects: objects, rows: make(map[string][]string)}
 		r := s.renderer
 		r.Links = links
+		r.RowStart = func(id string) { links.cur = id }
 		md, csv, err := r.RenderDataSourceFiles(d.meta.Title, record.AppendObject(nil, d.object), rows)
 		if err != nil {
 			s.log.Warn("filesink: data source table rendering failed",
 				zap.String("connection_id", conn), zap.String("data_source_id", id), zap.Error(err))
 			md, csv = []byte("<!-- notionsync: this data source could not be rendered to Markdown; see "+id+".json -->\n"), nil
 		}
-		c := x.conn(conn)
+		linked := make(map[string]bool)
+		for rid, rr := range fresh {
+			if l, ok := links.rows[rid]; ok {
+				rr.links = l
+			}
+			for _, l := range rr.links {
+				linked[l] = true
+			}
+			c.rendered[rid] = rr
+		}
+		for rid, rr := range c.rendered { // rows that left the table
+			if rr.source == id && fresh[rid] == nil {
+				delete(c.rendered, rid)
+			}
+		}
 		c.mu.Lock()
 		if c.tableLinks == nil {
 			c.tableLinks = make(map[string]map[string]bool)
 		}
-		c.tableLinks[id] = links.linked
+		c.tableLinks[id] = linked
 		c.mu.Unlock()
 		if csv != nil {
 			if err := writeFileAtomic(filepath.Join(dir, id+".csv"), csv, s.fileMode); err != nil {
@@ -203,7 +257,8 @@ func (x *indexer) writeDataSource(ctx context.Context, conn, id string, rows []m
 // when one of them comes or goes.
 type tableLinks struct {
 	objects map[string]*indexEntry
-	linked  map[string]bool
+	cur     string              // the row being rendered (markdown.Renderer.RowStart)
+	rows    map[string][]string // row id -> the ids its cells link
 }
 
 func (l *tableLinks) resolve(id string, kind record.Kind) (markdown.Target, bool) {
@@ -211,7 +266,9 @@ func (l *tableLinks) resolve(id string, kind record.Kind) (markdown.Target, bool
 	if err != nil {
 		return markdown.Target{}, false
 	}
-	l.linked[n] = true
+	if !slices.Contains(l.rows[l.cur], n) { // a row links a handful
+		l.rows[l.cur] = append(l.rows[l.cur], n)
+	}
 	e := l.objects[n]
 	if !e.live() || e.Kind != kind {
 		t := markdown.Target{}
