@@ -32,8 +32,10 @@ type Options struct {
 	// DisableMarkdown turns off writing <page_id>.md next to each page.
 	DisableMarkdown bool
 	// DisableIndex turns off manifest.json, index.md, the database Markdown
-	// files and the resolution of links between Markdown files (links then
-	// point at the files whether or not they exist).
+	// files, the data source tables (data_sources/<id>.md and .csv) and
+	// the resolution of links between Markdown files (links then point at
+	// the files whether or not they exist). DisableMarkdown turns off the
+	// tables too.
 	DisableIndex bool
 	// IndexDelay is how long after a write the connection's index files
 	// are rewritten: writes within it share one rewrite. Close writes what
@@ -322,7 +324,7 @@ func (s *Sink) PutPage(ctx context.Context, p *record.Page) (written bool, err e
 	if err != nil {
 		return false, err
 	}
-	if written && s.index != nil && !np.Archived && (np.DataSourceID != "" || np.DatabaseID != "") {
+	if written && s.index != nil && s.markdown && !np.Archived && (np.DataSourceID != "" || np.DatabaseID != "") {
 		s.index.noteRow(np.ConnectionID, np.ID, v, record.Lookup(fields, "properties"))
 	}
 	return written, nil
