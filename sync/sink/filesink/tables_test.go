@@ -230,3 +230,21 @@ func TestDataSourceTableFollowsLinkedPages(t *testing.T) {
 		t.Errorf("still links the deleted page:\n%s", md)
 	}
 }
+
+// A row stored without a data source (Notion-Version 2022-06-28) is in the
+// table of its database's only data source.
+func TestDataSourceTableAdoptsLegacyRows(t *testing.T) {
+	root := t.TempDir()
+	s := openIndexed(t, root)
+	if _, err := s.PutDataSource(context.Background(), tblSource(idxBase, tblSchema)); err != nil {
+		t.Fatal(err)
+	}
+	legacy := tblRow(1, "Old row", idxBase, rowProps(true, "3", "Doing", "2026-12-06", "u", idxPageID(2), "n"))
+	legacy.DataSourceID, legacy.ParentType, legacy.ParentID = "", "database_id", tblDB
+	mustPut(t, s, legacy)
+	flush(t, s)
+	recs := readCSV(t, filepath.Join(root, idxConn, "data_sources", tblDS+".csv"))
+	if len(recs) != 2 || recs[1][0] != "Old row" {
+		t.Errorf("CSV: %q", recs)
+	}
+}
