@@ -90,8 +90,17 @@ func TestSyncedMirrorHasNoBrokenLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	pages := append(append([]string{hub}, e.seed.PageIDs...), e.seed.RowIDs...)
-	if want := len(pages) + len(e.seed.DatabaseIDs) + 1; r.Files != want {
-		t.Errorf("%d Markdown files, want %d (pages, rows, databases, index.md)", r.Files, want)
+	var sources []string
+	for _, db := range e.seed.DatabaseIDs {
+		sources = append(sources, e.seed.DataSourceIDs[db]...)
+	}
+	if want := len(pages) + len(e.seed.DatabaseIDs) + len(sources) + 1; r.Files != want {
+		t.Errorf("%d Markdown files, want %d (pages, rows, databases, data source tables, index.md)", r.Files, want)
+	}
+	for _, id := range sources {
+		if !r.Targets["data_sources/"+id+".md"] || !r.Targets["data_sources/"+id+".csv"] {
+			t.Errorf("no link leads to data source %s's table and CSV", id)
+		}
 	}
 	for _, l := range r.External {
 		if strings.Contains(l.Dest, "notion.so") {

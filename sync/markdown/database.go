@@ -67,10 +67,19 @@ func (r *Renderer) RenderDatabase(title string, object json.RawMessage, rows []R
 			fmt.Fprintf(&out, "| %s | %s | %s |\n", row[0], row[1], row[2])
 		}
 	}
-	if len(db.DataSources) > 1 {
+	if len(db.DataSources) > 1 || len(db.DataSources) == 1 && r.DataSourceFiles != nil {
 		out.WriteString("\n## Data sources\n\n")
 		for _, ds := range db.DataSources {
-			fmt.Fprintf(&out, "- %s\n", escapeLineStart(escapeText(orUntitled(ds.Name))))
+			name := escapeLineStart(escapeText(orUntitled(ds.Name)))
+			if r.DataSourceFiles != nil {
+				if f, ok := r.DataSourceFiles(ds.ID); ok {
+					name = link(orUntitled(ds.Name), f.Markdown)
+					if f.CSV != "" {
+						name += " (" + link("CSV", f.CSV) + ")"
+					}
+				}
+			}
+			fmt.Fprintf(&out, "- %s\n", name)
 		}
 	}
 	fmt.Fprintf(&out, "\n## Rows (%d)\n", len(rows))

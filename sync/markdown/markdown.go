@@ -35,6 +35,13 @@ type Renderer struct {
 	// keep Notion's URL (signed, dead an hour later). External files keep
 	// their URL. Default: Notion's URL.
 	FileURL func(notionURL string) string
+	// DataSourceFiles, when set, gives the files of a database's data
+	// sources, which RenderDatabase then links (ok false: not held).
+	DataSourceFiles func(id string) (f DataSourceFile, ok bool)
+	// RowStart, when set, is called before a data source row is rendered
+	// (once per row and file), so that a Links can tell which row links
+	// what.
+	RowStart func(id string)
 }
 
 // hostedFile returns the link target of a Notion-hosted file's URL.

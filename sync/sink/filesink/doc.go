@@ -7,6 +7,8 @@
 //	<root>/<connection_id>/databases/<database_id>.md         title, description, schema, rows (live databases)
 //	<root>/<connection_id>/data_sources/<data_source_id>.json data source object + "_notionsync"
 //	<root>/<connection_id>/users.json                         the connection's users (PutUsers; users.go)
+//	<root>/<connection_id>/data_sources/<data_source_id>.md   its live rows as a Markdown table (live data sources)
+//	<root>/<connection_id>/data_sources/<data_source_id>.csv  the same rows as CSV (RFC 4180, header = property names)
 //	<root>/<connection_id>/index.md                           the page tree by title
 //	<root>/<connection_id>/manifest.json                      id -> kind, title, path, parent, last_edited_time, tombstoned
 //	<root>/<connection_id>/.locks/<kind>-<id>.lock            per-object lock files (never removed)
@@ -19,8 +21,12 @@
 // (database_id, parent_type "database_id"). A row's metadata carries
 // database_id and data_source_id; rows stored by an older release (Notion-
 // Version 2022-06-28) have no data_source_id until they are synced again.
-// Data sources get no Markdown file; their deletion is a tombstone as for
-// databases.
+// A data source's Markdown is a table of its live rows (the title links
+// the row's page, then one column per property in schema order, values as
+// on the row's page), its CSV the same rows in plain text; the database's
+// Markdown links both. They are written by the index flush (tables.go);
+// a tombstoned row leaves them, a deleted or archived data source loses
+// them (its deletion is a tombstone as for databases).
 //
 // Paths are by id, never by title: a rename or a move in Notion changes
 // one document, never a path, so links between files, a reader's

@@ -32,8 +32,10 @@ type Options struct {
 	// DisableMarkdown turns off writing <page_id>.md next to each page.
 	DisableMarkdown bool
 	// DisableIndex turns off manifest.json, index.md, the database Markdown
-	// files and the resolution of links between Markdown files (links then
-	// point at the files whether or not they exist).
+	// files, the data source tables (data_sources/<id>.md and .csv) and
+	// the resolution of links between Markdown files (links then point at
+	// the files whether or not they exist). DisableMarkdown turns off the
+	// tables too.
 	DisableIndex bool
 	// IndexDelay is how long after a write the connection's index files
 	// are rewritten: writes within it share one rewrite. Close writes what
@@ -220,6 +222,11 @@ func (s *Sink) write(dir, doc string, d *document, md []byte, removeMD bool, lin
 		if err := removeFile(mdPath); err != nil {
 			return err
 		}
+		if d.meta.Kind == record.KindDataSource {
+			if err := removeFile(doc[:len(doc)-len(".json")] + ".csv"); err != nil {
+				return err
+			}
+		}
 	case md != nil:
 		if err := writeFileAtomic(mdPath, md, s.fileMode); err != nil {
 			return err
@@ -318,7 +325,27 @@ func (s *Sink) PutPage(ctx context.Context, p *record.Page) (written bool, err e
 	if err != nil {
 		return false, err
 	}
+	if written && s.index != nil && s.markdown && !np.Archived && (np.DataSourceID != "" || np.DatabaseID != "") {
+		s.index.noteRow(np.ConnectionID, np.ID, v, record.Lookup(fields, "properties"))
+	}
 	return written, nil
+}
+
+// userNames returns the resolver of the connection's user names (its
+// users.json), or nil when the sink holds no users for it.
+func (s *Sink) userNames(conn string) func(id string) (string, bool) {
+	names := s.names.lookup(s.root, conn)
+	if names == nil {
+		return nil
+	}
+	return func(id string) (string, bool) {
+		nid, err := record.NormalizeID(id)
+		if err != nil {
+			return "", false
+		}
+		n, ok := names[nid]
+		return n, ok
+	}
 }
 
 // renderWith renders the page's Markdown, resolving links with links (nil:
@@ -330,16 +357,7 @@ func (s *Sink) renderWith(links *linkRecorder, p *record.Page, fields []record.F
 	if links != nil {
 		r.Links = links
 	}
-	if names := s.names.lookup(s.root, p.ConnectionID); names != nil {
-		r.UserName = func(id string) (string, bool) {
-			nid, err := record.NormalizeID(id)
-			if err != nil {
-				return "", false
-			}
-			n, ok := names[nid]
-			return n, ok
-		}
-	}
+	r.UserName = s.userNames(p.ConnectionID)
 	if len(p.Files) > 0 {
 		local := make(map[string]string, len(p.Files))
 		for _, l := range p.Files {
@@ -430,7 +448,9 @@ func (s *Sink) putSchema(ctx context.Context, object json.RawMessage, v record.V
 			m.Unshared, m.UnsharedAt = true, cur.UnsharedAt
 		}
 		written = true
-		return s.write(dir, doc, &document{meta: m, object: fields}, nil, false, nil)
+		// An archived database or data source loses its Markdown (and
+		// CSV) as a deleted one does.
+		return s.write(dir, doc, &document{meta: m, object: fields}, nil, archived, nil)
 	})
 	if err != nil {
 		return false, err

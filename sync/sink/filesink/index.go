@@ -55,6 +55,8 @@ type indexEntry struct {
 	LastEditedTime time.Time    `json:"last_edited_time,omitzero"`
 	Tombstoned     bool         `json:"tombstoned"`
 	Unshared       bool         `json:"unshared,omitempty"`
+	// DataSource is the data source a row belongs to, when known.
+	DataSource string `json:"data_source,omitempty"`
 	// Links are the ids of the pages and databases the object's Markdown
 	// links to; Unresolved those of them it renders as plain text because
 	// the mirror did not hold them then.
@@ -96,6 +98,9 @@ func entryFromMeta(m *meta) *indexEntry {
 		Kind: m.Kind, Title: m.Title, LastEditedTime: m.LastEditedTime,
 		Tombstoned: m.Deleted, Unshared: m.Unshared,
 		VersionEditedAt: m.VersionEditedAt, VersionObservedAt: m.VersionObservedAt,
+	}
+	if m.Kind == record.KindPage {
+		e.DataSource = m.DataSourceID
 	}
 	switch {
 	case m.DatabaseID != "":
@@ -218,6 +223,14 @@ type connIndex struct {
 	// foreignMarkers are other processes' markers a scan has covered.
 	marker         bool
 	foreignMarkers []string
+	// rows caches the properties of rows for their data source tables
+	// (see tables.go), guarded by mu.
+	rows map[string]cachedRow
+	// tableLinks holds, per data source table written, the ids it links
+	// (guarded by mu).
+	tableLinks map[string]map[string]bool
+	// rendered caches the rows' table lines (guarded by flushMu).
+	rendered map[string]*renderedRow
 }
 
 func newIndexer(s *Sink, delay time.Duration) *indexer {
@@ -306,7 +319,7 @@ func (x *indexer) recover(conn string, c *connIndex, objects map[string]*indexEn
 // are marked for re-rendering: their Markdown may predate link resolution.
 func (x *indexer) scan(conn string) (map[string]*indexEntry, error) {
 	objects := make(map[string]*indexEntry)
-	for _, kind := range []record.Kind{record.KindPage, record.KindDatabase} {
+	for _, kind := range []record.Kind{record.KindPage, record.KindDatabase, record.KindDataSource} {
 		docs, err := filepath.Glob(filepath.Join(x.s.root, conn, dirName(kind), "*.json"))
 		if err != nil {
 			return nil, err
@@ -486,6 +499,9 @@ func (x *indexer) flush(ctx context.Context, conn string) (err error) {
 		if err := x.writeDatabases(ctx, conn, objects, pending); err != nil {
 			return err
 		}
+		if err := x.writeDataSources(ctx, conn, c, objects, pending); err != nil {
+			return err
+		}
 	}
 	if err := x.writeIndexFiles(conn, objects); err != nil {
 		return err
@@ -558,6 +574,9 @@ func (x *indexer) writeDatabases(ctx context.Context, conn string, objects map[s
 		if e.Kind == record.KindDatabase && pending[id] {
 			touched[id] = true
 		}
+		if e.Kind == record.KindDataSource && pending[id] && e.Parent != nil {
+			touched[e.Parent.ID] = true // the database lists its data sources
+		}
 		if e.Kind != record.KindPage || e.Parent == nil || e.Parent.Type != "database_id" {
 			continue
 		}
@@ -599,6 +618,7 @@ func (x *indexer) writeDatabase(ctx context.Context, conn, id string, rows []mar
 		rec := &linkRecorder{lookup: func(id string) *indexEntry { return objects[id] }}
 		r := s.renderer
 		r.Links = rec
+		r.DataSourceFiles = dataSourceFiles(objects)
 		md, err := r.RenderDatabase(d.meta.Title, record.AppendObject(nil, d.object), rows)
 		if err != nil {
 			s.log.Warn("filesink: database markdown rendering failed",
@@ -811,7 +831,20 @@ func renderIndex(conn string, objects map[string]*indexEntry, md bool) []byte {
 		b.WriteString("- ")
 		b.WriteString(markdown.Link(orUntitled(e.Title), objectPath(e, id, md)))
 		if e.Kind == record.KindDatabase {
-			fmt.Fprintf(&b, " (database, %d rows)", len(children[id]))
+			n := 0
+			for _, k := range children[id] {
+				if objects[k].Kind == record.KindPage {
+					n++
+				}
+			}
+			fmt.Fprintf(&b, " (database, %d rows)", n)
+		}
+		if e.Kind == record.KindDataSource {
+			b.WriteString(" (data source")
+			if md {
+				b.WriteString(", " + markdown.Link("CSV", dirName(e.Kind)+"/"+id+".csv"))
+			}
+			b.WriteString(")")
 		}
 		b.WriteString("\n")
 		kids := children[id]

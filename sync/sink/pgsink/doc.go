@@ -59,6 +59,41 @@
 // unshared_at for the reason unshared) with the stored edit time observed
 // at the confirming GET as its version, so a later fetch restores the row.
 //
+// # Views for analysts
+//
+// Each data source gets a view, ds_<first 8 hex digits of its id>_<slug of
+// its title> (ds_<all 32 hex digits> if another data source's view holds
+// that name), with one row per live row (tombstoned rows are excluded: a
+// view has no deleted column; query pages for those) and columns
+// connection_id, page_id, page_last_edited_time, then one per property in
+// schema order, typed by the property's type:
+//
+//	title, rich_text                  text (the plain text)
+//	number                            numeric
+//	checkbox                          boolean
+//	date                              timestamptz <col> (start) and <col>_end
+//	select, status, url, email,
+//	phone_number                      text
+//	multi_select                      text[] (option names)
+//	people, relation                  text[] (user and page ids)
+//	created_by, last_edited_by        text (user id)
+//	created_time, last_edited_time    timestamptz
+//	formula, rollup                   jsonb (the result: the schema does
+//	                                  not say its type)
+//	others (files, unique_id, ...)    jsonb (the property value)
+//
+// Column names are the property names lowercased with anything but
+// [a-z0-9] replaced by "_", at most 59 bytes, made distinct with _2, _3
+// ("property" when nothing is left); they, and the JSON keys the view
+// reads, reach SQL only as quoted identifiers and quoted literals, so a
+// property name cannot change the statement. PutDataSource re-creates the
+// view in the transaction that stores the schema (a reader never sees a
+// view that disagrees with it); a deleted or archived data source loses
+// its view. Each view's comment names its data source, which is how a
+// renamed data source's old view is found and dropped. A date or time a
+// row holds that PostgreSQL cannot parse makes a SELECT of that column
+// fail (Notion sends ISO 8601).
+//
 // # Text PostgreSQL cannot hold
 //
 // jsonb and text cannot hold U+0000; jsonb also rejects unpaired UTF-16

@@ -286,10 +286,38 @@ func (s *Sink) PutDataSource(ctx context.Context, d *record.DataSource) (bool, e
 	if nd.Archived {
 		deletedAt = nd.LastEditedTime
 	}
-	written, err := s.upsert(ctx, upsertDataSource, record.KindDataSource, nd.ID,
-		nd.ConnectionID, nd.ID, nd.DatabaseID,
-		sanitizeText(nd.Title), nd.LastEditedTime, sanitizeJSON(nd.Object), nd.SyncedAt, deletedAt)
-	if err != nil || !nd.SoleSource {
+	var schema json.RawMessage // in Notion's order, for the view's columns
+	if fields, err := record.ObjectFields(nd.Object); err == nil {
+		schema = sanitizeJSON(record.Lookup(fields, "properties"))
+	}
+	var written bool
+	err = s.withConn(ctx, func(c *pgx.Conn) error {
+		// The schema and its view change in one transaction: a reader
+		// never sees a view that disagrees with the stored schema.
+		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+			err := tx.QueryRow(ctx, upsertDataSource, nd.ConnectionID, nd.ID, nd.DatabaseID,
+				sanitizeText(nd.Title), nd.LastEditedTime, sanitizeJSON(nd.Object), nd.SyncedAt, deletedAt).Scan(&written)
+			if errors.Is(err, pgx.ErrNoRows) {
+				s.log.Debug("pgsink: older version rejected", zap.String("kind", string(record.KindDataSource)), zap.String("id", nd.ID))
+				written = false
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if !written {
+				return nil
+			}
+			if err := syncView(ctx, tx, nd.ConnectionID, nd.ID, schema); err != nil {
+				return fmt.Errorf("view: %w", err)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return false, fmt.Errorf("pgsink: put %s %s: %w", record.KindDataSource, nd.ID, err)
+	}
+	if !nd.SoleSource {
 		return written, err
 	}
 	err = s.withConn(ctx, func(c *pgx.Conn) error {
@@ -333,7 +361,24 @@ func (s *Sink) DeleteDatabase(ctx context.Context, connectionID, databaseID stri
 // DeleteDataSource records that the data source was deleted at at (zero:
 // now).
 func (s *Sink) DeleteDataSource(ctx context.Context, connectionID, dataSourceID string, at time.Time) error {
-	return s.delete(ctx, record.KindDataSource, connectionID, dataSourceID, at)
+	if err := s.delete(ctx, record.KindDataSource, connectionID, dataSourceID, at); err != nil {
+		return err
+	}
+	id, err := validate(connectionID, record.KindDataSource, dataSourceID)
+	if err != nil {
+		return err
+	}
+	// The tombstone is stored: the view goes (a stale deletion leaves the
+	// data source live, and syncView then re-creates the same view).
+	err = s.withConn(ctx, func(c *pgx.Conn) error {
+		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+			return syncView(ctx, tx, connectionID, id, nil)
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("pgsink: delete data source %s: view: %w", id, err)
+	}
+	return nil
 }
 
 func table(kind record.Kind) (name, idCol string) {
