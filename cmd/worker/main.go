@@ -6,6 +6,10 @@ package main
 import (
 	"github.com/notionsync/notionsync/config"
 	"github.com/notionsync/notionsync/internal/app"
+	// s3://, gs://, azblob:// for NOTIONSYNC_BLOB_URL. Registered here, not
+	// in package app, so that test binaries (built with -race in CI) do not
+	// link the cloud SDKs.
+	_ "github.com/notionsync/notionsync/sync/sink/blobdrivers"
 )
 
 func main() {

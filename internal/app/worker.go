@@ -15,7 +15,6 @@ import (
 	"github.com/notionsync/notionsync/sync/files"
 	"github.com/notionsync/notionsync/sync/notionclient"
 	"github.com/notionsync/notionsync/sync/sink"
-	_ "github.com/notionsync/notionsync/sync/sink/blobdrivers" // s3://, gs://, azblob:// for NOTIONSYNC_BLOB_URL
 	"github.com/notionsync/notionsync/sync/sink/pgsink"
 	"github.com/notionsync/notionsync/tokens"
 )
