@@ -152,6 +152,14 @@ func (c *Client) EnqueueReconcile(ctx context.Context, connID string, slot time.
 	return err
 }
 
+// ReconcileNow enqueues a reconciliation pass of connID now (the control
+// plane's POST /api/v1/connections/{id}/reconcile). A pass in progress
+// continues from its checkpoint: the new task joins it rather than
+// starting another.
+func (c *Client) ReconcileNow(ctx context.Context, connID string) error {
+	return c.EnqueueReconcile(ctx, connID, time.Now())
+}
+
 func (h *Handlers) handleReconcile(ctx context.Context, t *asynq.Task) error {
 	p, err := decode[ReconcilePayload](t)
 	if err != nil {
