@@ -34,8 +34,8 @@ import (
 //     request (one search page).
 //   - reconcile-unchanged: one reconciliation pass over the unchanged
 //     workspace, to set side by side with full-resync. It runs through
-//     reconcileOnce, nil until reconciliation exists (issue 11 item 2,
-//     branch "reconcile"), which skips it.
+//     reconcileOnce (set in reconcile_test.go: enqueue the pass, wait for
+//     its end and for whatever it handed out).
 //
 // The first full sync (empty sink) is reported by each as initial_requests.
 // Requests are the fake's DataStats (every data request it answered).
@@ -52,8 +52,7 @@ func costSpec() notionfake.SeedSpec {
 const notionBudget = 3.0 // requests per second
 
 // reconcileOnce runs one reconciliation pass of e's connection and returns
-// when it ended. The reconcile branch sets it (enqueue its task, wait for
-// its end); nil skips reconcile-unchanged.
+// when it ended (reconcile_test.go sets it); nil skips reconcile-unchanged.
 var reconcileOnce func(b *testing.B, e *env)
 
 func BenchmarkSyncCost(b *testing.B) {

@@ -232,12 +232,18 @@ func (h *Handlers) fanOutDataSources(ctx context.Context, conn, taskID string, g
 	if len(sources) == 0 {
 		return h.markDone(ctx, conn, member, 0)
 	}
-	slot := h.cfg.Now().Truncate(time.Minute).Unix()
 	tasks := make([]fanout, 0, len(sources))
 	for _, id := range sources {
 		tasks = append(tasks, fanout{
 			member: "ds:" + id, typ: TypeDataSource,
-			id: fmt.Sprintf("g%d:%s", gen, dataSourceTaskID(conn, id, p.LastEdited, slot)),
+			// Named after this database task, not after the minute: two
+			// database tasks of one database in the same minute (the
+			// sweep's and a page walk's child_database) each mark the
+			// data source pending, and an id shared with a data source
+			// task already completed would be refused as a duplicate,
+			// leaving the data source pending for ever and the
+			// connection's cursor frozen.
+			id: fmt.Sprintf("%s:ds:%s", taskID, id),
 			load: DataSourcePayload{ConnID: conn, DataSourceID: id, DatabaseID: p.DatabaseID,
 				LastEdited: p.LastEdited, SoleSource: len(sources) == 1},
 		})

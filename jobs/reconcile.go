@@ -126,6 +126,9 @@ type reconCheckpoint struct {
 	// search, or one database's query), for MaxObjectRequests.
 	ListRequests int             `json:"list_requests,omitempty"`
 	Counts       ReconcileCounts `json:"counts"`
+	// Query is the split of the row query at the head of the walk queue
+	// once Notion stopped it at its result limit (nil: not split).
+	Query *queryCheckpoint `json:"query,omitempty"`
 }
 
 // reconTTL bounds how long a pass's keys outlive their last write: a pass
@@ -147,6 +150,14 @@ func (c *Client) EnqueueReconcile(ctx context.Context, connID string, slot time.
 	_, err := enqueue(ctx, c.enq, TypeReconcile, ReconcilePayload{ConnID: connID},
 		fmt.Sprintf("reconcile:%s:%d", connID, slot.UnixMilli()), QueueBackfill, asynq.Retention(retention))
 	return err
+}
+
+// ReconcileNow enqueues a reconciliation pass of connID now (the control
+// plane's POST /api/v1/connections/{id}/reconcile). A pass in progress
+// continues from its checkpoint: the new task joins it rather than
+// starting another.
+func (c *Client) ReconcileNow(ctx context.Context, connID string) error {
+	return c.EnqueueReconcile(ctx, connID, time.Now())
 }
 
 func (h *Handlers) handleReconcile(ctx context.Context, t *asynq.Task) error {
@@ -349,6 +360,14 @@ func (r *reconRun) databaseTask(id string, edited time.Time) fanout {
 		load: DatabasePayload{ConnID: r.conn, DatabaseID: id, LastEdited: edited}}
 }
 
+// dataSourceTask is the fanout that syncs data source id (schema, and rows
+// since its row cursor; the pass's walk queries every row itself).
+func (r *reconRun) dataSourceTask(id, database string, edited time.Time) fanout {
+	return fanout{member: "ds:" + id, typ: TypeDataSource,
+		id:   fmt.Sprintf("recon:%s:ds:%s:%d", r.conn, id, r.h.cfg.Now().UnixMilli()),
+		load: DataSourcePayload{ConnID: r.conn, DataSourceID: id, DatabaseID: database, LastEdited: edited}}
+}
+
 // behind reports whether the sink lacks the object of kind at version
 // edited: not stored, stored older, or stored as a tombstone (an object
 // shared again keeps its old last_edited_time).
@@ -363,7 +382,7 @@ func (r *reconRun) behind(ctx context.Context, kind sink.Kind, id string, edited
 	if st.Deleted() || !st.HasContent() {
 		return true, nil
 	}
-	if kind == sink.KindDatabase {
+	if kind == sink.KindDatabase || kind == sink.KindDataSource {
 		return st.LastEditedTime.Before(edited), nil
 	}
 	return !upToDate(st.LastEditedTime, st.SyncedAt, edited), nil
@@ -391,6 +410,12 @@ func (r *reconRun) retryPermanent(ctx context.Context) error {
 		}
 		if _, err := r.h.cfg.Sink.Stat(ctx, r.conn, sink.KindDatabase, id); err == nil {
 			tasks = append(tasks, r.databaseTask(id, time.Time{}))
+			continue
+		} else if !errors.Is(err, sink.ErrNotFound) {
+			return fmt.Errorf("sink: %w", err)
+		}
+		if _, err := r.h.cfg.Sink.Stat(ctx, r.conn, sink.KindDataSource, id); err == nil {
+			tasks = append(tasks, r.dataSourceTask(id, "", time.Time{}))
 			continue
 		} else if !errors.Is(err, sink.ErrNotFound) {
 			return fmt.Errorf("sink: %w", err)
@@ -470,7 +495,7 @@ func (r *reconRun) enumerate(ctx context.Context, results []json.RawMessage, hea
 		return fmt.Errorf("sync state of %s: %w", r.conn, err)
 	}
 	var tasks []fanout
-	var walk, newIDs []string
+	var walk, newIDs, databases []string
 	for i, hd := range heads {
 		if seen[i] || hd.deleted() {
 			continue
@@ -495,6 +520,22 @@ func (r *reconRun) enumerate(ctx context.Context, results []json.RawMessage, hea
 				tasks = append(tasks, r.databaseTask(hd.ID, hd.LastEditedTime))
 			}
 			walk = append(walk, "db:"+hd.ID)
+		case "data_source":
+			// Search under Notion-Version 2025-09-03 lists data sources.
+			// Its rows are walked; its database is looked up (below), so
+			// the database's other data sources, which search may omit,
+			// are found through its list of data sources.
+			late, err := r.behind(ctx, sink.KindDataSource, hd.ID, hd.LastEditedTime)
+			if err != nil {
+				return err
+			}
+			if late {
+				tasks = append(tasks, r.dataSourceTask(hd.ID, hd.Parent.DatabaseID, hd.LastEditedTime))
+			}
+			walk = append(walk, "ds:"+hd.ID)
+			if hd.Parent.DatabaseID != "" {
+				databases = append(databases, normalizedOr(hd.Parent.DatabaseID))
+			}
 		default:
 			continue
 		}
@@ -515,6 +556,13 @@ func (r *reconRun) enumerate(ctx context.Context, results []json.RawMessage, hea
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("sync state of %s: %w", r.conn, err)
 	}
+	// After the data sources are marked seen: the database's lookup asks
+	// only for those of its data sources that search omitted.
+	for _, db := range databases {
+		if err := r.lookUp(ctx, objectHead{Object: "database", ID: db}); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -525,7 +573,7 @@ func (r *reconRun) walkStep(ctx context.Context) error {
 	s := r.h.state
 	item, err := s.rdb.LIndex(ctx, s.reconWalkKey(r.conn), 0).Result()
 	if errors.Is(err, redis.Nil) {
-		r.ck.Next, r.ck.ListRequests = "", 0
+		r.ck.Next, r.ck.ListRequests, r.ck.Query = "", 0, nil
 		if r.ck.Phase == reconWalkMore {
 			r.ck.Phase = reconDone
 		} else {
@@ -542,7 +590,9 @@ func (r *reconRun) walkStep(ctx context.Context) error {
 	case "page":
 		err = r.walkPage(ctx, id)
 	case "db":
-		more, err = r.walkDatabase(ctx, id)
+		more, err = r.walkRows(ctx, "database", id, "/v1/databases/"+url.PathEscape(id)+"/query")
+	case "ds":
+		more, err = r.walkRows(ctx, "data source", id, "/v1/data_sources/"+url.PathEscape(id)+"/query")
 	}
 	if err != nil {
 		return err
@@ -550,7 +600,7 @@ func (r *reconRun) walkStep(ctx context.Context) error {
 	if more {
 		return nil
 	}
-	r.ck.Next, r.ck.ListRequests = "", 0
+	r.ck.Next, r.ck.ListRequests, r.ck.Query = "", 0, nil
 	return s.rdb.LPop(ctx, s.reconWalkKey(r.conn)).Err()
 }
 
@@ -600,8 +650,11 @@ func (r *reconRun) lookUp(ctx context.Context, c objectHead) error {
 		return err
 	}
 	kind := sink.KindPage
-	if c.Object == "database" {
+	switch c.Object {
+	case "database":
 		kind = sink.KindDatabase
+	case "data_source":
+		kind = sink.KindDataSource
 	}
 	if err := r.confirm(ctx, kind, c.ID); err != nil {
 		return err
@@ -609,14 +662,41 @@ func (r *reconRun) lookUp(ctx context.Context, c objectHead) error {
 	return s.rdb.SAdd(ctx, s.reconSeenKey(r.conn), c.ID).Err()
 }
 
-// walkDatabase lists one page of the database's rows (no filter: every
-// row); more reports whether rows remain.
-func (r *reconRun) walkDatabase(ctx context.Context, id string) (more bool, err error) {
-	body := map[string]any{"page_size": 100}
+// walkRows lists one page of the rows of a data source (path
+// /v1/data_sources/{id}/query) or of a database read with Notion-Version
+// 2022-06-28 (/v1/databases/{id}/query), without filter: every row; more
+// reports whether rows remain. A database that is a container of data
+// sources (2025-09-03: its stored object lists them) is not queried: its
+// data sources are looked up instead, each walked in turn.
+//
+// A listing Notion stops at its result limit (request_status incomplete)
+// is split by last_edited_time as the sync's queries are
+// (queryCheckpoint.splitQuery): without it the rows past the limit would
+// count as not seen and each would cost a confirming GET. A segment that
+// cannot be split (more rows than the limit in one minute) ends the
+// listing; its remaining rows are confirmed one GET each, which never
+// turns a live row into a tombstone.
+func (r *reconRun) walkRows(ctx context.Context, what, id, path string) (more bool, err error) {
+	if r.ck.Query == nil {
+		if what == "database" {
+			container, err := r.walkContainer(ctx, id)
+			if err != nil || container {
+				return false, err
+			}
+		}
+		r.ck.Query = &queryCheckpoint{}
+	}
+	// Newest first, as the sync's queries: a listing stopped at the result
+	// limit then splits at the oldest minute it reached.
+	body := map[string]any{"page_size": 100,
+		"sorts": []map[string]string{{"timestamp": "last_edited_time", "direction": "descending"}}}
+	if f := r.ck.Query.queryFilter(); f != nil {
+		body["filter"] = f
+	}
 	if r.ck.Next != "" {
 		body["start_cursor"] = r.ck.Next
 	}
-	raw, err := r.do(ctx, http.MethodPost, "/v1/databases/"+url.PathEscape(id)+"/query", body)
+	raw, err := r.do(ctx, http.MethodPost, path, body)
 	r.ck.ListRequests++
 	if r.ck.Next != "" && cursorRefused(err) {
 		r.ck.Next = ""
@@ -624,26 +704,79 @@ func (r *reconRun) walkDatabase(ctx context.Context, id string) (more bool, err 
 	}
 	if permanentAnswer(err, false) {
 		// A database this API version cannot query (several data
-		// sources), or one that is gone: its database task records
-		// that; the pass goes on.
-		r.log.Info("reconciliation cannot list the rows of a database", zap.String("database_id", id), zap.Error(err))
+		// sources), or an object that is gone: its own task records
+		// that, and the confirming GETs settle its rows; the pass goes on.
+		r.log.Info("reconciliation cannot list the rows of a "+what, zap.String("object_id", id), zap.Error(err))
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("reconciliation query of database %s: %w", id, err)
+		return false, fmt.Errorf("reconciliation query of %s %s: %w", what, id, err)
 	}
 	list, err := parseList(raw)
 	if err != nil {
-		return false, fmt.Errorf("reconciliation query of database %s: %w", id, err)
+		return false, fmt.Errorf("reconciliation query of %s %s: %w", what, id, err)
+	}
+	for _, raw := range list.Results {
+		if hd, err := parseHead(raw); err == nil {
+			r.ck.Query.seen(hd.LastEditedTime)
+		}
 	}
 	if err := r.enumerate(ctx, list.Results, nil); err != nil {
 		return false, err
 	}
+	if r.ck.ListRequests >= r.h.cfg.MaxObjectRequests {
+		r.log.Warn("reconciliation stopped listing rows early; the confirming GETs cover the rest",
+			zap.String("object_id", id), zap.Int("requests", r.ck.ListRequests))
+		return false, nil
+	}
+	if !list.HasMore && list.incomplete() {
+		return r.splitRows(what, id, list)
+	}
 	next := list.next()
-	if next == "" || next == r.ck.Next || r.ck.ListRequests >= r.h.cfg.MaxObjectRequests {
+	if next == "" || next == r.ck.Next {
 		return false, nil
 	}
 	r.ck.Next = next
+	return true, nil
+}
+
+// splitRows starts the next segment of a row listing Notion stopped at its
+// result limit.
+func (r *reconRun) splitRows(what, id string, list listResponse) (more bool, err error) {
+	if err := r.ck.Query.splitQuery(what+" "+id, len(list.Results)); err != nil {
+		r.log.Warn("reconciliation cannot split a row listing further; the confirming GETs cover the rest", zap.Error(err))
+		return false, nil
+	}
+	r.log.Info("reconciliation's row listing stopped at Notion's result limit; listing the older rows",
+		zap.String("object_id", id), zap.Int("segment", r.ck.Query.Segments+1))
+	r.ck.Next = ""
+	return true, nil
+}
+
+// walkContainer looks up the data sources of a database whose stored
+// object is a container (Notion-Version 2025-09-03 and later); container
+// is false for a database stored with 2022-06-28, or not stored.
+func (r *reconRun) walkContainer(ctx context.Context, id string) (container bool, err error) {
+	rd, ok := r.h.cfg.Sink.(sink.Reader)
+	if !ok {
+		return false, nil
+	}
+	d, _, err := rd.GetDatabase(ctx, r.conn, id)
+	if errors.Is(err, sink.ErrNotFound) || err == nil && d.Object == nil {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("sink: %w", err)
+	}
+	sources, container, err := dataSourcesOf(d.Object)
+	if err != nil || !container {
+		return false, nil
+	}
+	for _, ds := range sources {
+		if err := r.lookUp(ctx, objectHead{Object: "data_source", ID: ds}); err != nil {
+			return true, err
+		}
+	}
 	return true, nil
 }
 
@@ -680,7 +813,7 @@ func (r *reconRun) compare(ctx context.Context) error {
 	if err := s.rdb.Del(ctx, s.reconCheckKey(r.conn)).Err(); err != nil {
 		return fmt.Errorf("sync state of %s: %w", r.conn, err)
 	}
-	for _, kind := range []sink.Kind{sink.KindPage, sink.KindDatabase} {
+	for _, kind := range []sink.Kind{sink.KindPage, sink.KindDatabase, sink.KindDataSource} {
 		err := r.h.cfg.Sink.List(ctx, r.conn, kind, func(id string, st sink.State) error {
 			if st.Deleted() || !st.HasContent() {
 				return nil
@@ -734,8 +867,11 @@ func (r *reconRun) confirmStep(ctx context.Context) error {
 // the head of its queue.
 func (r *reconRun) confirm(ctx context.Context, kind sink.Kind, id string) error {
 	path := "/v1/pages/" + url.PathEscape(id)
-	if kind == sink.KindDatabase {
+	switch kind {
+	case sink.KindDatabase:
 		path = "/v1/databases/" + url.PathEscape(id)
+	case sink.KindDataSource:
+		path = "/v1/data_sources/" + url.PathEscape(id)
 	}
 	at := r.h.cfg.Now()
 	raw, err := r.do(ctx, http.MethodGet, path, nil)
@@ -771,13 +907,29 @@ func (r *reconRun) confirm(ctx context.Context, kind sink.Kind, id string) error
 		return err
 	}
 	var t fanout
-	if kind == sink.KindDatabase {
-		// Its rows are walked too.
-		if err := r.h.state.rdb.RPush(ctx, r.h.state.reconWalkKey(r.conn), "db:"+id).Err(); err != nil {
+	switch kind {
+	case sink.KindDatabase:
+		sources, container, _ := dataSourcesOf(raw)
+		if container {
+			// A container (2025-09-03): its data sources are looked up,
+			// each then walked for its rows.
+			for _, ds := range sources {
+				if err := r.lookUp(ctx, objectHead{Object: "data_source", ID: ds}); err != nil {
+					return err
+				}
+			}
+		} else if err := r.h.state.rdb.RPush(ctx, r.h.state.reconWalkKey(r.conn), "db:"+id).Err(); err != nil {
+			// Its rows are walked too.
 			return fmt.Errorf("sync state of %s: %w", r.conn, err)
 		}
 		t = r.databaseTask(id, head.LastEditedTime)
-	} else {
+	case sink.KindDataSource:
+		// Its rows are walked too.
+		if err := r.h.state.rdb.RPush(ctx, r.h.state.reconWalkKey(r.conn), "ds:"+id).Err(); err != nil {
+			return fmt.Errorf("sync state of %s: %w", r.conn, err)
+		}
+		t = r.dataSourceTask(id, head.Parent.DatabaseID, head.LastEditedTime)
+	default:
 		if !late {
 			// Its stored tree is current: its children are walked.
 			if err := r.h.state.rdb.RPush(ctx, r.h.state.reconWalkKey(r.conn), "page:"+id).Err(); err != nil {
@@ -828,6 +980,13 @@ func (r *reconRun) tombstone(ctx context.Context, kind sink.Kind, id string, rea
 			return nil
 		}
 		_, err = r.h.cfg.Sink.PutPage(ctx, p)
+	case raw != nil && kind == sink.KindDataSource:
+		d, derr := record.DataSourceFromObject(r.conn, raw, at)
+		if derr != nil {
+			r.ck.Counts.Unreachable++
+			return nil
+		}
+		_, err = r.h.cfg.Sink.PutDataSource(ctx, d)
 	case raw != nil:
 		d, derr := record.DatabaseFromObject(r.conn, raw, at)
 		if derr != nil {

@@ -23,13 +23,14 @@ func (e *env) reconcile() jobs.ReconcileCounts {
 		e.t.Fatal(err)
 	}
 	var c jobs.ReconcileCounts
+	wait := max(30*time.Second, e.syncTimeout)
 	select {
 	case c = <-e.reconciled:
-	case <-time.After(30 * time.Second):
+	case <-time.After(wait):
 		st, _ := e.h.State(context.Background(), e.conn)
 		e.t.Fatalf("reconciliation did not finish: %+v", st)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(wait)
 	for {
 		st, err := e.h.State(context.Background(), e.conn)
 		if err != nil {
@@ -45,6 +46,15 @@ func (e *env) reconcile() jobs.ReconcileCounts {
 		case <-e.advanced:
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+func init() {
+	// BenchmarkSyncCost's reconcile-unchanged: one pass, measured by the
+	// benchmark (costOf) in Notion requests; its counts are logged.
+	reconcileOnce = func(b *testing.B, e *env) {
+		c := e.reconcile()
+		b.Logf("reconciliation of the unchanged workspace: %+v", c)
 	}
 }
 
@@ -360,13 +370,14 @@ func TestReconcileResumesFromItsCheckpoint(t *testing.T) {
 		}
 	}
 	// Slices repeat no request: the pass's requests are the search, the
-	// database's rows and the two confirmations (and the drain's, for
-	// anything found late).
+	// database's GET (its list of data sources, for those search omits),
+	// its data source's rows and the two confirmations (and the drain's,
+	// for anything found late).
 	if n := int64(e.fake.DataStats().Workspaces[e.ws] - before); n != c.Requests {
 		t.Errorf("Notion served %d requests, the pass counted %d", n, c.Requests)
 	}
-	if c.Requests != 4 {
-		t.Errorf("pass sent %d requests, want 4 (search, rows, 2 confirming GETs)", c.Requests)
+	if c.Requests != 5 {
+		t.Errorf("pass sent %d requests, want 5 (search, database GET, rows, 2 confirming GETs)", c.Requests)
 	}
 }
 
@@ -395,13 +406,21 @@ func TestReconcileTombstonesUnsharedDatabases(t *testing.T) {
 			t.Errorf("row %s of the unshared database: %+v, want a tombstone (unshared)", row, st)
 		}
 	}
-	if want := int64(1 + len(e.seed.RowIDs)); c.ConfirmedGone != want {
+	// Its data sources answer 404 too (Notion-Version 2025-09-03): each is
+	// confirmed gone by its own GET.
+	for _, ds := range e.seed.DataSourceIDs[db] {
+		if st, ok := e.stat(sink.KindDataSource, ds); !ok || !st.Deleted() || st.DeletedReason != sink.ReasonUnshared {
+			t.Errorf("data source %s of the unshared database: %+v (stored %v), want a tombstone (unshared)", ds, st, ok)
+		}
+	}
+	if want := int64(1 + len(e.seed.DataSourceIDs[db]) + len(e.seed.RowIDs)); c.ConfirmedGone != want {
 		t.Errorf("counts %+v, want %d confirmed gone", c, want)
 	}
 }
 
 // The reconciliation of an unchanged workspace costs one search request
-// per 100 objects and one query request per 100 rows of each database,
+// per 100 objects, one GET per database (its data sources: search may omit
+// some) and one query request per 100 rows of each data source,
 // and hands nothing out; the test logs it next to the full sync's cost.
 func TestReconcileUnchangedWorkspaceCost(t *testing.T) {
 	t.Parallel()
@@ -422,9 +441,149 @@ func TestReconcileUnchangedWorkspaceCost(t *testing.T) {
 	c := e.reconcile()
 	served := e.fake.DataStats().Workspaces[e.ws] - before
 	objects := spec.Pages + spec.Databases + spec.Databases*spec.RowsPerDatabase + 1 // + moveCursorOn's page
-	want := (objects+99)/100 + spec.Databases*((spec.RowsPerDatabase+99)/100)
+	want := (objects+99)/100 + spec.Databases*(1+(spec.RowsPerDatabase+99)/100)
 	t.Logf("%d objects: full sync %d Notion requests; first pass %+v; reconciliation of the unchanged workspace %d (%+v)", objects, full, first, served, c)
 	if c.FoundLate != 0 || c.ConfirmedGone != 0 || c.Unreachable != 0 || int64(served) != c.Requests || served != want {
 		t.Errorf("unchanged workspace: %d requests (%+v), want %d and nothing found", served, c, want)
+	}
+}
+
+// requestsOf counts the fake's answers to endpoint kind so far.
+func (e *env) requestsOf(kind notionfake.EndpointKind) int {
+	n := 0
+	for _, c := range e.fake.DataStats().Requests[kind] {
+		n += c
+	}
+	return n
+}
+
+// Search under Notion-Version 2025-09-03 lists data sources, and may omit
+// one: here the second data source of a workspace-level database, whose
+// new row search omits too. No sweep sees the row (the data source search
+// returns did not change); the pass finds the omitted data source through
+// its database's list of data sources and lists its rows with the data
+// source query, not the deprecated database query.
+func TestReconcileFindsDataSourcesSearchOmits(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 49, Pages: 2, BlocksPerPage: 1}})
+	if err := e.fake.SetImperfections(notionfake.Imperfections{SearchOmitShare: 0.5, SearchOmitsDataSources: true}); err != nil {
+		t.Fatal(err)
+	}
+	// A database whose first data source search returns and whose second
+	// it omits.
+	var sources []string
+	for i := 0; ; i++ {
+		id, err := e.fake.AddMultiSourceDatabase(e.ws, notionfake.WorkspaceParent(), "Multi")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sources, err = e.fake.DataSourceIDs(e.ws, id); err != nil {
+			t.Fatal(err)
+		}
+		if !e.fake.SearchOmits(sources[0]) && e.fake.SearchOmits(sources[1]) {
+			break
+		}
+		if i == 20 {
+			t.Fatal("no database with only its second data source omitted")
+		}
+	}
+	e.startWorkers(2)
+	e.sweep()
+	e.waitSynced()
+	e.waitIdle()
+	for _, ds := range sources {
+		if _, ok := e.stat(sink.KindDataSource, ds); !ok {
+			t.Fatalf("precondition: data source %s not stored by the sync", ds)
+		}
+	}
+	e.moveCursorOn()
+	e.clock.Advance(5 * time.Minute)
+	var row string
+	for i := 0; ; i++ {
+		id, err := e.fake.AddRowToDataSource(e.ws, sources[1], "late row")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.fake.SearchOmits(id) {
+			row = id
+			break
+		}
+		if i == 20 {
+			t.Fatal("every new row is in search")
+		}
+	}
+	e.clock.Advance(time.Minute)
+	e.sweepAndSettle()
+	if _, ok := e.stat(sink.KindPage, row); ok {
+		t.Fatal("precondition: the sweep stored the row search omits (no gap to show)")
+	}
+	dbQueries, dsQueries := e.requestsOf(notionfake.EndpointQueryDatabase), e.requestsOf(notionfake.EndpointQueryDataSource)
+	c := e.reconcile()
+	if st, ok := e.stat(sink.KindPage, row); !ok || st.Deleted() {
+		t.Errorf("row of the data source search omits: %+v (stored %v), want it stored by the pass", st, ok)
+	}
+	if n := e.requestsOf(notionfake.EndpointQueryDatabase) - dbQueries; n != 0 {
+		t.Errorf("the pass sent %d database queries, want none (2025-09-03 lists rows per data source)", n)
+	}
+	if n := e.requestsOf(notionfake.EndpointQueryDataSource) - dsQueries; n < 2 {
+		t.Errorf("the pass sent %d data source queries, want one per data source (2)", n)
+	}
+	if c.FoundLate < 1 || c.ConfirmedGone != 0 {
+		t.Errorf("counts %+v, want the row found late and nothing gone", c)
+	}
+}
+
+// A data source query stops at Notion's result limit (request_status
+// incomplete). The pass splits its listing by last_edited_time as the
+// sync does: the rows past the limit are seen, so none is sent to a
+// confirming GET as "not seen", and none becomes a tombstone.
+func TestReconcileSplitsDataSourceRowsPastTheResultLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 50, Pages: 1, BlocksPerPage: 1}})
+	// Search omits every page (not data sources): the rows are seen only
+	// in the data source's listing.
+	if err := e.fake.SetImperfections(notionfake.Imperfections{ResultLimit: true, ResultLimitSize: 4, SearchOmitShare: 1}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := e.fake.AddDatabase(e.ws, notionfake.WorkspaceParent(), "Capped")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sources, err := e.fake.DataSourceIDs(e.ws, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ten rows, each edited in its own minute, so the listing can split.
+	var rows []string
+	for range 10 {
+		e.clock.Advance(time.Minute)
+		id, err := e.fake.AddRowToDataSource(e.ws, sources[0], "row")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, id)
+	}
+	e.clock.Advance(time.Minute)
+	e.startWorkers(2)
+	e.sweep()
+	e.waitSynced()
+	e.waitIdle()
+	for _, id := range rows {
+		if _, ok := e.stat(sink.KindPage, id); !ok {
+			t.Fatalf("precondition: row %s not stored by the sync", id)
+		}
+	}
+	gets := e.requestsOf(notionfake.EndpointGetPage)
+	c := e.reconcile()
+	for _, id := range rows {
+		if st, _ := e.stat(sink.KindPage, id); st.Deleted() {
+			t.Errorf("row %s past the result limit became a tombstone: %+v", id, st)
+		}
+	}
+	if n := e.requestsOf(notionfake.EndpointGetPage) - gets; n != 0 {
+		t.Errorf("the pass sent %d confirming page GETs, want none (every row is seen in the split listing)", n)
+	}
+	if c.ConfirmedGone != 0 || c.Unreachable != 0 {
+		t.Errorf("counts %+v, want nothing gone or unreachable", c)
 	}
 }

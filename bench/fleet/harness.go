@@ -27,6 +27,7 @@ import (
 	"github.com/notionsync/notionsync/internal/demo"
 	"github.com/notionsync/notionsync/internal/notionfake"
 	"github.com/notionsync/notionsync/internal/sandbox"
+	"github.com/notionsync/notionsync/jobs"
 )
 
 // setupParallelism bounds the concurrent code exchanges and imports.
@@ -199,6 +200,12 @@ type syncState struct {
 	LastSweep   time.Time         `json:"last_sweep"`
 	PagesSynced int64             `json:"pages_synced"`
 	Errors      map[string]string `json:"errors"`
+	// Reconcile is the connection's reconciliation (jobs.ReconcileStatus).
+	Reconcile *struct {
+		Running      bool                 `json:"running"`
+		LastFinished time.Time            `json:"last_finished"`
+		Last         jobs.ReconcileCounts `json:"last"`
+	} `json:"reconcile"`
 }
 
 // connView is what the suite reads of a connection.

@@ -337,6 +337,30 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]string{"connection_id": id, "status": "enqueued"})
 }
 
+// handleReconcile enqueues a reconciliation pass of an active connection
+// now (Reconciler). An operator uses it after a bulk share, unshare or
+// restore in Notion, instead of waiting for the daily pass.
+func (s *Server) handleReconcile(w http.ResponseWriter, r *http.Request) {
+	id := pathID(w, r)
+	if id == "" {
+		return
+	}
+	rec, ok := s.cfg.Enqueuer.(Reconciler)
+	if !ok {
+		writeJSONError(w, http.StatusNotImplemented, "not_supported", "this deployment cannot start a reconciliation")
+		return
+	}
+	if _, ok := s.checkStatus(w, r, id, "reconcile", tokens.StatusActive); !ok {
+		return
+	}
+	if err := rec.ReconcileNow(r.Context(), id); err != nil {
+		s.log.Error("control: enqueue reconciliation", zap.String("conn_id", id), zap.Error(err))
+		writeJSONError(w, http.StatusServiceUnavailable, "enqueue_failed", "the reconciliation could not be enqueued; try again")
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"connection_id": id, "status": "enqueued"})
+}
+
 // handleRefresh enqueues a forced refresh (a worker refreshes the token even
 // if it is not due, unless its version moved past the one read here), or
 // with ?wait=1 refreshes synchronously (Source.ForceRefresh) and answers

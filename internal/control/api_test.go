@@ -500,3 +500,35 @@ func TestPanicIsRecovered(t *testing.T) {
 		t.Error("panic not logged")
 	}
 }
+
+// POST /api/v1/connections/{id}/reconcile enqueues a pass of an active
+// connection (Reconciler), and refuses the others.
+func TestAPIReconcile(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	h.seed("c1", "")
+	post := func(id string) response { return h.api(http.MethodPost, "/api/v1/connections/"+id+"/reconcile", nil) }
+	if r := post("c1"); r.status != http.StatusAccepted {
+		t.Fatalf("reconcile: %d %s", r.status, r.body)
+	}
+	h.enq.mu.Lock()
+	got := append([]string(nil), h.enq.recons...)
+	h.enq.mu.Unlock()
+	if len(got) != 1 || got[0] != "c1" {
+		t.Errorf("reconciliations enqueued %v, want [c1]", got)
+	}
+	h.enq.setErr(errTest)
+	if r := post("c1"); r.status != http.StatusServiceUnavailable {
+		t.Errorf("enqueue failure: %d %s", r.status, r.body)
+	}
+	h.enq.setErr(nil)
+	if r := post("nope"); r.status != http.StatusNotFound {
+		t.Errorf("unknown connection: %d %s", r.status, r.body)
+	}
+	if r := h.api(http.MethodPost, "/api/v1/connections/c1/pause", nil); r.status != http.StatusOK {
+		t.Fatalf("pause: %d", r.status)
+	}
+	if r := post("c1"); r.status != http.StatusConflict {
+		t.Errorf("paused connection: %d %s, want 409", r.status, r.body)
+	}
+}

@@ -112,7 +112,18 @@ type fakeEnqueuer struct {
 	mu        sync.Mutex
 	syncs     []string
 	refreshes []string
+	recons    []string
 	err       error
+}
+
+func (f *fakeEnqueuer) ReconcileNow(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.recons = append(f.recons, id)
+	return nil
 }
 
 func (f *fakeEnqueuer) SyncNow(_ context.Context, id string) error {

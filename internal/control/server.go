@@ -60,6 +60,13 @@ type Enqueuer interface {
 	RefreshNow(ctx context.Context, connID string, version int64) error
 }
 
+// Reconciler is an optional extension of Enqueuer. When the Enqueuer
+// implements it, POST /api/v1/connections/{id}/reconcile starts a
+// reconciliation pass of the connection now, besides its daily one.
+type Reconciler interface {
+	ReconcileNow(ctx context.Context, connID string) error
+}
+
 // EntitySyncer is an optional extension of Enqueuer. When the Enqueuer
 // implements it, Notion webhook events enqueue a sync of the one page,
 // database or data source they name instead of a sweep of the connection.
@@ -430,6 +437,7 @@ func (s *Server) routes() *http.ServeMux {
 	api("POST /api/v1/connections/{id}/pause", s.handlePause)
 	api("POST /api/v1/connections/{id}/resume", s.handleResume)
 	api("POST /api/v1/connections/{id}/sync", s.handleSync)
+	api("POST /api/v1/connections/{id}/reconcile", s.handleReconcile)
 	api("POST /api/v1/connections/{id}/refresh", s.handleRefresh)
 	api("POST /api/v1/connections/{id}/disconnect", s.handleDisconnect)
 	api("POST /api/v1/connections/{id}/reconnect-link", s.handleReconnectLink)

@@ -56,6 +56,11 @@ func commandTable() []*command {
 				"exits 0 with a note on stderr.", setup: setupTransition("resume", "resumed")},
 		{name: "sync", synopsis: "ID", summary: "enqueue a sync of an active connection now",
 			help: "Enqueues a sweep of an active connection now.", setup: setupSync},
+		{name: "reconcile", synopsis: "ID", summary: "enqueue a reconciliation pass of an active connection now",
+			help: "Enqueues a reconciliation pass of an active connection now, besides its daily one: a\n" +
+				"full listing compared with the sink, pages search missed fetched, objects Notion\n" +
+				"confirms trashed or unshared stored as tombstones. Its counts show in `show ID`\n" +
+				"(sync.reconcile) when it ends.", setup: setupReconcile},
 		{name: "refresh", synopsis: "ID [-wait]", summary: "enqueue a token refresh (-wait: refresh now)",
 			help: "Enqueues a refresh of the connection's tokens: a worker refreshes them even if the\n" +
 				"refresh is not due (unless another refresh lands first). With -wait, refreshes them\n" +
@@ -376,6 +381,26 @@ func setupTransition(action, done string) func(*flag.FlagSet) runFunc {
 			r.outf("%s: %s (status %s)\n", id, done, cell(string(c.Status)))
 			return nil
 		}
+	}
+}
+
+func setupReconcile(*flag.FlagSet) runFunc {
+	return func(ctx context.Context, r *runner, args []string) error {
+		id, err := oneID(r.cmd, args)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := r.withTimeout(ctx, DefaultTimeout)
+		defer cancel()
+		raw, err := r.getJSON(ctx, http.MethodPost, connPath(id, "/reconcile"), nil, nil, nil)
+		if err != nil {
+			return err
+		}
+		if r.jsonOutput() {
+			return r.printJSON(raw)
+		}
+		r.outf("%s: reconciliation enqueued\n", id)
+		return nil
 	}
 }
 

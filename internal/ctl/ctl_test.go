@@ -836,3 +836,21 @@ func TestVersion(t *testing.T) {
 		t.Errorf("usage does not list -version:\n%s", r.stdout)
 	}
 }
+
+func TestReconcileCommand(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.seed("c1")
+	r := w.run(opts{}, "reconcile", "c1")
+	r.expect(t, ExitOK)
+	if r.stdout != "c1: reconciliation enqueued\n" {
+		t.Errorf("reconcile printed %q", r.stdout)
+	}
+	w.enq.mu.Lock()
+	got := strings.Join(w.enq.recons, ",")
+	w.enq.mu.Unlock()
+	if got != "c1" {
+		t.Errorf("reconciliations enqueued %q, want c1", got)
+	}
+	w.run(opts{}, "reconcile", "nope").expect(t, ExitFailure, "404")
+}

@@ -65,6 +65,14 @@ type fakeEnqueuer struct {
 	mu        sync.Mutex
 	syncs     []string
 	refreshes []string
+	recons    []string
+}
+
+func (f *fakeEnqueuer) ReconcileNow(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.recons = append(f.recons, id)
+	return nil
 }
 
 func (f *fakeEnqueuer) SyncNow(_ context.Context, id string) error {

@@ -122,6 +122,12 @@ func (c *Cluster) SyncNow(ctx context.Context, id string) error {
 	return c.Admin(ctx, http.MethodPost, "/api/v1/connections/"+url.PathEscape(id)+"/sync", nil, nil)
 }
 
+// ReconcileNow asks the control plane for a reconciliation pass of
+// connection id.
+func (c *Cluster) ReconcileNow(ctx context.Context, id string) error {
+	return c.Admin(ctx, http.MethodPost, "/api/v1/connections/"+url.PathEscape(id)+"/reconcile", nil, nil)
+}
+
 // SandboxStats returns the sandbox's counters.
 func (c *Cluster) SandboxStats(ctx context.Context) (sandbox.StatsResponse, error) {
 	var st sandbox.StatsResponse

@@ -120,6 +120,9 @@ func (s *Server) search(req *dataRequest) (any, *apiError) {
 			}
 			// The data-source API lists data sources, not databases.
 			for _, src := range db.sources {
+				if req.imperfect.SearchOmitsDataSources && omittedFromSearch(src.id, req.imperfect.SearchOmitShare) {
+					continue
+				}
 				if matches(src.name) {
 					hits = append(hits, hit{src.id, minute(db.lastEditedTime), db.seq, func() any { return d.renderDataSource(db, src) }})
 				}

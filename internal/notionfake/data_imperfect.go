@@ -51,6 +51,11 @@ type Imperfections struct {
 	// search never returns, chosen deterministically by page id (a hash of
 	// the id below the share). GET and queries still serve them.
 	SearchOmitShare float64
+	// SearchOmitsDataSources applies SearchOmitShare to data sources too
+	// (chosen by data source id the same way), as search under
+	// Notion-Version 2025-09-03 lists them: a database's second data
+	// source can be missing from search while its first is returned.
+	SearchOmitsDataSources bool
 	// SearchLag delays search's view of edits on the fake's clock: a page
 	// created less than SearchLag ago is missing from search, a page edited
 	// less than SearchLag ago is returned (and sorted) with the

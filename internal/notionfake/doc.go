@@ -71,7 +71,7 @@
 //     references from SeedSpec.ManyReferenceRows), ResultLimit (queries
 //     stop at 10,000 or ResultLimitSize rows with request_status
 //     incomplete), SearchOmitShare (a deterministic share of pages never
-//     in search) and SearchLag (search shows edits and new pages late, on
+//     in search; of data sources too with SearchOmitsDataSources) and SearchLag (search shows edits and new pages late, on
 //     the fake's clock).
 //   - Late sharing, unsharing and trash: SharePage after UnsharePage keeps
 //     the old last_edited_time; unshared objects answer 404; ArchivePage

@@ -51,7 +51,7 @@
 //	GET  /_sandbox/imperfections       Notion's imperfections in force (Imperfections; all off by default)
 //	POST /_sandbox/imperfections       change some (ImperfectionsRequest): multi_source_read_fails,
 //	                                   truncate_references, result_limit, result_limit_size,
-//	                                   search_omit_share, search_lag ("5m"), cursor_expiry ("1m");
+//	                                   search_omit_share, search_omits_data_sources, search_lag ("5m"), cursor_expiry ("1m");
 //	                                   answers the new state
 //	POST /_sandbox/pages/{id}/unshare  stop sharing a page or database: 404 for it and its content
 //	POST /_sandbox/pages/{id}/share    share it again, last_edited_time untouched (late sharing)

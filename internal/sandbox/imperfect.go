@@ -27,15 +27,17 @@ type Imperfections struct {
 	ResultLimit          bool    `json:"result_limit"`
 	ResultLimitSize      int     `json:"result_limit_size"`
 	SearchOmitShare      float64 `json:"search_omit_share"`
-	SearchLag            string  `json:"search_lag"`
-	CursorExpiry         string  `json:"cursor_expiry"`
+	// SearchOmitsDataSources: search_omit_share applies to data sources.
+	SearchOmitsDataSources bool   `json:"search_omits_data_sources"`
+	SearchLag              string `json:"search_lag"`
+	CursorExpiry           string `json:"cursor_expiry"`
 }
 
 func imperfectionsJSON(im notionfake.Imperfections) Imperfections {
 	return Imperfections{
 		MultiSourceReadFails: im.MultiSourceReadFails, TruncateReferences: im.TruncateReferences,
 		ResultLimit: im.ResultLimit, ResultLimitSize: im.ResultLimitSize,
-		SearchOmitShare: im.SearchOmitShare, SearchLag: im.SearchLag.String(),
+		SearchOmitShare: im.SearchOmitShare, SearchOmitsDataSources: im.SearchOmitsDataSources, SearchLag: im.SearchLag.String(),
 		CursorExpiry: im.CursorExpiry.String(),
 	}
 }
@@ -46,13 +48,14 @@ func imperfectionsJSON(im notionfake.Imperfections) Imperfections {
 // result_limit_size 0 means
 // notionfake.DefaultResultLimit (10,000).
 type ImperfectionsRequest struct {
-	MultiSourceReadFails *bool    `json:"multi_source_read_fails"`
-	TruncateReferences   *bool    `json:"truncate_references"`
-	ResultLimit          *bool    `json:"result_limit"`
-	ResultLimitSize      *int     `json:"result_limit_size"`
-	SearchOmitShare      *float64 `json:"search_omit_share"`
-	SearchLag            *string  `json:"search_lag"`
-	CursorExpiry         *string  `json:"cursor_expiry"`
+	MultiSourceReadFails   *bool    `json:"multi_source_read_fails"`
+	TruncateReferences     *bool    `json:"truncate_references"`
+	ResultLimit            *bool    `json:"result_limit"`
+	ResultLimitSize        *int     `json:"result_limit_size"`
+	SearchOmitShare        *float64 `json:"search_omit_share"`
+	SearchOmitsDataSources *bool    `json:"search_omits_data_sources"`
+	SearchLag              *string  `json:"search_lag"`
+	CursorExpiry           *string  `json:"cursor_expiry"`
 }
 
 func (s *Sandbox) handleGetImperfections(w http.ResponseWriter, _ *http.Request) {
@@ -78,6 +81,7 @@ func (s *Sandbox) handleImperfections(w http.ResponseWriter, r *http.Request) {
 	set(&im.MultiSourceReadFails, req.MultiSourceReadFails)
 	set(&im.TruncateReferences, req.TruncateReferences)
 	set(&im.ResultLimit, req.ResultLimit)
+	set(&im.SearchOmitsDataSources, req.SearchOmitsDataSources)
 	if req.ResultLimitSize != nil {
 		im.ResultLimitSize = *req.ResultLimitSize
 	}
