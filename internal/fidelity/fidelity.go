@@ -18,6 +18,10 @@
 //   - MissingDataSources: a live data source the sink holds no record of.
 //   - Extra: held live, but unknown to Notion (an id the workspace never
 //     had).
+//   - Unfindable: a live page the sink does not hold that no API path
+//     reaches (notionfake.TruthObject.Unfindable: search omits it and
+//     every page above it up to the workspace). Counted apart from
+//     Missing, and not a difference Exact reports: no poller can find it.
 //
 // A sink backend is read through a Store: FileStore (package filesink's
 // layout) and PGStore (package pgsink's tables).
@@ -69,6 +73,7 @@ type Counts struct {
 	Truncated          int `json:"truncated"`
 	MissingDataSources int `json:"missing_data_sources"`
 	Extra              int `json:"extra"`
+	Unfindable         int `json:"unfindable"`
 }
 
 // Add adds o's counts to c (fleet totals).
@@ -81,6 +86,7 @@ func (c *Counts) Add(o Counts) {
 	c.Truncated += o.Truncated
 	c.MissingDataSources += o.MissingDataSources
 	c.Extra += o.Extra
+	c.Unfindable += o.Unfindable
 }
 
 // Exact reports whether the sink equals the ground truth.
@@ -90,8 +96,8 @@ func (c Counts) Exact() bool {
 }
 
 func (c Counts) String() string {
-	return fmt.Sprintf("live %d (+%d data sources): missing %d, stale %d, live-but-gone %d, truncated %d, missing data sources %d, extra %d",
-		c.Live, c.LiveDataSources, c.Missing, c.Stale, c.LiveButGone, c.Truncated, c.MissingDataSources, c.Extra)
+	return fmt.Sprintf("live %d (+%d data sources): missing %d, stale %d, live-but-gone %d, truncated %d, missing data sources %d, extra %d; unfindable by any API %d",
+		c.Live, c.LiveDataSources, c.Missing, c.Stale, c.LiveButGone, c.Truncated, c.MissingDataSources, c.Extra, c.Unfindable)
 }
 
 // Causes of a missing object, as far as the ground truth tells them.
@@ -166,6 +172,9 @@ func Check(truth notionfake.GroundTruth, stored []Stored) Report {
 			if ok && s.live() {
 				r.note(&r.LiveButGone, "live_but_gone", id)
 			}
+		case (!ok || !s.live()) && o.Unfindable:
+			r.Live++
+			r.note(&r.Unfindable, "unfindable", id)
 		case !ok || !s.live():
 			r.Live++
 			r.note(&r.Missing, "missing", id)

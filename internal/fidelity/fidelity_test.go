@@ -271,3 +271,55 @@ func TestPGStore(t *testing.T) {
 	}
 	checkStored(t, got, live, trashed, unshared, db)
 }
+
+// A page no API path reaches (search omits it and every page above it) is
+// counted as unfindable, not missing; a page under a findable parent, or a
+// row, that the sink lacks is missing.
+func TestCheckCountsUnfindableApart(t *testing.T) {
+	f, res := seeded(t)
+	top, err := f.AddPage(ws, notionfake.WorkspaceParent(), "top-level, omitted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := f.AddPage(ws, notionfake.PageParent(top), "under an omitted top-level page")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.SetImperfections(notionfake.Imperfections{SearchOmitShare: 1}); err != nil {
+		t.Fatal(err)
+	}
+	truth, err := f.GroundTruth(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := res.RowIDs[0]
+	unfindable := map[string]bool{}
+	for _, o := range truth.Objects {
+		if o.Unfindable {
+			unfindable[o.ID] = true
+		}
+	}
+	if !unfindable[top] || !unfindable[child] || unfindable[row] {
+		t.Fatalf("unfindable = %v; want the top-level page %s and its child %s, not the row %s", unfindable, top, child, row)
+	}
+	var stored []Stored
+	for _, s := range perfect(t, truth) {
+		if s.ID != top && s.ID != child && s.ID != row {
+			stored = append(stored, s)
+		}
+	}
+	r := Check(truth, stored)
+	if r.Unfindable != 2 || r.Missing != 1 || !slices.Equal(r.IDs["missing"], []string{row}) {
+		t.Fatalf("counts %v, ids %v; want 2 unfindable and the row missing", r.Counts, r.IDs)
+	}
+	// Without the omission every page is findable again: all three missing.
+	if err := f.SetImperfections(notionfake.Imperfections{}); err != nil {
+		t.Fatal(err)
+	}
+	if truth, err = f.GroundTruth(ws); err != nil {
+		t.Fatal(err)
+	}
+	if r := Check(truth, stored); r.Unfindable != 0 || r.Missing != 3 {
+		t.Fatalf("without omission: %v, want 3 missing", r.Counts)
+	}
+}

@@ -46,6 +46,12 @@ type TruthObject struct {
 	// Imperfections in force (SearchOmitShare); only a walk or a query
 	// finds it.
 	OmittedFromSearch bool `json:"omitted_from_search,omitempty"`
+	// Unfindable: no API path leads to the page. Search omits it, and its
+	// parent cannot lead a walk to it either: it sits at the workspace's
+	// top level, or under a page that is itself unfindable. A poller
+	// cannot mirror it (only a webhook naming it could), so a checker
+	// counts it apart from the objects a mirror misses.
+	Unfindable bool `json:"unfindable,omitempty"`
 	// Poisoned names the poison kinds (PoisonKind) that break the object's
 	// sync (Poison: on the object, its children or a block of it), if any.
 	Poisoned []PoisonKind `json:"poisoned,omitempty"`
@@ -90,7 +96,8 @@ func (s *Server) GroundTruth(ws string) (GroundTruth, error) {
 	for _, p := range d.pages {
 		o := TruthObject{Kind: TruthPage, ID: p.ID, LastEditedTime: minute(p.LastEditedTime),
 			InTrash: p.Archived, Unshared: !d.pageReadable(p),
-			Properties: d.renderProperties(p, false), OmittedFromSearch: omittedFromSearch(p.ID, share)}
+			Properties: d.renderProperties(p, false), OmittedFromSearch: omittedFromSearch(p.ID, share),
+			Unfindable: d.unfindable(p, share)}
 		o.Poisoned = poisons[p.ID]
 		if db, src := d.rowSource(p); db != nil {
 			o.DatabaseID, o.DataSourceID = db.id, src.id
@@ -118,4 +125,30 @@ func (s *Server) GroundTruth(ws string) (GroundTruth, error) {
 		out.Objects = append(out.Objects, e.obj...)
 	}
 	return out, nil
+}
+
+// unfindable reports whether no API path leads to page p under the search
+// omission share (see TruthObject.Unfindable). A row is found by its
+// database's query, a page under a block by the walk of the block's page;
+// both count as findable, as does a page under a page search returns or
+// a walk reaches.
+func (d *wsData) unfindable(p *Page, share float64) bool {
+	for range 1000 { // a parent chain longer than this is a cycle
+		if !omittedFromSearch(p.ID, share) {
+			return false
+		}
+		switch p.Parent.Type {
+		case ParentWorkspace:
+			return true
+		case ParentPage:
+			parent, ok := d.pages[p.Parent.ID]
+			if !ok {
+				return true
+			}
+			p = parent
+		default:
+			return false
+		}
+	}
+	return true
 }
