@@ -45,8 +45,9 @@ func (s *state) usersKey(conn string) string { return s.prefix + "sync:" + conn 
 //
 // It never fails the sweep: a transient failure (rate limit, 5xx, a
 // stopped connection) gives the claim back, so the next sweep tries again;
-// a permanent answer (403 for an integration without the user-information
-// capability, 400, 404) keeps it and is recorded as the connection's
+// and so does an answer whose body does not parse; a permanent answer (403
+// for an integration without the user-information capability, 400, 404, a
+// user object that is not one, a repeated cursor) keeps it and is recorded as the connection's
 // per-object error "users", so it is tried again one interval later.
 func (h *Handlers) syncUsersIfDue(ctx context.Context, log *zap.Logger, conn string) {
 	store, ok := h.cfg.Sink.(sink.UserStore)
@@ -70,7 +71,7 @@ func (h *Handlers) syncUsersIfDue(ctx context.Context, log *zap.Logger, conn str
 		if cerr := h.state.clearError(ctx, conn, usersObject); cerr != nil {
 			log.Warn("could not clear the users error", zap.Error(cerr))
 		}
-	case permanentAnswer(err, false) || errors.Is(err, ErrMalformed) || capped(err):
+	case !errors.Is(err, errUsersUnreadable) && (permanentAnswer(err, false) || errors.Is(err, ErrMalformed) || capped(err)):
 		h.objectError(ctx, conn, usersObject, ErrorPermanent, err)
 	default:
 		log.Info("users not synced; the next sweep tries again", zap.Error(err))
@@ -85,6 +86,11 @@ func (h *Handlers) syncUsersIfDue(ctx context.Context, log *zap.Logger, conn str
 		}
 	}
 }
+
+// errUsersUnreadable marks a users listing whose body did not parse: a
+// transient failure (the next sweep lists again), unlike a user object
+// that is not one or a repeated cursor, which the same answer repeats.
+var errUsersUnreadable = errors.New("the answer could not be read")
 
 func capped(err error) bool {
 	var ce *CapError
@@ -121,7 +127,9 @@ func (h *Handlers) syncUsers(ctx context.Context, conn string, store sink.UserSt
 		}
 		l, err := parseList(raw)
 		if err != nil {
-			return 0, fmt.Errorf("list users: %w", err)
+			// A body that does not parse (cut short, an HTML error page)
+			// is an answer that a retry can fix, as for a page.
+			return 0, fmt.Errorf("list users: %w (%w)", err, errUsersUnreadable)
 		}
 		for _, r := range l.Results {
 			u, err := sink.UserFromObject(r)

@@ -153,6 +153,33 @@ func TestUsersFailureNeverFailsTheSweep(t *testing.T) {
 	}
 }
 
+// A users listing whose body is cut short (or an HTML page) is retried by
+// the next sweep, as a page would be: no permanent error that would hold
+// the listing back for an interval.
+func TestUsersUnreadableAnswerIsRetried(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 4, Pages: 2, Users: 2}})
+	e.clock.Advance(90 * time.Second)
+	e.fake.MalformedNext(1) // the users listing is the sweep's first request
+	if err := e.runTask(jobs.TypeSweep, `{"conn_id":"`+e.conn+`"}`); err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	st, err := e.h.State(context.Background(), e.conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := st.ErrorDetails["users"]; ok && d.Kind == jobs.ErrorPermanent {
+		t.Fatalf("a cut answer recorded as a permanent users error: %+v", d)
+	}
+	e.clock.Advance(time.Minute)
+	if err := e.runTask(jobs.TypeSweep, `{"conn_id":"`+e.conn+`"}`); err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	if _, err := e.sink.(sink.UserStore).GetUsers(context.Background(), e.conn); err != nil {
+		t.Fatalf("the sweep after a cut answer did not list users: %v", err)
+	}
+}
+
 // ownerOf returns the user id of a stored row's people property "Owner".
 func ownerOf(t *testing.T, p *sink.Page) string {
 	t.Helper()
