@@ -409,13 +409,12 @@ func (h *Handlers) queryRows(ctx context.Context, log *zap.Logger, conn string, 
 			continue
 		}
 		if ck.Next != "" && restarted && cursorRefused(err) {
-			// Refused again after starting over: as for a permanent answer
-			// below, the rows handed out sync and the source's cursor stays
-			// for the next time a sweep sees it.
-			h.objectError(ctx, conn, src.id, ErrorPermanent, &PermanentError{Object: src.label + " query",
-				Err: fmt.Errorf("%w: %w", ErrCursorExpiring, err)})
-			_ = h.state.dropCheckpoint(ctx, conn, src.kind, src.id)
-			return h.markDone(ctx, conn, member, 0)
+			// Refused again after starting over: the task fails and asynq
+			// retries it with backoff (a cursor refused by chance loses
+			// nothing); this run does not loop.
+			err = fmt.Errorf("%s query: %w: %w", src.label, ErrCursorExpiring, err)
+			h.objectError(ctx, conn, src.id, ErrorTransient, err)
+			return err
 		}
 		if src.kind == "db" && multipleDataSources(err) {
 			h.objectError(ctx, conn, src.id, ErrorPermanent, fmt.Errorf("%s: %w (%v)", src.label, ErrMultipleDataSources, err))

@@ -290,7 +290,9 @@ func (h *Handlers) fetchTree(ctx context.Context, conn string, page objectHead, 
 			}
 		}
 		if item.Cursor != "" && restarted && cursorRefused(err) {
-			err = &PermanentError{Object: "children of block " + item.ID, Err: fmt.Errorf("%w: %w", ErrCursorExpiring, err)}
+			// Transient: the page is retried with backoff (a cursor refused
+			// by chance, say, loses nothing); the task does not loop.
+			err = fmt.Errorf("children of block %s: %w: %w", item.ID, ErrCursorExpiring, err)
 		} else if permanentAnswer(err, item.Cursor != "") {
 			err = &PermanentError{Object: "children of block " + item.ID, Err: err}
 		}

@@ -154,7 +154,8 @@ func (h *Handlers) listPropertyItems(ctx context.Context, conn, pageID string, p
 		raw, err := h.cfg.Notion.Do(ctx, conn, http.MethodGet, path, nil)
 		if cursor != "" && cursorRefused(err) {
 			if restarted {
-				return nil, nil, requests, &PermanentError{Object: listing, Err: fmt.Errorf("%w: %w", ErrCursorExpiring, err)}
+				// Transient: the page is retried with backoff.
+				return nil, nil, requests, fmt.Errorf("%s: %w: %w", listing, ErrCursorExpiring, err)
 			}
 			// An expired cursor: the list starts over, once.
 			items, cursor, restarted = []json.RawMessage{}, "", true
