@@ -602,9 +602,11 @@ func (x *indexer) writeDatabases(ctx context.Context, conn string, objects map[s
 	return nil
 }
 
-func (x *indexer) writeDatabase(ctx context.Context, conn, id string, rows []markdown.Row, objects map[string]*indexEntry) error {
-	s := x.s
-	return s.withLock(ctx, conn, record.KindDatabase, id, func(dir, doc string) error {
+// withLiveDocument runs fn under the object's lock with its stored
+// document, unless the object is not stored or is a tombstone (whose
+// derived files were removed with the deletion).
+func (s *Sink) withLiveDocument(ctx context.Context, conn string, kind record.Kind, id string, fn func(dir, doc string, d *document) error) error {
+	return s.withLock(ctx, conn, kind, id, func(dir, doc string) error {
 		d, err := readDocument(doc)
 		if notExist(err) {
 			return nil
@@ -613,8 +615,15 @@ func (x *indexer) writeDatabase(ctx context.Context, conn, id string, rows []mar
 			return err
 		}
 		if d.meta.Deleted {
-			return nil // its Markdown was removed with the deletion
+			return nil
 		}
+		return fn(dir, doc, d)
+	})
+}
+
+func (x *indexer) writeDatabase(ctx context.Context, conn, id string, rows []markdown.Row, objects map[string]*indexEntry) error {
+	s := x.s
+	return s.withLiveDocument(ctx, conn, record.KindDatabase, id, func(dir, doc string, d *document) error {
 		rec := &linkRecorder{lookup: func(id string) *indexEntry { return objects[id] }}
 		r := s.renderer
 		r.Links = rec

@@ -197,17 +197,7 @@ func (x *indexer) rowProperties(conn string, c *connIndex, id string, v record.V
 
 func (x *indexer) writeDataSource(ctx context.Context, conn string, c *connIndex, id string, rows []markdown.DataRow, objects map[string]*indexEntry, fresh map[string]*renderedRow) error {
 	s := x.s
-	return s.withLock(ctx, conn, record.KindDataSource, id, func(dir, doc string) error {
-		d, err := readDocument(doc)
-		if notExist(err) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if d.meta.Deleted {
-			return nil // its files were removed with the deletion
-		}
+	return s.withLiveDocument(ctx, conn, record.KindDataSource, id, func(dir, doc string, d *document) error {
 		links := &tableLinks{objects: objects, rows: make(map[string][]string)}
 		r := s.renderer
 		r.Links = links
