@@ -160,6 +160,14 @@ func (s *Server) Stop() error {
 	return err
 }
 
+// Running reports whether the server process is running (not killed nor
+// stopped).
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proc != nil
+}
+
 // Kill simulates a crash: SIGKILL, then wait until the process is reaped.
 // The directory is kept, so Restart can reload the AOF. Kill on a server that
 // is not running does nothing.
