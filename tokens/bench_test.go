@@ -3,6 +3,8 @@ package tokens_test
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -275,5 +277,112 @@ func benchRefreshStorm(b *testing.B) {
 	b.ReportMetric(float64(latency.Milliseconds()), "ms-endpoint-latency")
 	if g := fake.Stats().RefreshGrants; g != b.N {
 		b.Fatalf("%d grants for %d storms", g, b.N)
+	}
+}
+
+// BenchmarkStorageBytesPerConnection is the tokens part of the scale
+// model: the Redis memory a connection costs (MEMORY USAGE ... SAMPLES 0 of
+// every key, summed over the shards), on each backend. 10,000 connections
+// with Notion-sized tokens and metadata, so each of the 64 index shards
+// holds ~156 members and uses the skiplist encoding a large fleet has
+// (zset-max-listpack-entries is 128); 100 of them have a full timeline
+// (50 events, the default cap, reached after ~2 days of hourly
+// refreshes). Reported per connection: the record hash, the timeline at
+// one event and at the cap, the index entries (due, connections, one
+// status), and the Redis commands a Connect costs.
+//
+//	go test -run '^$' -bench 'StorageBytesPerConnection' -benchtime 1x ./tokens/
+func BenchmarkStorageBytesPerConnection(b *testing.B) {
+	for _, backend := range benchBackends {
+		b.Run(backend, benchStorage)
+	}
+}
+
+func benchStorage(b *testing.B) {
+	const n, full, eventsCap = 10_000, 100, 50
+	rdb, counter, _ := benchClient(b, 32)
+	prefix := redistest.UniquePrefix(b)
+	st, err := tokens.NewStore(tokens.StoreConfig{Redis: rdb, Keyring: newKeyring(b, "k1"), KeyPrefix: prefix, EventsCap: eventsCap})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	tok := func(kind string, i int) string { return fmt.Sprintf("ntn_%s%042d", kind, i) } // 50 bytes, like Notion's
+	rdb.AddHook(counter)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			id := fmt.Sprintf("conn-%08d", i)
+			meta := map[string]string{"workspace_id": fmt.Sprintf("%08x-1234-4abc-8def-%012x", i, i),
+				"workspace_name": "Acme Engineering " + strconv.Itoa(i), "bot_id": fmt.Sprintf("%08x-5678-4abc-8def-%012x", i, i)}
+			if _, err := st.Connect(ctx, id, &tokens.Grant{AccessToken: tok("a", i), RefreshToken: tok("r", i)},
+				tokens.Timing{}, tokens.ConnectOptions{Meta: meta}); err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	connectCmds := float64(counter.n.Load()) / n
+	for i := range full {
+		id := fmt.Sprintf("conn-%08d", i)
+		for range eventsCap / 2 {
+			if err := st.Pause(ctx, id); err != nil {
+				b.Fatal(err)
+			}
+			if err := st.Resume(ctx, id); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	var record, eventsOne, eventsFull, index, other int64
+	measure := func() {
+		record, eventsOne, eventsFull, index, other = 0, 0, 0, 0, 0
+		keys, err := redisKeys(ctx, rdb, prefix+"*")
+		if err != nil {
+			b.Fatal(err)
+		}
+		pipe := rdb.Pipeline()
+		cmds := make([]*redis.IntCmd, len(keys))
+		for i, k := range keys {
+			cmds[i] = pipe.MemoryUsage(ctx, k, 0)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			b.Fatal(err)
+		}
+		for i, k := range keys {
+			size := cmds[i].Val()
+			rest := k[strings.IndexByte(k, '}')+2:]
+			switch {
+			case strings.HasSuffix(rest, ":events"):
+				var num int
+				_, _ = fmt.Sscanf(rest, "conn:conn-%08d:events", &num)
+				if num < full {
+					eventsFull += size
+				} else {
+					eventsOne += size
+				}
+			case strings.HasPrefix(rest, "conn:"):
+				record += size
+			case rest == "due" || rest == "connections" || strings.HasPrefix(rest, "status:"):
+				index += size
+			default:
+				other += size
+			}
+		}
+	}
+	for b.Loop() {
+		measure()
+	}
+	b.ReportMetric(connectCmds, "redis-cmds/connect")
+	b.ReportMetric(float64(record)/n, "B-record/conn")
+	b.ReportMetric(float64(eventsOne)/(n-full), "B-events-1/conn")
+	b.ReportMetric(float64(eventsFull)/full, "B-events-50/conn")
+	b.ReportMetric(float64(index)/n, "B-index/conn")
+	b.ReportMetric(float64(record+index)/n+float64(eventsFull)/full, "B-total-at-cap/conn")
+	if other != 0 {
+		b.Fatalf("%d bytes in keys of no known kind", other)
 	}
 }
