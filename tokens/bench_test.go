@@ -386,3 +386,83 @@ func benchStorage(b *testing.B) {
 		b.Fatalf("%d bytes in keys of no known kind", other)
 	}
 }
+
+// BenchmarkShardedListings measures one call of each listing over 2,000
+// connections (64 index shards, merged): Due of 100 (all due), a PageIDs
+// page of 50 and a List page of 100 from the middle, with the commands and
+// round trips per call (one pipeline per node on a cluster).
+//
+//	go test -run '^$' -bench 'ShardedListings' -benchtime 200x ./tokens/
+func BenchmarkShardedListings(b *testing.B) {
+	for _, backend := range benchBackends {
+		b.Run(backend, benchListings)
+	}
+}
+
+func benchListings(b *testing.B) {
+	const n = 2000
+	rdb, counter, trips := benchClient(b, 32)
+	clk := newClock()
+	st, err := tokens.NewStore(tokens.StoreConfig{Redis: rdb, Keyring: newKeyring(b, "k1"),
+		KeyPrefix: redistest.UniquePrefix(b), Now: clk.Now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		if i%10 == 0 {
+			clk.Advance(time.Millisecond) // ten connections per millisecond
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if _, err := st.Connect(ctx, fmt.Sprintf("c%05d", i), &tokens.Grant{AccessToken: "a", RefreshToken: "r"},
+				tokens.Timing{}, tokens.ConnectOptions{}); err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	mid, _, err := st.PageIDs(ctx, "", tokens.PageCursor{}, n/2)
+	if err != nil || len(mid) != n/2 {
+		b.Fatalf("%d ids, %v", len(mid), err)
+	}
+	midConn, err := st.Get(ctx, mid[len(mid)-1])
+	if err != nil {
+		b.Fatal(err)
+	}
+	cursor := tokens.PageCursor{CreatedMs: midConn.CreatedAt.UnixMilli(), ID: midConn.ID}
+	rdb.AddHook(counter)
+	calls := map[string]func() error{
+		"due-100": func() error {
+			ids, err := st.Due(ctx, clk.Now().Add(2*time.Hour), 100)
+			if err == nil && len(ids) != 100 {
+				err = fmt.Errorf("%d due", len(ids))
+			}
+			return err
+		},
+		"pageids-50": func() error {
+			_, _, err := st.PageIDs(ctx, tokens.StatusActive, cursor, 50)
+			return err
+		},
+		"list-100": func() error {
+			_, _, err := st.List(ctx, midConn.ID, 100)
+			return err
+		},
+	}
+	for _, name := range []string{"due-100", "pageids-50", "list-100"} {
+		call := calls[name]
+		b.Run(name, func(b *testing.B) {
+			c0, t0 := counter.n.Load(), trips.n.Load()
+			for b.Loop() {
+				if err := call(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(counter.n.Load()-c0)/float64(b.N), "redis-cmds/op")
+			b.ReportMetric(float64(trips.n.Load()-t0)/float64(b.N), "round-trips/op")
+		})
+	}
+}

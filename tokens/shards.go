@@ -3,7 +3,6 @@ package tokens
 import (
 	"cmp"
 	"context"
-	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,7 +40,7 @@ func compareEntries(a, b entry) int {
 
 // shardRangeScript returns up to ARGV[4] members of the sorted set KEYS[1]
 // with their scores, in index order, that come after the position
-// (ARGV[1] score, ARGV[2] id) (ARGV[1] "" = from the start) and whose
+// (ARGV[1] score, ARGV[2] id) and whose
 // score is at most ARGV[3] ("+inf" = any). Members with the cursor's own
 // score are compared by bytes with string.byte: Lua's < on strings
 // follows the server's locale, Redis's order does not. Its cost is
@@ -57,14 +56,13 @@ local function after(id)
   return #id > #cid
 end
 local out = {}
-local min = '-inf'
-if cs ~= '' then min = cs end
+local min = cs
 local offset = 0
 while #out < 2 * n do
   local batch = redis.call('ZRANGE', KEYS[1], min, maxs, 'BYSCORE', 'LIMIT', offset, n, 'WITHSCORES')
   for i = 1, #batch, 2 do
     if #out >= 2 * n then break end
-    if cs == '' or tonumber(batch[i + 1]) > tonumber(cs) or after(batch[i]) then
+    if tonumber(batch[i + 1]) > tonumber(cs) or after(batch[i]) then
       out[#out + 1] = batch[i]
       out[#out + 1] = batch[i + 1]
     end
@@ -75,40 +73,70 @@ end
 return out
 `)
 
-// evalShards runs script once per key (each a separate shard, so each
-// call names one slot) in one pipeline, with args, and returns each
-// call's result. EVALSHA in a pipeline cannot fall back to EVAL by
+// rangeEach reads up to count members of each shard keys[j] after
+// cursors[j] (see shardRangeScript) with scores at most maxScore, in one
+// pipeline. A shard read from its start needs no cursor logic and gets a
+// plain ZRANGE BYSCORE (cheaper for Redis than a script); the others run
+// shardRangeScript. EVALSHA in a pipeline cannot fall back to EVAL by
 // itself, so calls that found no script (a node that restarted, or a
-// failover to a replica that never saw the script) are sent again as EVAL.
-func (s *Store) evalShards(ctx context.Context, script *redis.Script, keys []string, args func(i int) []any) ([]*redis.Cmd, error) {
+// replica promoted after a failover) are sent again as EVAL.
+func (s *Store) rangeEach(ctx context.Context, keys []string, cursors []PageCursor, maxScore string, count int) ([][]entry, error) {
+	args := func(j int) []any {
+		return []any{strconv.FormatInt(cursors[j].CreatedMs, 10), cursors[j].ID, maxScore, count}
+	}
 	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(keys))
-	for i, k := range keys {
-		cmds[i] = script.EvalSha(ctx, pipe, []string{k}, args(i)...)
+	plain := make([]*redis.ZSliceCmd, len(keys))
+	lua := make([]*redis.Cmd, len(keys))
+	for j, k := range keys {
+		if cursors[j].ID == "" {
+			plain[j] = pipe.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
+				Key: k, Start: "-inf", Stop: maxScore, ByScore: true, Count: int64(count)})
+		} else {
+			lua[j] = shardRangeScript.EvalSha(ctx, pipe, []string{k}, args(j)...)
+		}
 	}
 	_, _ = pipe.Exec(ctx)
 	var retry []int
-	for i, c := range cmds {
-		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+	for j := range keys {
+		if plain[j] != nil {
+			if err := plain[j].Err(); err != nil {
+				return nil, err
+			}
+		} else if err := lua[j].Err(); err != nil {
 			if !strings.HasPrefix(err.Error(), "NOSCRIPT") {
 				return nil, err
 			}
-			retry = append(retry, i)
+			retry = append(retry, j)
 		}
 	}
 	if len(retry) > 0 {
 		pipe = s.rdb.Pipeline()
-		for _, i := range retry {
-			cmds[i] = script.Eval(ctx, pipe, []string{keys[i]}, args(i)...)
+		for _, j := range retry {
+			lua[j] = shardRangeScript.Eval(ctx, pipe, []string{keys[j]}, args(j)...)
 		}
 		_, _ = pipe.Exec(ctx)
-		for _, i := range retry {
-			if err := cmds[i].Err(); err != nil && !errors.Is(err, redis.Nil) {
+		for _, j := range retry {
+			if err := lua[j].Err(); err != nil {
 				return nil, err
 			}
 		}
 	}
-	return cmds, nil
+	out := make([][]entry, len(keys))
+	for j := range keys {
+		if plain[j] != nil {
+			for _, z := range plain[j].Val() {
+				id, _ := z.Member.(string)
+				out[j] = append(out[j], entry{score: int64(z.Score), id: id})
+			}
+			continue
+		}
+		vals, _ := lua[j].StringSlice()
+		for k := 0; k+1 < len(vals); k += 2 {
+			sc, _ := strconv.ParseFloat(vals[k+1], 64)
+			out[j] = append(out[j], entry{score: int64(sc), id: vals[k]})
+		}
+	}
+	return out, nil
 }
 
 // shardKeys returns the name of every shard of the index called name.
@@ -137,26 +165,16 @@ func (s *Store) rangeShards(ctx context.Context, keys []string, cursor PageCurso
 	per := make([][]entry, len(keys))
 	ask := func(idx []int, from func(i int) PageCursor, count int) error {
 		sub := make([]string, len(idx))
+		curs := make([]PageCursor, len(idx))
 		for j, i := range idx {
-			sub[j] = keys[i]
+			sub[j], curs[j] = keys[i], from(i)
 		}
-		cmds, err := s.evalShards(ctx, shardRangeScript, sub, func(j int) []any {
-			c := from(idx[j])
-			cs := ""
-			if c.ID != "" {
-				cs = strconv.FormatInt(c.CreatedMs, 10)
-			}
-			return []any{cs, c.ID, maxScore, count}
-		})
+		res, err := s.rangeEach(ctx, sub, curs, maxScore, count)
 		if err != nil {
 			return err
 		}
 		for j, i := range idx {
-			vals, _ := cmds[j].StringSlice()
-			for k := 0; k+1 < len(vals); k += 2 {
-				sc, _ := strconv.ParseFloat(vals[k+1], 64)
-				per[i] = append(per[i], entry{score: int64(sc), id: vals[k]})
-			}
+			per[i] = append(per[i], res[j]...)
 		}
 		return nil
 	}
