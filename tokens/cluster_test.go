@@ -193,6 +193,15 @@ func testShardedListingsMatchOneIndex(t *testing.T) {
 		}
 	}
 
+	// A page after a cursor runs a script; one that Redis forgot (a
+	// restarted node, a promoted replica) is sent again in full.
+	if err := e.rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := pageAll(t, st, "", 51); !slices.Equal(got, want(refAll)) {
+		t.Errorf("PageIDs after SCRIPT FLUSH:\n got %v\nwant %v", got, want(refAll))
+	}
+
 	// Due: the earliest limit up to until, for untils inside and past the
 	// range of due times.
 	dues, err := e.rdb.ZRangeWithScores(ctx, refDue, 0, -1).Result()
