@@ -42,7 +42,7 @@ func TestClusterScriptsStayInOneSlot(t *testing.T) {
 	t.Run("cluster", func(t *testing.T) {
 		e := newEnv(t, notionfake.Options{})
 		ctx := context.Background()
-		ids := idsCoveringShards("slot-", 2)
+		ids := idsCoveringShards("slot-", 1)
 		src := e.source(nil)
 		rotated := newKeyring(t, "k2", "k1")
 		rekeyStore := e.store(rotated)
