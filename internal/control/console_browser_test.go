@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/notionsync/notionsync/internal/browsertest"
+	"github.com/notionsync/notionsync/internal/keyspace"
 	"github.com/notionsync/notionsync/tokens"
 )
 
@@ -35,7 +36,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		c := h.conn(id)
 		meta := c.Meta
 		meta[MetaWorkspaceName] = name
-		if err := h.rdb.HSet(ctx, h.prefix+"conn:"+id, "meta", mustJSON(t, meta)).Err(); err != nil {
+		if err := h.rdb.HSet(ctx, keyspace.Conn(h.prefix, id)+"conn:"+id, "meta", mustJSON(t, meta)).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}

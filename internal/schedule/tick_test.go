@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/notionsync/notionsync/internal/keyspace"
 	"github.com/notionsync/notionsync/internal/schedule"
 	"github.com/notionsync/notionsync/tokens"
 )
@@ -127,11 +128,13 @@ func TestRefreshChecksTheRecordNotJustTheIndex(t *testing.T) {
 	// "fresh" may have been refreshed since: put all of them back into the
 	// index as due, and move fresh's record into the future.
 	past := float64(t0.UnixMilli())
-	must(t, e.rdb.ZAdd(ctx, e.prefix+"due",
-		redis.Z{Score: past, Member: "reauth"}, redis.Z{Score: past, Member: "gone"},
-		redis.Z{Score: past, Member: "ghost"}).Err())
+	// (tokens' due index: shard keyspace.ShardOf(id) holds id.)
+	dueKey := func(id string) string { return keyspace.Conn(e.prefix, id) + "due" }
+	for _, id := range []string{"reauth", "gone", "ghost"} {
+		must(t, e.rdb.ZAdd(ctx, dueKey(id), redis.Z{Score: past, Member: id}).Err())
+	}
 	e.connect("fresh", nil) // a new version, due in 50 minutes
-	must(t, e.rdb.ZAdd(ctx, e.prefix+"due", redis.Z{Score: past, Member: "fresh"}).Err())
+	must(t, e.rdb.ZAdd(ctx, dueKey("fresh"), redis.Z{Score: past, Member: "fresh"}).Err())
 
 	s := e.scheduler(&fakeEnqueuer{name: "s", q: q}, func(c *schedule.Config) { c.RescanPerTick = -1 })
 	st := e.tick(s)
@@ -515,10 +518,8 @@ func TestTickCostFollowsTheNumberDue(t *testing.T) {
 		}
 		fill(t, e.rdb, e.prefix, total-due, t0.Add(24*time.Hour))
 		// Steady state: discovery is at the tail of the connection list.
-		last, err := e.rdb.ZRange(ctx, e.prefix+"connections", -1, -1).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
+		// (the newest of tokens' connections index: the last real one)
+		last := []string{real[len(real)-1]}
 		s := e.scheduler(&fakeEnqueuer{name: "s", q: newQueue()}, func(c *schedule.Config) {
 			c.Redis, c.Store = rdb, store
 		})
@@ -574,9 +575,13 @@ func fill(tb testing.TB, rdb *redis.Client, prefix string, n int, at time.Time) 
 			all = append(all, redis.Z{Score: float64(i), Member: id})
 		}
 		_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			p.ZAdd(ctx, prefix+"due", due...)
+			// tokens' indexes are sharded by connection (internal/keyspace).
+			for i := range due {
+				shard := keyspace.Conn(prefix, due[i].Member.(string))
+				p.ZAdd(ctx, shard+"due", due[i])
+				p.ZAdd(ctx, shard+"connections", all[i])
+			}
 			p.ZAdd(ctx, prefix+"sweeps", sweeps...)
-			p.ZAdd(ctx, prefix+"connections", all...)
 			return nil
 		})
 		if err != nil {
