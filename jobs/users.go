@@ -33,7 +33,7 @@ redis.call('SET', KEYS[1], ARGV[1])
 return last or ''
 `)
 
-func (s *state) usersKey(conn string) string { return s.prefix + "sync:" + conn + ":users" }
+func (s *state) usersKey(conn string) string { return s.key(conn) + ":users" }
 
 // syncUsersIfDue lists the connection's users into the sink when its
 // UsersInterval has passed since the last listing. The sweep calls it
