@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/notionsync/notionsync/internal/notionfake"
 	"github.com/notionsync/notionsync/jobs"
 )
 
@@ -37,37 +38,43 @@ func BenchmarkSyncRedisRoundTrips(b *testing.B) {
 }
 
 func benchSyncRoundTrips(b *testing.B, cluster bool) {
+	// One system per run (the package's cluster is held by one test at a
+	// time); each iteration syncs a workspace of its own.
+	e := newEnv(b, envOpts{cluster: cluster, spec: notionfake.SeedSpec{Seed: 1, Pages: 1}})
+	client, node := &nsTrips{}, &nsTrips{}
+	e.rdb.AddHook(client)
+	switch r := e.rdb.(type) {
+	case *redis.ClusterClient:
+		// Nodes the client already dialed, and any it meets later.
+		_ = r.ForEachShard(context.Background(), func(_ context.Context, c *redis.Client) error { c.AddHook(node); return nil })
+		r.OnNewNode(func(c *redis.Client) { c.AddHook(node) })
+	default:
+		node = client
+	}
+	e.startWorkers(benchConcurrency)
 	var full, resweep tripCount
+	i := 0
 	for b.Loop() {
-		b.StopTimer()
-		e := newEnv(b, envOpts{cluster: cluster, spec: benchSpec, usersInterval: -1})
-		client, node := &nsTrips{}, &nsTrips{}
-		e.rdb.AddHook(client)
-		switch r := e.rdb.(type) {
-		case *redis.ClusterClient:
-			// Nodes the client already dialed, and any it meets later.
-			_ = r.ForEachShard(context.Background(), func(_ context.Context, c *redis.Client) error { c.AddHook(node); return nil })
-			r.OnNewNode(func(c *redis.Client) { c.AddHook(node) })
-		default:
-			node = client
-		}
+		i++
+		ws := fmt.Sprintf("ws-rt-%d", i)
+		conn, _ := e.addConnection(ws, benchSpec)
+		// Seeded content is last edited now: synced within its own
+		// minute it would be fetched again by the next sweep.
 		e.clock.Advance(2 * time.Minute)
-		e.startWorkers(benchConcurrency)
-		b.StartTimer()
-		before := e.fake.RequestCount(e.ws)
+		before := e.fake.RequestCount(ws)
 		c0, n0 := client.n.Load(), node.n.Load()
-		e.sweep()
-		e.waitSynced()
+		e.sweepFor(conn)
+		e.waitSyncedFor(conn)
 		e.waitIdle()
-		full.add(client.n.Load()-c0, node.n.Load()-n0, e.fake.RequestCount(e.ws)-before)
+		full.add(client.n.Load()-c0, node.n.Load()-n0, e.fake.RequestCount(ws)-before)
 
 		e.clock.Advance(10 * time.Minute)
-		before = e.fake.RequestCount(e.ws)
+		before = e.fake.RequestCount(ws)
 		c0, n0 = client.n.Load(), node.n.Load()
-		if err := e.runTask(jobs.TypeSweep, fmt.Sprintf(`{"conn_id":%q}`, e.conn)); err != nil {
+		if err := e.runTask(jobs.TypeSweep, fmt.Sprintf(`{"conn_id":%q}`, conn)); err != nil {
 			b.Fatal(err)
 		}
-		resweep.add(client.n.Load()-c0, node.n.Load()-n0, e.fake.RequestCount(e.ws)-before)
+		resweep.add(client.n.Load()-c0, node.n.Load()-n0, e.fake.RequestCount(ws)-before)
 	}
 	full.report(b, "full-sync")
 	resweep.report(b, "unchanged-sweep")
