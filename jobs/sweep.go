@@ -60,11 +60,17 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 	// The sweep itself is pending while it runs: otherwise the cursor could
 	// move to the target (the newest result, seen first) as soon as the
 	// first page of results was stored, before older results were handed out.
-	st, err := h.state.beginSweep(ctx, conn, self, h.cfg.Now())
+	now := h.cfg.Now()
+	st, err := h.state.beginSweep(ctx, conn, self, now, h.usersEvery())
 	if err != nil {
 		return err
 	}
-	h.syncUsersIfDue(ctx, log, conn)
+	switch {
+	case st.usersErr != nil:
+		log.Warn("could not claim the user listing", zap.Error(st.usersErr))
+	case st.usersDue:
+		h.syncUsersClaimed(ctx, log, conn, st.usersPrev, now)
+	}
 	// Its pending entry is leased for ClaimTTL, renewed while it runs: if
 	// its worker dies, the reaper releases the entry and sweeps again
 	// (asynq would run this task again only after a minute or two).

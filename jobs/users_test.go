@@ -202,3 +202,21 @@ func ownerOf(t *testing.T, p *sink.Page) string {
 	}
 	return people[0].ID
 }
+
+// The sweep claims the user listing in its first round trip; a stored
+// claim that cannot be read (not a time) fails that claim alone: the
+// sweep syncs the workspace all the same.
+func TestUnreadableUsersClaimDoesNotFailTheSweep(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 5, Pages: 2, BlocksPerPage: 1, Users: 1}})
+	e.syncTimeout = 20 * time.Second
+	if err := e.rdb.Set(context.Background(), jobs.SyncKey("", e.conn)+":users", "not a time", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.startWorkers(2)
+	e.sweep()
+	if st := e.waitSynced(); st.PagesSynced != 2 {
+		t.Fatalf("%d pages synced, want 2", st.PagesSynced)
+	}
+	e.assertComplete()
+}
