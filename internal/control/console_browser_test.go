@@ -15,6 +15,7 @@ import (
 
 	"github.com/notionsync/notionsync/internal/browsertest"
 	"github.com/notionsync/notionsync/internal/keyspace"
+	"github.com/notionsync/notionsync/jobs"
 	"github.com/notionsync/notionsync/tokens"
 )
 
@@ -44,12 +45,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	syncState := func(id string, pages, pending int, last time.Duration) {
 		t.Helper()
 		now := h.clock.Now()
-		if err := h.rdb.HSet(ctx, h.prefix+"sync:"+id, "pages_synced", pages, "last_sync", now.Add(-last).UnixMilli(),
+		if err := h.rdb.HSet(ctx, jobs.SyncKey(h.prefix, id), "pages_synced", pages, "last_sync", now.Add(-last).UnixMilli(),
 			"last_sweep", now.Add(-last).UnixMilli(), "cursor", now.Add(-last-time.Minute).UnixMilli()).Err(); err != nil {
 			t.Fatal(err)
 		}
 		for i := range pending {
-			h.rdb.SAdd(ctx, h.prefix+"sync:"+id+":pending", "page:"+string(rune('a'+i)))
+			h.rdb.SAdd(ctx, jobs.SyncKey(h.prefix, id)+":pending", "page:"+string(rune('a'+i)))
 		}
 	}
 	syncState("acme-eng", 1284, 3, 2*time.Minute)
