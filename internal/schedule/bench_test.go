@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/notionsync/notionsync/internal/keyspace"
 	"github.com/notionsync/notionsync/internal/redistest"
 	"github.com/notionsync/notionsync/internal/schedule"
 	"github.com/notionsync/notionsync/tokens"
@@ -99,11 +100,21 @@ func newBenchWorld(b *testing.B) *benchWorld {
 // setSweeps puts r<from>..r<to-1> on the sweep schedule at slot.
 func (w *benchWorld) setSweeps(b *testing.B, slot time.Time, from, to int) {
 	b.Helper()
-	zs := make([]redis.Z, 0, to-from)
+	var zs [keyspace.Shards][]redis.Z
 	for i := from; i < to; i++ {
-		zs = append(zs, redis.Z{Score: float64(slot.UnixMilli()), Member: fmt.Sprintf("r%04d", i)})
+		id := fmt.Sprintf("r%04d", i)
+		sh := keyspace.ShardOf(id)
+		zs[sh] = append(zs[sh], redis.Z{Score: float64(slot.UnixMilli()), Member: id})
 	}
-	if err := w.rdb.ZAdd(b.Context(), w.prefix+"sweeps", zs...).Err(); err != nil {
+	_, err := w.rdb.Pipelined(b.Context(), func(p redis.Pipeliner) error {
+		for sh, z := range zs {
+			if len(z) > 0 {
+				p.ZAdd(b.Context(), keyspace.Shard(w.prefix, sh)+"sweeps", z...)
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		b.Fatal(err)
 	}
 }

@@ -98,8 +98,8 @@ type Hooks struct {
 // documented default.
 type Config struct {
 	// Redis holds the leader lease, the sweep schedule and the discovery
-	// cursors (single node or Sentinel). Required. Normally the same client
-	// the Store uses.
+	// cursors (single node, Sentinel or Redis Cluster). Required. Normally
+	// the same client the Store uses.
 	Redis redis.UniversalClient
 	// Store is read for due refreshes (Due), connection state (Get) and
 	// discovery (List). Required.

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/notionsync/notionsync/internal/keyspace"
 	"github.com/notionsync/notionsync/tokens"
 )
 
@@ -29,7 +30,7 @@ type Scheduler struct {
 	log        *zap.Logger
 	now        func() time.Time
 	leaseKey   string
-	sweepsKey  string
+	sweepKeys  [keyspace.Shards]string // shard i of the sweep schedule
 	cursorKey  string
 	renewEvery time.Duration
 
@@ -56,9 +57,11 @@ func New(cfg Config) (*Scheduler, error) {
 		log:        cfg.Logger,
 		now:        cfg.Now,
 		leaseKey:   cfg.KeyPrefix + "scheduler:leader",
-		sweepsKey:  cfg.KeyPrefix + "sweeps",
 		cursorKey:  cfg.KeyPrefix + "sweeps:cursor",
 		renewEvery: cfg.LeaseTTL / 5,
+	}
+	for i := range keyspace.Shards {
+		s.sweepKeys[i] = keyspace.Shard(cfg.KeyPrefix, i) + "sweeps"
 	}
 	s.enqAt, _ = cfg.Enqueuer.(RefreshAtEnqueuer)
 	if cfg.SweepBatch > 1 {
