@@ -102,18 +102,21 @@ func (s *Scheduler) Run(ctx context.Context) error {
 func (s *Scheduler) tickLoop(ctx context.Context, kick <-chan struct{}) {
 	ticker := time.NewTicker(s.cfg.Tick)
 	defer ticker.Stop()
+	var p pace
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
 		case <-kick:
+			p = pace{} // a new leadership starts with a full tick
 		}
 		lctx, ok := s.leaderContext()
 		if !ok {
+			p = pace{}
 			continue
 		}
-		_, err := s.tick(lctx, s.IsLeader)
+		_, err := s.tick(lctx, s.IsLeader, &p)
 		switch {
 		case err == nil:
 		case errors.Is(err, errLostLease), errors.Is(context.Cause(lctx), errLostLease):
@@ -141,5 +144,15 @@ func (s *Scheduler) IsLeader() bool {
 // reports a failure to read or write the schedule; per-connection failures
 // are counted in TickStats.Errors and retried on a later tick.
 func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
-	return s.tick(ctx, nil)
+	return s.tick(ctx, nil, nil)
+}
+
+// pace is what Run's tick loop remembers between ticks to leave out the
+// parts of a tick that cannot find anything (see tick). The zero value
+// runs everything.
+type pace struct {
+	// nextRefresh: the refresh-due index need not be read before it.
+	nextRefresh time.Time
+	// nextDiscover: discovery and rescan are not run before it.
+	nextDiscover time.Time
 }

@@ -100,7 +100,20 @@ func (l *errLog) add(id string, err error) {
 // reschedule the sweeps, discover new connections. guard, when not nil, is
 // asked before every write (enqueue or schedule change); once it says no, the
 // tick stops acting and returns errLostLease.
-func (s *Scheduler) tick(ctx context.Context, guard func() bool) (TickStats, error) {
+//
+// p, when not nil (Run's loop), lets the tick leave out reads that cannot
+// find anything, the fixed cost of an idle fleet:
+//
+//   - the refresh-due index, after a read that found nothing due before
+//     now+RefreshLookahead, is read again after RefreshLookahead less half
+//     a tick (so within the lookahead, at the tick nearest it): whatever
+//     falls due is still enqueued no later than its due time. Entries
+//     added meanwhile with an earlier due time (a new connection, a failure
+//     backoff) are due at least a token lifetime or a backoff period away
+//     in practice; at worst they are picked one lookahead late;
+//   - discovery and rescan run every DiscoverInterval, with the budget of
+//     the ticks in between.
+func (s *Scheduler) tick(ctx context.Context, guard func() bool, p *pace) (TickStats, error) {
 	start := time.Now()
 	now := s.now()
 	var st TickStats
@@ -117,9 +130,19 @@ func (s *Scheduler) tick(ctx context.Context, guard func() bool) (TickStats, err
 	}
 
 	until := now.Add(s.cfg.RefreshLookahead)
-	dueIDs, err := s.store.Due(ctx, until, s.cfg.MaxRefreshPerTick)
-	if err != nil {
-		errs = append(errs, err)
+	var dueIDs []string
+	if p == nil || !now.Before(p.nextRefresh) {
+		ids, err := s.store.Due(ctx, until, s.cfg.MaxRefreshPerTick)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		dueIDs = ids
+		if p != nil {
+			p.nextRefresh = time.Time{}
+			if err == nil && len(ids) == 0 {
+				p.nextRefresh = now.Add(s.cfg.RefreshLookahead - s.cfg.Tick/2)
+			}
+		}
 	}
 	sweeps, shards, err := s.dueSweeps(ctx, now)
 	if err != nil {
@@ -187,12 +210,21 @@ func (s *Scheduler) tick(ctx context.Context, guard func() bool) (TickStats, err
 		if err := s.reschedule(ctx, moves); err != nil {
 			errs = append(errs, err)
 		}
-		n, err := s.discover(ctx, now, guard)
-		st.Discovered = n
-		if errors.Is(err, errLostLease) {
-			lost = true
-		} else if err != nil {
-			errs = append(errs, err)
+		if p == nil || !now.Before(p.nextDiscover) {
+			// Run discovers every DiscoverInterval, with the budget of the
+			// ticks in between; Tick, every time, with one tick's.
+			ticks := 1
+			if p != nil {
+				ticks = int(s.cfg.DiscoverInterval / s.cfg.Tick)
+				p.nextDiscover = now.Add(s.cfg.DiscoverInterval - s.cfg.Tick/2)
+			}
+			n, err := s.discover(ctx, now, guard, ticks)
+			st.Discovered = n
+			if errors.Is(err, errLostLease) {
+				lost = true
+			} else if err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if lost {
@@ -614,7 +646,7 @@ func runScripts(ctx context.Context, rdb redis.UniversalClient, script *redis.Sc
 // interval), so connections created together are spread evenly. ZADD NX
 // leaves connections already scheduled alone. The cursors move only after
 // the entries are written.
-func (s *Scheduler) discover(ctx context.Context, now time.Time, guard func() bool) (int, error) {
+func (s *Scheduler) discover(ctx context.Context, now time.Time, guard func() bool, ticks int) (int, error) {
 	cur, err := s.rdb.HMGet(ctx, s.cursorKey, "tail", "rescan").Result()
 	if err != nil {
 		return 0, fmt.Errorf("schedule: read discovery cursors: %w", err)
@@ -625,7 +657,7 @@ func (s *Scheduler) discover(ctx context.Context, now time.Time, guard func() bo
 	var errs []error
 	var members []redis.Z
 	newTail, newRescan := tail, rescan
-	page, next, err := s.store.List(ctx, tail, s.cfg.DiscoverPerTick)
+	page, next, err := s.store.List(ctx, tail, s.cfg.DiscoverPerTick*ticks)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("schedule: discover new connections: %w", err))
 	} else {
@@ -638,7 +670,7 @@ func (s *Scheduler) discover(ctx context.Context, now time.Time, guard func() bo
 		}
 	}
 	if s.cfg.RescanPerTick > 0 {
-		page, next, err := s.store.List(ctx, rescan, s.cfg.RescanPerTick)
+		page, next, err := s.store.List(ctx, rescan, s.cfg.RescanPerTick*ticks)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("schedule: rescan connections: %w", err))
 		} else {
