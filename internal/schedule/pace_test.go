@@ -13,7 +13,7 @@ import (
 )
 
 // keyCounter is a go-redis hook that counts the commands naming each key
-// (as their first key argument).
+// (as their first key argument: args[1], or a script's first key).
 type keyCounter struct {
 	mu sync.Mutex
 	n  map[string]int
@@ -25,6 +25,9 @@ func (k *keyCounter) add(cmd redis.Cmder) {
 		return
 	}
 	key, _ := args[1].(string)
+	if n := cmd.Name(); (n == "evalsha" || n == "eval") && len(args) > 3 {
+		key, _ = args[3].(string) // name, script, numkeys, key...
+	}
 	k.mu.Lock()
 	if k.n == nil {
 		k.n = map[string]int{}
