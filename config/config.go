@@ -222,11 +222,10 @@ type Pool struct {
 	// trips per second; a worker that finds a task looks again at once.
 	// With several workers, a new task waits for the first of them to
 	// look: about PollInterval / (workers + 1). Longer saves an idle
-	// fleet's round trips but slows a fleet with work: tasks that chain
-	// (drain continuations) and retries wait for a look too (3s with
-	// WORKER_DELAYED_CHECK_INTERVAL 10s cut the idle fleet's scheduling
-	// and tokens round trips per Notion request from 5.6 to 3.1 but its
-	// initial sync from 57 s to 93 s: docs/runbook.md). 100ms to 1m.
+	// fleet's round trips, but tasks that chain (drain continuations) and
+	// retries of a fleet with work wait for a look too, so the default
+	// stays asynq's (docs/runbook.md, "Idle Redis round trips"). 100ms to
+	// 1m.
 	// Default: 1s.
 	PollInterval time.Duration `env:"WORKER_POLL_INTERVAL" envDefault:"1s" doc:"How long an idle worker waits between looks for new tasks (asynq's TaskCheckInterval; each wait is half to one and a half of it). Each look costs one Redis round trip per queue served, so an idle fleet pays workers x queues / interval round trips per second; a busy worker does not wait. A new task waits for the first idle worker to look, about interval / (workers + 1), and so do chained tasks and retries of a fleet with work: longer saves round trips when idle but slows syncing. 100ms to 1m."`
 
