@@ -20,11 +20,11 @@ import (
 type Redis struct {
 	// URL is the Redis server: redis://[user:password@]host:port/db, or
 	// rediss:// for TLS. go-redis URL options (dial_timeout, pool_size,
-	// skip_verify, ...) may follow as query parameters. With Sentinel only its
-	// scheme, credentials, db and options apply (to the master); its host is
-	// ignored.
+	// skip_verify, ...) may follow as query parameters. With Sentinel or a
+	// cluster only its scheme, credentials, db and options apply (to the
+	// master, or to every cluster node); its host is ignored.
 	// Default: redis://localhost:6379/0.
-	URL URL `env:"URL" envDefault:"redis://localhost:6379/0" doc:"Redis server: redis://[user:password@]host:port/db, or rediss:// for TLS; go-redis options (dial_timeout, pool_size, skip_verify, ...) may follow as query parameters. With Sentinel, only its scheme, credentials, db and options apply (to the master)."`
+	URL URL `env:"URL" envDefault:"redis://localhost:6379/0" doc:"Redis server: redis://[user:password@]host:port/db, or rediss:// for TLS; go-redis options (dial_timeout, pool_size, skip_verify, ...) may follow as query parameters. With Sentinel or a cluster, only its scheme, credentials, db and options apply (to the master, or to every cluster node)."`
 
 	// SentinelAddrs are the host:port addresses of Redis Sentinels. When set,
 	// the master is found through them.
@@ -41,9 +41,16 @@ type Redis struct {
 	// Default: unset.
 	SentinelPassword Secret `env:"SENTINEL_PASSWORD" doc:"Password of the Sentinels themselves (requirepass in sentinel.conf), if they have one. The master's password goes in NOTIONSYNC_REDIS_URL."`
 
+	// ClusterAddrs are seed host:port addresses of a Redis Cluster. When
+	// set, the client discovers the cluster's nodes from them and routes
+	// each key to the master of its slot; credentials, TLS and options come
+	// from URL, whose host is ignored and whose db must be 0.
+	// Default: unset (no cluster).
+	ClusterAddrs []string `env:"CLUSTER_ADDRS" envSeparator:"," doc:"Comma-separated host:port seeds of a Redis Cluster (a few of its nodes; the rest are discovered). When set, notionsync runs in cluster mode: credentials, TLS (rediss://) and go-redis options still come from NOTIONSYNC_REDIS_URL, whose host is ignored and whose db must be 0. Not with NOTIONSYNC_REDIS_SENTINEL_ADDRS."`
+
 	// KeyPrefix starts every Redis key notionsync itself writes.
 	// Default: notionsync:.
-	KeyPrefix string `env:"KEY_PREFIX" envDefault:"notionsync:" doc:"Prefix of the Redis keys notionsync itself writes (token store, locks, leader lease). asynq's own keys are not prefixed: give each deployment its own database."`
+	KeyPrefix string `env:"KEY_PREFIX" envDefault:"notionsync:" doc:"Prefix of the Redis keys notionsync itself writes (token store, locks, leader lease). asynq's own keys are not prefixed: give each deployment its own database (its own cluster with NOTIONSYNC_REDIS_CLUSTER_ADDRS: a cluster has database 0 only)."`
 }
 
 // Tokens configures the OAuth token lifecycle: encryption at rest, expiry,
