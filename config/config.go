@@ -193,6 +193,15 @@ type Sync struct {
 	// scheduler's tick. 1s to 1m.
 	// Default: 8s.
 	ClaimTTL time.Duration `env:"SYNC_CLAIM_TTL" envDefault:"8s" doc:"How long what a running task holds in Redis (its pages' claims, a running drain's flag, a sweep's or database task's lease) outlives the last renewal by its worker, which renews them every third of it. A killed worker's connections go on after about this plus NOTIONSYNC_SCHEDULER_TICK. Shorter heals faster and costs more renewals (one Redis round trip per worker per third); 1s to 1m."`
+
+	// QueueShards spreads each asynq queue (tokens, sync, backfill) over
+	// this many queues, a connection's tasks always in the same one: asynq
+	// keeps a queue in one Redis Cluster slot, so with one queue a single
+	// master carries all of its traffic. Set it to the number of cluster
+	// masters; 1 (a single Redis or Sentinel) keeps the plain queue names.
+	// The scheduler and every worker must use the same number. 1 to 64.
+	// Default: 1.
+	QueueShards int `env:"QUEUE_SHARDS" envDefault:"1" doc:"Spread each asynq queue (tokens, sync, backfill) over this many queues (sync.0, sync.1.3, ...), each in its own slot range, so that on a Redis Cluster every master carries a share of the task traffic; a connection's tasks always go to the same one. Set it to the number of cluster masters; 1 keeps one queue each (a single Redis or Sentinel). The scheduler and every worker must use the same number; workers serve every part with its base queue's weight from NOTIONSYNC_WORKER_QUEUES, and after a change also the parts left over from the old number. 1 to 64."`
 }
 
 // Log configures the logger.
