@@ -88,8 +88,8 @@ type Cluster struct {
 	started    bool
 	stopping   bool
 	procs      []*Process // every process started, in start order
-	redis      *Process // nil with a Redis Cluster
-	redisAddr  string   // the single node, or the first cluster node
+	redis      *Process   // nil with a Redis Cluster
+	redisAddr  string     // the single node, or the first cluster node
 	redisNodes []*redisNode
 	rdb        redis.UniversalClient
 	sandbox    *Process
