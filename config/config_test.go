@@ -96,7 +96,7 @@ func TestWorkerDefaults(t *testing.T) {
 			RateBurst:    30,
 		},
 		Sync: Sync{SinkURL: NewURL("file://./data"), Interval: 5 * time.Minute, ReconcileInterval: 24 * time.Hour, Overlap: 2 * time.Minute, MaxBlockDepth: 20, DrainSlice: 30 * time.Second, PagesInFlight: 3,
-			MaxObjectBlocks: 50_000, MaxObjectRequests: 5_000, MaxObjectBytes: 64 << 20, ClaimTTL: 8 * time.Second, UsersInterval: time.Hour},
+			MaxObjectBlocks: 50_000, MaxObjectRequests: 5_000, MaxObjectBytes: 64 << 20, ClaimTTL: 8 * time.Second, UsersInterval: time.Hour, QueueShards: 1},
 		Log: Log{Level: "info", Format: "json"},
 		Pool: Pool{
 			Concurrency:     50,

@@ -162,6 +162,9 @@ func (n *Notion) validate(c *collector) {
 }
 
 func (s *Sync) validate(c *collector) {
+	if s.QueueShards < 1 || s.QueueShards > MaxQueueShards {
+		c.addf(varQueueShards, strconv.Itoa(s.QueueShards), "must be from 1 to %d (the number of connection shards; more parts would stay empty)", MaxQueueShards)
+	}
 	_, _, verr := s.sinkTarget()
 	c.addErr(verr)
 	positive(c, varSyncInterval, s.Interval)

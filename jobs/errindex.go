@@ -183,7 +183,7 @@ func (r *StateReader) RunningTasks(ctx context.Context, conn string) ([]TaskRef,
 			// Not closed: it would close the shared client.
 			insp = asynq.NewInspectorFromRedisClient(r.s.rdb)
 		}
-		for _, q := range []string{QueueSync, QueueBackfill} {
+		for _, q := range r.taskQueues(conn) {
 			if info, err := insp.GetTaskInfo(q, ref.ID); err == nil {
 				ref.Queue, ref.State = q, info.State.String()
 				break

@@ -849,7 +849,10 @@ func (s *state) endSweep(ctx context.Context, conn, self string, target time.Tim
 
 // StateReader reads connections' sync progress without the rest of the
 // handlers (for the control plane and metrics). Safe for concurrent use.
-type StateReader struct{ s *state }
+type StateReader struct {
+	s           *state
+	queueShards int // see SpreadQueues
+}
 
 // NewStateReader reads the state the handlers with the same key prefix
 // write ("" means "notionsync:").

@@ -33,7 +33,9 @@ import (
 var redisSrv *redistest.Server
 
 func TestMain(m *testing.M) {
-	os.Exit(redistest.RunMain(m, redistest.Options{}, func(s *redistest.Server) { redisSrv = s }))
+	code := redistest.RunMain(m, redistest.Options{}, func(s *redistest.Server) { redisSrv = s })
+	stopCluster()
+	os.Exit(code)
 }
 
 func freeAddr(t *testing.T) string {
