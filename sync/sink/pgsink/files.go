@@ -168,17 +168,28 @@ func (s *Sink) OpenFile(ctx context.Context, conn string, l record.FileLink) (io
 	return r, nil
 }
 
-// recordRefs records that the page references its files (Page.Files):
-// file_refs rows for keys it found stored already.
-func recordRefs(ctx context.Context, c *pgx.Conn, p *record.Page) error {
-	for _, l := range p.Files {
+// recordRefs records that object objectID references its files (the
+// Files of its record): file_refs rows for keys it found stored already.
+func recordRefs(ctx context.Context, c *pgx.Conn, conn, objectID string, links []record.FileLink) error {
+	for _, l := range links {
 		_, err := c.Exec(ctx, `INSERT INTO file_refs (connection_id, ref_key, object_id, sha256, ext)
 SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM files WHERE connection_id = $1 AND sha256 = $4 AND ext = $5)
 ON CONFLICT (connection_id, ref_key, object_id) DO UPDATE SET sha256 = excluded.sha256, ext = excluded.ext, updated_at = now()`,
-			p.ConnectionID, sanitizeText(l.Key), p.ID, l.SHA256, l.Ext)
+			conn, sanitizeText(l.Key), objectID, l.SHA256, l.Ext)
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// putRefs records the file references of an object just written.
+func (s *Sink) putRefs(ctx context.Context, kind record.Kind, conn, objectID string, links []record.FileLink) error {
+	if len(links) == 0 {
+		return nil
+	}
+	if err := s.withConn(ctx, func(c *pgx.Conn) error { return recordRefs(ctx, c, conn, objectID, links) }); err != nil {
+		return fmt.Errorf("pgsink: %s %s file references: %w", kind, objectID, err)
 	}
 	return nil
 }

@@ -247,15 +247,12 @@ func (s *Sink) PutPage(ctx context.Context, p *record.Page) (bool, error) {
 		np.ConnectionID, np.ID, nullable(sanitizeText(np.ParentType)), nullable(sanitizeText(np.ParentID)),
 		nullable(np.DatabaseID), sanitizeText(np.Title), np.LastEditedTime, sanitizeJSON(np.Object),
 		blocks, np.SyncedAt, deletedAt, nullable(np.DataSourceID))
-	if err != nil || !written || len(np.Files) == 0 {
+	if err != nil || !written {
 		return written, err
 	}
 	// The page's file references (the sync metadata of Page.Files): the
 	// object column keeps Notion's raw URLs.
-	if err := s.withConn(ctx, func(c *pgx.Conn) error { return recordRefs(ctx, c, &np) }); err != nil {
-		return written, fmt.Errorf("pgsink: page %s file references: %w", np.ID, err)
-	}
-	return written, nil
+	return written, s.putRefs(ctx, record.KindPage, np.ConnectionID, np.ID, np.Files)
 }
 
 // PutDatabase stores d unless the stored version is newer, returning
@@ -269,9 +266,13 @@ func (s *Sink) PutDatabase(ctx context.Context, d *record.Database) (bool, error
 	if nd.Archived {
 		deletedAt = nd.LastEditedTime
 	}
-	return s.upsert(ctx, upsertDatabase, record.KindDatabase, nd.ID,
+	written, err := s.upsert(ctx, upsertDatabase, record.KindDatabase, nd.ID,
 		nd.ConnectionID, nd.ID, nullable(sanitizeText(nd.ParentType)), nullable(sanitizeText(nd.ParentID)),
 		sanitizeText(nd.Title), nd.LastEditedTime, sanitizeJSON(nd.Object), nd.SyncedAt, deletedAt)
+	if err != nil || !written {
+		return written, err
+	}
+	return written, s.putRefs(ctx, record.KindDatabase, nd.ConnectionID, nd.ID, nd.Files)
 }
 
 // PutDataSource stores d unless the stored version is newer, returning
@@ -316,6 +317,11 @@ func (s *Sink) PutDataSource(ctx context.Context, d *record.DataSource) (bool, e
 	})
 	if err != nil {
 		return false, fmt.Errorf("pgsink: put %s %s: %w", record.KindDataSource, nd.ID, err)
+	}
+	if written {
+		if err := s.putRefs(ctx, record.KindDataSource, nd.ConnectionID, nd.ID, nd.Files); err != nil {
+			return written, err
+		}
 	}
 	if !nd.SoleSource {
 		return written, err
