@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -21,6 +22,42 @@ import (
 // the file (it was removed meanwhile); the next sync of the object sees
 // that.
 var errRefGone = errors.New("the object no longer references the file")
+
+// DefaultFileGCGrace is Config.FileGCGrace's default. It also bounds how
+// long a sync may take between looking a stored file up and writing the
+// object that references it (seconds in practice) without the file being
+// collected under it.
+const DefaultFileGCGrace = 24 * time.Hour
+
+// collectFiles deletes the connection's files orphaned for
+// Config.FileGCGrace (record.FileCollector) and gives their bytes back to
+// the connection's file quota. Run at the end of each reconciliation
+// pass; a failure is logged, and the next pass tries again.
+func (h *Handlers) collectFiles(ctx context.Context, log *zap.Logger, conn string) {
+	if h.cfg.FileGCGrace < 0 {
+		return
+	}
+	store, ok := h.fileStore()
+	if !ok {
+		return
+	}
+	fc, ok := store.(record.FileCollector)
+	if !ok {
+		return
+	}
+	got, err := fc.CollectFiles(ctx, conn, h.cfg.FileGCGrace)
+	if err != nil {
+		log.Warn("could not collect orphaned files", zap.Error(err))
+	}
+	if got.Bytes > 0 {
+		if err := h.cfg.Files.Released(ctx, conn, got.Bytes); err != nil {
+			log.Warn("could not give collected files' bytes back to the quota", zap.Error(err))
+		}
+	}
+	if got.Orphans > 0 || got.Deleted > 0 {
+		log.Info("orphaned files collected", zap.Int("orphans", got.Orphans), zap.Int("deleted", got.Deleted), zap.Int64("bytes", got.Bytes))
+	}
+}
 
 // fileStore returns the sink's file store when downloads are on.
 func (h *Handlers) fileStore() (record.FileStore, bool) {

@@ -370,3 +370,60 @@ func TestFilesIntoPostgresBlobStore(t *testing.T) {
 		t.Errorf("%d downloads for %d files", fst.Served, len(e.seed.Files))
 	}
 }
+
+// A file no object references any more (its block removed from the page)
+// is deleted by the reconciliation passes once it has been orphaned for
+// the grace period; the files other objects reference stay.
+func TestOrphanedFilesAreCollected(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: filesSpec, files: &files.Config{}, fileGCGrace: time.Millisecond})
+	e.clock.Advance(90 * time.Second)
+	e.startWorkers(2)
+	e.sweep()
+	e.waitSynced()
+	e.waitIdle()
+	before, _ := e.storedFiles()
+	page := e.seed.PageIDs[0]
+	p, _, err := e.sink.(sink.Reader).GetPage(context.Background(), e.conn, page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The page's five file blocks go; its icon (the shared logo) and
+	// cover stay.
+	if err := e.fake.EditPage(e.ws, page, func(p *notionfake.Page) {
+		kept := p.Blocks[:0]
+		for _, b := range p.Blocks {
+			if !slices.Contains(e.seed.FileBlockIDs, b.ID) {
+				kept = append(kept, b)
+			}
+		}
+		p.Blocks = kept
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(90 * time.Second)
+	e.sweep()
+	e.waitSynced()
+	e.waitIdle()
+	gone := map[string]bool{}
+	for _, l := range p.Files {
+		if fileIDOf(l.Key) != "" && !strings.Contains(l.Key, "logo") && !strings.Contains(l.Key, "cover") {
+			gone[l.Name()] = true
+		}
+	}
+	if len(gone) != 5 {
+		t.Fatalf("page had %d block files: %v", len(gone), p.Files)
+	}
+	e.reconcile() // finds them orphaned
+	time.Sleep(2 * time.Millisecond) // the grace, on the sink's (real) clock
+	e.reconcile() // deletes them
+	after, _ := e.storedFiles()
+	for _, n := range after {
+		if gone[n] {
+			t.Errorf("orphaned file %s is still stored", n)
+		}
+	}
+	if len(after) != len(before)-len(gone) {
+		t.Errorf("%d files stored after the collection, want %d", len(after), len(before)-len(gone))
+	}
+}

@@ -107,6 +107,8 @@ type envOpts struct {
 	// files, when set, turns file downloads on (Config.Transport may be
 	// left empty: the env allows the fake's host).
 	files *files.Config
+	// fileGCGrace is jobs.Config.FileGCGrace.
+	fileGCGrace time.Duration
 	// Walk limits (0: the handlers' defaults).
 	maxBlockDepth, maxObjectBlocks, maxObjectRequests int
 	maxObjectBytes                                    int64
@@ -182,7 +184,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		}
 	}
 	e.h, err = jobs.New(jobs.Config{
-		Files:  dl,
+		Files: dl, FileGCGrace: o.fileGCGrace,
 		Tokens: e.src, Notion: e.notion, Sink: hsink, Redis: e.rdb, Enqueuer: e.client, DrainSlice: o.drainSlice, PagesInFlight: o.pagesInFlight,
 		MaxBlockDepth: o.maxBlockDepth, MaxObjectBlocks: o.maxObjectBlocks, MaxObjectRequests: o.maxObjectRequests, MaxObjectBytes: o.maxObjectBytes,
 		ClaimTTL: o.claimTTL, UsersInterval: o.usersInterval, Now: clk.Now, CheckpointEvery: 2, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),

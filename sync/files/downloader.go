@@ -334,6 +334,11 @@ func (d *Downloader) download(ctx context.Context, store record.FileStore, conn,
 	return link, nil
 }
 
+// Released gives n bytes of conn's deleted files back to its quota.
+func (d *Downloader) Released(ctx context.Context, conn string, n int64) error {
+	return d.cfg.Quota.Release(ctx, conn, n)
+}
+
 // capReader fails with err once more than left bytes were read.
 type capReader struct {
 	r    io.Reader
