@@ -75,8 +75,14 @@
 //	select, status, url, email,
 //	phone_number                      text
 //	multi_select                      text[] (option names)
-//	people, relation                  text[] (user and page ids)
-//	created_by, last_edited_by        text (user id)
+//	people                            text[] <col> (user ids) and
+//	                                  text[] <col>_names (same order)
+//	relation                          text[] (page ids)
+//	created_by, last_edited_by        text <col> (user id) and <col>_name
+//
+// A name is the synced user's (table users, joined on the connection and
+// id), else the name or email the value carries, else the id: what the
+// Markdown shows.
 //	created_time, last_edited_time    timestamptz
 //	formula, rollup                   jsonb (the result: the schema does
 //	                                  not say its type)
