@@ -79,14 +79,14 @@
 //	                                  text[] <col>_names (same order)
 //	relation                          text[] (page ids)
 //	created_by, last_edited_by        text <col> (user id) and <col>_name
-//
-// A name is the synced user's (table users, joined on the connection and
-// id), else the name or email the value carries, else the id: what the
-// Markdown shows.
 //	created_time, last_edited_time    timestamptz
 //	formula, rollup                   jsonb (the result: the schema does
 //	                                  not say its type)
 //	others (files, unique_id, ...)    jsonb (the property value)
+//
+// A name is the synced user's (table users, joined on the connection and
+// id), else the name or email the value carries, else the id: what the
+// Markdown shows.
 //
 // Column names are the property names lowercased with anything but
 // [a-z0-9] replaced by "_", at most 59 bytes, made distinct with _2, _3
