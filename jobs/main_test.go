@@ -107,6 +107,10 @@ type envOpts struct {
 	// files, when set, turns file downloads on (Config.Transport may be
 	// left empty: the env allows the fake's host).
 	files *files.Config
+	// workspace names the fake's workspace (default "ws-<n>", n counting
+	// envs): seeded content that derives from it (file bytes) is then the
+	// same in every run.
+	workspace string
 	// fileGCGrace is jobs.Config.FileGCGrace.
 	fileGCGrace time.Duration
 	// Walk limits (0: the handlers' defaults).
@@ -119,7 +123,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	// 12:00:10 on the fake's clock: content is last edited at 12:00.
 	clk := &clock{t: time.Date(2026, 11, 22, 12, 0, 10, 0, time.UTC)}
 	fake, hs := notionfake.NewTest(t, notionfake.Options{Now: clk.Now})
-	e := &env{t: t, clock: clk, fake: fake, ws: "ws-" + fmt.Sprint(nextDB.Load()+1), advanced: make(chan string, 1024), pageSynced: make(chan string, 100000), reconciled: make(chan jobs.ReconcileCounts, 16), hs: hs.URL}
+	e := &env{t: t, clock: clk, fake: fake, ws: cmp.Or(o.workspace, "ws-"+fmt.Sprint(nextDB.Load()+1)), advanced: make(chan string, 1024), pageSynced: make(chan string, 100000), reconciled: make(chan jobs.ReconcileCounts, 16), hs: hs.URL}
 	e.seed = fake.SeedWorkspace(e.ws, o.spec)
 	pair := fake.SeedConnection(e.ws)
 	e.conn = "conn-" + e.ws
