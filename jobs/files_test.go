@@ -414,9 +414,9 @@ func TestOrphanedFilesAreCollected(t *testing.T) {
 	if len(gone) != 5 {
 		t.Fatalf("page had %d block files: %v", len(gone), p.Files)
 	}
-	e.reconcile() // finds them orphaned
+	e.reconcile()                    // finds them orphaned
 	time.Sleep(2 * time.Millisecond) // the grace, on the sink's (real) clock
-	e.reconcile() // deletes them
+	e.reconcile()                    // deletes them
 	after, _ := e.storedFiles()
 	for _, n := range after {
 		if gone[n] {
