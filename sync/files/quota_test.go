@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/notionsync/notionsync/internal/keyspace"
 	"github.com/notionsync/notionsync/internal/redistest"
 	"github.com/notionsync/notionsync/sync/files"
@@ -23,10 +25,30 @@ import (
 // stream is cut at what could be reserved, the cap reserved up front). With a quota counted per
 // worker (Config.Quota unset) every worker would store up to the quota:
 // four times too much.
+//
+// It runs on a single Redis and on a Redis Cluster (the counter is one key
+// in the connection's shard: each script names one slot).
 func TestQuotaHoldsAcrossConcurrentWorkers(t *testing.T) {
-	srv := redistest.StartTB(t, redistest.Options{})
-	rdb := srv.Client()
-	t.Cleanup(func() { rdb.Close() })
+	single := redistest.StartTB(t, redistest.Options{}).Client()
+	t.Cleanup(func() { single.Close() })
+	backends := []struct {
+		name string
+		rdb  redis.UniversalClient
+	}{{"single", single}}
+	if !testing.Short() {
+		cluster := redistest.StartClusterTB(t, redistest.ClusterOptions{}).Client()
+		t.Cleanup(func() { cluster.Close() })
+		backends = append(backends, struct {
+			name string
+			rdb  redis.UniversalClient
+		}{"cluster", cluster})
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { quotaAcrossWorkers(t, b.rdb) })
+	}
+}
+
+func quotaAcrossWorkers(t *testing.T, rdb redis.UniversalClient) {
 	const (
 		workers, perWorker = 4, 6
 		fileBytes          = 1000
