@@ -365,7 +365,7 @@ type Files struct {
 	// QuotaBytes caps the stored files of one connection.
 	// 50 GiB.
 	// Default: 53687091200.
-	QuotaBytes int64 `env:"FILE_QUOTA_BYTES" envDefault:"53687091200" doc:"Most bytes of files stored per connection (50 GiB by default). Files past it are not stored: their pages show a per-object error naming the quota. Each worker counts from the stored usage when it first downloads for a connection, so several workers may overshoot by one file each."`
+	QuotaBytes int64 `env:"FILE_QUOTA_BYTES" envDefault:"53687091200" doc:"Most bytes of files stored per connection (50 GiB by default). Files past it are not stored: their pages show a per-object error naming the quota. One counter per connection in Redis (seeded from the stored usage, re-read daily) is reserved before each download and settled after, so all workers together stay within it."`
 
 	// DownloadConcurrency bounds the downloads in flight of one worker process.
 	// Default: 4.

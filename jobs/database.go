@@ -182,6 +182,9 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 	if err != nil {
 		return fmt.Errorf("database %s: %w", p.DatabaseID, err)
 	}
+	if err := h.schemaFiles(ctx, log, conn, p.DatabaseID, "/v1/databases/"+url.PathEscape(p.DatabaseID), "database", raw, &db.Files); err != nil {
+		return err
+	}
 	if _, err := h.cfg.Sink.PutDatabase(ctx, db); err != nil {
 		return fmt.Errorf("sink: %w", err)
 	}
@@ -199,6 +202,26 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 		kind: "db", id: p.DatabaseID, label: "database " + p.DatabaseID, member: member,
 		path: "/v1/databases/" + url.PathEscape(p.DatabaseID) + "/query",
 	})
+}
+
+// schemaFiles stores the icon and cover of a database or data source (kind)
+// before its record, as a page's files are stored before the page, and
+// sets *links. Files it cannot store for good become the object's
+// per-object error; the object is stored all the same.
+func (h *Handlers) schemaFiles(ctx context.Context, log *zap.Logger, conn, id, path, kind string, raw json.RawMessage, links *[]record.FileLink) error {
+	store, ok := h.fileStore()
+	if !ok {
+		return nil
+	}
+	l, note, err := h.storeSchemaFiles(ctx, log, store, conn, id, path, kind+" "+id, raw)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", kind, id, err)
+	}
+	*links = l
+	if note != "" {
+		h.objectError(ctx, conn, id, ErrorPermanent, &PermanentError{Object: kind + " " + id, Err: errors.New(note)})
+	}
+	return nil
 }
 
 // dataSourcesOf reads the data_sources member of a database object:
@@ -320,6 +343,9 @@ func (h *Handlers) syncDataSource(ctx context.Context, t *asynq.Task, p DataSour
 		ds.DatabaseID = p.DatabaseID
 	}
 	ds.SoleSource = p.SoleSource
+	if err := h.schemaFiles(ctx, log, conn, p.DataSourceID, "/v1/data_sources/"+url.PathEscape(p.DataSourceID), "data source", raw, &ds.Files); err != nil {
+		return err
+	}
 	if _, err := h.cfg.Sink.PutDataSource(ctx, ds); err != nil {
 		return fmt.Errorf("sink: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -21,6 +22,42 @@ import (
 // the file (it was removed meanwhile); the next sync of the object sees
 // that.
 var errRefGone = errors.New("the object no longer references the file")
+
+// DefaultFileGCGrace is Config.FileGCGrace's default. It also bounds how
+// long a sync may take between looking a stored file up and writing the
+// object that references it (seconds in practice) without the file being
+// collected under it.
+const DefaultFileGCGrace = 24 * time.Hour
+
+// collectFiles deletes the connection's files orphaned for
+// Config.FileGCGrace (record.FileCollector) and gives their bytes back to
+// the connection's file quota. Run at the end of each reconciliation
+// pass; a failure is logged, and the next pass tries again.
+func (h *Handlers) collectFiles(ctx context.Context, log *zap.Logger, conn string) {
+	if h.cfg.FileGCGrace < 0 {
+		return
+	}
+	store, ok := h.fileStore()
+	if !ok {
+		return
+	}
+	fc, ok := store.(record.FileCollector)
+	if !ok {
+		return
+	}
+	got, err := fc.CollectFiles(ctx, conn, h.cfg.FileGCGrace)
+	if err != nil {
+		log.Warn("could not collect orphaned files", zap.Error(err))
+	}
+	if got.Bytes > 0 {
+		if err := h.cfg.Files.Released(ctx, conn, got.Bytes); err != nil {
+			log.Warn("could not give collected files' bytes back to the quota", zap.Error(err))
+		}
+	}
+	if got.Orphans > 0 || got.Deleted > 0 {
+		log.Info("orphaned files collected", zap.Int("orphans", got.Orphans), zap.Int("deleted", got.Deleted), zap.Int64("bytes", got.Bytes))
+	}
+}
 
 // fileStore returns the sink's file store when downloads are on.
 func (h *Handlers) fileStore() (record.FileStore, bool) {
@@ -36,15 +73,47 @@ func (h *Handlers) fileStore() (record.FileStore, bool) {
 
 // storeFiles stores every Notion-hosted file the page references and
 // returns the links for the page record, and notes for the files it could
-// not store for good (a cap, the quota, a host not allowed, an URL still
-// refused after a re-read): those become the page's per-object error. A
-// file already stored under the reference's key is not fetched again: the
-// key (the URL without its signed query) only changes when the object
-// references another file. Transient failures (network, 5xx, the sink)
-// are returned: the task is retried.
+// not store for good (see storeRefs).
 func (h *Handlers) storeFiles(ctx context.Context, log *zap.Logger, store record.FileStore, conn, pageID string,
 	raw json.RawMessage, blocks []sink.Block) ([]record.FileLink, string, error) {
-	refs := files.PageRefs(raw, blocks)
+	return h.storeRefs(ctx, log, store, conn, pageID, files.PageRefs(raw, blocks), func(ctx context.Context, ref files.Ref) (files.Ref, error) {
+		return h.freshRef(ctx, conn, pageID, ref)
+	})
+}
+
+// storeSchemaFiles stores the icon and cover of a database or data source
+// object (path is where it is read again for fresh URLs, label names it in
+// notes), as storeFiles does a page's.
+func (h *Handlers) storeSchemaFiles(ctx context.Context, log *zap.Logger, store record.FileStore, conn, id, path, label string,
+	raw json.RawMessage) ([]record.FileLink, string, error) {
+	return h.storeRefs(ctx, log, store, conn, id, files.SchemaRefs(raw), func(ctx context.Context, ref files.Ref) (files.Ref, error) {
+		raw, err := h.cfg.Notion.Do(ctx, conn, http.MethodGet, path, nil)
+		if notionclient.IsNotFound(err) || permanentAnswer(err, false) {
+			return files.Ref{}, &PermanentError{Object: "file " + describeRef(ref) + " of " + label, Err: err}
+		}
+		if err != nil {
+			return files.Ref{}, err
+		}
+		for _, r := range files.SchemaRefs(raw) {
+			if r.Key == ref.Key {
+				return r, nil
+			}
+		}
+		return files.Ref{}, errRefGone
+	})
+}
+
+// storeRefs stores refs, files of the object objectID, and returns their
+// links for the object's record, and notes for the files it could not
+// store for good (a cap, the quota, a host not allowed, an URL still
+// refused after a re-read): those become the object's per-object error. A
+// file already stored under the reference's key is not fetched again: the
+// key (the URL without its signed query) only changes when the object
+// references another file. An expired URL is replaced by the one fresh
+// returns (the object read again). Transient failures (network, 5xx, the
+// sink) are returned: the task is retried.
+func (h *Handlers) storeRefs(ctx context.Context, log *zap.Logger, store record.FileStore, conn, objectID string,
+	refs []files.Ref, fresh func(context.Context, files.Ref) (files.Ref, error)) ([]record.FileLink, string, error) {
 	if len(refs) == 0 {
 		return nil, "", nil
 	}
@@ -62,14 +131,14 @@ func (h *Handlers) storeFiles(ctx context.Context, log *zap.Logger, store record
 		if !errors.Is(err, record.ErrNotFound) {
 			return nil, "", fmt.Errorf("sink: %w", err)
 		}
-		l, err = h.cfg.Files.Download(ctx, store, conn, pageID, ref)
+		l, err = h.cfg.Files.Download(ctx, store, conn, objectID, ref)
 		if errors.Is(err, files.ErrExpired) {
 			// The URL died before its download (a long walk, a retry):
 			// the object, read again, carries a fresh one.
-			var fresh files.Ref
-			if fresh, err = h.freshRef(ctx, conn, pageID, ref); err == nil {
+			var nref files.Ref
+			if nref, err = fresh(ctx, ref); err == nil {
 				log.Debug("file URL expired; downloading from a fresh URL", zap.String("file", describeRef(ref)))
-				l, err = h.cfg.Files.Download(ctx, store, conn, pageID, fresh)
+				l, err = h.cfg.Files.Download(ctx, store, conn, objectID, nref)
 			}
 		}
 		switch {
@@ -83,7 +152,7 @@ func (h *Handlers) storeFiles(ctx context.Context, log *zap.Logger, store record
 		}
 	}
 	if fetched > 0 {
-		log.Debug("page files stored", zap.Int("downloaded", fetched), zap.Int("files", len(refs)))
+		log.Debug("object files stored", zap.Int("downloaded", fetched), zap.Int("files", len(refs)))
 	}
 	return links, strings.Join(notes, "; "), nil
 }
@@ -94,7 +163,7 @@ func describeRef(r files.Ref) string {
 	if r.BlockID != "" {
 		return fmt.Sprintf("%q of block %s", r.Name, r.BlockID)
 	}
-	return fmt.Sprintf("%q of the page", r.Name)
+	return fmt.Sprintf("%q of the object", r.Name)
 }
 
 // freshRef reads the object that shows ref again (its block, or the page

@@ -130,9 +130,28 @@ func TestFilesOutliveTheirURLs(t *testing.T) {
 			t.Errorf("page %s: stored object lost Notion's URLs", id)
 		}
 	}
+	// Databases and data sources: their icon and cover are stored too,
+	// and their Markdown shows the local copies.
+	if err := e.sink.(*filesink.Sink).FlushIndex(ctx, e.conn); err != nil {
+		t.Fatal(err)
+	}
+	for _, db := range e.seed.DatabaseIDs {
+		d, _, err := rd.GetDatabase(ctx, e.conn, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSchemaFiles(t, fs, e.conn, "database "+db, d.Files, filepath.Join(root, e.conn, "databases", db+".md"), seen)
+		for _, id := range e.seed.DataSourceIDs[db] {
+			ds, _, err := rd.GetDataSource(ctx, e.conn, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSchemaFiles(t, fs, e.conn, "data source "+id, ds.Files, filepath.Join(root, e.conn, "data_sources", id+".md"), seen)
+		}
+	}
 	for _, f := range e.seed.Files {
 		if !seen[f.ID] {
-			t.Errorf("file %s (%s) is linked from no page", f.ID, f.Name)
+			t.Errorf("file %s (%s) is linked from no object", f.ID, f.Name)
 		}
 	}
 
@@ -163,6 +182,34 @@ func TestFilesOutliveTheirURLs(t *testing.T) {
 	}
 	if names, _ := e.storedFiles(); len(names) != len(e.seed.Files)+1 {
 		t.Errorf("%d files stored, want %d", len(names), len(e.seed.Files)+1)
+	}
+}
+
+// checkSchemaFiles checks a database's or data source's stored icon and
+// cover: two links, readable, and the Markdown at md shows them as local
+// images, never a signed URL.
+func checkSchemaFiles(t *testing.T, fs record.FileStore, conn, what string, links []record.FileLink, md string, seen map[string]bool) {
+	t.Helper()
+	if len(links) != 2 {
+		t.Errorf("%s: %d file links, want its icon and cover: %+v", what, len(links), links)
+	}
+	b, err := os.ReadFile(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range links {
+		seen[fileIDOf(l.Key)] = true
+		rc, err := fs.OpenFile(context.Background(), conn, l)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		rc.Close()
+		if !strings.Contains(string(b), "](../files/"+l.Name()+")") {
+			t.Errorf("%s: Markdown does not show %s:\n%s", what, l.Name(), b)
+		}
+	}
+	if strings.Contains(string(b), "X-Amz-Signature") {
+		t.Errorf("%s: Markdown links to a signed URL:\n%s", what, b)
 	}
 }
 
@@ -284,9 +331,14 @@ func TestFilesIntoPostgresBlobStore(t *testing.T) {
 		Scan(&nFiles, &nRefs, &nObjects); err != nil {
 		t.Fatal(err)
 	}
-	pages := len(e.seed.PageIDs) + len(e.seed.RowIDs)
-	if nFiles != len(e.seed.Files) || nObjects != pages || nRefs < nFiles {
-		t.Errorf("files %d (want %d), refs %d, owning objects %d (want %d)", nFiles, len(e.seed.Files), nRefs, nObjects, pages)
+	// Pages, rows, databases and data sources each own files (icons,
+	// covers).
+	owners := len(e.seed.PageIDs) + len(e.seed.RowIDs) + len(e.seed.DatabaseIDs)
+	for _, ds := range e.seed.DataSourceIDs {
+		owners += len(ds)
+	}
+	if nFiles != len(e.seed.Files) || nObjects != owners || nRefs < nFiles {
+		t.Errorf("files %d (want %d), refs %d, owning objects %d (want %d)", nFiles, len(e.seed.Files), nRefs, nObjects, owners)
 	}
 	fs := e.sink.(record.FileStore)
 	rows, err := c.Query(ctx, `SELECT sha256, ext, size FROM files`)
@@ -316,5 +368,62 @@ func TestFilesIntoPostgresBlobStore(t *testing.T) {
 	}
 	if fst := e.fake.FileStats(); fst.Served != len(e.seed.Files) {
 		t.Errorf("%d downloads for %d files", fst.Served, len(e.seed.Files))
+	}
+}
+
+// A file no object references any more (its block removed from the page)
+// is deleted by the reconciliation passes once it has been orphaned for
+// the grace period; the files other objects reference stay.
+func TestOrphanedFilesAreCollected(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: filesSpec, files: &files.Config{}, fileGCGrace: time.Millisecond})
+	e.clock.Advance(90 * time.Second)
+	e.startWorkers(2)
+	e.sweep()
+	e.waitSynced()
+	e.waitIdle()
+	before, _ := e.storedFiles()
+	page := e.seed.PageIDs[0]
+	p, _, err := e.sink.(sink.Reader).GetPage(context.Background(), e.conn, page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The page's five file blocks go; its icon (the shared logo) and
+	// cover stay.
+	if err := e.fake.EditPage(e.ws, page, func(p *notionfake.Page) {
+		kept := p.Blocks[:0]
+		for _, b := range p.Blocks {
+			if !slices.Contains(e.seed.FileBlockIDs, b.ID) {
+				kept = append(kept, b)
+			}
+		}
+		p.Blocks = kept
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(90 * time.Second)
+	e.sweep()
+	e.waitSynced()
+	e.waitIdle()
+	gone := map[string]bool{}
+	for _, l := range p.Files {
+		if fileIDOf(l.Key) != "" && !strings.Contains(l.Key, "logo") && !strings.Contains(l.Key, "cover") {
+			gone[l.Name()] = true
+		}
+	}
+	if len(gone) != 5 {
+		t.Fatalf("page had %d block files: %v", len(gone), p.Files)
+	}
+	e.reconcile()                    // finds them orphaned
+	time.Sleep(2 * time.Millisecond) // the grace, on the sink's (real) clock
+	e.reconcile()                    // deletes them
+	after, _ := e.storedFiles()
+	for _, n := range after {
+		if gone[n] {
+			t.Errorf("orphaned file %s is still stored", n)
+		}
+	}
+	if len(after) != len(before)-len(gone) {
+		t.Errorf("%d files stored after the collection, want %d", len(after), len(before)-len(gone))
 	}
 }

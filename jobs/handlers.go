@@ -109,6 +109,13 @@ type Config struct {
 	// Default nil: files are not downloaded (the stored objects keep
 	// Notion's expiring URLs).
 	Files *files.Downloader
+	// FileGCGrace is how long a stored file no live object references
+	// (its block removed, its page deleted, a files value changed) is
+	// kept before the reconciliation pass that ends after it deletes it
+	// (record.FileCollector), measured from the first pass that found it
+	// orphaned. Default DefaultFileGCGrace; negative: files are never
+	// deleted.
+	FileGCGrace time.Duration
 	// Logger; default none.
 	Logger *zap.Logger
 	// Now is the clock. Default time.Now.
@@ -189,6 +196,9 @@ func New(cfg Config) (*Handlers, error) {
 	}
 	if cfg.UsersInterval == 0 {
 		cfg.UsersInterval = DefaultUsersInterval
+	}
+	if cfg.FileGCGrace == 0 {
+		cfg.FileGCGrace = DefaultFileGCGrace
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()

@@ -111,6 +111,12 @@ type envOpts struct {
 	// files, when set, turns file downloads on (Config.Transport may be
 	// left empty: the env allows the fake's host).
 	files *files.Config
+	// workspace names the fake's workspace (default "ws-<n>", n counting
+	// envs): seeded content that derives from it (file bytes) is then the
+	// same in every run.
+	workspace string
+	// fileGCGrace is jobs.Config.FileGCGrace.
+	fileGCGrace time.Duration
 	// Walk limits (0: the handlers' defaults).
 	maxBlockDepth, maxObjectBlocks, maxObjectRequests int
 	maxObjectBytes                                    int64
@@ -179,7 +185,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	// 12:00:10 on the fake's clock: content is last edited at 12:00.
 	clk := &clock{t: time.Date(2026, 11, 22, 12, 0, 10, 0, time.UTC)}
 	fake, hs := notionfake.NewTest(t, notionfake.Options{Now: clk.Now})
-	e := &env{t: t, clock: clk, fake: fake, ws: "ws-" + fmt.Sprint(nextDB.Load()+1), advanced: make(chan string, 1024), pageSynced: make(chan string, 100000), reconciled: make(chan jobs.ReconcileCounts, 16), hs: hs.URL}
+	e := &env{t: t, clock: clk, fake: fake, ws: cmp.Or(o.workspace, "ws-"+fmt.Sprint(nextDB.Load()+1)), advanced: make(chan string, 1024), pageSynced: make(chan string, 100000), reconciled: make(chan jobs.ReconcileCounts, 16), hs: hs.URL}
 	e.seed = fake.SeedWorkspace(e.ws, o.spec)
 	pair := fake.SeedConnection(e.ws)
 	e.conn = "conn-" + e.ws
@@ -248,7 +254,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		}
 	}
 	e.h, err = jobs.New(jobs.Config{
-		Files:  dl,
+		Files: dl, FileGCGrace: o.fileGCGrace,
 		Tokens: e.src, Notion: e.notion, Sink: hsink, Redis: e.rdb, Enqueuer: e.client, DrainSlice: o.drainSlice, PagesInFlight: o.pagesInFlight,
 		MaxBlockDepth: o.maxBlockDepth, MaxObjectBlocks: o.maxObjectBlocks, MaxObjectRequests: o.maxObjectRequests, MaxObjectBytes: o.maxObjectBytes,
 		ClaimTTL: o.claimTTL, UsersInterval: o.usersInterval, Now: clk.Now, CheckpointEvery: 2, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),

@@ -320,6 +320,9 @@ func (r *reconRun) finish(ctx context.Context) error {
 	if f := r.h.cfg.Hooks.OnReconcile; f != nil {
 		f(r.conn, c)
 	}
+	// The pass confirmed deletions: the files only they referenced may
+	// now be orphans.
+	r.h.collectFiles(ctx, r.log, r.conn)
 	return nil
 }
 

@@ -50,7 +50,14 @@ func RunWorker(ctx context.Context, cfg *config.Worker, log *zap.Logger) error {
 	defer sk.Close()
 	var dl *files.Downloader
 	if cfg.Files.Enabled {
+		// One quota counter per connection in Redis: the workers together
+		// keep a connection within NOTIONSYNC_FILES_QUOTA_BYTES.
+		quota, err := files.NewRedisQuota(c.rdb, files.RedisQuotaConfig{KeyPrefix: cfg.Redis.KeyPrefix})
+		if err != nil {
+			return err
+		}
 		dl, err = files.New(files.Config{
+			Quota:        quota,
 			AllowedHosts: cfg.Files.Hosts, AllowHTTP: cfg.Files.AllowInsecure, AllowPrivateAddresses: cfg.Files.AllowInsecure,
 			MaxFileBytes: cfg.Files.MaxBytes, ConnectionQuota: cfg.Files.QuotaBytes, Concurrency: cfg.Files.DownloadConcurrency,
 			Logger: log.Named("files"),

@@ -219,6 +219,9 @@ type database struct {
 	lastEditedTime time.Time
 	seq            int64
 	unshared       bool
+	// icon and cover are the database's (and its data sources') icon and
+	// cover, as FileObject builds them; nil: none.
+	icon, cover any
 }
 
 // blockRef locates an indexed block: its owning page and its parent.

@@ -366,6 +366,11 @@ func (g *seedGen) seedFiles(dbs []*database) {
 		p.Blocks = append(p.Blocks, ext)
 	}
 	for _, db := range dbs {
+		// A database (and so its data sources) shows the logo as its icon
+		// and a cover of its own.
+		db.icon = FileObject(logo)
+		cid := seedFileID(db.id, "cover")
+		db.cover = FileObject(host(cid, "database-cover.png", "image/png", seedContent("\x89PNG\r\n\x1a\n", cid, 2500)))
 		db.schema = append(db.schema, propertySchema{id: "att" + db.id[:4], name: "Attachments", typ: "files", config: map[string]any{}})
 		for _, id := range g.res.RowsByDatabase[db.id] {
 			row := g.d.pages[id]

@@ -46,8 +46,8 @@ func fileURL(t *testing.T, v any, path ...any) (string, string) {
 func TestHostedFilesAreSignedAndExpire(t *testing.T) {
 	h := newDataHarness(t, SeedSpec{Seed: 3, Pages: 2, BlocksPerPage: 2, Databases: 1, RowsPerDatabase: 2, Files: true})
 	// Distinct files: the logo, a cover for page 1, 5 blocks per page, one
-	// attachment per row.
-	if got := len(h.seed.Files); got != 1+1+5*2+2 {
+	// attachment per row, the database's cover.
+	if got := len(h.seed.Files); got != 1+1+5*2+2+1 {
 		t.Fatalf("%d files", got)
 	}
 	page := h.seed.PageIDs[0]

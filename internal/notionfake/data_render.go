@@ -194,6 +194,8 @@ func (d *wsData) renderDatabase(db *database) databaseJSON {
 		URL:            notionURL(db.title, db.id),
 		Archived:       db.archived,
 		InTrash:        db.archived,
+		Icon:           db.icon,
+		Cover:          db.cover,
 	}
 }
 

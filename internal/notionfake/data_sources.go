@@ -156,7 +156,8 @@ func (d *wsData) renderDatabaseContainer(db *database) databaseContainerJSON {
 		InTrash:  db.archived, Archived: db.archived,
 		CreatedTime: notionTime(db.createdTime), LastEditedTime: notionTime(db.lastEditedTime),
 		DataSources: refs,
-		URL:         notionURL(db.title, db.id),
+		Icon:        db.icon, Cover: db.cover,
+		URL: notionURL(db.title, db.id),
 	}
 }
 
@@ -209,7 +210,8 @@ func (d *wsData) renderDataSource(db *database, src *dataSource) dataSourceJSON 
 		CreatedTime: notionTime(db.createdTime), LastEditedTime: notionTime(db.lastEditedTime),
 		CreatedBy: user, LastEditedBy: user,
 		Properties: props,
-		URL:        notionURL(src.name, src.id),
+		Icon:       db.icon, Cover: db.cover,
+		URL: notionURL(src.name, src.id),
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/notionsync/notionsync/internal/pgtest"
+	"github.com/notionsync/notionsync/internal/redistest"
 	"github.com/notionsync/notionsync/sync/files"
 	"github.com/notionsync/notionsync/sync/sink/pgsink"
 	"github.com/notionsync/notionsync/sync/sink/record"
@@ -50,7 +51,19 @@ func fileServer(tb testing.TB) (*httptest.Server, string) {
 // streamed into the file sink, 4 at a time.
 //
 //	go test -run '^$' -bench DownloadInto -benchtime 2000x ./sync/files/
-func BenchmarkDownloadIntoFileSink(b *testing.B) { benchDownload(b, newStore(b)) }
+func BenchmarkDownloadIntoFileSink(b *testing.B) { benchDownload(b, newStore(b), nil) }
+
+// BenchmarkDownloadIntoFileSinkRedisQuota is BenchmarkDownloadIntoFileSink
+// with the workers' shared quota (RedisQuota): two scripts per download.
+func BenchmarkDownloadIntoFileSinkRedisQuota(b *testing.B) {
+	rdb := redistest.StartTB(b, redistest.Options{}).Client()
+	b.Cleanup(func() { rdb.Close() })
+	q, err := files.NewRedisQuota(rdb, files.RedisQuotaConfig{KeyPrefix: "bench:"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchDownload(b, newStore(b), q)
+}
 
 // BenchmarkDownloadIntoBlobStore is the same into a PostgreSQL sink with a
 // fileblob store (a real PostgreSQL started by pgtest).
@@ -61,12 +74,12 @@ func BenchmarkDownloadIntoBlobStore(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close() })
-	benchDownload(b, s)
+	benchDownload(b, s, nil)
 }
 
-func benchDownload(b *testing.B, store record.FileStore) {
+func benchDownload(b *testing.B, store record.FileStore, quota files.Quota) {
 	srv, host := fileServer(b)
-	d, err := files.New(files.Config{AllowedHosts: []string{host}, AllowHTTP: true, AllowPrivateAddresses: true})
+	d, err := files.New(files.Config{AllowedHosts: []string{host}, AllowHTTP: true, AllowPrivateAddresses: true, Quota: quota})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,10 +4,13 @@
 // the mirror keeps them after Notion's signed URLs expire (an hour after
 // the request that returned them).
 //
-// PageRefs finds a page's references; Downloader.Download streams one into
-// the store (never whole in memory), content-addressed by sha-256, under a
-// per-file size cap and a per-connection quota, with its own concurrency
-// bound. Downloads are not Notion API requests: they do not go through the
+// PageRefs finds a page's references, SchemaRefs a database's or data
+// source's (icon, cover); Downloader.Download streams one into the store
+// (never whole in memory), content-addressed by sha-256, under a per-file
+// size cap and a per-connection quota, with its own concurrency bound. The
+// quota is a Quota: RedisQuota keeps one counter per connection in Redis
+// that every worker reserves from before a download and settles after, so
+// the workers together never pass it. Downloads are not Notion API requests: they do not go through the
 // Notion client or its rate limiter. External files (type "external") are
 // links the user pasted and stay links: they are never fetched.
 //

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -54,13 +53,14 @@ var (
 type LimitError struct {
 	// Quota is true for the connection's quota, false for the file cap.
 	Quota bool
-	// Limit is the bound in bytes (for the quota: what was left of it).
+	// Limit is the bound in bytes (for the quota: what the download could
+	// reserve of it).
 	Limit int64
 }
 
 func (e *LimitError) Error() string {
 	if e.Quota {
-		return fmt.Sprintf("%v (%d bytes left)", ErrQuotaExceeded, e.Limit)
+		return fmt.Sprintf("%v (%d bytes could be reserved)", ErrQuotaExceeded, e.Limit)
 	}
 	return fmt.Sprintf("%v (%d bytes)", ErrTooLarge, e.Limit)
 }
@@ -108,13 +108,17 @@ type Config struct {
 	// MaxFileBytes caps one file. Default DefaultMaxFileBytes.
 	MaxFileBytes int64
 	// ConnectionQuota caps the bytes of one connection's stored files.
-	// Default DefaultConnectionQuota. Each worker counts from the store's
-	// usage when it first downloads for the connection, plus what it
-	// stored since: several workers can overshoot it by at most one file
-	// each. The quota is checked while the bytes stream, before their hash
-	// is known: near the quota, a copy of a stored file under a new
-	// reference is refused too.
+	// Default DefaultConnectionQuota. A download reserves its declared
+	// length (unknown: what is left of the quota, up to MaxFileBytes) in
+	// Quota before it streams and settles to the bytes it added after, so
+	// downloads running at once never pass it together. The reservation
+	// is taken before the bytes' hash is known: near the quota, a copy of
+	// a stored file under a new reference is refused too.
 	ConnectionQuota int64
+	// Quota counts each connection's bytes. Default: a counter in this
+	// process, seeded from the store; workers that share a quota need a
+	// shared one (NewRedisQuota).
+	Quota Quota
 	// Concurrency bounds the downloads in flight of this Downloader (a
 	// worker), all connections together. Default DefaultConcurrency.
 	Concurrency int
@@ -138,9 +142,6 @@ type Downloader struct {
 	// flight joins concurrent downloads of one reference (two pages of a
 	// connection showing the same logo, synced at once): one request.
 	flight singleflight.Group
-
-	mu    sync.Mutex
-	usage map[string]int64 // by connection; absent: not loaded
 }
 
 // New validates cfg and returns a Downloader.
@@ -163,8 +164,10 @@ func New(cfg Config) (*Downloader, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	d := &Downloader{cfg: cfg, sem: make(chan struct{}, cfg.Concurrency), log: cmp.Or(cfg.Logger, zap.NewNop()),
-		usage: make(map[string]int64)}
+	if cfg.Quota == nil {
+		cfg.Quota = &localQuota{used: make(map[string]int64)}
+	}
+	d := &Downloader{cfg: cfg, sem: make(chan struct{}, cfg.Concurrency), log: cmp.Or(cfg.Logger, zap.NewNop())}
 	tr := cfg.Transport
 	if tr == nil {
 		dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: d.checkAddress}
@@ -256,13 +259,6 @@ func (d *Downloader) download(ctx context.Context, store record.FileStore, conn,
 	if err := d.checkURL(u); err != nil {
 		return record.FileLink{}, err
 	}
-	left, err := d.quotaLeft(ctx, store, conn)
-	if err != nil {
-		return record.FileLink{}, err
-	}
-	if left <= 0 {
-		return record.FileLink{}, &LimitError{Quota: true, Limit: 0}
-	}
 	select {
 	case d.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -292,51 +288,55 @@ func (d *Downloader) download(ctx context.Context, store record.FileStore, conn,
 		return record.FileLink{}, ErrExpired
 	case resp.StatusCode != http.StatusOK:
 		return record.FileLink{}, &StatusError{Status: resp.StatusCode}
-	}
-	limit, quota := d.cfg.MaxFileBytes, false
-	if left < limit {
-		limit, quota = left, true
-	}
-	switch {
-	// A known length that breaks the cap says so, whatever the quota: the
-	// file would never fit.
 	case resp.ContentLength > d.cfg.MaxFileBytes:
+		// A known length that breaks the cap says so, whatever the
+		// quota: the file would never fit.
 		return record.FileLink{}, &LimitError{Limit: d.cfg.MaxFileBytes}
-	case resp.ContentLength > limit:
-		return record.FileLink{}, &LimitError{Quota: quota, Limit: limit}
 	}
-	body := &capReader{r: resp.Body, left: limit, err: &LimitError{Quota: quota, Limit: limit}}
-	link, err := store.PutFile(ctx, conn, record.FileMeta{Key: ref.Key, ObjectID: objectID, Name: ref.Name,
-		ContentType: resp.Header.Get("Content-Type")}, body)
+	// Reserve the declared length, all of it or nothing; an unknown one
+	// reserves up to the cap, what is left of the quota if less. The
+	// stream is cut at the reservation.
+	want, partial := resp.ContentLength, false
+	if want < 0 {
+		want, partial = d.cfg.MaxFileBytes, true
+	}
+	usage := func(ctx context.Context) (int64, error) { return store.FileUsage(ctx, conn) }
+	reserved, err := d.cfg.Quota.Reserve(ctx, conn, want, d.cfg.ConnectionQuota, partial, usage)
 	if err != nil {
 		return record.FileLink{}, err
 	}
-	if link.Added {
-		d.mu.Lock()
-		d.usage[conn] += link.Size
-		d.mu.Unlock()
+	if reserved == 0 || !partial && reserved < want {
+		return record.FileLink{}, &LimitError{Quota: true, Limit: reserved}
+	}
+	var link record.FileLink
+	defer func() {
+		// Settled whatever happened (a canceled task too): the bytes a
+		// put added count, the rest of the reservation is given back.
+		used := int64(0)
+		if link.Added {
+			used = link.Size
+		}
+		if err := d.cfg.Quota.Settle(context.WithoutCancel(ctx), conn, reserved, used); err != nil {
+			d.log.Warn("could not settle a file quota reservation", zap.String("conn_id", conn), zap.Error(err))
+		}
+	}()
+	limitErr := &LimitError{Quota: true, Limit: reserved}
+	if reserved >= d.cfg.MaxFileBytes {
+		limitErr = &LimitError{Limit: d.cfg.MaxFileBytes}
+	}
+	body := &capReader{r: resp.Body, left: reserved, err: limitErr}
+	link, err = store.PutFile(ctx, conn, record.FileMeta{Key: ref.Key, ObjectID: objectID, Name: ref.Name,
+		ContentType: resp.Header.Get("Content-Type")}, body)
+	if err != nil {
+		link = record.FileLink{}
+		return record.FileLink{}, err
 	}
 	return link, nil
 }
 
-// quotaLeft returns the bytes conn may still store.
-func (d *Downloader) quotaLeft(ctx context.Context, store record.FileStore, conn string) (int64, error) {
-	d.mu.Lock()
-	used, ok := d.usage[conn]
-	d.mu.Unlock()
-	if !ok {
-		u, err := store.FileUsage(ctx, conn)
-		if err != nil {
-			return 0, fmt.Errorf("file usage: %w", err)
-		}
-		d.mu.Lock()
-		if _, raced := d.usage[conn]; !raced {
-			d.usage[conn] = u
-		}
-		used = d.usage[conn]
-		d.mu.Unlock()
-	}
-	return d.cfg.ConnectionQuota - used, nil
+// Released gives n bytes of conn's deleted files back to its quota.
+func (d *Downloader) Released(ctx context.Context, conn string, n int64) error {
+	return d.cfg.Quota.Release(ctx, conn, n)
 }
 
 // capReader fails with err once more than left bytes were read.

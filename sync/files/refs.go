@@ -113,6 +113,30 @@ func PageRefs(object json.RawMessage, blocks []record.Block) []Ref {
 	return refs
 }
 
+// SchemaRefs returns the Notion-hosted files a database or data source
+// object shows: its icon and cover. (Its "properties" are a schema, whose
+// files property has no values.) Each key comes once; an object it cannot
+// read has none.
+func SchemaRefs(object json.RawMessage) []Ref {
+	if !bytes.Contains(object, expiryMember) {
+		return nil
+	}
+	var o struct {
+		Icon  *fileObject `json:"icon"`
+		Cover *fileObject `json:"cover"`
+	}
+	if json.Unmarshal(object, &o) != nil {
+		return nil
+	}
+	var refs []Ref
+	for _, f := range []*fileObject{o.Icon, o.Cover} {
+		if r, ok := f.ref(""); ok && (len(refs) == 0 || refs[0].Key != r.Key) {
+			refs = append(refs, r)
+		}
+	}
+	return refs
+}
+
 // BlockRefs returns the Notion-hosted files block b itself shows (not its
 // children).
 func BlockRefs(b *record.Block) []Ref {

@@ -16,8 +16,49 @@ type Row struct {
 	Title string
 }
 
+// objectImages are the icon and cover of a page, database or data source
+// object.
+type objectImages struct {
+	Icon  *icon `json:"icon"`
+	Cover *icon `json:"cover"`
+}
+
+// lines renders the icon and cover as images, each on its own line, a
+// Notion-hosted one linking the local copy (FileURL); an emoji icon, a
+// missing or unreadable one, renders nothing.
+func (r *Renderer) imageLines(o objectImages) []string {
+	var out []string
+	for _, im := range []struct {
+		alt string
+		f   *icon
+	}{{"icon", o.Icon}, {"cover", o.Cover}} {
+		var u string
+		switch {
+		case im.f == nil:
+		case im.f.Type == "file" && im.f.File != nil:
+			u = r.hostedFile(im.f.File.URL)
+		case im.f.Type == "external" && im.f.External != nil:
+			u = im.f.External.URL
+		}
+		if u != "" {
+			out = append(out, "!["+im.alt+"]("+linkTarget(u)+")")
+		}
+	}
+	return out
+}
+
+// writeImages writes the icon and cover lines of o, after a blank line.
+func (r *Renderer) writeImages(out *bytes.Buffer, o objectImages) {
+	if lines := r.imageLines(o); len(lines) > 0 {
+		out.WriteString("\n")
+		out.WriteString(strings.Join(lines, "\n\n"))
+		out.WriteString("\n")
+	}
+}
+
 // databaseJSON is the part of a database object RenderDatabase reads.
 type databaseJSON struct {
+	objectImages
 	Title       []richText `json:"title"`
 	Description []richText `json:"description"`
 	IsInline    bool       `json:"is_inline"`
@@ -30,7 +71,8 @@ type databaseJSON struct {
 	} `json:"data_sources"`
 }
 
-// RenderDatabase renders a database: its title, description, schema (one
+// RenderDatabase renders a database: its title, icon and cover (as images,
+// Notion-hosted ones linked through FileURL), description, schema (one
 // row per property: name, type, the options of a select, multi_select or
 // status) and the list of its rows, each linked like a page (Links, or
 // PageURL). title is the database's plain-text title ("" : taken from
@@ -50,6 +92,7 @@ func (r *Renderer) RenderDatabase(title string, object json.RawMessage, rows []R
 	out.WriteString("# ")
 	out.WriteString(escapeLineStart(escapeText(strings.ReplaceAll(orUntitled(title), "\n", " "))))
 	out.WriteString("\n")
+	r.writeImages(&out, db.objectImages)
 	if desc := r.resolveRichText(db.Description); len(desc) > 0 {
 		out.WriteString("\n")
 		for _, l := range hardBreaks(inlineLines(desc)) {

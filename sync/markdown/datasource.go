@@ -52,8 +52,9 @@ type schemaProperty struct {
 
 // dataSourceSchema reads the schema (the "properties" member) of a data
 // source object in Notion's order.
-func dataSourceSchema(object json.RawMessage) (title string, db string, props []schemaProperty, err error) {
+func dataSourceSchema(object json.RawMessage) (title string, db string, props []schemaProperty, images objectImages, err error) {
 	var ds struct {
+		objectImages
 		Title  []richText `json:"title"`
 		Parent struct {
 			DatabaseID string `json:"database_id"`
@@ -62,27 +63,27 @@ func dataSourceSchema(object json.RawMessage) (title string, db string, props []
 	}
 	if o := bytes.TrimSpace(object); len(o) > 0 && !bytes.Equal(o, []byte("null")) {
 		if err := json.Unmarshal(o, &ds); err != nil {
-			return "", "", nil, fmt.Errorf("markdown: data source: %w", err)
+			return "", "", nil, objectImages{}, fmt.Errorf("markdown: data source: %w", err)
 		}
 	}
 	raw := bytes.TrimSpace(ds.Properties)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return plain(ds.Title), ds.Parent.DatabaseID, nil, nil
+		return plain(ds.Title), ds.Parent.DatabaseID, nil, ds.objectImages, nil
 	}
 	fields, err := record.ObjectFields(raw)
 	if err != nil {
-		return "", "", nil, fmt.Errorf("markdown: data source properties: %w", err)
+		return "", "", nil, objectImages{}, fmt.Errorf("markdown: data source properties: %w", err)
 	}
 	for _, f := range fields {
 		var p struct {
 			Type string `json:"type"`
 		}
 		if err := json.Unmarshal(f.Value, &p); err != nil {
-			return "", "", nil, fmt.Errorf("markdown: data source property %q: %w", truncate(f.Key), err)
+			return "", "", nil, objectImages{}, fmt.Errorf("markdown: data source property %q: %w", truncate(f.Key), err)
 		}
 		props = append(props, schemaProperty{Name: f.Key, Type: p.Type})
 	}
-	return plain(ds.Title), ds.Parent.DatabaseID, props, nil
+	return plain(ds.Title), ds.Parent.DatabaseID, props, ds.objectImages, nil
 }
 
 // rowValues decodes a row's property values by property name.
@@ -142,7 +143,7 @@ func (r *Renderer) RenderDataSource(title string, object json.RawMessage, rows [
 // renderDataSource is RenderDataSource with the rows' values decoded
 // (decoded nil: decode them here).
 func (r *Renderer) renderDataSource(title string, object json.RawMessage, rows []DataRow, decoded []map[string]*propertyValue) ([]byte, error) {
-	objTitle, db, schema, err := dataSourceSchema(object)
+	objTitle, db, schema, images, err := dataSourceSchema(object)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +151,9 @@ func (r *Renderer) renderDataSource(title string, object json.RawMessage, rows [
 	var out bytes.Buffer
 	out.WriteString("# ")
 	out.WriteString(escapeLineStart(escapeText(strings.ReplaceAll(orUntitled(title), "\n", " "))))
-	out.WriteString("\n\n")
+	out.WriteString("\n")
+	r.writeImages(&out, images)
+	out.WriteString("\n")
 	if db != "" {
 		out.WriteString("Data source of ")
 		out.WriteString(r.databaseLink("", "a database", db))
@@ -232,7 +235,7 @@ func (r *Renderer) RenderDataSourceCSV(object json.RawMessage, rows []DataRow) (
 }
 
 func (r *Renderer) renderDataSourceCSV(object json.RawMessage, rows []DataRow, decoded []map[string]*propertyValue) ([]byte, error) {
-	_, _, schema, err := dataSourceSchema(object)
+	_, _, schema, _, err := dataSourceSchema(object)
 	if err != nil {
 		return nil, err
 	}

@@ -149,3 +149,38 @@ func TestRenderDatabase(t *testing.T) {
 		t.Error("a schema that is not an object was accepted")
 	}
 }
+
+// A database's and a data source's icon and cover render as images: a
+// Notion-hosted one through FileURL (the local copy), an external one as
+// its URL, an emoji icon not at all.
+func TestSchemaIconAndCover(t *testing.T) {
+	const hosted = "https://prod-files-secure.s3.us-west-2.amazonaws.com/ws/f1/cover.png"
+	r := markdown.Renderer{FileURL: func(u string) string {
+		if record.FileKey(u) == hosted {
+			return "../files/abc.png"
+		}
+		return ""
+	}}
+	images := `"icon":{"type":"external","external":{"url":"https://example.com/i.svg"}},
+		"cover":{"type":"file","file":{"url":"` + hosted + `?X-Amz-Signature=s","expiry_time":"2026-12-06T15:00:00.000Z"}}`
+	db, err := r.RenderDatabase("Tasks", json.RawMessage(`{"object":"database",`+images+`}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := r.RenderDataSource("Tasks", json.RawMessage(`{"object":"data_source",`+images+`,"properties":{}}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{string(db), string(ds)} {
+		if !strings.HasPrefix(out, "# Tasks\n\n![icon](https://example.com/i.svg)\n\n![cover](../files/abc.png)\n\n") {
+			t.Errorf("icon and cover not shown after the title:\n%s", out)
+		}
+	}
+	emoji, err := r.RenderDatabase("Tasks", json.RawMessage(`{"icon":{"type":"emoji","emoji":"💡"},"cover":null}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(emoji), "![") {
+		t.Errorf("an emoji icon or a null cover rendered an image:\n%s", emoji)
+	}
+}

@@ -78,8 +78,10 @@ func (s *Sink) PutFile(ctx context.Context, conn string, fm record.FileMeta, r i
 	link := record.FileLink{Key: fm.Key, SHA256: hex.EncodeToString(h.Sum(nil)), Ext: record.FileExt(fm.Name, fm.ContentType),
 		Size: n, ContentType: fm.ContentType}
 	final := filepath.Join(dir, link.Name())
-	if _, err := os.Stat(final); err == nil {
-		_ = os.Remove(tmp) // stored already: the same bytes
+	if err := s.touch(final); err == nil {
+		_ = os.Remove(tmp) // stored already: the same bytes, now handed out again (filegc.go)
+	} else if err := s.touch(tmp); err != nil {
+		return record.FileLink{}, fmt.Errorf("filesink: touch %s: %w", tmp, err)
 	} else if err := os.Rename(tmp, final); err != nil {
 		return record.FileLink{}, fmt.Errorf("filesink: rename to %s: %w", final, err)
 	} else {
@@ -118,8 +120,10 @@ func (s *Sink) FileByKey(ctx context.Context, conn, key string) (record.FileLink
 	if err := json.Unmarshal(b, &l); err != nil || !record.ValidFileLink(l) || l.Key != key {
 		return record.FileLink{}, fmt.Errorf("filesink: key index of %q is corrupt", key)
 	}
-	if _, err := os.Stat(filepath.Join(dir, l.Name())); err != nil {
-		// The bytes were removed by hand: fetch them again.
+	if err := s.touch(filepath.Join(dir, l.Name())); err != nil {
+		// The bytes were removed (by hand, or collected as an orphan):
+		// fetch them again. Touching marks the file as handed out to a
+		// sync, which keeps it from the garbage collection (filegc.go).
 		return record.FileLink{}, fmt.Errorf("file %q: %w", key, record.ErrNotFound)
 	}
 	return l, nil

@@ -358,14 +358,7 @@ func (s *Sink) renderWith(links *linkRecorder, p *record.Page, fields []record.F
 		r.Links = links
 	}
 	r.UserName = s.userNames(p.ConnectionID)
-	if len(p.Files) > 0 {
-		local := make(map[string]string, len(p.Files))
-		for _, l := range p.Files {
-			local[l.Key] = "../files/" + l.Name()
-		}
-		// Links point at the local copies, relative to pages/<id>.md.
-		r.FileURL = func(u string) string { return local[record.FileKey(u)] }
-	}
+	r.FileURL = localFiles(p.Files)
 	md, err := r.Render(p.Title, record.Lookup(fields, "properties"), p.Blocks)
 	if err != nil {
 		s.log.Warn("filesink: markdown rendering failed",
@@ -373,6 +366,20 @@ func (s *Sink) renderWith(links *linkRecorder, p *record.Page, fields []record.F
 		return []byte("<!-- notionsync: this page could not be rendered to Markdown; see " + p.ID + ".json -->\n")
 	}
 	return md
+}
+
+// localFiles returns a Renderer.FileURL that links an object's stored files
+// (nil: none), relative to the object's Markdown (pages/<id>.md,
+// databases/<id>.md, data_sources/<id>.md: all one level below files/).
+func localFiles(links []record.FileLink) func(string) string {
+	if len(links) == 0 {
+		return nil
+	}
+	local := make(map[string]string, len(links))
+	for _, l := range links {
+		local[l.Key] = "../files/" + l.Name()
+	}
+	return func(u string) string { return local[record.FileKey(u)] }
 }
 
 // rewriteMeta applies change to the metadata of the document at doc.
@@ -400,7 +407,7 @@ func (s *Sink) PutDatabase(ctx context.Context, d *record.Database) (written boo
 	return s.putSchema(ctx, nd.Object, nd.Version(), meta{
 		Format: formatVersion, Kind: record.KindDatabase, ConnectionID: nd.ConnectionID, ID: nd.ID,
 		ParentType: nd.ParentType, ParentID: nd.ParentID, Title: nd.Title,
-		LastEditedTime: nd.LastEditedTime, SyncedAt: nd.SyncedAt,
+		LastEditedTime: nd.LastEditedTime, SyncedAt: nd.SyncedAt, Files: nd.Files,
 	}, nd.Archived)
 }
 
@@ -420,7 +427,7 @@ func (s *Sink) PutDataSource(ctx context.Context, d *record.DataSource) (written
 	return s.putSchema(ctx, nd.Object, nd.Version(), meta{
 		Format: formatVersion, Kind: record.KindDataSource, ConnectionID: nd.ConnectionID, ID: nd.ID,
 		ParentType: "database_id", ParentID: nd.DatabaseID, DatabaseID: nd.DatabaseID, Title: nd.Title,
-		LastEditedTime: nd.LastEditedTime, SyncedAt: nd.SyncedAt,
+		LastEditedTime: nd.LastEditedTime, SyncedAt: nd.SyncedAt, Files: nd.Files,
 	}, nd.Archived)
 }
 
@@ -717,7 +724,7 @@ func (s *Sink) GetDatabase(ctx context.Context, connectionID, databaseID string)
 	m := &d.meta
 	db := &record.Database{
 		ConnectionID: m.ConnectionID, ID: m.ID, ParentType: m.ParentType, ParentID: m.ParentID,
-		Title: m.Title, LastEditedTime: m.LastEditedTime, Archived: m.Deleted, SyncedAt: m.SyncedAt,
+		Title: m.Title, LastEditedTime: m.LastEditedTime, Archived: m.Deleted, SyncedAt: m.SyncedAt, Files: m.Files,
 	}
 	if m.state().HasContent() {
 		db.Object = record.AppendObject(nil, d.object)
@@ -734,7 +741,7 @@ func (s *Sink) GetDataSource(ctx context.Context, connectionID, dataSourceID str
 	m := &d.meta
 	ds := &record.DataSource{
 		ConnectionID: m.ConnectionID, ID: m.ID, DatabaseID: m.DatabaseID,
-		Title: m.Title, LastEditedTime: m.LastEditedTime, Archived: m.Deleted, SyncedAt: m.SyncedAt,
+		Title: m.Title, LastEditedTime: m.LastEditedTime, Archived: m.Deleted, SyncedAt: m.SyncedAt, Files: m.Files,
 	}
 	if m.state().HasContent() {
 		ds.Object = record.AppendObject(nil, d.object)

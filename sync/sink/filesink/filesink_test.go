@@ -41,6 +41,17 @@ func TestConformance(t *testing.T) {
 	sinktest.Run(t, func(t *testing.T) sinktest.Store { return open(t, t.TempDir()) })
 }
 
+func TestFileGC(t *testing.T) {
+	sinktest.RunFileGC(t, func(t *testing.T, now func() time.Time) sinktest.FileStore {
+		s, err := filesink.Open(t.TempDir(), filesink.Options{Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
 func TestImplementsSink(t *testing.T) {
 	var _ sink.Sink = (*filesink.Sink)(nil)
 	var _ sink.Reader = (*filesink.Sink)(nil)

@@ -628,6 +628,7 @@ func (x *indexer) writeDatabase(ctx context.Context, conn, id string, rows []mar
 		r := s.renderer
 		r.Links = rec
 		r.DataSourceFiles = dataSourceFiles(objects)
+		r.FileURL = localFiles(d.meta.Files)
 		md, err := r.RenderDatabase(d.meta.Title, record.AppendObject(nil, d.object), rows)
 		if err != nil {
 			s.log.Warn("filesink: database markdown rendering failed",

@@ -18,6 +18,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 
@@ -195,6 +196,37 @@ func (x *indexer) rowProperties(conn string, c *connIndex, id string, v record.V
 	return props
 }
 
+// tableFiles returns the Renderer.FileURL of a data source's table: its
+// own icon and cover (links), and the files its rows' files properties
+// show, found by key in the connection's key index (a row's files are
+// stored before the row, so a row in the table has them). Lookups are
+// memoised for the one rendering.
+func (s *Sink) tableFiles(conn string, links []record.FileLink) func(string) string {
+	own := localFiles(links)
+	dir := s.filesDir(conn)
+	memo := make(map[string]string)
+	return func(u string) string {
+		if own != nil {
+			if l := own(u); l != "" {
+				return l
+			}
+		}
+		key := record.FileKey(u)
+		if l, ok := memo[key]; ok {
+			return l
+		}
+		var target string
+		if b, err := os.ReadFile(keyFile(dir, key)); err == nil {
+			var l record.FileLink
+			if json.Unmarshal(b, &l) == nil && record.ValidFileLink(l) && l.Key == key {
+				target = "../files/" + l.Name()
+			}
+		}
+		memo[key] = target
+		return target
+	}
+}
+
 func (x *indexer) writeDataSource(ctx context.Context, conn string, c *connIndex, id string, rows []markdown.DataRow, objects map[string]*indexEntry, fresh map[string]*renderedRow) error {
 	s := x.s
 	return s.withLiveDocument(ctx, conn, record.KindDataSource, id, func(dir, doc string, d *document) error {
@@ -203,6 +235,7 @@ func (x *indexer) writeDataSource(ctx context.Context, conn string, c *connIndex
 		r.Links = links
 		r.UserName = s.userNames(conn)
 		r.RowStart = func(id string) { links.cur = id }
+		r.FileURL = s.tableFiles(conn, d.meta.Files)
 		md, csv, err := r.RenderDataSourceFiles(d.meta.Title, record.AppendObject(nil, d.object), rows)
 		if err != nil {
 			s.log.Warn("filesink: data source table rendering failed",

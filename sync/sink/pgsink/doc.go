@@ -75,12 +75,18 @@
 //	select, status, url, email,
 //	phone_number                      text
 //	multi_select                      text[] (option names)
-//	people, relation                  text[] (user and page ids)
-//	created_by, last_edited_by        text (user id)
+//	people                            text[] <col> (user ids) and
+//	                                  text[] <col>_names (same order)
+//	relation                          text[] (page ids)
+//	created_by, last_edited_by        text <col> (user id) and <col>_name
 //	created_time, last_edited_time    timestamptz
 //	formula, rollup                   jsonb (the result: the schema does
 //	                                  not say its type)
 //	others (files, unique_id, ...)    jsonb (the property value)
+//
+// A name is the synced user's (table users, joined on the connection and
+// id), else the name or email the value carries, else the id: what the
+// Markdown shows.
 //
 // Column names are the property names lowercased with anything but
 // [a-z0-9] replaced by "_", at most 59 bytes, made distinct with _2, _3

@@ -243,19 +243,19 @@ func (s *Sink) PutPage(ctx context.Context, p *record.Page) (bool, error) {
 	if np.Archived {
 		deletedAt = np.LastEditedTime
 	}
-	written, err := s.upsert(ctx, upsertPage, record.KindPage, np.ID,
+	var refs func(*pgx.Conn) error
+	if !np.Archived {
+		// The page's file references (the sync metadata of Page.Files):
+		// the object column keeps Notion's raw URLs. A tombstone's
+		// references are dead (CollectFiles skips them); they are kept,
+		// so that a restore finds its files.
+		refs = func(c *pgx.Conn) error { return putRefs(ctx, c, np.ConnectionID, np.ID, np.Files) }
+	}
+	written, err := s.upsertThen(ctx, upsertPage, record.KindPage, np.ID, refs,
 		np.ConnectionID, np.ID, nullable(sanitizeText(np.ParentType)), nullable(sanitizeText(np.ParentID)),
 		nullable(np.DatabaseID), sanitizeText(np.Title), np.LastEditedTime, sanitizeJSON(np.Object),
 		blocks, np.SyncedAt, deletedAt, nullable(np.DataSourceID))
-	if err != nil || !written || len(np.Files) == 0 {
-		return written, err
-	}
-	// The page's file references (the sync metadata of Page.Files): the
-	// object column keeps Notion's raw URLs.
-	if err := s.withConn(ctx, func(c *pgx.Conn) error { return recordRefs(ctx, c, &np) }); err != nil {
-		return written, fmt.Errorf("pgsink: page %s file references: %w", np.ID, err)
-	}
-	return written, nil
+	return written, err
 }
 
 // PutDatabase stores d unless the stored version is newer, returning
@@ -269,7 +269,8 @@ func (s *Sink) PutDatabase(ctx context.Context, d *record.Database) (bool, error
 	if nd.Archived {
 		deletedAt = nd.LastEditedTime
 	}
-	return s.upsert(ctx, upsertDatabase, record.KindDatabase, nd.ID,
+	return s.upsertThen(ctx, upsertDatabase, record.KindDatabase, nd.ID,
+		func(c *pgx.Conn) error { return putRefs(ctx, c, nd.ConnectionID, nd.ID, nd.Files) },
 		nd.ConnectionID, nd.ID, nullable(sanitizeText(nd.ParentType)), nullable(sanitizeText(nd.ParentID)),
 		sanitizeText(nd.Title), nd.LastEditedTime, sanitizeJSON(nd.Object), nd.SyncedAt, deletedAt)
 }
@@ -311,7 +312,7 @@ func (s *Sink) PutDataSource(ctx context.Context, d *record.DataSource) (bool, e
 			if err := syncView(ctx, tx, nd.ConnectionID, nd.ID, schema); err != nil {
 				return fmt.Errorf("view: %w", err)
 			}
-			return nil
+			return putRefs(ctx, tx.Conn(), nd.ConnectionID, nd.ID, nd.Files)
 		})
 	})
 	if err != nil {
@@ -331,6 +332,12 @@ func (s *Sink) PutDataSource(ctx context.Context, d *record.DataSource) (bool, e
 }
 
 func (s *Sink) upsert(ctx context.Context, sql string, kind record.Kind, id string, args ...any) (bool, error) {
+	return s.upsertThen(ctx, sql, kind, id, nil, args...)
+}
+
+// upsertThen is upsert, then, when the object was written, after on the
+// same connection (its file references).
+func (s *Sink) upsertThen(ctx context.Context, sql string, kind record.Kind, id string, after func(*pgx.Conn) error, args ...any) (bool, error) {
 	var written bool
 	err := s.withConn(ctx, func(c *pgx.Conn) error {
 		err := c.QueryRow(ctx, sql, args...).Scan(&written)
@@ -339,7 +346,10 @@ func (s *Sink) upsert(ctx context.Context, sql string, kind record.Kind, id stri
 			written = false
 			return nil
 		}
-		return err
+		if err != nil || !written || after == nil {
+			return err
+		}
+		return after(c)
 	})
 	if err != nil {
 		return false, fmt.Errorf("pgsink: put %s %s: %w", kind, id, err)

@@ -60,6 +60,12 @@ func TestConformance(t *testing.T) {
 	sinktest.Run(t, func(t *testing.T) sinktest.Store { return open(t, srv.NewDatabase(t), pgsink.Options{}) })
 }
 
+func TestFileGC(t *testing.T) {
+	sinktest.RunFileGC(t, func(t *testing.T, now func() time.Time) sinktest.FileStore {
+		return open(t, srv.NewDatabase(t), pgsink.Options{BlobURL: "file://" + t.TempDir(), Now: now})
+	})
+}
+
 func TestImplementsSink(t *testing.T) {
 	var _ sink.Sink = (*pgsink.Sink)(nil)
 	var _ sink.Reader = (*pgsink.Sink)(nil)

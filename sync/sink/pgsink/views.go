@@ -138,6 +138,10 @@ func viewColumns(schema json.RawMessage) ([]viewColumn, error) {
 			cols = append(cols, viewColumn{unique(base), texts("$.multi_select[*].name")})
 		case "people":
 			cols = append(cols, viewColumn{unique(base), texts("$.people[*].id")})
+			// Their names too, in the same order: what the Markdown
+			// shows (the synced users' names; else the name or email the
+			// value carries; else the id).
+			cols = append(cols, viewColumn{unique(slug(base, maxIdent-10) + "_names"), peopleNames(path("$.people[*]"))})
 		case "relation":
 			cols = append(cols, viewColumn{unique(base), texts("$.relation[*].id")})
 		case "url", "email", "phone_number":
@@ -146,6 +150,7 @@ func viewColumns(schema json.RawMessage) ([]viewColumn, error) {
 			cols = append(cols, viewColumn{unique(base), "(" + v + " ->> '" + p.Type + "')::timestamptz"})
 		case "created_by", "last_edited_by":
 			cols = append(cols, viewColumn{unique(base), "(" + v + " -> '" + p.Type + "' ->> 'id')"})
+			cols = append(cols, viewColumn{unique(slug(base, maxIdent-9) + "_name"), "(" + peopleNames("jsonb_build_array("+v+" -> '"+p.Type+"')") + ")[1]"})
 		case "formula":
 			// The schema does not say a formula's result type (it may
 			// change with each row): its result as jsonb.
@@ -157,6 +162,17 @@ func viewColumns(schema json.RawMessage) ([]viewColumn, error) {
 		}
 	}
 	return cols, nil
+}
+
+// peopleNames is the SQL of a text[] of the names of the user objects in
+// the jsonb array arr, in its order: the connection's synced user (table
+// users) by id, else the object's own name or email, else its id. A
+// user id that is not a UUID matches no synced user.
+func peopleNames(arr string) string {
+	return "ARRAY(SELECT COALESCE(u.name, x.e ->> 'name', u.email, x.e -> 'person' ->> 'email', x.e ->> 'id') " +
+		"FROM jsonb_array_elements(" + arr + ") WITH ORDINALITY AS x(e, n) " +
+		"LEFT JOIN users u ON u.connection_id = p.connection_id AND u.user_id::text = lower(x.e ->> 'id') " +
+		"WHERE jsonb_typeof(x.e) = 'object' ORDER BY x.n)"
 }
 
 // viewComment marks a view as a data source's.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/notionsync/notionsync/sync/sink"
 	"github.com/notionsync/notionsync/sync/sink/pgsink"
+	"github.com/notionsync/notionsync/sync/sink/sinktest"
 )
 
 const (
@@ -90,7 +91,7 @@ func TestDataSourceView(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "[connection_id text page_id uuid page_last_edited_time timestamp with time zone name text points numeric done boolean " +
-		"due timestamp with time zone due_end timestamp with time zone stage text tags ARRAY owner ARRAY blocks ARRAY site text " +
+		"due timestamp with time zone due_end timestamp with time zone stage text tags ARRAY owner ARRAY owner_names ARRAY blocks ARRAY site text " +
 		"created timestamp with time zone calc jsonb]"
 	if got := fmt.Sprint(viewColumnTypes(t, c, vView)); got != want {
 		t.Errorf("columns:\n%s\nwant\n%s", got, want)
@@ -161,6 +162,45 @@ func TestDataSourceView(t *testing.T) {
 	}
 	if cols := viewColumnTypes(t, c, "ds_e1e2e3e4_open_tasks"); len(cols) != 0 {
 		t.Errorf("a deleted data source keeps its view: %v", cols)
+	}
+}
+
+// People columns come with their names (<prop>_names, in the same
+// order), joined from the synced users, as the Markdown shows them; a user
+// the mirror does not know is named by the value itself, else its id.
+// created_by / last_edited_by get a <prop>_name.
+func TestDataSourceViewPeopleNames(t *testing.T) {
+	t.Parallel()
+	dsn := srv.NewDatabase(t)
+	s := open(t, dsn, pgsink.Options{})
+	c := connect(t, dsn)
+	ctx := context.Background()
+	const alice, bob, gone = "a11ce000-1111-4222-8333-000000000001", "b0b00000-1111-4222-8333-000000000002", "90de0000-1111-4222-8333-000000000003"
+	users := []sink.User{sinktest.NewUser(t, alice, "Alice Liddell", "alice@example.com", false), sinktest.NewUser(t, bob, "", "bob@example.com", false)}
+	if _, err := s.PutUsers(ctx, &sink.Users{ConnectionID: vConn, Users: users, SyncedAt: vBase}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutDataSource(ctx, vSource("People", vBase,
+		`"Name":{"type":"title","title":{}},"Owners":{"type":"people","people":{}},"By":{"type":"created_by","created_by":{}}`)); err != nil {
+		t.Fatal(err)
+	}
+	row := vRow(1, vBase, `"Name":{"type":"title","title":[{"plain_text":"r"}]},`+
+		`"Owners":{"type":"people","people":[{"object":"user","id":"`+bob+`"},{"object":"user","id":"`+strings.ToUpper(alice)+`"},`+
+		`{"object":"user","id":"`+gone+`","name":"Former Member"},{"object":"user","id":"not-a-uuid"}]},`+
+		`"By":{"type":"created_by","created_by":{"object":"user","id":"`+alice+`"}}`)
+	if _, err := s.PutPage(ctx, row); err != nil {
+		t.Fatal(err)
+	}
+	var ids, names []string
+	var by, byName string
+	if err := c.QueryRow(ctx, `SELECT owners, owners_names, by, by_name FROM ds_e1e2e3e4_people`).Scan(&ids, &names, &by, &byName); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(names), "[bob@example.com Alice Liddell Former Member not-a-uuid]"; got != want || len(ids) != 4 {
+		t.Errorf("owners %v, names %s, want %s", ids, got, want)
+	}
+	if by != alice || byName != "Alice Liddell" {
+		t.Errorf("created by %q named %q", by, byName)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Files: a Notion-hosted file (a file/image/pdf/video/audio block, a page
@@ -102,4 +103,28 @@ var shaRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // path.
 func ValidFileLink(l FileLink) bool {
 	return shaRE.MatchString(l.SHA256) && (l.Ext == "" || extRE.MatchString(l.Ext))
+}
+
+// FileCollection is what one FileCollector.CollectFiles pass did.
+type FileCollection struct {
+	// Orphans is the number of stored files no live object references
+	// (deleted or not yet); Deleted how many of them the pass deleted,
+	// Bytes their size.
+	Orphans, Deleted int
+	Bytes            int64
+}
+
+// FileCollector deletes a connection's orphaned files: stored files that
+// no live object references any more (the block that showed it removed,
+// the page tombstoned, a files value or an icon changed). Both backends
+// implement it; assert it on the Sink.
+type FileCollector interface {
+	// CollectFiles deletes the connection's files that have been
+	// orphaned for at least grace, measured from the first pass that
+	// found them orphaned (and, in the file sink, from the last time a
+	// sync was handed the file: FileByKey, PutFile). A sync that looked a
+	// file up writes its object long before grace has passed, so the
+	// reference it adds is never to a deleted file; a file put again
+	// meanwhile is kept. Safe to run while syncs write.
+	CollectFiles(ctx context.Context, connectionID string, grace time.Duration) (FileCollection, error)
 }

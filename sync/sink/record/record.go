@@ -104,6 +104,9 @@ type Database struct {
 	Object json.RawMessage
 	// SyncedAt as for Page.
 	SyncedAt time.Time
+	// Files maps the database's Notion-hosted files (its icon and cover)
+	// to the stored files, as Page.Files.
+	Files []FileLink
 }
 
 // DataSource is one data source of a database (Notion-Version 2025-09-03
@@ -134,6 +137,9 @@ type DataSource struct {
 	// data sources it cannot know which one such a row belongs to, and
 	// the row gets its data source when it is next synced.
 	SoleSource bool
+	// Files maps the data source's Notion-hosted files (its icon and
+	// cover) to the stored files, as Page.Files.
+	Files []FileLink
 }
 
 // State is what a sink knows about one stored object.
@@ -370,12 +376,20 @@ func (p *Page) Normalized(now time.Time) (Page, error) {
 	if !IsJSONObject(p.Object) {
 		return Page{}, fmt.Errorf("%w: page %s: Object is not a JSON object", ErrInvalidObject, id)
 	}
-	for _, l := range p.Files {
-		if !ValidFileLink(l) || l.Key == "" {
-			return Page{}, fmt.Errorf("%w: page %s: file link %q: %w", ErrInvalidObject, id, truncate(l.SHA256+l.Ext), ErrInvalidFile)
-		}
+	if err := validFileLinks("page", id, p.Files); err != nil {
+		return Page{}, err
 	}
 	return out, nil
+}
+
+// validFileLinks checks the file links of object id of kind.
+func validFileLinks(kind, id string, links []FileLink) error {
+	for _, l := range links {
+		if !ValidFileLink(l) || l.Key == "" {
+			return fmt.Errorf("%w: %s %s: file link %q: %w", ErrInvalidObject, kind, id, truncate(l.SHA256+l.Ext), ErrInvalidFile)
+		}
+	}
+	return nil
 }
 
 // Normalized validates d and returns a copy with normalized ids and times.
@@ -403,6 +417,9 @@ func (d *Database) Normalized(now time.Time) (Database, error) {
 	out.SyncedAt = NormalizeTime(out.SyncedAt)
 	if !IsJSONObject(d.Object) {
 		return Database{}, fmt.Errorf("%w: database %s: Object is not a JSON object", ErrInvalidObject, id)
+	}
+	if err := validFileLinks("database", id, d.Files); err != nil {
+		return Database{}, err
 	}
 	return out, nil
 }
@@ -436,6 +453,9 @@ func (d *DataSource) Normalized(now time.Time) (DataSource, error) {
 	out.SyncedAt = NormalizeTime(out.SyncedAt)
 	if !IsJSONObject(d.Object) {
 		return DataSource{}, fmt.Errorf("%w: data source %s: Object is not a JSON object", ErrInvalidObject, id)
+	}
+	if err := validFileLinks("data source", id, d.Files); err != nil {
+		return DataSource{}, err
 	}
 	return out, nil
 }
