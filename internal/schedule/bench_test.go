@@ -65,9 +65,6 @@ func newBenchWorld(b *testing.B, cluster bool) *benchWorld {
 		// No replicas: the machine's CPU goes to the masters.
 		c := redistest.StartClusterTB(b, redistest.ClusterOptions{Replicas: -1})
 		w.rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), PoolSize: 32})
-		if err := probeTokens(b, w.rdb); err != nil {
-			b.Skipf("tokens.Store cannot write on a cluster yet: %v", err)
-		}
 	} else {
 		srv := redistest.StartTB(b, redistest.Options{})
 		w.rdb = redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 32})
@@ -87,7 +84,7 @@ func newBenchWorld(b *testing.B, cluster bool) *benchWorld {
 	_, err = w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := 1000; i < 2000; i++ {
 			id := fmt.Sprintf("r%04d", i)
-			p.ZAdd(ctx, tokensIndexKey(b, w.rdb, w.prefix, "due", id), redis.Z{Score: float64(t0.Add(24 * time.Hour).UnixMilli()), Member: id})
+			p.ZAdd(ctx, keyspace.Conn(w.prefix, id)+"due", redis.Z{Score: float64(t0.Add(24 * time.Hour).UnixMilli()), Member: id})
 		}
 		return nil
 	})
@@ -102,12 +99,8 @@ func newBenchWorld(b *testing.B, cluster bool) *benchWorld {
 		b.Fatal(err)
 	}
 	var dueKeys []string
-	if tokensSharded(b, w.rdb) {
-		for i := range keyspace.Shards {
-			dueKeys = append(dueKeys, keyspace.Shard(w.prefix, i)+"due")
-		}
-	} else {
-		dueKeys = []string{w.prefix + "due"}
+	for i := range keyspace.Shards {
+		dueKeys = append(dueKeys, keyspace.Shard(w.prefix, i)+"due")
 	}
 	var total int64
 	for _, k := range dueKeys {
@@ -122,17 +115,6 @@ func newBenchWorld(b *testing.B, cluster bool) *benchWorld {
 	}
 	w.clock.Set(t0.Add(dueAfter))
 	return w
-}
-
-// probeTokens reports whether tokens.Store can write a connection through
-// rdb (on a cluster, its scripts must name keys of one slot).
-func probeTokens(b *testing.B, rdb redis.UniversalClient) error {
-	st, err := tokens.NewStore(tokens.StoreConfig{Redis: rdb, Keyring: newKeyring(b), KeyPrefix: "probe:"})
-	if err != nil {
-		return err
-	}
-	_, err = st.Connect(b.Context(), "probe", &tokens.Grant{AccessToken: "a", RefreshToken: "r"}, timing, tokens.ConnectOptions{})
-	return err
 }
 
 // setSweeps puts r<from>..r<to-1> on the sweep schedule at slot.

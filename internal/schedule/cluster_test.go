@@ -1,51 +1,13 @@
 package schedule_test
 
 import (
-	"context"
 	"fmt"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/notionsync/notionsync/internal/keyspace"
 	"github.com/notionsync/notionsync/internal/schedule"
-	"github.com/notionsync/notionsync/tokens"
 )
-
-// tokensOnCluster reports whether tokens.Store can write a connection on a
-// cluster: its scripts must name keys of one slot (package tokens moves to
-// the keyspace scheme separately). Until it can, the tests that create
-// connections through the Store skip on the cluster, saying why; the tests
-// that need no Store writes run regardless.
-var tokensOnCluster = sync.OnceValue(func() error {
-	rdb := clusterSrv.Client() // started by needTokensOnCluster
-	defer rdb.Close()
-	kr, err := tokens.NewKeyring(tokens.Key{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")})
-	if err != nil {
-		return err
-	}
-	st, err := tokens.NewStore(tokens.StoreConfig{Redis: rdb, Keyring: kr, KeyPrefix: "probe:"})
-	if err != nil {
-		return err
-	}
-	_, err = st.Connect(context.Background(), "probe", &tokens.Grant{AccessToken: "a", RefreshToken: "r"}, timing, tokens.ConnectOptions{})
-	return err
-})
-
-// needTokensOnCluster skips t when tokens.Store cannot write on a cluster
-// yet (CROSSSLOT), and fails it on any other error.
-func needTokensOnCluster(t *testing.T) {
-	t.Helper()
-	clusterOf(t)
-	switch err := tokensOnCluster(); {
-	case err == nil:
-	case strings.Contains(err.Error(), "CROSSSLOT"):
-		t.Skipf("tokens.Store is not on the cluster key scheme yet: %v", err)
-	default:
-		t.Fatal(err)
-	}
-}
 
 // The tick's tests that matter for the key scheme run again on a real
 // Redis Cluster (3 masters, 3 replicas; one per package run): every script
@@ -64,18 +26,14 @@ func TestOnCluster(t *testing.T) {
 		"SweepsAcrossShards":                     testSweepsAcrossShards,
 		"TwoLeadersEnqueueNoDuplicates":          testTwoLeadersEnqueueNoDuplicates,
 	} {
-		t.Run(name, func(t *testing.T) {
-			needTokensOnCluster(t)
-			test(t, newClusterEnv)
-		})
+		t.Run(name, func(t *testing.T) { test(t, newClusterEnv) })
 	}
 	t.Run("SweepsOfMissingConnectionsInEveryShard", testMissingInEveryShard)
 }
 
 // Entries of connections that have no record, in every shard of the
 // schedule (so on every master), are read in one tick and removed, each by
-// a script on its own shard: no Store writes needed, so this runs on the
-// cluster whatever state package tokens is in.
+// a script on its own shard.
 func testMissingInEveryShard(t *testing.T) {
 	t.Parallel()
 	e := newClusterEnv(t)

@@ -139,43 +139,6 @@ func (e *env) client(hooks ...redis.Hook) redis.UniversalClient {
 	return c
 }
 
-// tokensIndexKey returns the key of tokens' index name ("due",
-// "connections") that holds id: shard keyspace.ShardOf(id) once package
-// tokens is on the cluster key scheme, else the single <prefix><name>.
-// Which one is found out once per client, from where Store.Connect puts a
-// probe connection, so these tests write tokens' indexes correctly on
-// either side of that change.
-func tokensIndexKey(tb testing.TB, rdb redis.UniversalClient, prefix, name, id string) string {
-	tb.Helper()
-	if tokensSharded(tb, rdb) {
-		return keyspace.Conn(prefix, id) + name
-	}
-	return prefix + name
-}
-
-var tokensLayout sync.Map // redis.UniversalClient -> bool (sharded)
-
-func tokensSharded(tb testing.TB, rdb redis.UniversalClient) bool {
-	tb.Helper()
-	if v, ok := tokensLayout.Load(rdb); ok {
-		return v.(bool)
-	}
-	const prefix = "layout-probe:"
-	st, err := tokens.NewStore(tokens.StoreConfig{Redis: rdb, Keyring: newKeyring(tb), KeyPrefix: prefix})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := st.Connect(tb.Context(), "probe", &tokens.Grant{AccessToken: "a", RefreshToken: "r"}, timing, tokens.ConnectOptions{}); err != nil {
-		tb.Fatal(err)
-	}
-	n, err := rdb.Exists(tb.Context(), prefix+"due").Result()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tokensLayout.Store(rdb, n == 0)
-	return n == 0
-}
-
 // sweepKey is shard i of the sweep schedule.
 func (e *env) sweepKey(i int) string { return keyspace.Shard(e.prefix, i) + "sweeps" }
 
