@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -409,15 +410,27 @@ func (m *Migrator) moveAll(ctx context.Context, ids []string, work map[string]*c
 		batch := ids[start:min(start+m.cfg.BatchSize, len(ids))]
 		olds := make([][]string, len(batch))
 		cmds := make([]*redis.Cmd, len(batch))
-		pipe := m.cfg.Redis.Pipeline()
-		for i, id := range batch {
-			w := work[id]
-			olds[i] = append(fixedKeys(id), w.variable...)
-			keys, args := m.scriptArgs(id, olds[i], w.leases)
-			cmds[i] = moveScript.Eval(ctx, pipe, keys, args...)
+		// EVALSHA keeps a batch small on the wire; a script cache flushed
+		// meanwhile (SCRIPT FLUSH, a restart) answers NOSCRIPT to every
+		// command of the batch, which then runs again after a load. A
+		// NOSCRIPT command ran nothing, so the retry moves nothing twice.
+		for try := 0; ; try++ {
+			pipe := m.cfg.Redis.Pipeline()
+			for i, id := range batch {
+				w := work[id]
+				olds[i] = append(fixedKeys(id), w.variable...)
+				keys, args := m.scriptArgs(id, olds[i], w.leases)
+				cmds[i] = moveScript.EvalSha(ctx, pipe, keys, args...)
+			}
+			// Exec's error is the first command's; each is checked below.
+			_, _ = pipe.Exec(ctx)
+			if try > 0 || !slices.ContainsFunc(cmds, func(c *redis.Cmd) bool { return redis.HasErrorPrefix(c.Err(), "NOSCRIPT") }) {
+				break
+			}
+			if err := moveScript.Load(ctx, m.cfg.Redis).Err(); err != nil {
+				return locked, fmt.Errorf("keymigrate: SCRIPT LOAD: %w", err)
+			}
 		}
-		// Exec's error is the first command's; each is checked below.
-		_, _ = pipe.Exec(ctx)
 		for i, id := range batch {
 			r, err := cmds[i].Int64Slice()
 			if err != nil {

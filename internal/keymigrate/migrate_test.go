@@ -167,6 +167,11 @@ func TestMigrateFixture(t *testing.T) {
 	before := snapshot(ctx, t, rdb, p)
 	want := expectedLayout(t, before)
 
+	// An empty script cache (a restart, SCRIPT FLUSH) makes the first
+	// batch answer NOSCRIPT: it runs again after a load.
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
 	var progress bytes.Buffer
 	res, err := newMigrator(t, Config{Redis: rdb, KeyPrefix: p, Progress: &progress}).Run(ctx)
 	if err != nil {
@@ -575,5 +580,54 @@ func TestNewChecksConfig(t *testing.T) {
 	}
 	if _, err := New(Config{Redis: redis.NewClient(&redis.Options{}), LockWait: -1}); err == nil {
 		t.Error("negative LockWait: no error")
+	}
+}
+
+// BenchmarkMigrate moves 10,000 connections of 8 keys and 5 index entries
+// each (a record, timeline, sync hash, pending set, errors, todo, limiter
+// key, checkpoint; due, connections, status, sweeps, errored):
+//
+//	go test -run '^$' -bench Migrate -benchtime 1x ./internal/keymigrate/
+func BenchmarkMigrate(b *testing.B) {
+	ctx := context.Background()
+	rdb := client(b)
+	const conns = 10000
+	for range b.N {
+		b.StopTimer()
+		p := redistest.UniquePrefix(b)
+		pipe := rdb.Pipeline()
+		for i := range conns {
+			id := fmt.Sprintf("bench-%05d", i)
+			pipe.HSet(ctx, p+"conn:"+id, "v", 1, "status", "active", "rt", "sealed")
+			pipe.LPush(ctx, p+"conn:"+id+":events", "e1", "e2")
+			pipe.HSet(ctx, p+"sync:"+id, "cursor", 1, "target", 2)
+			pipe.SAdd(ctx, p+"sync:"+id+":pending", "page:1")
+			pipe.HSet(ctx, p+"sync:"+id+":errors", "x", "y")
+			pipe.HSet(ctx, p+"sync:"+id+":todo", "p", "{}")
+			pipe.Set(ctx, p+"notion:{"+id+"}:gcra", 1, time.Hour)
+			pipe.Set(ctx, p+"ckpt:"+id+":sweep:search", "{}", time.Hour)
+			for _, idx := range []string{"due", "connections", "status:active", "sweeps", "sync:errored"} {
+				pipe.ZAdd(ctx, p+idx, redis.Z{Score: float64(i), Member: id})
+			}
+			if i%1000 == 999 {
+				if _, err := pipe.Exec(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		res, err := newMigrator(b, Config{Redis: rdb, KeyPrefix: p}).Run(ctx)
+		if err != nil || res.Connections != conns || res.Keys != 8*conns || res.IndexEntries != 5*conns {
+			b.Fatalf("%+v, %v", res, err)
+		}
+		b.ReportMetric(float64(conns)/time.Since(start).Seconds(), "conns/s")
+		b.StopTimer()
+		if err := rdb.FlushDB(ctx).Err(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
