@@ -92,6 +92,7 @@ func setupRedis(fs *flag.FlagSet) runFunc {
 			}{
 				{"connections found", res.Found}, {"connections " + verb, res.Connections},
 				{"keys " + verb, res.Keys}, {"index entries " + verb, res.IndexEntries},
+				{"OAuth flows " + verb, res.OAuthStates}, {"expired OAuth entries dropped", res.OAuthStale},
 				{"locked (not moved)", len(res.Locked)}, {"conflicts (not moved)", len(res.Conflicts)},
 				{"unknown keys left alone", res.UnknownKeys},
 			} {

@@ -12,7 +12,8 @@
 // the token record and timeline, the sync state (state, pending, errors,
 // dbcur, todo, recon, users), the drain flag, the reconciliation keys, the
 // page claims (busy:C:...), checkpoints (ckpt:C:...), capped marks
-// (capped:C:...) and needs_reauth webhook marks (reauth-notified:C:...).
+// (capped:C:...), needs_reauth webhook marks (reauth-notified:C:...) and
+// webhook de-duplication marks (webhook:notion:dedup:C:...).
 // The rate limiter's P+"notion:{C}:gcra" and ":backoff" become
 // keyspace.Conn(P, C)+"notion:C:gcra" and ":backoff".
 //
@@ -22,12 +23,18 @@
 // (keyspace.Shard(P, i)+name). busy:leases members name their connection
 // in their second "\n"-separated field.
 //
-// Keys not tied to a connection keep their names (status:indexed,
-// sweeps:cursor, scheduler:leader, oauth:*, webhook:*, workspace:*), and so
-// do asynq's keys. Keys under the prefix that match no known pattern are
-// counted and left alone.
+// The OAuth flows in progress (oauth:state:<digest>) and their cap zset
+// (oauth:states, whose members are the state keys' full names) move under
+// the control plane's shared tag: P+"{oauth}:oauth:state:...", so a user
+// who started connecting before the move can finish after it.
 //
-// Nothing is dropped. The short-lived keys (rate limiter state, page
+// Other keys not tied to a connection keep their names (status:indexed,
+// sweeps:cursor, scheduler:leader, webhook:notion:event:*,
+// webhook:notion:verification, workspace:*), and so do asynq's keys. Keys
+// under the prefix that match no known pattern are counted and left alone.
+//
+// Nothing live is dropped; only the old OAuth cap zset's entries whose
+// state had already expired go with it. The short-lived keys (rate limiter state, page
 // claims, drain flags, checkpoints) are renamed like the others: RENAME
 // keeps a key's value and TTL and costs the same as a DEL, and keeping the
 // limiter's backoff means Notion's Retry-After is still honoured after the

@@ -130,10 +130,20 @@ func TestGenerateFixture(t *testing.T) {
 	pipe.Set(ctx, p+"scheduler:leader", "scheduler-1", time.Minute)
 	pipe.HSet(ctx, p+"sweeps:cursor", "tail", "conn-05", "rescan", ms(-time.Hour))
 	pipe.SAdd(ctx, p+"workspace:ws-00:connections", "conn-00")
-	pipe.Set(ctx, p+"oauth:state:0a1b2c3d", `{"conn":"conn-08"}`, 10*time.Minute)
-	pipe.ZAdd(ctx, p+"oauth:states", redis.Z{Score: float64(now), Member: "0a1b2c3d"})
+	// internal/control/oauth.go: two OAuth flows in progress (the cap
+	// zset's members are the state keys' full names) and an expired one
+	// still counted.
+	for _, d := range []string{"0a1b2c3d", "4e5f6a7b"} {
+		pipe.Set(ctx, p+"oauth:state:"+d, `{"conn":"conn-08"}`, 10*time.Minute)
+		pipe.ZAdd(ctx, p+"oauth:states", redis.Z{Score: float64(now + 600000), Member: p + "oauth:state:" + d})
+	}
+	pipe.ZAdd(ctx, p+"oauth:states", redis.Z{Score: float64(now - 1000), Member: p + "oauth:state:99999999"})
+	pipe.Expire(ctx, p+"oauth:states", 10*time.Minute)
+	// internal/control/notion_webhook.go: verification token, an event
+	// seen, and a connection's entity de-duplication mark.
 	pipe.Set(ctx, p+"webhook:notion:verification", "token-xyz", 0)
-	pipe.Set(ctx, p+"webhook:notion:dedup:evt-1:page", "1", time.Hour)
+	pipe.Set(ctx, p+"webhook:notion:event:00112233445566778899aabbccddeeff", "1", time.Hour)
+	pipe.Set(ctx, p+"webhook:notion:dedup:conn-00:0b1c2d3e-conn-00", "1", time.Minute)
 	// Not notionsync's: left alone.
 	pipe.Set(ctx, p+"mystery:thing", "someone else's", 0)
 	if _, err := pipe.Exec(ctx); err != nil {

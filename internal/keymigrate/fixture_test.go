@@ -19,6 +19,9 @@ import (
 // fixture_gen_test.go for how it was made.
 const fixtureFile = "testdata/old-layout.json"
 
+// fixturePrefix is the key prefix the fixture was written under.
+const fixturePrefix = "notionsync:"
+
 // fixtureKeySecret is the token key the fixture's records are sealed with
 // (test data, not a secret).
 var fixtureKeySecret = []byte("keymigrate-fixture-key-32-bytes!")
@@ -128,6 +131,10 @@ func loadFixture(ctx context.Context, tb testing.TB, rdb redis.UniversalClient, 
 			pipe.SAdd(ctx, name, toAny(k.Set)...)
 		case "zset":
 			for m, s := range k.ZSet {
+				// The OAuth cap zset's members are full key names.
+				if rest, ok := strings.CutPrefix(m, fixturePrefix); ok {
+					m = prefix + rest
+				}
 				pipe.Do(ctx, "ZADD", name, s, m)
 			}
 		}

@@ -12,14 +12,28 @@ import (
 type kind int
 
 const (
-	kindUnknown  kind = iota // matches no known pattern: left alone
-	kindNew                  // already under a new name ({tag} after the prefix)
-	kindKept                 // not tied to a connection: keeps its name
-	kindIndex                // a global index split into shards (its entries move)
-	kindFixed                // a connection's key with a name fixedKeys derives from the id
-	kindVariable             // a connection's key naming an object (claims, checkpoints, ...)
-	kindLock                 // a connection's old refresh lock: never moved
+	kindUnknown    kind = iota // matches no known pattern: left alone
+	kindNew                    // already under a new name ({tag} after the prefix)
+	kindKept                   // not tied to a connection: keeps its name
+	kindIndex                  // a global index split into shards (its entries move)
+	kindFixed                  // a connection's key with a name fixedKeys derives from the id
+	kindVariable               // a connection's key naming an object (claims, checkpoints, ...)
+	kindLock                   // a connection's old refresh lock: never moved
+	kindOAuthState             // an OAuth flow's state: moves under oauthTag
+	kindOAuthIndex             // the OAuth states' cap zset: its members move with their states
 )
+
+// oauthTag is the hash tag the control plane puts in front of its OAuth
+// keys (a state and the cap zset are written by one script).
+const oauthTag = "{oauth}:"
+
+// oauthStatesName is the OAuth cap zset; its members are the full names
+// of the state keys.
+const oauthStatesName = "oauth:states"
+
+// webhookDedup starts a connection's webhook de-duplication marks:
+// webhook:notion:dedup:<id>:<entity>.
+const webhookDedup = "webhook:notion:dedup:"
 
 // indexNames are the global indexes whose members are connection ids, in
 // the order the script takes them.
@@ -39,7 +53,7 @@ const leasesName = "busy:leases"
 // they keep their names.
 var (
 	keptNames    = []string{"status:indexed", "sweeps:cursor", "scheduler:leader", "token-events"}
-	keptPrefixes = []string{"oauth:", "webhook:", "workspace:"}
+	keptPrefixes = []string{"webhook:", "workspace:"}
 )
 
 // Suffixes of a connection's fixed keys, after "<family>:<id>".
@@ -79,6 +93,18 @@ func classify(rest string) (id string, k kind) {
 	}
 	if slices.Contains(keptNames, rest) {
 		return "", kindKept
+	}
+	if rest == oauthStatesName {
+		return "", kindOAuthIndex
+	}
+	if strings.HasPrefix(rest, "oauth:state:") {
+		return "", kindOAuthState
+	}
+	if d, ok := strings.CutPrefix(rest, webhookDedup); ok {
+		if id, _, ok := strings.Cut(d, ":"); ok && tokens.ValidateID(id) == nil {
+			return id, kindVariable
+		}
+		return "", kindUnknown
 	}
 	for _, p := range keptPrefixes {
 		if strings.HasPrefix(rest, p) {

@@ -122,6 +122,11 @@ type Result struct {
 	Keys int `json:"keys_moved"`
 	// IndexEntries counts the index entries moved to their shard.
 	IndexEntries int `json:"index_entries_moved"`
+	// OAuthStates counts the OAuth flows in progress moved under the
+	// {oauth} tag; OAuthStale the entries of the old cap zset whose state
+	// had expired (dropped with it).
+	OAuthStates int `json:"oauth_states_moved"`
+	OAuthStale  int `json:"oauth_stale_entries_dropped"`
 	// Retries counts the rounds spent waiting for locked connections.
 	Retries int `json:"lock_retries"`
 	// Locked and Conflicts are the connections left under the old names
@@ -181,7 +186,7 @@ func (m *Migrator) Run(ctx context.Context) (Result, error) {
 	if err := m.checkTarget(ctx); err != nil {
 		return res, err
 	}
-	work, order, err := m.discover(ctx, &res)
+	work, order, states, err := m.discover(ctx, &res)
 	if err != nil {
 		return res, err
 	}
@@ -214,6 +219,9 @@ func (m *Migrator) Run(ctx context.Context) (Result, error) {
 		case <-t.C:
 		}
 		pending = locked
+	}
+	if err := m.moveOAuth(ctx, states, &res); err != nil {
+		return res, err
 	}
 	moved := "moved"
 	if m.cfg.DryRun {
@@ -255,12 +263,12 @@ func (m *Migrator) checkTarget(ctx context.Context) error {
 }
 
 // discover SCANs the keys under the prefix and ZSCANs the old indexes,
-// returning what to move per connection and the connections in the order
-// found.
-func (m *Migrator) discover(ctx context.Context, res *Result) (map[string]*connWork, []string, error) {
+// returning what to move per connection, the connections in the order
+// found and the OAuth state keys (names without the prefix).
+func (m *Migrator) discover(ctx context.Context, res *Result) (map[string]*connWork, []string, []string, error) {
 	p := m.cfg.KeyPrefix
 	work := map[string]*connWork{}
-	var order []string
+	var order, states []string
 	add := func(id string) *connWork {
 		w := work[id]
 		if w == nil {
@@ -275,7 +283,7 @@ func (m *Migrator) discover(ctx context.Context, res *Result) (map[string]*connW
 	for {
 		keys, next, err := m.cfg.Redis.Scan(ctx, cursor, globEscape(p)+"*", m.cfg.ScanCount).Result()
 		if err != nil {
-			return nil, nil, fmt.Errorf("keymigrate: SCAN: %w", err)
+			return nil, nil, nil, fmt.Errorf("keymigrate: SCAN: %w", err)
 		}
 		for _, key := range keys {
 			rest, ok := strings.CutPrefix(key, p)
@@ -290,6 +298,8 @@ func (m *Migrator) discover(ctx context.Context, res *Result) (map[string]*connW
 			case kindVariable:
 				w := add(id)
 				w.variable = append(w.variable, rest)
+			case kindOAuthState:
+				states = append(states, rest)
 			case kindUnknown:
 				res.UnknownKeys++
 				if len(res.UnknownSample) < 5 {
@@ -310,7 +320,7 @@ func (m *Migrator) discover(ctx context.Context, res *Result) (map[string]*connW
 		for {
 			kv, next, err := m.cfg.Redis.ZScan(ctx, p+name, cursor, "", m.cfg.ScanCount).Result()
 			if err != nil {
-				return nil, nil, fmt.Errorf("keymigrate: ZSCAN %s: %w", p+name, err)
+				return nil, nil, nil, fmt.Errorf("keymigrate: ZSCAN %s: %w", p+name, err)
 			}
 			for i := 0; i < len(kv); i += 2 {
 				if name == leasesName {
@@ -327,7 +337,7 @@ func (m *Migrator) discover(ctx context.Context, res *Result) (map[string]*connW
 			}
 		}
 	}
-	return work, order, nil
+	return work, order, states, nil
 }
 
 // globEscape escapes the glob characters of SCAN MATCH.
@@ -484,4 +494,89 @@ func (m *Migrator) scriptArgs(id string, olds, leases []string) ([]string, []any
 		args = append(args, l)
 	}
 	return keys, args
+}
+
+// oauthBatch bounds the OAuth states one script moves.
+const oauthBatch = 500
+
+// oauthMoveScript moves OAuth states under the {oauth} tag with their
+// entries of the cap zset, whose members are the states' full key names.
+//
+//	KEYS[1] old cap zset   KEYS[2] new cap zset
+//	KEYS[3..] pairs: old state key, new state key
+//	ARGV[1] "1" for a dry run
+//
+// Returns {states moved, entries moved}. The new zset gets at least the
+// old one's TTL (the control plane keeps it alive with every new state).
+var oauthMoveScript = redis.NewScript(`
+local dry = ARGV[1] == '1'
+local moved, entries = 0, 0
+for i = 3, #KEYS, 2 do
+  local old, new = KEYS[i], KEYS[i + 1]
+  if redis.call('EXISTS', old) == 1 and redis.call('EXISTS', new) == 0 then
+    moved = moved + 1
+    local s = redis.call('ZSCORE', KEYS[1], old)
+    if s then entries = entries + 1 end
+    if not dry then
+      redis.call('RENAME', old, new)
+      if s then
+        redis.call('ZADD', KEYS[2], 'NX', s, new)
+        redis.call('ZREM', KEYS[1], old)
+      end
+    end
+  end
+end
+if not dry then
+  local t = redis.call('PTTL', KEYS[1])
+  local nt = redis.call('PTTL', KEYS[2])
+  if t > 0 and (nt == -1 or (nt > 0 and nt < t)) then redis.call('PEXPIRE', KEYS[2], t) end
+end
+return {moved, entries}
+`)
+
+// oauthDropStaleScript deletes the old cap zset once its live states have
+// moved: what is left names states that expired (a state's key and its
+// entry are written together; only the key expires by itself).
+//
+//	KEYS[1] old cap zset   ARGV[1] "1" for a dry run
+//
+// Returns the number of entries dropped.
+var oauthDropStaleScript = redis.NewScript(`
+local n = redis.call('ZCARD', KEYS[1])
+if ARGV[1] ~= '1' then redis.call('DEL', KEYS[1]) end
+return n
+`)
+
+// moveOAuth moves the OAuth flows in progress, so a user who started
+// connecting a workspace before the move can finish after it.
+func (m *Migrator) moveOAuth(ctx context.Context, states []string, res *Result) error {
+	p := m.cfg.KeyPrefix
+	dry := "0"
+	if m.cfg.DryRun {
+		dry = "1"
+	}
+	entries := 0
+	for start := 0; start < len(states); start += oauthBatch {
+		batch := states[start:min(start+oauthBatch, len(states))]
+		keys := []string{p + oauthStatesName, p + oauthTag + oauthStatesName}
+		for _, st := range batch {
+			keys = append(keys, p+st, p+oauthTag+st)
+		}
+		r, err := oauthMoveScript.Run(ctx, m.cfg.Redis, keys, dry).Int64Slice()
+		if err != nil {
+			return fmt.Errorf("keymigrate: moving OAuth states: %w", err)
+		}
+		res.OAuthStates += int(r[0])
+		entries += int(r[1])
+	}
+	n, err := oauthDropStaleScript.Run(ctx, m.cfg.Redis, []string{p + oauthStatesName}, dry).Int()
+	if err != nil {
+		return fmt.Errorf("keymigrate: OAuth cap zset: %w", err)
+	}
+	if m.cfg.DryRun {
+		// Nothing moved: what is left is the stale part only.
+		n -= entries
+	}
+	res.OAuthStale = max(n, 0)
+	return nil
 }

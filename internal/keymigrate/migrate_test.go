@@ -64,7 +64,7 @@ func snapshot(ctx context.Context, tb testing.TB, rdb redis.UniversalClient, pre
 // code: a connection's key gets "{tag}:" in front (the limiter's key also
 // loses its "{id}" tag), an index entry goes to the index of its
 // connection's shard, everything else stays.
-func expectedLayout(tb testing.TB, old map[string]fixtureKey) map[string]fixtureKey {
+func expectedLayout(tb testing.TB, prefix string, old map[string]fixtureKey) map[string]fixtureKey {
 	tb.Helper()
 	tag := func(id string) string { return "{" + keyspace.Tag(keyspace.ShardOf(id)) + "}:" }
 	out := map[string]fixtureKey{}
@@ -95,6 +95,21 @@ func expectedLayout(tb testing.TB, old map[string]fixtureKey) map[string]fixture
 				z.ZSet[m] = s
 				shards[nk] = z
 			}
+		case name == "oauth:states":
+			z := fixtureKey{Key: "{oauth}:" + name, Type: "zset", TTLMs: k.TTLMs, ZSet: map[string]string{}}
+			for m, s := range k.ZSet {
+				st := strings.TrimPrefix(m, prefix)
+				if _, live := old[st]; live {
+					z.ZSet[prefix+"{oauth}:"+st] = s
+				}
+			}
+			put(z)
+		case strings.HasPrefix(name, "oauth:state:"):
+			k.Key = "{oauth}:" + name
+			put(k)
+		case strings.HasPrefix(name, "webhook:notion:dedup:"):
+			k.Key = tag(seg[3]) + name
+			put(k)
 		case seg[0] == "notion":
 			id := strings.Trim(seg[1], "{}")
 			k.Key = tag(id) + "notion:" + id + ":" + seg[2]
@@ -165,7 +180,7 @@ func TestMigrateFixture(t *testing.T) {
 	}
 	t.Cleanup(func() { rdb.Del(ctx, foreign) })
 	before := snapshot(ctx, t, rdb, p)
-	want := expectedLayout(t, before)
+	want := expectedLayout(t, p, before)
 
 	// An empty script cache (a restart, SCRIPT FLUSH) makes the first
 	// batch answer NOSCRIPT: it runs again after a load.
@@ -204,8 +219,8 @@ func TestMigrateFixture(t *testing.T) {
 		}
 	}
 	sort.Strings(old)
-	wantOld := []string{"mystery:thing", "oauth:state:0a1b2c3d", "oauth:states", "scheduler:leader", "status:indexed",
-		"sweeps:cursor", "webhook:notion:dedup:evt-1:page", "webhook:notion:verification", "workspace:ws-00:connections"}
+	wantOld := []string{"mystery:thing", "scheduler:leader", "status:indexed", "sweeps:cursor",
+		"webhook:notion:event:00112233445566778899aabbccddeeff", "webhook:notion:verification", "workspace:ws-00:connections"}
 	if !reflect.DeepEqual(old, wantOld) {
 		t.Errorf("old names left:\n got %q\nwant %q", old, wantOld)
 	}
@@ -233,6 +248,9 @@ func TestMigrateFixture(t *testing.T) {
 	}
 	if res.IndexEntries != entries {
 		t.Errorf("index entries moved %d, want %d", res.IndexEntries, entries)
+	}
+	if res.OAuthStates != 2 || res.OAuthStale != 1 {
+		t.Errorf("OAuth: %d states moved, %d stale entries dropped; want 2 and 1", res.OAuthStates, res.OAuthStale)
 	}
 	if !strings.Contains(progress.String(), "migrate-keys: done: 14 of 14 connections moved") {
 		t.Errorf("progress: %s", progress.String())
@@ -269,7 +287,7 @@ func TestMigrateDryRunChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !dry.DryRun || dry.Connections != real.Connections || dry.Keys != real.Keys || dry.IndexEntries != real.IndexEntries ||
-		dry.Connections == 0 {
+		dry.OAuthStates != real.OAuthStates || dry.OAuthStale != real.OAuthStale || dry.Connections == 0 {
 		t.Errorf("dry run counted %+v, the run moved %+v", dry, real)
 	}
 }
@@ -297,7 +315,7 @@ func TestMigrateSkipsLockedConnectionUntilALaterRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := snapshot(ctx, t, rdb, p)
-	want := expectedLayout(t, before)
+	want := expectedLayout(t, p, before)
 	oldKeys := connKeysOf(before, "conn-02")
 	if len(oldKeys) < 10 {
 		t.Fatalf("fixture: conn-02 has only %q", oldKeys)
@@ -372,7 +390,7 @@ func TestMigrateWaitsForALockReleasedDuringTheRun(t *testing.T) {
 	if err := rdb.Set(ctx, p+"lock:conn-04", "redsync-value", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
-	want := expectedLayout(t, snapshot(ctx, t, rdb, p))
+	want := expectedLayout(t, p, snapshot(ctx, t, rdb, p))
 	delete(want, "lock:conn-04")
 	seen := make(chan struct{})
 	w := &signalWriter{want: "1 connections are locked by a refresh in flight (conn-04)", seen: seen}
