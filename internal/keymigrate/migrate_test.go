@@ -736,3 +736,19 @@ func TestMigrateInterruptedRunLeavesConnectionsWholeAndResumes(t *testing.T) {
 		t.Errorf("after the resumed run:\n%s", d)
 	}
 }
+
+func TestMigrateWithGlobCharactersInThePrefix(t *testing.T) {
+	ctx := context.Background()
+	rdb := client(t)
+	p := redistest.UniquePrefix(t) + "ns[1]*:"
+	if err := rdb.HSet(ctx, p+"conn:c1", "v", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := newMigrator(t, Config{Redis: rdb, KeyPrefix: p}).Run(ctx)
+	if err != nil || res.Connections != 1 || res.Keys != 1 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	if n, _ := rdb.Exists(ctx, keyspace.Conn(p, "c1")+"conn:c1").Result(); n != 1 {
+		t.Error("not moved")
+	}
+}
