@@ -320,7 +320,19 @@ func TestMigrateSkipsLockedConnectionUntilALaterRun(t *testing.T) {
 	if len(oldKeys) < 10 {
 		t.Fatalf("fixture: conn-02 has only %q", oldKeys)
 	}
-	res, err := newMigrator(t, Config{Redis: rdb, KeyPrefix: p, LockWait: 30 * time.Millisecond, RetryInterval: 10 * time.Millisecond}).Run(ctx)
+	// A clock that moves a minute per reading: the 10-minute wait runs
+	// out after a few retries, however slow the machine.
+	var (
+		clockMu sync.Mutex
+		clockT  = time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	)
+	now := func() time.Time {
+		clockMu.Lock()
+		defer clockMu.Unlock()
+		clockT = clockT.Add(time.Minute)
+		return clockT
+	}
+	res, err := newMigrator(t, Config{Redis: rdb, KeyPrefix: p, LockWait: 10 * time.Minute, RetryInterval: time.Millisecond, Now: now}).Run(ctx)
 	var ie *IncompleteError
 	if !errors.As(err, &ie) || !reflect.DeepEqual(ie.Locked, []string{"conn-02"}) || len(ie.Conflicts) != 0 {
 		t.Fatalf("err = %v; want conn-02 locked", err)
