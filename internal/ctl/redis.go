@@ -52,6 +52,11 @@ func setupRedis(fs *flag.FlagSet) runFunc {
 		}
 		rdb := redis.NewUniversalClient(opts)
 		defer rdb.Close()
+		if _, ok := rdb.(*redis.ClusterClient); ok {
+			// Said before any command: a cluster client's first command
+			// would fail with a less telling error on a non-cluster node.
+			return fmt.Errorf("redis at %s: %w", rc.Where(), keymigrate.ErrCluster)
+		}
 		if r.g.timeoutOK {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, r.g.timeout)

@@ -64,6 +64,11 @@ func TestRedisMigrateKeys(t *testing.T) {
 	if code, _, errOut := run("redis"); code != ExitUsage || !strings.Contains(errOut, "migrate-keys") {
 		t.Errorf("no subcommand: exit %d, %q", code, errOut)
 	}
+	env["NOTIONSYNC_REDIS_CLUSTER_ADDRS"] = redisSrv.Addr()
+	if code, _, errOut := run("redis", "migrate-keys"); code != ExitFailure || !strings.Contains(errOut, "the target is a Redis Cluster") {
+		t.Errorf("cluster configuration: exit %d, %q", code, errOut)
+	}
+	delete(env, "NOTIONSYNC_REDIS_CLUSTER_ADDRS")
 	env["NOTIONSYNC_REDIS_URL"] = "http://" + redisSrv.Addr()
 	if code, _, errOut := run("redis", "migrate-keys"); code != ExitUsage || !strings.Contains(errOut, "NOTIONSYNC_REDIS_URL") {
 		t.Errorf("bad URL: exit %d, %q", code, errOut)
