@@ -92,6 +92,9 @@ func commandTable() []*command {
 				"other reconnect or import). It binds only the workspace the connection belongs to; a\n" +
 				"connection imported without workspace_id gets none until its first token refresh.\n" +
 				"The link is a credential: send it only to the connection's owner.", setup: setupReconnectLink},
+		{name: "redis", synopsis: "migrate-keys [-dry-run] [-lock-wait D]",
+			summary: "move Redis data to the sharded key layout (talks to Redis, not the API)",
+			help:    redisHelp, setup: setupRedis},
 	}
 }
 

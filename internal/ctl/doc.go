@@ -5,6 +5,10 @@
 // link that connects a workspace, and reconnect-link, which mints the signed
 // link that re-authorizes an existing connection.
 //
+// One command talks to Redis instead of the API: "redis migrate-keys" moves
+// a deployment's data to the sharded key layout (package
+// internal/keymigrate), reading the services' NOTIONSYNC_REDIS_* variables.
+//
 // The package owns the command line surface only: argument parsing, the
 // HTTP calls, and rendering (tables with text/tabwriter, key: value lines,
 // or the server's JSON with -output json). It keeps no state between runs
