@@ -110,6 +110,9 @@ type envOpts struct {
 	// Walk limits (0: the handlers' defaults).
 	maxBlockDepth, maxObjectBlocks, maxObjectRequests int
 	maxObjectBytes                                    int64
+	// redis, when set, is the test's own server (database 0) instead of
+	// the package's shared one: for tests that kill and restart it.
+	redis *redistest.Server
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -122,8 +125,11 @@ func newEnv(t testing.TB, o envOpts) *env {
 	pair := fake.SeedConnection(e.ws)
 	e.conn = "conn-" + e.ws
 
-	db := int(nextDB.Add(1))
-	e.rdb = redis.NewClient(&redis.Options{Addr: redisSrv.Addr(), DB: db, PoolSize: 64})
+	addr, db := redisSrv.Addr(), int(nextDB.Add(1))
+	if o.redis != nil {
+		addr, db = o.redis.Addr(), 0
+	}
+	e.rdb = redis.NewClient(&redis.Options{Addr: addr, DB: db, PoolSize: 64})
 	t.Cleanup(func() { e.rdb.Close() })
 	kr, err := tokens.NewKeyring(tokens.Key{ID: "k", Secret: make([]byte, 32)})
 	if err != nil {

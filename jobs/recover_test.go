@@ -1,0 +1,133 @@
+package jobs_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/notionsync/notionsync/internal/notionfake"
+	"github.com/notionsync/notionsync/internal/redistest"
+	"github.com/notionsync/notionsync/jobs"
+	"github.com/notionsync/notionsync/sync/notionclient"
+)
+
+// Recovery after a Redis kill must not wait for asynq: a task whose retry
+// or completion asynq could not write while Redis was down stays "active"
+// until its 30 s lease and its recoverer's one-minute poll have passed (60
+// to 120 s). These tests kill a real redis-server (AOF, fsync always) at
+// the moment that matters and restart it.
+
+// A sweep task fails (Notion answers 500) and Redis is killed right after,
+// before asynq writes the task's retry: asynq loses the retry and keeps the
+// task active for a minute or two. The failed sweep must not hold the
+// connection's cursor meanwhile: its pending entry went with its lease
+// when it failed, so the next slot's sweep syncs the connection at once.
+// Before, the entry stayed for the retry asynq had lost, and the
+// connection stayed unsynced until asynq's recoverer ran the task again.
+func TestFailedSweepHoldsNothingWhenRedisLosesItsRetry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.StartTB(t, redistest.Options{AOF: true})
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 7, Pages: 3, BlocksPerPage: 1}, usersInterval: -1, redis: srv})
+
+	// asynq's own warning that it could not write a task's outcome: the
+	// moment Redis may come back (its later attempts use a context it has
+	// already cancelled, so they never succeed).
+	outcomeLost := make(chan string, 16)
+	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zap.WarnLevel),
+		zap.Hooks(func(en zapcore.Entry) error {
+			if strings.Contains(en.Message, "Will retry syncing") {
+				select {
+				case outcomeLost <- en.Message:
+				default:
+				}
+			}
+			return nil
+		}))
+	mux := asynq.NewServeMux()
+	e.h.Register(mux)
+	failing := fmt.Sprintf("sweep:%s:%d", e.conn, 2000) // jobs' sweep task id for slot 2000 ms
+	var killed atomic.Bool
+	handler := asynq.HandlerFunc(func(ctx context.Context, task *asynq.Task) error {
+		err := mux.ProcessTask(ctx, task)
+		if id, _ := asynq.GetTaskID(ctx); id == failing && err != nil && killed.CompareAndSwap(false, true) {
+			srv.Kill() // asynq writes the task's retry next: to a dead Redis
+		}
+		return err
+	})
+	asrv := asynq.NewServerFromRedisClient(e.rdb, e.h.ServerConfig(asynq.Config{
+		Concurrency: 4, TaskCheckInterval: 5 * time.Millisecond, DelayedTaskCheckInterval: 50 * time.Millisecond,
+		Logger: jobs.AsynqLogger{L: logger}, LogLevel: asynq.WarnLevel,
+	}))
+	if err := asrv.Start(handler); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(asrv.Shutdown)
+
+	client := jobs.NewClient(e.client)
+	if err := client.EnqueueSweep(ctx, e.conn, time.UnixMilli(1000)); err != nil {
+		t.Fatal(err)
+	}
+	e.waitSynced()
+
+	// The next sweep's search fails (with the client's retries), and Redis
+	// dies before asynq records that.
+	e.fake.FailDataNext(1+notionclient.DefaultMaxRetries, 500)
+	e.clock.Advance(time.Minute)
+	if err := client.EnqueueSweep(ctx, e.conn, time.UnixMilli(2000)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-outcomeLost:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("asynq never failed to write the failed sweep's outcome (Redis killed: %v)", killed.Load())
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The premise: asynq lost the retry; the task waits for its recoverer.
+	info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo(jobs.QueueSync, failing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State != asynq.TaskStateActive {
+		t.Fatalf("the failed sweep's task is %v after the restart, want active (its retry lost)", info.State)
+	}
+	pending, err := e.rdb.SMembers(ctx, "notionsync:sync:"+e.conn+":pending").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != 0 {
+		t.Fatalf("pending after the failed sweep: %q, want nothing (the entry waits for a retry asynq lost)", pending)
+	}
+	if n, _ := e.rdb.ZCard(ctx, "notionsync:busy:leases").Result(); n != 0 {
+		t.Fatalf("%d leases left by a sweep that ended", n)
+	}
+
+	// The next slot's sweep syncs the connection well before asynq would
+	// run the lost task again.
+	e.clock.Advance(time.Minute)
+	if err := client.EnqueueSweep(ctx, e.conn, time.UnixMilli(3000)); err != nil {
+		t.Fatal(err)
+	}
+	e.syncTimeout = 15 * time.Second
+	for {
+		st := e.waitSynced()
+		if st.LastSweep.Equal(e.clock.Now()) {
+			break
+		}
+		select {
+		case <-e.advanced:
+		case <-time.After(50 * time.Millisecond): // the sweep may end without moving the cursor
+		}
+	}
+}
