@@ -2,14 +2,17 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -130,4 +133,110 @@ func TestFailedSweepHoldsNothingWhenRedisLosesItsRetry(t *testing.T) {
 		case <-time.After(50 * time.Millisecond): // the sweep may end without moving the cursor
 		}
 	}
+}
+
+// The reaper takes a dead sweep's lease and Redis is killed before its
+// reply arrives (the script ran, the reply is lost). The lease must fall
+// due again and be acted on by a later reap. Before, the reap script took
+// the lease out of the index, so nobody ever released the dead sweep's
+// pending entry and the connection stayed unsynced.
+func TestReaperActsAgainWhenItsReplyIsLost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.StartTB(t, redistest.Options{AOF: true})
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 8, Pages: 3, BlocksPerPage: 1}, usersInterval: -1, redis: srv})
+	e.startWorkers(4)
+	client := jobs.NewClient(e.client)
+	if err := client.EnqueueSweep(ctx, e.conn, time.UnixMilli(1000)); err != nil {
+		t.Fatal(err)
+	}
+	e.waitSynced()
+
+	// A sweep whose worker died just after it began.
+	const ttl = 50 * time.Millisecond
+	if err := jobs.BeginSweepForTest(ctx, e.rdb, e.conn, "sweep:dead", ttl, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Minute)
+
+	lose := &loseReapReply{srv: srv, lost: make(chan struct{})}
+	rrdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	rrdb.AddHook(lose)
+	t.Cleanup(func() { rrdb.Close() })
+	reaper, err := jobs.NewReaper(jobs.ReaperConfig{Redis: rrdb, Enqueuer: e.client, Hold: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	var reaped atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			n, _ := reaper.Reap(rctx) // fails while Redis is down
+			reaped.Add(int64(n))
+			select {
+			case <-rctx.Done():
+				return
+			case <-time.After(50 * time.Millisecond): // the scheduler's tick, shortened
+			}
+		}
+	}()
+	t.Cleanup(func() { stop(); <-done })
+
+	select {
+	case <-lose.lost:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the reaper never took the dead sweep's lease")
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	e.syncTimeout = 15 * time.Second
+	st := e.waitSynced()
+	if !st.LastSweep.Equal(e.clock.Now()) {
+		t.Fatalf("synced without a new sweep: last sweep %v", st.LastSweep)
+	}
+	if n := reaped.Load(); n != 1 {
+		t.Fatalf("reaper handed on %d leases after the lost reply, want the dead sweep's once", n)
+	}
+}
+
+// loseReapReply kills the Redis server right after the first reap script
+// that hands out a lease has run, and reports the reply as lost.
+type loseReapReply struct {
+	srv  *redistest.Server
+	once atomic.Bool
+	lost chan struct{}
+}
+
+var errReplyLost = errors.New("test: connection reset before the reply")
+
+func (l *loseReapReply) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) { return next(ctx, network, addr) }
+}
+
+func (l *loseReapReply) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		c, ok := cmd.(*redis.Cmd)
+		if err != nil || !ok || (cmd.Name() != "evalsha" && cmd.Name() != "eval") {
+			return err
+		}
+		vals, _ := c.Val().([]any)
+		if len(vals) == 0 {
+			return err
+		}
+		if m, _ := vals[0].(string); !strings.HasPrefix(m, "sweep\n") || !l.once.CompareAndSwap(false, true) {
+			return err
+		}
+		l.srv.Kill()
+		close(l.lost)
+		cmd.SetErr(errReplyLost)
+		return errReplyLost
+	}
+}
+
+func (l *loseReapReply) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
