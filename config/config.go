@@ -20,11 +20,11 @@ import (
 type Redis struct {
 	// URL is the Redis server: redis://[user:password@]host:port/db, or
 	// rediss:// for TLS. go-redis URL options (dial_timeout, pool_size,
-	// skip_verify, ...) may follow as query parameters. With Sentinel only its
-	// scheme, credentials, db and options apply (to the master); its host is
-	// ignored.
+	// skip_verify, ...) may follow as query parameters. With Sentinel or a
+	// cluster only its scheme, credentials, db and options apply (to the
+	// master, or to every cluster node); its host is ignored.
 	// Default: redis://localhost:6379/0.
-	URL URL `env:"URL" envDefault:"redis://localhost:6379/0" doc:"Redis server: redis://[user:password@]host:port/db, or rediss:// for TLS; go-redis options (dial_timeout, pool_size, skip_verify, ...) may follow as query parameters. With Sentinel, only its scheme, credentials, db and options apply (to the master)."`
+	URL URL `env:"URL" envDefault:"redis://localhost:6379/0" doc:"Redis server: redis://[user:password@]host:port/db, or rediss:// for TLS; go-redis options (dial_timeout, pool_size, skip_verify, ...) may follow as query parameters. With Sentinel or a cluster, only its scheme, credentials, db and options apply (to the master, or to every cluster node)."`
 
 	// SentinelAddrs are the host:port addresses of Redis Sentinels. When set,
 	// the master is found through them.
@@ -41,9 +41,16 @@ type Redis struct {
 	// Default: unset.
 	SentinelPassword Secret `env:"SENTINEL_PASSWORD" doc:"Password of the Sentinels themselves (requirepass in sentinel.conf), if they have one. The master's password goes in NOTIONSYNC_REDIS_URL."`
 
+	// ClusterAddrs are seed host:port addresses of a Redis Cluster. When
+	// set, the client discovers the cluster's nodes from them and routes
+	// each key to the master of its slot; credentials, TLS and options come
+	// from URL, whose host is ignored and whose db must be 0.
+	// Default: unset (no cluster).
+	ClusterAddrs []string `env:"CLUSTER_ADDRS" envSeparator:"," doc:"Comma-separated host:port seeds of a Redis Cluster (a few of its nodes; the rest are discovered). When set, notionsync runs in cluster mode: credentials, TLS (rediss://) and go-redis options still come from NOTIONSYNC_REDIS_URL, whose host is ignored and whose db must be 0. Not with NOTIONSYNC_REDIS_SENTINEL_ADDRS."`
+
 	// KeyPrefix starts every Redis key notionsync itself writes.
 	// Default: notionsync:.
-	KeyPrefix string `env:"KEY_PREFIX" envDefault:"notionsync:" doc:"Prefix of the Redis keys notionsync itself writes (token store, locks, leader lease). asynq's own keys are not prefixed: give each deployment its own database."`
+	KeyPrefix string `env:"KEY_PREFIX" envDefault:"notionsync:" doc:"Prefix of the Redis keys notionsync itself writes (token store, locks, leader lease). asynq's own keys are not prefixed: give each deployment its own database (its own cluster with NOTIONSYNC_REDIS_CLUSTER_ADDRS: a cluster has database 0 only)."`
 }
 
 // Tokens configures the OAuth token lifecycle: encryption at rest, expiry,
@@ -186,6 +193,15 @@ type Sync struct {
 	// scheduler's tick. 1s to 1m.
 	// Default: 8s.
 	ClaimTTL time.Duration `env:"SYNC_CLAIM_TTL" envDefault:"8s" doc:"How long what a running task holds in Redis (its pages' claims, a running drain's flag, a sweep's or database task's lease) outlives the last renewal by its worker, which renews them every third of it. A killed worker's connections go on after about this plus NOTIONSYNC_SCHEDULER_TICK. Shorter heals faster and costs more renewals (one Redis round trip per worker per third); 1s to 1m."`
+
+	// QueueShards spreads each asynq queue (tokens, sync, backfill) over
+	// this many queues, a connection's tasks always in the same one: asynq
+	// keeps a queue in one Redis Cluster slot, so with one queue a single
+	// master carries all of its traffic. Set it to the number of cluster
+	// masters; 1 (a single Redis or Sentinel) keeps the plain queue names.
+	// The scheduler and every worker must use the same number. 1 to 64.
+	// Default: 1.
+	QueueShards int `env:"QUEUE_SHARDS" envDefault:"1" doc:"Spread each asynq queue (tokens, sync, backfill) over this many queues (sync.0, sync.1.3, ...), each in its own slot range, so that on a Redis Cluster every master carries a share of the task traffic; a connection's tasks always go to the same one. Set it to the number of cluster masters; 1 keeps one queue each (a single Redis or Sentinel). The scheduler and every worker must use the same number; workers serve every part with its base queue's weight from NOTIONSYNC_WORKER_QUEUES, and after a change also the parts left over from the old number. 1 to 64."`
 }
 
 // Log configures the logger.
@@ -214,6 +230,36 @@ type Pool struct {
 	// more than Tokens.CallTimeout.
 	// Default: 30s.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s" doc:"On SIGTERM, how long running tasks get to finish. More than NOTIONSYNC_TOKEN_CALL_TIMEOUT, so a token refresh in flight completes."`
+
+	// PollInterval is how long an idle worker waits between looks for new
+	// tasks (asynq's TaskCheckInterval; each wait is half to one and a half
+	// of it). A look asks every queue served in turn, one Redis round trip
+	// each, so an idle fleet pays workers x queues / PollInterval round
+	// trips per second; a worker that finds a task looks again at once.
+	// With several workers, a new task waits for the first of them to
+	// look: about PollInterval / (workers + 1). Longer saves an idle
+	// fleet's round trips, but tasks that chain (drain continuations) and
+	// retries of a fleet with work wait for a look too, so the default
+	// stays asynq's (docs/runbook.md, "Idle Redis round trips"). 100ms to
+	// 1m.
+	// Default: 1s.
+	PollInterval time.Duration `env:"WORKER_POLL_INTERVAL" envDefault:"1s" doc:"How long an idle worker waits between looks for new tasks (asynq's TaskCheckInterval; each wait is half to one and a half of it). Each look costs one Redis round trip per queue served, so an idle fleet pays workers x queues / interval round trips per second; a busy worker does not wait. A new task waits for the first idle worker to look, about interval / (workers + 1), and so do chained tasks and retries of a fleet with work: longer saves round trips when idle but slows syncing. 100ms to 1m."`
+
+	// DelayedCheckInterval is how often a worker moves the scheduled and
+	// retry tasks that are due into their queues (asynq's
+	// DelayedTaskCheckInterval): two round trips per queue. A token
+	// refresh (scheduled for its due time, NOTIONSYNC_REFRESH_MARGIN before
+	// expiry) or a retry runs up to this much late: rate-limited and busy
+	// tasks retry after a second or two, so longer slows a fleet with
+	// work. 1s to 1m.
+	// Default: 5s.
+	DelayedCheckInterval time.Duration `env:"WORKER_DELAYED_CHECK_INTERVAL" envDefault:"5s" doc:"How often a worker moves due scheduled and retry tasks into their queues (asynq's DelayedTaskCheckInterval), two Redis round trips per queue; with several workers each does it. A token refresh (scheduled for its due time, NOTIONSYNC_REFRESH_MARGIN before expiry) or a task's retry runs up to this much late; rate-limited and busy tasks retry after a second or two, so longer slows syncing. 1s to 1m."`
+
+	// JanitorInterval is how often a worker deletes expired completed
+	// tasks (asynq's JanitorInterval): one round trip per queue. Longer
+	// only keeps finished tasks' records a little longer. 1s to 1h.
+	// Default: 1m.
+	JanitorInterval time.Duration `env:"WORKER_JANITOR_INTERVAL" envDefault:"1m" doc:"How often a worker deletes the records of completed tasks whose retention expired (asynq's JanitorInterval), one Redis round trip per queue. Longer only keeps those records a little longer. 1s to 1h."`
 
 	// HTTPAddr is the listen address of the worker's health and metrics
 	// endpoints. Loopback by default: nothing in it is for browsers, and

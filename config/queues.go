@@ -14,6 +14,12 @@ import (
 // that only matter relative to each other.
 const MaxQueueWeight = 100
 
+// MaxQueueShards bounds NOTIONSYNC_QUEUE_SHARDS: connections are split into
+// 64 shards (internal/keyspace), so more parts would stay empty.
+const MaxQueueShards = 64
+
+const varQueueShards = Prefix + "QUEUE_SHARDS"
+
 // maxQueueNameLen bounds a queue name.
 const maxQueueNameLen = 64
 

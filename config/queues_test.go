@@ -93,3 +93,25 @@ func FuzzParseQueueWeights(f *testing.F) {
 		}
 	})
 }
+
+func TestQueueShards(t *testing.T) {
+	t.Parallel()
+	w, err := LoadWorkerFrom(MapLookup(workerEnv(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.QueueShards != 1 {
+		t.Errorf("default NOTIONSYNC_QUEUE_SHARDS = %d, want 1 (today's queue names)", w.QueueShards)
+	}
+	w, err = LoadWorkerFrom(MapLookup(workerEnv(map[string]string{"NOTIONSYNC_QUEUE_SHARDS": "3"})))
+	if err != nil || w.QueueShards != 3 {
+		t.Fatalf("NOTIONSYNC_QUEUE_SHARDS=3: %v, %+v", err, w)
+	}
+	for _, bad := range []string{"0", "65", "-1", "x"} {
+		_, err := LoadWorkerFrom(MapLookup(workerEnv(map[string]string{"NOTIONSYNC_QUEUE_SHARDS": bad})))
+		p := Problems(err)
+		if len(p) != 1 || p[0].Var != "NOTIONSYNC_QUEUE_SHARDS" {
+			t.Errorf("NOTIONSYNC_QUEUE_SHARDS=%s: %v; want one error naming the variable", bad, err)
+		}
+	}
+}

@@ -15,20 +15,28 @@ const (
 	varRedisSentinelAddrs    = Prefix + "REDIS_SENTINEL_ADDRS"
 	varRedisSentinelMaster   = Prefix + "REDIS_SENTINEL_MASTER"
 	varRedisSentinelPassword = Prefix + "REDIS_SENTINEL_PASSWORD"
+	varRedisClusterAddrs     = Prefix + "REDIS_CLUSTER_ADDRS"
 	varRedisKeyPrefix        = Prefix + "REDIS_KEY_PREFIX"
 )
 
 // UniversalOptions returns go-redis options for redis.NewUniversalClient, so
-// one client type covers both deployments:
+// one client type covers the three deployments:
 //
 //   - single node: Addrs holds the URL's host:port; DB, username, password,
 //     TLS (rediss://) and the URL's query options come from the URL.
 //   - Sentinel (SentinelAddrs set): Addrs holds the Sentinels, MasterName the
 //     master, SentinelPassword the Sentinels' password; DB, credentials, TLS
 //     and options still come from the URL and apply to the master (go-redis
-//     uses the TLS setting for the Sentinels too). With TLS, ServerName is
-//     left empty, so each connection verifies the certificate against the
-//     host it dials (a Sentinel or the master it announced).
+//     uses the TLS setting for the Sentinels too).
+//   - Redis Cluster (ClusterAddrs set): Addrs holds the seeds and
+//     IsClusterMode is set, so NewUniversalClient returns a
+//     *redis.ClusterClient even for one seed (a cluster's configuration
+//     endpoint); credentials, TLS and options come from the URL and apply to
+//     every node; DB is 0, the only database a cluster has.
+//
+// With TLS behind Sentinel or in a cluster, ServerName is left empty, so
+// each connection verifies the certificate against the host it dials (a
+// Sentinel, the master it announced, or a cluster node).
 //
 // Each call returns new options (and a new tls.Config) that the caller may
 // modify, e.g. to add RootCAs. The error is a *VarError naming the variable.
@@ -41,7 +49,11 @@ func (r Redis) UniversalOptions() (*redis.UniversalOptions, error) {
 	if verr != nil {
 		return nil, verr
 	}
-	if verr := r.checkSentinelPairing(sentinels); verr != nil {
+	seeds, verr := r.clusterSeeds()
+	if verr != nil {
+		return nil, verr
+	}
+	if verr := r.checkModes(sentinels, seeds, node); verr != nil {
 		return nil, verr
 	}
 	uo := &redis.UniversalOptions{
@@ -72,23 +84,35 @@ func (r Redis) UniversalOptions() (*redis.UniversalOptions, error) {
 		ConnMaxLifetimeJitter:   node.ConnMaxLifetimeJitter,
 		TLSConfig:               node.TLSConfig,
 	}
-	if len(sentinels) > 0 {
+	switch {
+	case len(sentinels) > 0:
 		uo.Addrs = sentinels
 		uo.MasterName = r.SentinelMaster
 		uo.SentinelPassword = r.SentinelPassword.Value()
-		if uo.TLSConfig != nil {
-			uo.TLSConfig.ServerName = ""
-		}
+	case len(seeds) > 0:
+		uo.Addrs = seeds
+		uo.IsClusterMode = true
+	default:
+		return uo, nil
+	}
+	if uo.TLSConfig != nil {
+		uo.TLSConfig.ServerName = ""
 	}
 	return uo, nil
 }
 
+// IsCluster reports whether this configuration points at a Redis Cluster.
+func (r Redis) IsCluster() bool { return len(r.ClusterAddrs) > 0 }
+
 // Where names, for an error message, the Redis this configuration points
-// at and the variable that chose it: "NOTIONSYNC_REDIS_URL (host:port)", or
-// the Sentinels and master with their variables. It never shows
-// credentials, so an operator whose Redis cannot be reached learns what to
-// fix without a secret reaching a log.
+// at and the variable that chose it: "NOTIONSYNC_REDIS_URL (host:port)", the
+// cluster seeds, or the Sentinels and master with their variables. It never
+// shows credentials, so an operator whose Redis cannot be reached learns
+// what to fix without a secret reaching a log.
 func (r Redis) Where() string {
+	if seeds, verr := r.clusterSeeds(); verr == nil && len(seeds) > 0 {
+		return fmt.Sprintf("Redis Cluster %s (%s)", varRedisClusterAddrs, strings.Join(seeds, ","))
+	}
 	if sentinels, verr := r.sentinels(); verr == nil && len(sentinels) > 0 {
 		return fmt.Sprintf("%s (%s), master %q (%s)", varRedisSentinelAddrs, strings.Join(sentinels, ","),
 			r.SentinelMaster, varRedisSentinelMaster)
@@ -113,6 +137,11 @@ func (r Redis) nodeOptions() (*redis.Options, *VarError) {
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
 		return nil, &VarError{Var: varRedisURL, Value: shown, Msg: fmt.Sprintf("scheme %q is not supported (want redis, or rediss for TLS)", u.Scheme)}
 	}
+	if u.Query().Has("addr") {
+		// go-redis's ParseClusterURL form. One convention per setting: the
+		// seeds go in their own variable, as the Sentinels do.
+		return nil, &VarError{Var: varRedisURL, Value: shown, Msg: "addr= is go-redis's cluster URL form: list the cluster's nodes in " + varRedisClusterAddrs + " instead"}
+	}
 	// go-redis's messages name the offending path or query part, never the
 	// userinfo.
 	o, err := redis.ParseURL(raw)
@@ -124,26 +153,54 @@ func (r Redis) nodeOptions() (*redis.Options, *VarError) {
 
 // sentinels returns the trimmed Sentinel addresses.
 func (r Redis) sentinels() ([]string, *VarError) {
-	if len(r.SentinelAddrs) == 0 {
+	return hostPorts(varRedisSentinelAddrs, r.SentinelAddrs)
+}
+
+// clusterSeeds returns the trimmed cluster seed addresses.
+func (r Redis) clusterSeeds() ([]string, *VarError) {
+	return hostPorts(varRedisClusterAddrs, r.ClusterAddrs)
+}
+
+// hostPorts trims and checks a list of host:port addresses read from name.
+func hostPorts(name string, addrs []string) ([]string, *VarError) {
+	if len(addrs) == 0 {
 		return nil, nil
 	}
-	shown := strconv.Quote(strings.Join(r.SentinelAddrs, ","))
-	out := make([]string, 0, len(r.SentinelAddrs))
-	for i, addr := range r.SentinelAddrs {
+	shown := strconv.Quote(strings.Join(addrs, ","))
+	out := make([]string, 0, len(addrs))
+	for i, addr := range addrs {
 		addr = strings.TrimSpace(addr)
 		if addr == "" {
-			return nil, &VarError{Var: varRedisSentinelAddrs, Value: shown, Msg: fmt.Sprintf("entry %d is empty", i+1)}
+			return nil, &VarError{Var: name, Value: shown, Msg: fmt.Sprintf("entry %d is empty", i+1)}
 		}
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil || host == "" {
-			return nil, &VarError{Var: varRedisSentinelAddrs, Value: shown, Msg: fmt.Sprintf("entry %d %q: want host:port", i+1, addr)}
+			return nil, &VarError{Var: name, Value: shown, Msg: fmt.Sprintf("entry %d %q: want host:port", i+1, addr)}
 		}
 		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-			return nil, &VarError{Var: varRedisSentinelAddrs, Value: shown, Msg: fmt.Sprintf("entry %d %q: port must be a number from 1 to 65535", i+1, addr)}
+			return nil, &VarError{Var: name, Value: shown, Msg: fmt.Sprintf("entry %d %q: port must be a number from 1 to 65535", i+1, addr)}
 		}
 		out = append(out, addr)
 	}
 	return out, nil
+}
+
+// checkModes checks that at most one of Sentinel and cluster is chosen,
+// that the Sentinel variables come together, and that a cluster is asked
+// for database 0 (a cluster has no other; go-redis would silently use 0).
+func (r Redis) checkModes(sentinels, seeds []string, node *redis.Options) *VarError {
+	if len(seeds) > 0 {
+		switch {
+		case len(sentinels) > 0 || r.SentinelMaster != "":
+			return &VarError{Var: varRedisClusterAddrs, Msg: "set together with " + varRedisSentinelAddrs + " or " + varRedisSentinelMaster + ": choose Redis Cluster or Sentinel, not both (a cluster fails over by itself)"}
+		case r.SentinelPassword.IsSet():
+			return &VarError{Var: varRedisSentinelPassword, Msg: "set, but " + varRedisClusterAddrs + " chooses Redis Cluster, which has no Sentinels (the nodes' password goes in " + varRedisURL + ")"}
+		case node != nil && node.DB != 0:
+			return &VarError{Var: varRedisURL, Value: r.URL.String(), Msg: fmt.Sprintf("database %d with %s: a Redis Cluster has database 0 only (use /0, or no path)", node.DB, varRedisClusterAddrs)}
+		}
+		return nil
+	}
+	return r.checkSentinelPairing(sentinels)
 }
 
 // checkSentinelPairing checks that the Sentinel variables come together.
@@ -160,12 +217,14 @@ func (r Redis) checkSentinelPairing(sentinels []string) *VarError {
 }
 
 func (r *Redis) validate(c *collector) {
-	_, verr := r.nodeOptions()
-	c.addErr(verr)
-	sentinels, verr := r.sentinels()
-	c.addErr(verr)
-	if verr == nil {
-		c.addErr(r.checkSentinelPairing(sentinels))
+	node, nverr := r.nodeOptions()
+	c.addErr(nverr)
+	sentinels, sverr := r.sentinels()
+	c.addErr(sverr)
+	seeds, cverr := r.clusterSeeds()
+	c.addErr(cverr)
+	if sverr == nil && cverr == nil {
+		c.addErr(r.checkModes(sentinels, seeds, node))
 	}
 	if strings.ContainsFunc(r.KeyPrefix, isSpaceOrControl) {
 		c.add(varRedisKeyPrefix, strconv.Quote(r.KeyPrefix), "must not contain spaces or control characters")

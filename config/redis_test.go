@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -18,10 +19,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/notionsync/notionsync/internal/redistest"
 )
 
 func loadRedis(t *testing.T, env map[string]string) Redis {
@@ -133,6 +137,108 @@ func TestUniversalOptionsErrors(t *testing.T) {
 			t.Errorf("UniversalOptions(%+v) = %v; want a *VarError for %s", tc.r, err, tc.wantVar)
 		}
 	}
+}
+
+func TestUniversalOptionsCluster(t *testing.T) {
+	t.Parallel()
+	r := loadRedis(t, map[string]string{
+		"NOTIONSYNC_REDIS_URL":           "rediss://alice:clusterpw@ignored:1/0?pool_size=9&dial_timeout=4s",
+		"NOTIONSYNC_REDIS_CLUSTER_ADDRS": " n1:7000 , n2:7001",
+	})
+	if !r.IsCluster() {
+		t.Error("IsCluster() = false with NOTIONSYNC_REDIS_CLUSTER_ADDRS set")
+	}
+	o, err := r.UniversalOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(o.Addrs, []string{"n1:7000", "n2:7001"}) || !o.IsClusterMode || o.MasterName != "" ||
+		o.Username != "alice" || o.Password != "clusterpw" || o.DB != 0 || o.PoolSize != 9 || o.DialTimeout != 4*time.Second {
+		t.Errorf("cluster options: %+v", o)
+	}
+	// Each node's certificate is checked against the host dialled, not the
+	// URL's (ignored) host.
+	if o.TLSConfig == nil || o.TLSConfig.ServerName != "" || o.TLSConfig.MinVersion != tls.VersionTLS12 {
+		t.Errorf("cluster TLS: %+v", o.TLSConfig)
+	}
+	if w := r.Where(); w != "Redis Cluster NOTIONSYNC_REDIS_CLUSTER_ADDRS (n1:7000,n2:7001)" {
+		t.Errorf("Where() = %q", w)
+	}
+
+	// One seed (a cluster's configuration endpoint) is still a cluster.
+	o, err = loadRedis(t, map[string]string{"NOTIONSYNC_REDIS_CLUSTER_ADDRS": "config.cache.example:6379"}).UniversalOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewUniversalClient(o)
+	defer c.Close()
+	if _, ok := c.(*redis.ClusterClient); !ok {
+		t.Errorf("one cluster seed gave a %T, want *redis.ClusterClient", c)
+	}
+}
+
+func TestUniversalOptionsClusterErrors(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		env     map[string]string
+		wantVar string
+	}{
+		{"cluster and sentinel", map[string]string{
+			"NOTIONSYNC_REDIS_CLUSTER_ADDRS":   "n1:7000",
+			"NOTIONSYNC_REDIS_SENTINEL_ADDRS":  "s1:26379",
+			"NOTIONSYNC_REDIS_SENTINEL_MASTER": "m",
+		}, "NOTIONSYNC_REDIS_CLUSTER_ADDRS"},
+		{"cluster and sentinel master", map[string]string{
+			"NOTIONSYNC_REDIS_CLUSTER_ADDRS":   "n1:7000",
+			"NOTIONSYNC_REDIS_SENTINEL_MASTER": "m",
+		}, "NOTIONSYNC_REDIS_CLUSTER_ADDRS"},
+		{"cluster and sentinel password", map[string]string{
+			"NOTIONSYNC_REDIS_CLUSTER_ADDRS":     "n1:7000",
+			"NOTIONSYNC_REDIS_SENTINEL_PASSWORD": "sentinel-secret",
+		}, "NOTIONSYNC_REDIS_SENTINEL_PASSWORD"},
+		{"database other than 0", map[string]string{
+			"NOTIONSYNC_REDIS_CLUSTER_ADDRS": "n1:7000",
+			"NOTIONSYNC_REDIS_URL":           "redis://:hunter2@h:1/3",
+		}, "NOTIONSYNC_REDIS_URL"},
+		{"no port", map[string]string{"NOTIONSYNC_REDIS_CLUSTER_ADDRS": "n1:7000,n2"}, "NOTIONSYNC_REDIS_CLUSTER_ADDRS"},
+		{"bad port", map[string]string{"NOTIONSYNC_REDIS_CLUSTER_ADDRS": "n1:70000"}, "NOTIONSYNC_REDIS_CLUSTER_ADDRS"},
+		{"empty entry", map[string]string{"NOTIONSYNC_REDIS_CLUSTER_ADDRS": "n1:7000,,n2:7001"}, "NOTIONSYNC_REDIS_CLUSTER_ADDRS"},
+		{"go-redis cluster URL form", map[string]string{
+			"NOTIONSYNC_REDIS_URL": "redis://:hunter2@n1:7000?addr=n2:7001&addr=n3:7002",
+		}, "NOTIONSYNC_REDIS_URL"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := LoadWorkerFrom(MapLookup(workerEnv(tc.env)))
+			problems := Problems(err)
+			if len(problems) != 1 || problems[0].Var != tc.wantVar {
+				t.Fatalf("load: %v; want one *VarError for %s", err, tc.wantVar)
+			}
+			for _, secret := range []string{"hunter2", "sentinel-secret"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error shows a password: %v", err)
+				}
+			}
+			// UniversalOptions on the same values fails the same way.
+			r := Redis{URL: NewURL(cmp.Or(tc.env["NOTIONSYNC_REDIS_URL"], "redis://h:1/0")),
+				ClusterAddrs: splitNonNil(tc.env["NOTIONSYNC_REDIS_CLUSTER_ADDRS"]), SentinelAddrs: splitNonNil(tc.env["NOTIONSYNC_REDIS_SENTINEL_ADDRS"]),
+				SentinelMaster: tc.env["NOTIONSYNC_REDIS_SENTINEL_MASTER"], SentinelPassword: NewSecret(tc.env["NOTIONSYNC_REDIS_SENTINEL_PASSWORD"])}
+			_, err = r.UniversalOptions()
+			var ve *VarError
+			if !errors.As(err, &ve) || ve.Var != tc.wantVar {
+				t.Errorf("UniversalOptions: %v; want a *VarError for %s", err, tc.wantVar)
+			}
+		})
+	}
+}
+
+func splitNonNil(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }
 
 // The tests below talk to real redis-server processes.
@@ -346,4 +452,44 @@ func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string, pool *x
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
+}
+
+func TestRedisClusterLive(t *testing.T) {
+	t.Parallel()
+	cl := redistest.StartClusterTB(t, redistest.ClusterOptions{Replicas: -1})
+	// One seed is enough: the client discovers the other masters.
+	r := loadRedis(t, map[string]string{"NOTIONSYNC_REDIS_CLUSTER_ADDRS": cl.Addrs()[0]})
+	o, err := r.UniversalOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := connect(t, o)
+	// Keys of slots owned by different masters are each written to their
+	// own master: the client routes by slot.
+	seen := map[string]bool{}
+	for _, key := range []string{"{a}probe", "{b}probe", "{c}probe"} {
+		if err := c.Set(ctx, key, "v", 0).Err(); err != nil {
+			t.Fatalf("SET %s: %v", key, err)
+		}
+		slot, err := c.ClusterKeySlot(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := cl.MasterOf(ctx, int(slot))
+		if err != nil {
+			t.Fatal(err)
+		}
+		direct := m.Client()
+		got, err := direct.Get(ctx, key).Result()
+		_ = direct.Close()
+		if err != nil || got != "v" {
+			t.Errorf("GET %s on its master %s = %q, %v", key, m.Addr(), got, err)
+		}
+		seen[m.Addr()] = true
+	}
+	if len(seen) != 3 {
+		t.Errorf("tags of slots 15495, 3300 and 7365 landed on %d master(s); want 3", len(seen))
+	}
 }

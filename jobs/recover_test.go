@@ -105,14 +105,14 @@ func TestFailedSweepHoldsNothingWhenRedisLosesItsRetry(t *testing.T) {
 	if info.State != asynq.TaskStateActive {
 		t.Fatalf("the failed sweep's task is %v after the restart, want active (its retry lost)", info.State)
 	}
-	pending, err := e.rdb.SMembers(ctx, "notionsync:sync:"+e.conn+":pending").Result()
+	pending, err := e.rdb.SMembers(ctx, jobs.ConnPrefixForTest(e.conn)+"sync:"+e.conn+":pending").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(pending) != 0 {
 		t.Fatalf("pending after the failed sweep: %q, want nothing (the entry waits for a retry asynq lost)", pending)
 	}
-	if n, _ := e.rdb.ZCard(ctx, "notionsync:busy:leases").Result(); n != 0 {
+	if n, _ := e.rdb.ZCard(ctx, jobs.LeasesKeyForTest(e.conn)).Result(); n != 0 {
 		t.Fatalf("%d leases left by a sweep that ended", n)
 	}
 
@@ -202,8 +202,9 @@ func TestReaperActsAgainWhenItsReplyIsLost(t *testing.T) {
 	}
 }
 
-// loseReapReply kills the Redis server right after the first reap script
-// that hands out a lease has run, and reports the reply as lost.
+// loseReapReply kills the Redis server right after the first reap
+// pipeline that hands out a sweep's lease has run, and reports its replies
+// as lost.
 type loseReapReply struct {
 	srv  *redistest.Server
 	once atomic.Bool
@@ -217,26 +218,41 @@ func (l *loseReapReply) DialHook(next redis.DialHook) redis.DialHook {
 }
 
 func (l *loseReapReply) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		err := next(ctx, cmd)
-		c, ok := cmd.(*redis.Cmd)
-		if err != nil || !ok || (cmd.Name() != "evalsha" && cmd.Name() != "eval") {
-			return err
-		}
-		vals, _ := c.Val().([]any)
-		if len(vals) == 0 {
-			return err
-		}
-		if m, _ := vals[0].(string); !strings.HasPrefix(m, "sweep\n") || !l.once.CompareAndSwap(false, true) {
+	return next
+}
+
+// ProcessPipelineHook: the reaper runs its script on every shard of the
+// lease index in one pipeline (runScripts).
+func (l *loseReapReply) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		if !l.handsOutSweep(cmds) || !l.once.CompareAndSwap(false, true) {
 			return err
 		}
 		l.srv.Kill()
 		close(l.lost)
-		cmd.SetErr(errReplyLost)
+		for _, c := range cmds {
+			c.SetErr(errReplyLost)
+		}
 		return errReplyLost
 	}
 }
 
-func (l *loseReapReply) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
+// handsOutSweep says whether one of cmds is a reap script that returned a
+// sweep's lease.
+func (l *loseReapReply) handsOutSweep(cmds []redis.Cmder) bool {
+	for _, cmd := range cmds {
+		c, ok := cmd.(*redis.Cmd)
+		if !ok || c.Err() != nil || (cmd.Name() != "evalsha" && cmd.Name() != "eval") {
+			continue
+		}
+		vals, _ := c.Val().([]any)
+		if len(vals) == 0 {
+			continue
+		}
+		if m, _ := vals[0].(string); strings.HasPrefix(m, "sweep\n") {
+			return true
+		}
+	}
+	return false
 }

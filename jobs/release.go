@@ -28,7 +28,10 @@ import (
 // releaseSweepScript drops a sweep's lease (ARGV[2] in KEYS[3]) and its
 // pending entry (ARGV[1] in KEYS[2]), then moves the cursor of the sync
 // hash (KEYS[1]) to the target if nothing else is pending. Returns the new
-// cursor (ms) when it moved, else 0.
+// cursor (ms) when it moved, else 0. The keys are the connection's sync
+// hash and pending set and its shard of the lease index (leasesKey(conn),
+// i.e. leasesShardKey(keyspace.ShardOf(conn))): one slot, as Redis Cluster
+// requires of a script.
 var releaseSweepScript = redis.NewScript(`
 redis.call('ZREM', KEYS[3], ARGV[2])
 redis.call('SREM', KEYS[2], ARGV[1])
@@ -38,7 +41,7 @@ redis.call('SREM', KEYS[2], ARGV[1])
 // ended without finishing (see above); returns the cursor when it moved.
 func (s *state) releaseSweep(ctx context.Context, conn, self string) (time.Time, error) {
 	n, err := releaseSweepScript.Run(ctx, s.rdb,
-		[]string{s.key(conn), s.pendingKey(conn), s.leasesKey()},
+		[]string{s.key(conn), s.pendingKey(conn), s.leasesKey(conn)},
 		self, leaseMember(leaseSweep, conn, self)).Int64()
 	if err != nil {
 		return time.Time{}, fmt.Errorf("sync state of %s: %w", conn, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +19,20 @@ const (
 	faultRestartRedis = "SIGKILL Redis (AOF, fsync always), restart it"
 )
 
+// faultKillMaster is the Redis fault on a Redis Cluster (-redis cluster).
+const faultKillMaster = "SIGKILL the busiest Redis master, replica promoted, node rejoins as replica"
+
 var chaosFaults = []string{faultKillWorker, faultKillLeader, faultRestartRedis}
+
+// faultsFor returns the chaos faults of cfg's Redis deployment.
+func faultsFor(cfg Config) []string {
+	if cfg.Redis != redisCluster {
+		return chaosFaults
+	}
+	out := slices.Clone(chaosFaults)
+	out[slices.Index(out, faultRestartRedis)] = faultKillMaster
+	return out
+}
 
 // runChaos: while the connections sync with short token lifetimes, kill
 // workers, the leader scheduler and Redis in turn; after each fault wait
@@ -34,12 +48,13 @@ func runChaos(ctx context.Context, cfg Config) (rep *Report, err error) {
 		return nil, err
 	}
 	rep.figure("token lifetime", "%v; 2 schedulers; sweeps every %v", cfg.TokenLifetime, cfg.SyncInterval)
+	faults := faultsFor(cfg)
 	recovery, quiet := map[string][]time.Duration{}, map[string][]time.Duration{}
 	failed := map[string]int{}
 	var firstErr string
 	end := time.Now().Add(cfg.Duration)
-	for round := 0; round < len(chaosFaults) || time.Now().Before(end); round++ {
-		kind := chaosFaults[round%len(chaosFaults)]
+	for round := 0; round < len(faults) || time.Now().Before(end); round++ {
+		kind := faults[round%len(faults)]
 		at := time.Now()
 		if err := inject(ctx, h, kind); err != nil {
 			if ctx.Err() != nil {
@@ -63,7 +78,7 @@ func runChaos(ctx context.Context, cfg Config) (rep *Report, err error) {
 			quiet[kind] = append(quiet[kind], rec.quiet)
 		}
 	}
-	for _, kind := range chaosFaults {
+	for _, kind := range faults {
 		ds := recovery[kind]
 		rep.figure(kind, "%d times · recovered (every connection swept again) p50 %s · max %s · not recovered %d · all idle at once p50 %s · max %s (%d seen)",
 			len(ds)+failed[kind], roundD(percentile(ds, 50)), roundD(percentile(ds, 100)), failed[kind],
@@ -72,6 +87,10 @@ func runChaos(ctx context.Context, cfg Config) (rep *Report, err error) {
 	total := 0
 	for _, n := range failed {
 		total += n
+	}
+	for _, mk := range h.masterKills {
+		rep.figure("Redis master killed", "%s; replica %s promoted %s after the kill; the node rejoined as a replica after %s",
+			mk.Killed, mk.Promoted, roundD(mk.Failover), roundD(mk.Rejoined))
 	}
 	rep.invariant(invRecovered, total == 0, "%d faults without recovery within %v%s", total, cfg.SyncTimeout, prefixed(firstErr))
 
@@ -152,6 +171,12 @@ func inject(ctx context.Context, h *harness, kind string) error {
 		return h.c.RestartScheduler(ctx, l)
 	case faultRestartRedis:
 		return h.c.RestartRedis(ctx)
+	case faultKillMaster:
+		mk, err := h.c.KillRedisMaster(ctx, -1)
+		if err == nil {
+			h.masterKills = append(h.masterKills, mk)
+		}
+		return err
 	}
 	return fmt.Errorf("unknown fault %q", kind)
 }

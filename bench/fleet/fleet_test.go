@@ -6,8 +6,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -162,5 +164,34 @@ func TestRunRejectsBadFlags(t *testing.T) {
 	}
 	if code := run(t.Context(), []string{"-scenario", "nope", "-bin", t.TempDir(), "-dir", t.TempDir()}, &out, &errOut); code != 1 {
 		t.Errorf("unknown scenario: exit %d, want 1", code)
+	}
+}
+
+func TestRedisFlagAndClusterFaults(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"-redis", "sentinel", "-bin", t.TempDir()}, &out, &errOut); code != 2 ||
+		!strings.Contains(errOut.String(), "-redis") {
+		t.Errorf("-redis sentinel: exit %d, want 2 (%s)", code, errOut.String())
+	}
+	if got := faultsFor(Config{Redis: redisSingle}); !slices.Contains(got, faultRestartRedis) || slices.Contains(got, faultKillMaster) {
+		t.Errorf("single-node faults %v", got)
+	}
+	if got := faultsFor(Config{Redis: redisCluster}); slices.Contains(got, faultRestartRedis) || !slices.Contains(got, faultKillMaster) || len(got) != len(chaosFaults) {
+		t.Errorf("cluster faults %v", got)
+	}
+}
+
+func TestNodeSpread(t *testing.T) {
+	a := redisStats{byNode: map[string]int64{"m1": 100, "m2": 100, "m3": 100}}
+	b := redisStats{byNode: map[string]int64{"m1": 1100, "m2": 1300, "m3": 900, "m4": 0}}
+	// m4 (a promoted replica with nothing yet) counts from zero: deltas
+	// 1000, 1200, 800, 0 around a mean of 750.
+	s, worst := nodeSpread(a, b)
+	if math.Abs(worst-1.0) > 1e-9 || !strings.Contains(s, "m2 1200 (+60.0%)") || !strings.Contains(s, "m4 0 (-100.0%)") {
+		t.Errorf("nodeSpread = %q, %v", s, worst)
+	}
+	b.byNode = map[string]int64{"m1": 1100, "m2": 1100, "m3": 1100}
+	if _, worst := nodeSpread(a, b); worst != 0 {
+		t.Errorf("even spread: largest deviation %v", worst)
 	}
 }

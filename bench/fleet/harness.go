@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +23,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/notionsync/notionsync/internal/control"
@@ -49,10 +51,12 @@ type conn struct {
 type harness struct {
 	cfg   Config
 	c     *demo.Cluster
-	rdb   *redis.Client
+	rdb   redis.UniversalClient // a *redis.ClusterClient with -redis cluster
 	http  *http.Client
 	conns []*conn
-	byID  map[string]*conn
+	// masterKills are the chaos scenario's Redis master kills.
+	masterKills []demo.MasterKill
+	byID        map[string]*conn
 	// seedExtra, when set, adds to each POST /_sandbox/workspaces request
 	// (the fidelity scenario's richer content).
 	seedExtra func(*sandbox.WorkspacesRequest)
@@ -67,6 +71,7 @@ func startHarness(ctx context.Context, cfg Config, opts demo.Options) (*harness,
 	opts.RateLimit = cfg.RateLimit
 	opts.WorkerConcurrency = cfg.Concurrency
 	opts.SyncInterval = cfg.SyncInterval
+	opts.RedisCluster = cfg.Redis == redisCluster
 	opts.SandboxArgs = append([]string{
 		"-rate-limit", strconv.Itoa(cfg.RateLimit),
 		// The default workspace stays tiny: the suite's connections are
@@ -83,8 +88,7 @@ func startHarness(ctx context.Context, cfg Config, opts demo.Options) (*harness,
 	}
 	return &harness{
 		cfg: cfg, c: c,
-		rdb: redis.NewClient(&redis.Options{Addr: c.RedisAddr(),
-			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}}),
+		rdb:  redis.NewUniversalClient(c.RedisOptions()),
 		http: &http.Client{Timeout: 30 * time.Second},
 		byID: map[string]*conn{},
 	}, nil
@@ -329,19 +333,52 @@ func (h *harness) waitContent(ctx context.Context, conns []*conn, timeout time.D
 // contentPollEvery is how often waitContent reads the sink.
 const contentPollEvery = 250 * time.Millisecond
 
-// redisStats are the server-wide counters the report uses.
+// Values of Config.Redis (-redis).
+const (
+	redisSingle  = "single"
+	redisCluster = "cluster"
+)
+
+// redisStats are the server-wide counters the report uses, summed over the
+// masters of a Redis Cluster.
 type redisStats struct {
 	commands   int64 // sum of INFO commandstats calls (Lua scripts' inner calls included)
 	byCommand  map[string]int64
 	usedMemory int64
+	// byNode is each master's share of commands (one entry for a single
+	// node), by address.
+	byNode map[string]int64
 }
 
 func (h *harness) redisStats(ctx context.Context) (redisStats, error) {
-	st := redisStats{byCommand: map[string]int64{}}
-	info, err := h.rdb.Info(ctx, "commandstats", "memory").Result()
-	if err != nil {
-		return st, fmt.Errorf("redis INFO: %w", err)
+	st := redisStats{byCommand: map[string]int64{}, byNode: map[string]int64{}}
+	cc, ok := h.rdb.(*redis.ClusterClient)
+	if !ok {
+		info, err := h.rdb.Info(ctx, "commandstats", "memory").Result()
+		if err != nil {
+			return st, fmt.Errorf("redis INFO: %w", err)
+		}
+		st.byNode[h.c.RedisAddr()] = st.add(info)
+		return st, nil
 	}
+	var mu sync.Mutex
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		info, err := node.Info(ctx, "commandstats", "memory").Result()
+		if err != nil {
+			return fmt.Errorf("redis INFO on %s: %w", node.Options().Addr, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		st.byNode[node.Options().Addr] = st.add(info)
+		return nil
+	})
+	return st, err
+}
+
+// add adds one node's INFO commandstats and memory to st and returns the
+// node's commands.
+func (st *redisStats) add(info string) int64 {
+	var nodeCommands int64
 	sc := bufio.NewScanner(strings.NewReader(info))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
@@ -351,15 +388,45 @@ func (h *harness) redisStats(ctx context.Context) (redisStats, error) {
 				if v, ok := strings.CutPrefix(f, "calls="); ok {
 					n, _ := strconv.ParseInt(v, 10, 64)
 					st.commands += n
-					st.byCommand[name] = n
+					nodeCommands += n
+					st.byCommand[name] += n
 				}
 			}
 		}
 		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
-			st.usedMemory, _ = strconv.ParseInt(v, 10, 64)
+			n, _ := strconv.ParseInt(v, 10, 64)
+			st.usedMemory += n
 		}
 	}
-	return st, nil
+	return nodeCommands
+}
+
+// nodeSpread describes how the commands between a and b spread over the
+// masters: each master's commands and its deviation from the mean, and the
+// largest deviation (0 for one node). A master that was not one at a (a
+// promoted replica) counts from zero.
+func nodeSpread(a, b redisStats) (string, float64) {
+	nodes := slices.Sorted(maps.Keys(b.byNode))
+	if len(nodes) == 0 {
+		return "none", 0
+	}
+	var total int64
+	for _, n := range nodes {
+		total += b.byNode[n] - a.byNode[n]
+	}
+	mean := float64(total) / float64(len(nodes))
+	parts := make([]string, 0, len(nodes))
+	worst := 0.0
+	for _, n := range nodes {
+		d := b.byNode[n] - a.byNode[n]
+		dev := 0.0
+		if mean > 0 {
+			dev = (float64(d) - mean) / mean
+		}
+		worst = max(worst, math.Abs(dev))
+		parts = append(parts, fmt.Sprintf("%s %d (%+.1f%%)", n, d, 100*dev))
+	}
+	return fmt.Sprintf("%s; mean %.0f, largest deviation %.1f%%", strings.Join(parts, " · "), mean, 100*worst), worst
 }
 
 // procSample is one reading of a process's CPU time and memory.

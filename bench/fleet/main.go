@@ -31,6 +31,7 @@ type Config struct {
 	SyncInterval  time.Duration
 	SyncTimeout   time.Duration // bound of the wait for every connection to sync
 	Kills         int           // kill-sync: workers SIGKILLed, one at a time
+	Redis         string        // redisSingle or redisCluster
 	BinDir        string        // worker, scheduler, notion-sandbox
 	Dir           string        // the Cluster's working directory
 	Log           io.Writer     // the Cluster's progress lines
@@ -84,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Kills, "kills", 6, "kill-sync: how many times a worker is SIGKILLed mid-drain or mid-page")
 	fs.StringVar(&cfg.BinDir, "bin", "", "folder with worker, scheduler and notion-sandbox (default: built into a temporary folder)")
 	fs.StringVar(&cfg.Dir, "dir", "", "working folder: logs, sink, Redis files (default: a temporary folder, removed unless -keep)")
+	fs.StringVar(&cfg.Redis, "redis", redisSingle, "Redis deployment: "+redisSingle+" (one redis-server) or "+redisCluster+
+		" (a Redis Cluster of 3 masters and 3 replicas, NOTIONSYNC_QUEUE_SHARDS=3; chaos SIGKILLs a master instead of the single node, and the report adds the commands per master)")
 	keep := fs.Bool("keep", false, "keep the working folder")
 	verbose := fs.Bool("v", false, "print the cluster's progress lines")
 	if err := fs.Parse(args); err != nil {
@@ -91,6 +94,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if cfg.Connections < 1 || cfg.Workers < 1 || cfg.Concurrency < 1 || cfg.RateLimit < 1 || cfg.Pages < 1 || cfg.Duration < 0 {
 		fmt.Fprintln(stderr, "fleet: -connections, -workers, -concurrency, -rate-limit and -pages must be positive")
+		return 2
+	}
+	if cfg.Redis != redisSingle && cfg.Redis != redisCluster {
+		fmt.Fprintf(stderr, "fleet: -redis %q: want %s or %s\n", cfg.Redis, redisSingle, redisCluster)
 		return 2
 	}
 	scenarios := []string{cfg.Scenario}

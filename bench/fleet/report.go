@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -34,8 +35,8 @@ type Report struct {
 
 func newReport(scenario string, cfg Config) *Report {
 	return &Report{Scenario: scenario, Header: fmt.Sprintf(
-		"scenario %s · %d connections · %d workers (concurrency %d) · rate limit %d/min per connection · %d pages of %d blocks per workspace · %s",
-		scenario, cfg.Connections, cfg.Workers, cfg.Concurrency, cfg.RateLimit, cfg.Pages, cfg.Blocks,
+		"scenario %s · %d connections · %d workers (concurrency %d) · rate limit %d/min per connection · %d pages of %d blocks per workspace · Redis %s · %s",
+		scenario, cfg.Connections, cfg.Workers, cfg.Concurrency, cfg.RateLimit, cfg.Pages, cfg.Blocks, cmp.Or(cfg.Redis, redisSingle),
 		time.Now().UTC().Format(time.RFC3339))}
 }
 

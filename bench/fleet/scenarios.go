@@ -343,6 +343,16 @@ func runFleetSync(ctx context.Context, cfg Config) (rep *Report, err error) {
 		steadyRT.perSecond(t2.Sub(t1)), float64(sreqs)/t2.Sub(t1).Seconds())
 	rep.figure("Redis commands / Notion request (steady)", "%.2f (%d commands; top: %s)", ratio(float64(cmds), float64(sreqs)), cmds, topCommands(red1, red2, 6))
 	rep.figure("Redis memory (end)", "%s used_memory", mib(red2.usedMemory))
+	if cfg.Redis == redisCluster {
+		workSpread, _ := nodeSpread(red0, red1)
+		steadySpread, steadyWorst := nodeSpread(red1, red2)
+		allSpread, allWorst := nodeSpread(red0, red2)
+		rep.figure("commands per master (work window)", "%s", workSpread)
+		rep.figure("commands per master (steady window)", "%s", steadySpread)
+		rep.figure("commands per master (both windows)", "%s", allSpread)
+		rep.goal("commands per master within ±20% of the mean (both windows)", allWorst <= 0.2,
+			"largest deviation %.1f%% (steady window alone %.1f%%)", 100*allWorst, 100*steadyWorst)
+	}
 	rep.figure("processes (steady window)", "")
 	reportProcs(rep, cpu1, cpu2)
 

@@ -42,6 +42,7 @@ func run(args []string, stdout io.Writer) int {
 	fs.DurationVar(&opts.AccessTokenLifetime, "access-token-lifetime", demo.DefaultAccessTokenLifetime,
 		"lifetime of the sandbox's access tokens (short, so refreshes happen while you watch)")
 	fs.DurationVar(&opts.SyncInterval, "sync-interval", demo.DefaultSyncInterval, "how often the workspace is swept")
+	fs.BoolVar(&opts.RedisCluster, "redis-cluster", false, "run Redis as a Redis Cluster of 3 masters and 3 replicas (6 redis-server processes; needs redis-cli) instead of one server")
 	fs.IntVar(&opts.RateLimit, "rate-limit", demo.DefaultRateLimit, "notionsync's Notion requests per minute per connection")
 	fs.IntVar(&pages, "pages", 100, "pages the sandbox seeds (database rows not included)")
 	fs.IntVar(&dbs, "databases", 2, "databases the sandbox seeds")

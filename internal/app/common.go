@@ -79,7 +79,7 @@ func newCommon(ctx context.Context, log *zap.Logger, rc config.Redis, tc config.
 	}()
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := c.rdb.Ping(pctx).Err(); err != nil {
+	if err := pingRedis(pctx, c.rdb); err != nil {
 		return nil, fmt.Errorf("redis at %s: %w", rc.Where(), err)
 	}
 	var keys []tokens.Key
@@ -134,7 +134,7 @@ func (c *common) healthMux() *http.ServeMux {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 		defer cancel()
-		if err := c.rdb.Ping(ctx).Err(); err != nil {
+		if err := pingRedis(ctx, c.rdb); err != nil {
 			http.Error(w, "redis unreachable", http.StatusServiceUnavailable)
 			return
 		}
@@ -151,6 +151,24 @@ func (c *common) healthMux() *http.ServeMux {
 	})
 	mux.Handle("GET /metrics", c.metricsHandler())
 	return mux
+}
+
+// pingRedis checks that Redis answers. On a cluster a plain PING goes to
+// one node picked at random, which says little: every master is asked
+// (after a fresh look at the slot map, so a promoted replica counts and a
+// failed master does not). While a master is down and not yet replaced,
+// the scripts of the connections in its slots fail, so the process is not
+// ready; it is again once the cluster has failed over.
+func pingRedis(ctx context.Context, rdb redis.UniversalClient) error {
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			if err := node.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("master %s: %w", node.Options().Addr, err)
+			}
+			return nil
+		})
+	}
+	return rdb.Ping(ctx).Err()
 }
 
 func (c *common) metricsHandler() http.Handler {

@@ -40,8 +40,10 @@ func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) e
 	defer c.close()
 	client := asynq.NewClientFromRedisClient(c.rdb)
 	defer client.Close()
-	jc := jobs.NewClient(client)
-	states := jobs.NewStateReader(c.rdb, cfg.Redis.KeyPrefix)
+	// Every task goes to its connection's part of its queue.
+	enq := jobs.SpreadQueues(client, cfg.Sync.QueueShards)
+	jc := jobs.NewClient(enq)
+	states := jobs.NewStateReader(c.rdb, cfg.Redis.KeyPrefix).SpreadQueues(cfg.Sync.QueueShards)
 
 	// Per-connection series name every connection id; they are opt-in
 	// (cardinality, and exposure to whoever reads the metrics).
@@ -59,7 +61,7 @@ func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) e
 	}
 	c.reg.MustRegister(conns, queues)
 
-	reaper, err := jobs.NewReaper(jobs.ReaperConfig{Redis: c.rdb, KeyPrefix: cfg.Redis.KeyPrefix, Enqueuer: client, Logger: log.Named("reaper")})
+	reaper, err := jobs.NewReaper(jobs.ReaperConfig{Redis: c.rdb, KeyPrefix: cfg.Redis.KeyPrefix, Enqueuer: enq, Logger: log.Named("reaper")})
 	if err != nil {
 		return err
 	}
@@ -164,8 +166,10 @@ func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) e
 	return nil
 }
 
-// sharedRedis hands asynqmon the process's Redis client (single node or
-// Sentinel alike) instead of a second connection pool.
+// sharedRedis hands asynqmon the process's Redis client (single node,
+// Sentinel or cluster alike) instead of a second connection pool. On a
+// cluster it is a *redis.ClusterClient, which asynqmon recognises: its Redis
+// page then shows the cluster's nodes and each queue's slot and master.
 type sharedRedis struct{ c redis.UniversalClient }
 
 func (s sharedRedis) MakeRedisClient() any { return s.c }

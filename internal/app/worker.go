@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/notionsync/notionsync/config"
@@ -62,7 +63,7 @@ func RunWorker(ctx context.Context, cfg *config.Worker, log *zap.Logger) error {
 	defer client.Close()
 	h, err := jobs.New(jobs.Config{
 		Files:  dl,
-		Tokens: c.source, Notion: notion, Sink: sk, Redis: c.rdb, Enqueuer: client,
+		Tokens: c.source, Notion: notion, Sink: sk, Redis: c.rdb, Enqueuer: jobs.SpreadQueues(client, cfg.Sync.QueueShards),
 		KeyPrefix: cfg.Redis.KeyPrefix, Overlap: cfg.Sync.Overlap, MaxBlockDepth: cfg.Sync.MaxBlockDepth,
 		MaxObjectBlocks: cfg.Sync.MaxObjectBlocks, MaxObjectRequests: cfg.Sync.MaxObjectRequests, MaxObjectBytes: cfg.Sync.MaxObjectBytes,
 		DrainSlice: cfg.Sync.DrainSlice, PagesInFlight: cfg.Sync.PagesInFlight, ClaimTTL: cfg.Sync.ClaimTTL,
@@ -72,13 +73,22 @@ func RunWorker(ctx context.Context, cfg *config.Worker, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	queues, err := servedQueues(c.rdb, cfg.Pool.Queues, cfg.Sync.QueueShards)
+	if err != nil {
+		return err
+	}
 	srv := asynq.NewServerFromRedisClient(c.rdb, h.ServerConfig(asynq.Config{
 		Concurrency:     cfg.Pool.Concurrency,
-		Queues:          map[string]int(cfg.Pool.Queues),
+		Queues:          queues,
 		ShutdownTimeout: cfg.Pool.ShutdownTimeout,
-		Logger:          jobs.AsynqLogger{L: log.Named("asynq")},
-		LogLevel:        asynq.WarnLevel,
-		StrictPriority:  false,
+		// asynq's own loops poll Redis whether or not there is work: in an
+		// idle fleet they were most of its round trips (docs/BENCHMARKS.md).
+		TaskCheckInterval:        cfg.Pool.PollInterval,
+		DelayedTaskCheckInterval: cfg.Pool.DelayedCheckInterval,
+		JanitorInterval:          cfg.Pool.JanitorInterval,
+		Logger:                   jobs.AsynqLogger{L: log.Named("asynq")},
+		LogLevel:                 asynq.WarnLevel,
+		StrictPriority:           false,
 	}))
 	mux := asynq.NewServeMux()
 	h.Register(mux)
@@ -86,7 +96,8 @@ func RunWorker(ctx context.Context, cfg *config.Worker, log *zap.Logger) error {
 		return fmt.Errorf("asynq server: %w", err)
 	}
 	log.Info("worker started", zap.String("host", hostname()), zap.Int("concurrency", cfg.Pool.Concurrency),
-		zap.Any("queues", cfg.Pool.Queues), zap.String("http_addr", cfg.Pool.HTTPAddr))
+		zap.Any("queues", cfg.Pool.Queues), zap.Int("queue_shards", cfg.Sync.QueueShards), zap.Int("queues_served", len(queues)),
+		zap.String("http_addr", cfg.Pool.HTTPAddr))
 
 	httpErr := make(chan error, 1)
 	hctx, stopHTTP := context.WithCancel(context.Background())
@@ -119,4 +130,17 @@ func usersInterval(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// servedQueues returns the asynq queues a worker serves: every part of each
+// configured base queue (NOTIONSYNC_QUEUE_SHARDS), and the parts left in
+// Redis from another number of parts, so that changing the number strands
+// no task (jobs.ServedQueues).
+func servedQueues(rdb redis.UniversalClient, weights config.QueueWeights, shards int) (map[string]int, error) {
+	// Not closed: it would close the shared client.
+	existing, err := asynq.NewInspectorFromRedisClient(rdb).Queues()
+	if err != nil {
+		return nil, fmt.Errorf("list asynq queues: %w", err)
+	}
+	return jobs.ServedQueues(weights, shards, existing), nil
 }

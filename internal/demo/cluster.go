@@ -88,9 +88,10 @@ type Cluster struct {
 	started    bool
 	stopping   bool
 	procs      []*Process // every process started, in start order
-	redis      *Process
-	redisAddr  string
-	rdb        *redis.Client
+	redis      *Process   // nil with a Redis Cluster
+	redisAddr  string     // the single node, or the first cluster node
+	redisNodes []*redisNode
+	rdb        redis.UniversalClient
 	sandbox    *Process
 	sandboxURL string
 	publicURL  string
@@ -186,17 +187,32 @@ func (c *Cluster) Start(ctx context.Context) (err error) {
 	c.schedMetrics = schedMetrics
 	c.mu.Unlock()
 
-	rp, raddr, err := startRedis(ctx, c.path(RedisDir), c.logPath("redis"), c.opts.StartTimeout)
-	if err != nil {
-		return err
+	if c.opts.RedisCluster {
+		nodes, err := c.startRedisCluster(ctx)
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.redisNodes, c.redisAddr = nodes, nodes[0].addr
+		c.mu.Unlock()
+		c.mu.Lock()
+		c.rdb = redis.NewUniversalClient(c.redisOptionsLocked())
+		c.mu.Unlock()
+		fmt.Fprintf(c.opts.Out, "demo: Redis Cluster of %d masters and %d replicas on %s\n", ClusterMasters, ClusterMasters,
+			strings.Join(clusterSeeds(nodes), ","))
+	} else {
+		rp, raddr, err := startRedis(ctx, c.path(RedisDir), c.logPath("redis"), c.opts.StartTimeout)
+		if err != nil {
+			return err
+		}
+		if err := c.track(rp); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.redis, c.redisAddr, c.rdb = rp, raddr, newRedisClient(raddr)
+		c.mu.Unlock()
+		fmt.Fprintf(c.opts.Out, "demo: redis-server on %s (pid %d)\n", raddr, rp.Pid())
 	}
-	if err := c.track(rp); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.redis, c.redisAddr, c.rdb = rp, raddr, newRedisClient(raddr)
-	c.mu.Unlock()
-	fmt.Fprintf(c.opts.Out, "demo: redis-server on %s (pid %d)\n", raddr, rp.Pid())
 
 	if err := c.startSandbox(ctx); err != nil {
 		return err
@@ -481,7 +497,13 @@ func childEnv() []string {
 // commonEnv is what schedulers and workers share.
 func (c *Cluster) commonEnv() []string {
 	o := c.opts
-	return append(childEnv(),
+	env := childEnv()
+	if len(c.redisNodes) > 0 {
+		env = append(env,
+			"NOTIONSYNC_REDIS_CLUSTER_ADDRS="+strings.Join(clusterSeeds(c.redisNodes), ","),
+			"NOTIONSYNC_QUEUE_SHARDS="+strconv.Itoa(ClusterMasters))
+	}
+	return append(env,
 		"NOTIONSYNC_REDIS_URL=redis://"+c.redisAddr+"/0",
 		"NOTIONSYNC_TOKEN_KEYS=demo:"+c.tokenKey,
 		"NOTIONSYNC_NOTION_CLIENT_ID="+notionfake.DefaultClientID,
@@ -778,7 +800,8 @@ func (c *Cluster) SandboxURL() string {
 	return c.sandboxURL
 }
 
-// RedisAddr returns Redis's host:port.
+// RedisAddr returns Redis's host:port: with a Redis Cluster, the first
+// node's (a seed; see RedisOptions).
 func (c *Cluster) RedisAddr() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()

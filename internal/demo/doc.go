@@ -26,7 +26,10 @@
 //   - Faults for load and chaos tests (bench/fleet): RestartWorker and
 //     RestartScheduler start a killed or stopped node again (a scheduler on
 //     its old address), RestartRedis crashes Redis and starts it again on
-//     the same port and append-only file.
+//     the same port and append-only file. With Options.RedisCluster, Redis
+//     is a Redis Cluster of three masters and three replicas instead, and
+//     KillRedisMaster crashes a master, waits for its replica's promotion
+//     and restarts the node as a replica.
 //   - Connect: the real OAuth redirect flow with a cookie-keeping client.
 //   - Progress and Watch: the sink's page documents against the sandbox's
 //     /_sandbox/expected, the sandbox's token counters, the connection as

@@ -59,6 +59,13 @@ type Options struct {
 	// ProgressHeartbeat is how often Watch repeats a progress line that has
 	// not changed (a changed line is written at once). Default 30s.
 	ProgressHeartbeat time.Duration
+	// RedisCluster runs Redis as a Redis Cluster of ClusterMasters masters
+	// with one replica each (2*ClusterMasters redis-server processes, made
+	// by redis-cli --cluster create) instead of one server; the schedulers
+	// and workers get NOTIONSYNC_REDIS_CLUSTER_ADDRS and
+	// NOTIONSYNC_QUEUE_SHARDS=ClusterMasters. KillRedisMaster then plays a
+	// master's crash. Default false (one redis-server).
+	RedisCluster bool
 	// Env holds extra KEY=VALUE variables for the schedulers and workers,
 	// after the Cluster's own, so they win. Default none.
 	Env []string

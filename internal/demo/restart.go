@@ -64,7 +64,11 @@ func (c *Cluster) restartNode(ctx context.Context, nodes *[]node, kind, binName 
 func (c *Cluster) RestartRedis(ctx context.Context) error {
 	c.mu.Lock()
 	if !c.started || c.stopping || c.redis == nil {
+		cluster := len(c.redisNodes) > 0
 		c.mu.Unlock()
+		if cluster {
+			return errors.New("demo: RestartRedis crashes a single node; with a Redis Cluster use KillRedisMaster")
+		}
 		return errors.New("demo: restart needs a started, running Cluster")
 	}
 	old, addr := c.redis, c.redisAddr
