@@ -284,14 +284,23 @@ func runScripts(ctx context.Context, rdb redis.UniversalClient, sc *redis.Script
 	return cmds, nil
 }
 
-// reapScript takes up to ARGV[1] members whose deadline has passed out of
-// the index (KEYS[1]) and returns them: whoever runs it acts on them, so two
-// schedulers never both do.
+// reapScript returns up to ARGV[1] members of the index (KEYS[1]) whose
+// deadline has passed and holds them for the caller for ARGV[2] ms (their
+// new deadline): whoever runs it acts on them, so two schedulers never
+// both do, and then drops them from the index. If it never does (the reply
+// was lost to a Redis kill, or the scheduler died), they fall due again
+// and the next reap acts on them. Taking them out of the index here, as
+// before, lost them for good with such a reply, and with them the pending
+// entry of a sweep until asynq ran its task again, if ever.
 var reapScript = redis.NewScript(nowMsLua + `
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms(), 'LIMIT', 0, tonumber(ARGV[1]))
-if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
+local now = now_ms()
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), m) end
 return due
 `)
+
+// DefaultReapHold is the default of ReaperConfig.Hold.
+const DefaultReapHold = 10 * time.Second
 
 // ReaperConfig configures a Reaper.
 type ReaperConfig struct {
@@ -301,9 +310,14 @@ type ReaperConfig struct {
 	KeyPrefix string
 	// Enqueuer receives the tasks that take over. Required.
 	Enqueuer Enqueuer
-	// Max bounds the leases taken out of each of the lease index's
+	// Max bounds the leases handled from each of the lease index's
 	// keyspace.Shards shards per Reap call. Default 100.
 	Max int
+	// Hold is how long a Reap call holds the leases it acts on before they
+	// fall due again, should it never drop them (see reapScript): well
+	// beyond what acting on Max of them takes, short enough that a lost
+	// reply costs one more recovery, not minutes. Default 10 s.
+	Hold time.Duration
 	// Logger: default none.
 	Logger *zap.Logger
 }
@@ -327,6 +341,9 @@ func NewReaper(cfg ReaperConfig) (*Reaper, error) {
 	if cfg.Max <= 0 {
 		cfg.Max = 100
 	}
+	if cfg.Hold <= 0 {
+		cfg.Hold = DefaultReapHold
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -342,16 +359,18 @@ func NewReaper(cfg ReaperConfig) (*Reaper, error) {
 func (r *Reaper) Reap(ctx context.Context) (int, error) {
 	calls := make([]scriptCall, keyspace.Shards)
 	for i := range calls {
-		calls[i] = scriptCall{keys: []string{r.st.leasesShardKey(i)}, args: []any{r.cfg.Max}}
+		calls[i] = scriptCall{keys: []string{r.st.leasesShardKey(i)}, args: []any{r.cfg.Max, r.cfg.Hold.Milliseconds()}}
 	}
 	cmds, err := runScripts(ctx, r.cfg.Redis, reapScript, calls)
 	var errs []error
 	if err != nil {
-		// Act on the shards that answered: what they returned is out of
-		// the index. The others are read again at the next tick.
+		// Act on the shards that answered: what they returned is held for
+		// this call. The others are read again at the next tick.
 		errs = append(errs, fmt.Errorf("jobs: reap leases: %w", err))
 	}
 	n := 0
+	// handled[i]: the members of shard i acted on, dropped from it below.
+	handled := map[int][]any{}
 	for i, cmd := range cmds {
 		due, err := cmd.StringSlice()
 		if err != nil {
@@ -360,17 +379,31 @@ func (r *Reaper) Reap(ctx context.Context) (int, error) {
 		for _, m := range due {
 			ok, err := r.reap(ctx, m)
 			if err != nil {
-				// The member is gone from the index: put it back so the next
-				// tick tries again.
+				// Due again now, so the next tick tries again (not after
+				// Hold).
 				if aerr := leaseAddScript.Run(context.WithoutCancel(ctx), r.cfg.Redis, []string{r.st.leasesShardKey(i)}, m, 0).Err(); aerr != nil {
 					err = errors.Join(err, aerr)
 				}
 				errs = append(errs, err)
 				continue
 			}
+			handled[i] = append(handled[i], m)
 			if ok {
 				n++
 			}
+		}
+	}
+	if len(handled) > 0 {
+		// Each member from its own shard (the one it was read from), all
+		// in one pipeline. If this fails the leases fall due again after
+		// Hold and are acted on twice: harmless (a second sweep, a drain
+		// that finds the flag taken, a database task run again).
+		pipe := r.cfg.Redis.Pipeline()
+		for i, ms := range handled {
+			pipe.ZRem(context.WithoutCancel(ctx), r.st.leasesShardKey(i), ms...)
+		}
+		if _, err := pipe.Exec(context.WithoutCancel(ctx)); err != nil {
+			errs = append(errs, fmt.Errorf("jobs: drop reaped leases: %w", err))
 		}
 	}
 	return n, errors.Join(errs...)

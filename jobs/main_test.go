@@ -120,6 +120,9 @@ type envOpts struct {
 	// Walk limits (0: the handlers' defaults).
 	maxBlockDepth, maxObjectBlocks, maxObjectRequests int
 	maxObjectBytes                                    int64
+	// redis, when set, is the test's own server (database 0) instead of
+	// the package's shared one: for tests that kill and restart it.
+	redis *redistest.Server
 	// cluster runs the handlers, asynq and the rate limiter on the
 	// package's Redis Cluster (jobs.ClusterForTest); the token store stays on the
 	// single server (its own database): the test is about jobs' keys.
@@ -190,11 +193,17 @@ func newEnv(t testing.TB, o envOpts) *env {
 	pair := fake.SeedConnection(e.ws)
 	e.conn = "conn-" + e.ws
 
-	db := int(nextDB.Add(1))
-	single := redis.NewClient(&redis.Options{Addr: redisSrv.Addr(), DB: db, PoolSize: 64})
+	addr, db := redisSrv.Addr(), int(nextDB.Add(1))
+	if o.redis != nil {
+		addr, db = o.redis.Addr(), 0
+	}
+	single := redis.NewClient(&redis.Options{Addr: addr, DB: db, PoolSize: 64})
 	t.Cleanup(func() { single.Close() })
 	e.rdb = single
 	if o.cluster {
+		if o.redis != nil {
+			t.Fatal("envOpts: redis and cluster are exclusive")
+		}
 		e.rdb = jobs.ClusterForTest(t)
 	}
 	kr, err := tokens.NewKeyring(tokens.Key{ID: "k", Secret: make([]byte, 32)})

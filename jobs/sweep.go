@@ -38,16 +38,9 @@ func (h *Handlers) handleSweep(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	taskID, _ := asynq.GetTaskID(ctx)
+	// A sweep that fails or finds its connection stopped has released its
+	// pending entry itself (see sweep).
 	err = h.sweep(ctx, h.taskLogger(ctx, t, p.ConnID), p.ConnID, "sweep:"+taskID, true)
-	if err != nil && stopped(err) {
-		// The connection stopped (paused, needs re-authorization): this
-		// sweep will not run again, so it must not hold the cursor. Its
-		// target was never recorded, so the cursor cannot pass what it did
-		// not hand out.
-		if derr := h.markDone(context.WithoutCancel(ctx), p.ConnID, "sweep:"+taskID, 0); derr != nil {
-			h.log.Warn("could not release a stopped sweep", zap.String("conn_id", p.ConnID), zap.Error(derr))
-		}
-	}
 	return h.finish(ctx, t, p.ConnID, err)
 }
 
@@ -79,11 +72,15 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 	ended := false
 	defer func() {
 		if !ended {
-			// Failed or stopped: the task is retried (or released) by its
-			// caller, not by the reaper.
-			if err := h.state.dropLease(context.WithoutCancel(ctx), conn, sweepLease); err != nil {
-				log.Warn("could not drop the sweep's lease", zap.Error(err))
+			// Failed or stopped: the entry goes with the lease (release.go),
+			// so it does not wait for asynq to run this task again; if
+			// Redis cannot be reached both stay, for the reaper.
+			cursor, err := h.state.releaseSweep(context.WithoutCancel(ctx), conn, self)
+			if err != nil {
+				log.Warn("could not release the sweep's pending entry; the reaper will", zap.Error(err))
+				return
 			}
+			h.cursorMoved(conn, cursor)
 		}
 	}()
 	fresh := func() sweepCheckpoint {

@@ -97,13 +97,10 @@ func (h *Handlers) batchSweep(ctx context.Context, log *zap.Logger, taskID strin
 	if err == nil {
 		return nil
 	}
-	// The failed sweep recorded no target, so releasing its entry can
-	// neither skip nor freeze anything; its checkpoint is the connection's,
-	// so the retry resumes where it stopped.
+	// The failed sweep has released its pending entry with its lease (or,
+	// without Redis, left both for the reaper: see release.go); its
+	// checkpoint is the connection's, so the retry resumes where it stopped.
 	bg := context.WithoutCancel(ctx)
-	if derr := h.markDone(bg, s.ConnID, self, 0); derr != nil {
-		return fmt.Errorf("release sweep of %s: %w", s.ConnID, derr)
-	}
 	if stopped(err) {
 		// The batch's other sweeps go on; this one ends quietly, as a
 		// sweep task of its own would (finish): new task-id generation.

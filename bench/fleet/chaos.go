@@ -49,7 +49,7 @@ func runChaos(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 	rep.figure("token lifetime", "%v; 2 schedulers; sweeps every %v", cfg.TokenLifetime, cfg.SyncInterval)
 	faults := faultsFor(cfg)
-	recovery := map[string][]time.Duration{}
+	recovery, quiet := map[string][]time.Duration{}, map[string][]time.Duration{}
 	failed := map[string]int{}
 	var firstErr string
 	end := time.Now().Add(cfg.Duration)
@@ -62,7 +62,8 @@ func runChaos(ctx context.Context, cfg Config) (rep *Report, err error) {
 			}
 			return nil, fmt.Errorf("%s: %w", kind, err)
 		}
-		if err := h.waitSweptAfter(ctx, at, cfg.SyncTimeout); err != nil {
+		rec, err := h.waitRecovered(ctx, at, cfg.SyncTimeout)
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -72,12 +73,16 @@ func runChaos(ctx context.Context, cfg Config) (rep *Report, err error) {
 			}
 			continue
 		}
-		recovery[kind] = append(recovery[kind], time.Since(at))
+		recovery[kind] = append(recovery[kind], rec.last)
+		if rec.quiet > 0 {
+			quiet[kind] = append(quiet[kind], rec.quiet)
+		}
 	}
 	for _, kind := range faults {
 		ds := recovery[kind]
-		rep.figure(kind, "%d times · recovered (every connection swept again) p50 %s · max %s · not recovered %d",
-			len(ds)+failed[kind], roundD(percentile(ds, 50)), roundD(percentile(ds, 100)), failed[kind])
+		rep.figure(kind, "%d times · recovered (every connection swept again) p50 %s · max %s · not recovered %d · all idle at once p50 %s · max %s (%d seen)",
+			len(ds)+failed[kind], roundD(percentile(ds, 50)), roundD(percentile(ds, 100)), failed[kind],
+			roundD(percentile(quiet[kind], 50)), roundD(percentile(quiet[kind], 100)), len(quiet[kind]))
 	}
 	total := 0
 	for _, n := range failed {
@@ -174,6 +179,73 @@ func inject(ctx context.Context, h *harness, kind string) error {
 		return err
 	}
 	return fmt.Errorf("unknown fault %q", kind)
+}
+
+// recovered is how long the fleet took to recover from one fault.
+type recovered struct {
+	// last: until the last connection was first seen synced by a sweep
+	// that started after the fault (cursor at target, nothing pending).
+	// This is the recovery time.
+	last time.Duration
+	// quiet: until one poll saw every connection so at once (0: not within
+	// quietWait after last). A connection whose next sweep is running has
+	// that sweep pending, so with 1,000 connections swept every 15 s this
+	// also waits for an instant with no sweep in flight, which on a loaded
+	// machine comes seconds after the last connection recovered. It was
+	// the recovery figure before.
+	quiet time.Duration
+}
+
+// quietWait bounds the wait for recovered.quiet once every connection has
+// recovered.
+const quietWait = 30 * time.Second
+
+// waitRecovered polls until every connection has been synced by a sweep
+// that started after at, each counted the first time it is seen so; then,
+// for at most quietWait, until one poll sees them all so at once.
+func (h *harness) waitRecovered(ctx context.Context, at time.Time, timeout time.Duration) (recovered, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var rec recovered
+	seen := make(map[string]bool, len(h.conns))
+	last := ""
+	for {
+		views, err := h.list(ctx)
+		if err == nil {
+			left := 0
+			var first []string
+			for _, c := range h.conns {
+				v := views[c.id]
+				if v.synced(c.pages) && v.Sync.LastSweep.After(at) {
+					seen[c.id] = true
+					continue
+				}
+				left++
+				if !seen[c.id] && len(first) < 1 {
+					first = append(first, fmt.Sprintf("%s %s %s", c.id, v.Status, v.Reason))
+				}
+			}
+			if rec.last == 0 && len(seen) == len(h.conns) {
+				rec.last = time.Since(at)
+			}
+			if left == 0 {
+				rec.quiet = time.Since(at)
+				return rec, nil
+			}
+			last = fmt.Sprintf("%d not swept again (first: %s)", len(h.conns)-len(seen), strings.Join(first, ", "))
+		} else {
+			last = err.Error()
+		}
+		if rec.last > 0 && time.Since(at) > rec.last+quietWait {
+			return rec, nil
+		}
+		if err := sleep(ctx, pollEvery); err != nil {
+			if rec.last > 0 {
+				return rec, nil
+			}
+			return rec, fmt.Errorf("%s", last)
+		}
+	}
 }
 
 // waitSweptAfter polls until every connection is synced by a sweep that
