@@ -231,6 +231,36 @@ type Pool struct {
 	// Default: 30s.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s" doc:"On SIGTERM, how long running tasks get to finish. More than NOTIONSYNC_TOKEN_CALL_TIMEOUT, so a token refresh in flight completes."`
 
+	// PollInterval is how long an idle worker waits between looks for new
+	// tasks (asynq's TaskCheckInterval; each wait is half to one and a half
+	// of it). A look asks every queue served in turn, one Redis round trip
+	// each, so an idle fleet pays workers x queues / PollInterval round
+	// trips per second; a worker that finds a task looks again at once.
+	// With several workers, a new task waits for the first of them to
+	// look: about PollInterval / (workers + 1). Longer saves an idle
+	// fleet's round trips, but tasks that chain (drain continuations) and
+	// retries of a fleet with work wait for a look too, so the default
+	// stays asynq's (docs/runbook.md, "Idle Redis round trips"). 100ms to
+	// 1m.
+	// Default: 1s.
+	PollInterval time.Duration `env:"WORKER_POLL_INTERVAL" envDefault:"1s" doc:"How long an idle worker waits between looks for new tasks (asynq's TaskCheckInterval; each wait is half to one and a half of it). Each look costs one Redis round trip per queue served, so an idle fleet pays workers x queues / interval round trips per second; a busy worker does not wait. A new task waits for the first idle worker to look, about interval / (workers + 1), and so do chained tasks and retries of a fleet with work: longer saves round trips when idle but slows syncing. 100ms to 1m."`
+
+	// DelayedCheckInterval is how often a worker moves the scheduled and
+	// retry tasks that are due into their queues (asynq's
+	// DelayedTaskCheckInterval): two round trips per queue. A token
+	// refresh (scheduled for its due time, NOTIONSYNC_REFRESH_MARGIN before
+	// expiry) or a retry runs up to this much late: rate-limited and busy
+	// tasks retry after a second or two, so longer slows a fleet with
+	// work. 1s to 1m.
+	// Default: 5s.
+	DelayedCheckInterval time.Duration `env:"WORKER_DELAYED_CHECK_INTERVAL" envDefault:"5s" doc:"How often a worker moves due scheduled and retry tasks into their queues (asynq's DelayedTaskCheckInterval), two Redis round trips per queue; with several workers each does it. A token refresh (scheduled for its due time, NOTIONSYNC_REFRESH_MARGIN before expiry) or a task's retry runs up to this much late; rate-limited and busy tasks retry after a second or two, so longer slows syncing. 1s to 1m."`
+
+	// JanitorInterval is how often a worker deletes expired completed
+	// tasks (asynq's JanitorInterval): one round trip per queue. Longer
+	// only keeps finished tasks' records a little longer. 1s to 1h.
+	// Default: 1m.
+	JanitorInterval time.Duration `env:"WORKER_JANITOR_INTERVAL" envDefault:"1m" doc:"How often a worker deletes the records of completed tasks whose retention expired (asynq's JanitorInterval), one Redis round trip per queue. Longer only keeps those records a little longer. 1s to 1h."`
+
 	// HTTPAddr is the listen address of the worker's health and metrics
 	// endpoints. Loopback by default: nothing in it is for browsers, and
 	// /metrics is not authenticated. Bind a reachable address (":8081")

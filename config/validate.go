@@ -46,6 +46,9 @@ const (
 	varWorkerConcurrency = Prefix + "WORKER_CONCURRENCY"
 	varWorkerQueues      = Prefix + "WORKER_QUEUES"
 	varShutdownTimeout   = Prefix + "SHUTDOWN_TIMEOUT"
+	varPollInterval      = Prefix + "WORKER_POLL_INTERVAL"
+	varDelayedCheck      = Prefix + "WORKER_DELAYED_CHECK_INTERVAL"
+	varJanitorInterval   = Prefix + "WORKER_JANITOR_INTERVAL"
 	varHTTPAddr          = Prefix + "HTTP_ADDR"
 
 	varSchedulerTick = Prefix + "SCHEDULER_TICK"
@@ -280,6 +283,9 @@ func (p *Pool) validate(c *collector) {
 		c.add(varWorkerQueues, "", "no queues: want name=weight[,name=weight...]")
 	}
 	positive(c, varShutdownTimeout, p.ShutdownTimeout)
+	between(c, varPollInterval, p.PollInterval, 100*time.Millisecond, time.Minute)
+	between(c, varDelayedCheck, p.DelayedCheckInterval, time.Second, time.Minute)
+	between(c, varJanitorInterval, p.JanitorInterval, time.Second, time.Hour)
 	if msg := checkListenAddr(p.HTTPAddr); msg != "" {
 		c.add(varHTTPAddr, strconv.Quote(p.HTTPAddr), msg)
 	}
@@ -338,6 +344,13 @@ func (ctl *Control) validate(c *collector) {
 func positive(c *collector, name string, d time.Duration) {
 	if d <= 0 {
 		c.add(name, showDuration(d), "must be more than 0")
+	}
+}
+
+// between checks that a duration is within [lo, hi].
+func between(c *collector, name string, d, lo, hi time.Duration) {
+	if d < lo || d > hi {
+		c.addf(name, showDuration(d), "must be between %s and %s", showDuration(lo), showDuration(hi))
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/notionsync/notionsync/internal/notionfake"
+	"github.com/notionsync/notionsync/jobs"
 	"github.com/notionsync/notionsync/tokens"
 )
 
@@ -131,7 +132,7 @@ func (e *env) resetSyncState() {
 	e.t.Helper()
 	ctx := context.Background()
 	for _, pattern := range []string{"sync:%s", "sync:%s:*", "drain:%s", "ckpt:%s:*", "busy:%s:*", "capped:%s:*"} {
-		keys, err := e.rdb.Keys(ctx, "notionsync:"+fmt.Sprintf(pattern, e.conn)).Result()
+		keys, err := e.keysMatching(ctx, jobs.ConnPrefixForTest(e.conn)+fmt.Sprintf(pattern, e.conn))
 		if err != nil {
 			e.t.Fatal(err)
 		}

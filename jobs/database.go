@@ -145,12 +145,12 @@ func (h *Handlers) syncDatabase(ctx context.Context, t *asynq.Task, p DatabasePa
 	// dies, the reaper runs it again (its pending entry holds the cursor
 	// until then). One round trip to record the lease, one to drop it.
 	dbLease := leaseMember(leaseDB, conn, taskID, p.DatabaseID)
-	if err := h.state.addLease(ctx, dbLease); err != nil {
+	if err := h.state.addLease(ctx, conn, dbLease); err != nil {
 		return fmt.Errorf("sync state of %s: %w", conn, err)
 	}
-	defer h.keeper.hold(&lease{member: dbLease})()
+	defer h.keeper.hold(&lease{conn: conn, member: dbLease})()
 	defer func() {
-		if err := h.state.dropLease(context.WithoutCancel(ctx), dbLease); err != nil {
+		if err := h.state.dropLease(context.WithoutCancel(ctx), conn, dbLease); err != nil {
 			log.Warn("could not drop the database task's lease", zap.Error(err))
 		}
 	}()
@@ -285,12 +285,12 @@ func (h *Handlers) syncDataSource(ctx context.Context, t *asynq.Task, p DataSour
 	conn, member := p.ConnID, "ds:"+p.DataSourceID
 	taskID, _ := asynq.GetTaskID(ctx)
 	dsLease := leaseMember(leaseDS, conn, taskID, p.DataSourceID, p.DatabaseID)
-	if err := h.state.addLease(ctx, dsLease); err != nil {
+	if err := h.state.addLease(ctx, conn, dsLease); err != nil {
 		return fmt.Errorf("sync state of %s: %w", conn, err)
 	}
-	defer h.keeper.hold(&lease{member: dsLease})()
+	defer h.keeper.hold(&lease{conn: conn, member: dsLease})()
 	defer func() {
-		if err := h.state.dropLease(context.WithoutCancel(ctx), dsLease); err != nil {
+		if err := h.state.dropLease(context.WithoutCancel(ctx), conn, dsLease); err != nil {
 			log.Warn("could not drop the data source task's lease", zap.Error(err))
 		}
 	}()

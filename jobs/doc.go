@@ -138,4 +138,18 @@
 //
 // Handlers are safe for concurrent use by any number of goroutines and
 // worker processes sharing one Redis and one sink.
+//
+// # Redis Cluster
+//
+// The same code runs on a single Redis, Sentinel or a Redis Cluster. Every
+// key of a connection sits under its shard's hash tag
+// (internal/keyspace.Conn: "<prefix>{<tag>}:sync:<conn>", ...), and the
+// two indexes that span connections, the lease index and the errored
+// index, are split into keyspace.Shards shards that each hold the
+// connections of one shard (keyspace.Shard), so each Lua script and MULTI
+// names keys of one slot (see the key list in state.go). The readers that
+// span shards (Reaper.Reap, StateReader.ErroredPage, the worker's lease
+// renewal) send one plain pipeline of per-shard commands, which a cluster
+// client splits per node. SyncKey, DrainKey, PageClaimKey and ErroredKey
+// name keys for tools that read them directly.
 package jobs

@@ -103,7 +103,7 @@ func (h *Handlers) drain(ctx context.Context, log *zap.Logger, owner string, p D
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var lost atomic.Bool
-	defer h.keeper.hold(&lease{key: h.state.drainKey(conn), token: owner, member: member, onLost: func() {
+	defer h.keeper.hold(&lease{conn: conn, key: h.state.drainKey(conn), token: owner, member: member, onLost: func() {
 		lost.Store(true)
 		cancel()
 	}})()

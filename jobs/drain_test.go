@@ -42,60 +42,63 @@ func (s *refusingSink) PutPage(ctx context.Context, p *sink.Page) (bool, error) 
 // cursor moves.
 func TestFailingPageDoesNotHoldUpOthers(t *testing.T) {
 	t.Parallel()
-	spec := notionfake.SeedSpec{Seed: 21, Pages: 20, BlocksPerPage: 3}
-	var rs *refusingSink
-	e := newEnv(t, envOpts{spec: spec, wrapSink: func(s sink.Sink) sink.Sink {
-		rs = &refusingSink{Sink: s}
-		return rs
-	}})
-	bad := e.seed.PageIDs[7]
-	rs.page = bad
-	e.startWorkers(4)
-	e.sweep()
-	deadline := time.After(30 * time.Second)
-	for {
-		st, err := e.h.State(context.Background(), e.conn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.Pending == 1 && st.Errors[bad] != "" {
-			if !strings.Contains(st.Errors[bad], "disk says no") {
-				t.Fatalf("error recorded for %s: %q", bad, st.Errors[bad])
+	onBoth(t, func(t *testing.T, cluster bool) {
+		t.Parallel()
+		spec := notionfake.SeedSpec{Seed: 21, Pages: 20, BlocksPerPage: 3}
+		var rs *refusingSink
+		e := newEnv(t, envOpts{cluster: cluster, spec: spec, wrapSink: func(s sink.Sink) sink.Sink {
+			rs = &refusingSink{Sink: s}
+			return rs
+		}})
+		bad := e.seed.PageIDs[7]
+		rs.page = bad
+		e.startWorkers(4)
+		e.sweep()
+		deadline := time.After(30 * time.Second)
+		for {
+			st, err := e.h.State(context.Background(), e.conn)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if !st.Cursor.Before(st.Target) && !st.Target.IsZero() {
-				t.Fatalf("cursor %v reached the target %v past a page not stored", st.Cursor, st.Target)
+			if st.Pending == 1 && st.Errors[bad] != "" {
+				if !strings.Contains(st.Errors[bad], "disk says no") {
+					t.Fatalf("error recorded for %s: %q", bad, st.Errors[bad])
+				}
+				if !st.Cursor.Before(st.Target) && !st.Target.IsZero() {
+					t.Fatalf("cursor %v reached the target %v past a page not stored", st.Cursor, st.Target)
+				}
+				break
 			}
-			break
-		}
-		select {
-		case <-deadline:
-			t.Fatalf("the other pages did not sync around the failing one: %+v", st)
-		case <-e.pageSynced:
-		case <-time.After(50 * time.Millisecond): // re-read the state
-		}
-	}
-	rd := e.sink.(sink.Reader)
-	for _, id := range e.seed.PageIDs {
-		_, _, err := rd.GetPage(context.Background(), e.conn, id)
-		if id == bad {
-			if !errors.Is(err, sink.ErrNotFound) {
-				t.Fatalf("the refused page is stored: %v", err)
+			select {
+			case <-deadline:
+				t.Fatalf("the other pages did not sync around the failing one: %+v", st)
+			case <-e.pageSynced:
+			case <-time.After(50 * time.Millisecond): // re-read the state
 			}
-			continue
 		}
-		if err != nil {
-			t.Fatalf("page %s not stored while another page failed: %v", id, err)
+		rd := e.sink.(sink.Reader)
+		for _, id := range e.seed.PageIDs {
+			_, _, err := rd.GetPage(context.Background(), e.conn, id)
+			if id == bad {
+				if !errors.Is(err, sink.ErrNotFound) {
+					t.Fatalf("the refused page is stored: %v", err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("page %s not stored while another page failed: %v", id, err)
+			}
 		}
-	}
-	rs.healed.Store(true)
-	st := e.waitSynced() // its backoff (about 2 s) ends, it syncs, the cursor moves
-	if len(st.Errors) != 0 {
-		t.Fatalf("errors left after the page synced: %v", st.Errors)
-	}
-	if rs.refused.Load() == 0 {
-		t.Fatal("the page was never refused")
-	}
-	e.assertComplete()
+		rs.healed.Store(true)
+		st := e.waitSynced() // its backoff (about 2 s) ends, it syncs, the cursor moves
+		if len(st.Errors) != 0 {
+			t.Fatalf("errors left after the page synced: %v", st.Errors)
+		}
+		if rs.refused.Load() == 0 {
+			t.Fatal("the page was never refused")
+		}
+		e.assertComplete()
+	})
 }
 
 // A stored pagination cursor that Notion refuses (400 validation_error)
@@ -112,7 +115,7 @@ func TestRefusedCursorRestartsTheWalk(t *testing.T) {
 	// Garble the cursor the stop left: the next cursor of the last
 	// listing request in the checkpoint (one hash field per request).
 	ctx := context.Background()
-	key := "notionsync:ckpt:" + e.conn + ":tree:" + page
+	key := jobs.TreeKeyForTest(e.conn, page)
 	fields, err := e.rdb.HGetAll(ctx, key).Result()
 	if err != nil || len(fields) < 2 {
 		t.Fatalf("no checkpoint: %v %v", fields, err)
@@ -232,7 +235,7 @@ func TestStopHandsDrainOn(t *testing.T) {
 	}
 	// The pages that were in flight gave their claims back: the
 	// continuation can sync them at once.
-	if claims, err := e.rdb.Keys(context.Background(), "notionsync:busy:*").Result(); err != nil || len(claims) != 0 {
+	if claims, err := e.keysMatching(context.Background(), jobs.ConnPrefixForTest(e.conn)+"busy:"+e.conn+":*"); err != nil || len(claims) != 0 {
 		t.Fatalf("claims left behind by the stopped drain: %v (%v)", claims, err)
 	}
 }
@@ -293,7 +296,7 @@ func TestSweepSyncsItsPagesInline(t *testing.T) {
 	if !e.queuesEmpty() {
 		t.Fatal("the sweep queued tasks; want its pages synced inline")
 	}
-	if n, err := e.rdb.Exists(context.Background(), "notionsync:drain:"+e.conn).Result(); err != nil || n != 0 {
+	if n, err := e.rdb.Exists(context.Background(), jobs.DrainKey("", e.conn)).Result(); err != nil || n != 0 {
 		t.Fatalf("drain flag left behind (%d, %v)", n, err)
 	}
 }
@@ -337,55 +340,58 @@ func TestRefusedListingCursorsRestart(t *testing.T) {
 // sweep task of its own; a paused connection's sweep stops without a call.
 func TestSweepBatch(t *testing.T) {
 	t.Parallel()
-	spec := notionfake.SeedSpec{Seed: 26, Pages: 5, BlocksPerPage: 1}
-	// No user listings: the injected fault must hit a search.
-	e := newEnv(t, envOpts{spec: spec, usersInterval: -1})
-	other, _ := e.addConnection("ws-batch-2", notionfake.SeedSpec{Seed: 27, Pages: 4, BlocksPerPage: 1})
-	paused, _ := e.addConnection("ws-batch-3", notionfake.SeedSpec{Seed: 28, Pages: 3, BlocksPerPage: 1})
-	ctx := context.Background()
-	if err := e.store.Pause(ctx, paused); err != nil {
-		t.Fatal(err)
-	}
-	e.fake.MalformedNext(1) // the first data request: one of the two searches
-	e.startWorkers(4)
-	slot := e.clock.Now()
-	if err := jobs.NewClient(e.client).EnqueueSweeps(ctx, []string{e.conn, other, paused}, []time.Time{slot, slot, slot}); err != nil {
-		t.Fatal(err)
-	}
-	e.waitSyncedFor(e.conn)
-	e.waitSyncedFor(other)
-	e.assertComplete()
-	st, err := e.h.State(ctx, paused)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Pending != 0 || !st.Cursor.IsZero() || e.fake.RequestCount("ws-batch-3") != 0 {
-		t.Fatalf("paused connection: %+v, %d requests", st, e.fake.RequestCount("ws-batch-3"))
-	}
-	// The last task may still be finishing after the cursor moved.
-	for deadline := time.Now().Add(10 * time.Second); !e.queuesEmpty(); {
-		if time.Now().After(deadline) {
-			t.Fatal("tasks still queued or running")
+	onBoth(t, func(t *testing.T, cluster bool) {
+		t.Parallel()
+		spec := notionfake.SeedSpec{Seed: 26, Pages: 5, BlocksPerPage: 1}
+		// No user listings: the injected fault must hit a search.
+		e := newEnv(t, envOpts{cluster: cluster, spec: spec, usersInterval: -1})
+		other, _ := e.addConnection("ws-batch-2", notionfake.SeedSpec{Seed: 27, Pages: 4, BlocksPerPage: 1})
+		paused, _ := e.addConnection("ws-batch-3", notionfake.SeedSpec{Seed: 28, Pages: 3, BlocksPerPage: 1})
+		ctx := context.Background()
+		if err := e.store.Pause(ctx, paused); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond) // polling the queues, bounded
-	}
-	insp := asynq.NewInspectorFromRedisClient(e.rdb)
-	done, err := insp.ListCompletedTasks(jobs.QueueSync)
-	if err != nil {
-		t.Fatal(err)
-	}
-	batches, retried := 0, 0
-	for _, ti := range done {
-		switch {
-		case ti.Type == jobs.TypeSweeps:
-			batches++
-		case ti.Type == jobs.TypeSweep && strings.HasSuffix(ti.ID, ":retry"):
-			retried++
+		e.fake.MalformedNext(1) // the first data request: one of the two searches
+		e.startWorkers(4)
+		slot := e.clock.Now()
+		if err := jobs.NewClient(e.client).EnqueueSweeps(ctx, []string{e.conn, other, paused}, []time.Time{slot, slot, slot}); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if batches != 1 || retried != 1 {
-		t.Fatalf("%d batches and %d sweeps retried on their own completed, want 1 and 1", batches, retried)
-	}
+		e.waitSyncedFor(e.conn)
+		e.waitSyncedFor(other)
+		e.assertComplete()
+		st, err := e.h.State(ctx, paused)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Pending != 0 || !st.Cursor.IsZero() || e.fake.RequestCount("ws-batch-3") != 0 {
+			t.Fatalf("paused connection: %+v, %d requests", st, e.fake.RequestCount("ws-batch-3"))
+		}
+		// The last task may still be finishing after the cursor moved.
+		for deadline := time.Now().Add(10 * time.Second); !e.queuesEmpty(); {
+			if time.Now().After(deadline) {
+				t.Fatal("tasks still queued or running")
+			}
+			time.Sleep(20 * time.Millisecond) // polling the queues, bounded
+		}
+		insp := asynq.NewInspectorFromRedisClient(e.rdb)
+		done, err := insp.ListCompletedTasks(jobs.QueueSync)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batches, retried := 0, 0
+		for _, ti := range done {
+			switch {
+			case ti.Type == jobs.TypeSweeps:
+				batches++
+			case ti.Type == jobs.TypeSweep && strings.HasSuffix(ti.ID, ":retry"):
+				retried++
+			}
+		}
+		if batches != 1 || retried != 1 {
+			t.Fatalf("%d batches and %d sweeps retried on their own completed, want 1 and 1", batches, retried)
+		}
+	})
 }
 
 // The drain flag names its owner. A sweep run again after its worker died
@@ -405,7 +411,7 @@ func TestDrainFlagIsOwnedByItsTask(t *testing.T) {
 		t.Run(tc.holder, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 29, Pages: 6, BlocksPerPage: 1}})
-			if err := e.rdb.Set(ctx, "notionsync:drain:"+e.conn, tc.holder, time.Hour).Err(); err != nil {
+			if err := e.rdb.Set(ctx, jobs.DrainKey("", e.conn), tc.holder, time.Hour).Err(); err != nil {
 				t.Fatal(err)
 			}
 			if err := e.runTask(jobs.TypeSweep, `{"conn_id":"`+e.conn+`"}`); err != nil {

@@ -2,20 +2,27 @@ package jobs
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/notionsync/notionsync/internal/keyspace"
 )
 
 // The errored index lets the operators' console list the connections that
 // have per-object errors without reading every connection's errors hash:
 //
-//	<prefix>sync:errored   sorted set, every score 0 (so it pages by id
-//	                       with ZRANGE BYLEX): connections that may have
-//	                       per-object errors
+//	<s_i>sync:errored   sorted set, every score 0 (so it pages by id
+//	                    with ZRANGE BYLEX): connections of shard i that
+//	                    may have per-object errors
+//
+// with <s_i> = keyspace.Shard(<prefix>, i) for each of the keyspace.Shards
+// shards: a connection's entry sits in its own slot, next to its errors
+// hash, so the pruning script names keys of one slot. A page merges the
+// shards (one pipeline per step: one round trip per Redis node).
 //
 // It is a superset, kept cheap on the write path: every writer that
 // records an error adds the connection first (markErrored, ZADD NX, before
@@ -29,17 +36,21 @@ import (
 // Writers of the errors hash that record an error must call markErrored
 // first: setError, deferTodo and done do.
 
-func (s *state) erroredKey() string { return s.prefix + "sync:errored" }
+// erroredKey is the errored index shard that holds conn.
+func (s *state) erroredKey(conn string) string { return s.cp(conn) + "sync:errored" }
+
+// erroredShardKey is shard i of the errored index.
+func (s *state) erroredShardKey(i int) string { return keyspace.Shard(s.prefix, i) + "sync:errored" }
 
 // markErrored adds conn to the errored index (before its error is written).
 func (s *state) markErrored(ctx context.Context, conn string) error {
-	if err := s.rdb.ZAddNX(ctx, s.erroredKey(), redis.Z{Score: 0, Member: conn}).Err(); err != nil {
+	if err := s.rdb.ZAddNX(ctx, s.erroredKey(conn), redis.Z{Score: 0, Member: conn}).Err(); err != nil {
 		return fmt.Errorf("sync state of %s: errored index: %w", conn, err)
 	}
 	return nil
 }
 
-// pruneErroredScript removes from the errored index (KEYS[1]) each
+// pruneErroredScript removes from an errored index shard (KEYS[1]) each
 // connection ARGV[i] whose errors hash KEYS[i+1] is empty, and returns
 // the connections it kept.
 var pruneErroredScript = redis.NewScript(`
@@ -58,6 +69,11 @@ return kept
 // by id after the id after ("" = from the start), and the id to pass as
 // after for the next page ("" at the end). Entries whose errors cleared
 // are pruned on the way (see the errored index above).
+//
+// Each step reads up to the page's remainder from every shard (one
+// pipeline), keeps the smallest ids of their union, and prunes those (one
+// pipeline of one script per shard concerned): ids in shard order would
+// not page.
 func (r *StateReader) ErroredPage(ctx context.Context, after string, limit int) ([]string, string, error) {
 	s := r.s
 	if limit <= 0 {
@@ -70,27 +86,59 @@ func (r *StateReader) ErroredPage(ctx context.Context, after string, limit int) 
 	}
 	for len(out) < limit {
 		want := limit - len(out)
-		ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-			Key: s.erroredKey(), Start: min, Stop: "+", ByLex: true, Count: int64(want),
-		}).Result()
-		if err != nil {
+		pipe := s.rdb.Pipeline()
+		reads := make([]*redis.StringSliceCmd, keyspace.Shards)
+		for i := range reads {
+			reads[i] = pipe.ZRangeArgs(ctx, redis.ZRangeArgs{
+				Key: s.erroredShardKey(i), Start: min, Stop: "+", ByLex: true, Count: int64(want),
+			})
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
 			return nil, "", fmt.Errorf("errored index: %w", err)
+		}
+		var ids []string
+		for _, c := range reads {
+			ids = append(ids, c.Val()...)
 		}
 		if len(ids) == 0 {
 			return out, "", nil
 		}
-		keys := make([]string, 0, len(ids)+1)
-		keys = append(keys, s.erroredKey())
-		for _, id := range ids {
-			keys = append(keys, s.errorsKey(id))
+		slices.Sort(ids)
+		ended := len(ids) < want // every shard is read to its end
+		if len(ids) > want {
+			ids = ids[:want]
 		}
-		kept, err := pruneErroredScript.Run(ctx, s.rdb, keys, toAny(ids)...).StringSlice()
-		if err != nil && !errors.Is(err, redis.Nil) {
+		byShard := map[int][]string{}
+		var order []int
+		for _, id := range ids {
+			sh := keyspace.ShardOf(id)
+			if byShard[sh] == nil {
+				order = append(order, sh)
+			}
+			byShard[sh] = append(byShard[sh], id)
+		}
+		calls := make([]scriptCall, len(order))
+		for i, sh := range order {
+			keys := make([]string, 0, len(byShard[sh])+1)
+			keys = append(keys, s.erroredShardKey(sh))
+			for _, id := range byShard[sh] {
+				keys = append(keys, s.errorsKey(id))
+			}
+			calls[i] = scriptCall{keys: keys, args: toAny(byShard[sh])}
+		}
+		cmds, err := runScripts(ctx, s.rdb, pruneErroredScript, calls)
+		if err != nil {
 			return nil, "", fmt.Errorf("errored index: %w", err)
 		}
+		var kept []string
+		for _, c := range cmds {
+			k, _ := c.StringSlice()
+			kept = append(kept, k...)
+		}
+		slices.Sort(kept)
 		out = append(out, kept...)
 		min = "(" + ids[len(ids)-1]
-		if len(ids) < want {
+		if ended {
 			return out, "", nil // the index ended
 		}
 	}
@@ -113,13 +161,13 @@ type TaskRef struct {
 }
 
 // RunningTasks returns the tasks of conn that hold a lease now (sweeps,
-// drains and database tasks). It reads the whole lease index, whose size
-// is bounded by the fleet's running tasks (worker slots), not by the
-// number of connections, then asks asynq for each of conn's tasks in the
+// drains and database tasks). It reads conn's shard of the lease index,
+// whose size is bounded by the fleet's running tasks (worker slots), not
+// by the number of connections, then asks asynq for each of conn's tasks in the
 // queues it can be in (a drain or database task of a first sync runs in
 // the backfill queue, a takeover in sync).
 func (r *StateReader) RunningTasks(ctx context.Context, conn string) ([]TaskRef, error) {
-	members, err := r.s.rdb.ZRange(ctx, r.s.leasesKey(), 0, -1).Result()
+	members, err := r.s.rdb.ZRange(ctx, r.s.leasesKey(conn), 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("lease index: %w", err)
 	}

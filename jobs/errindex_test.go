@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,8 +19,15 @@ import (
 // pruned by the reader and not listed; pages split by id without
 // duplicates.
 func TestErroredIndex(t *testing.T) {
-	rdb := redistest.StartTB(t, redistest.Options{}).Client()
-	t.Cleanup(func() { rdb.Close() })
+	t.Run("single", func(t *testing.T) {
+		rdb := redistest.StartTB(t, redistest.Options{}).Client()
+		t.Cleanup(func() { rdb.Close() })
+		testErroredIndex(t, rdb)
+	})
+	t.Run("cluster", func(t *testing.T) { testErroredIndex(t, ClusterForTest(t)) })
+}
+
+func testErroredIndex(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	now := time.Now()
 	s := &state{rdb: rdb, prefix: "notionsync:", claimTTL: time.Minute}
@@ -68,7 +76,7 @@ func TestErroredIndex(t *testing.T) {
 		}
 	}
 	// The cleared connection was pruned from the index itself.
-	if n, err := rdb.ZScore(ctx, s.erroredKey(), "c2").Result(); err != redis.Nil {
+	if n, err := rdb.ZScore(ctx, s.erroredKey("c2"), "c2").Result(); err != redis.Nil {
 		t.Fatalf("c2 still indexed: %v %v", n, err)
 	}
 }
@@ -89,7 +97,7 @@ func TestRunningTasks(t *testing.T) {
 	}
 	for _, m := range []string{leaseMember(leaseSweep, "a", "sweep:a:1"), leaseMember(leaseDrain, "b", "drain:b"),
 		leaseMember(leaseDB, "a", "g1:db:a:x:1:2", "x"), leaseMember(leaseDrain, "a", "drain:a:gone")} {
-		if err := s.addLease(ctx, m); err != nil {
+		if err := s.addLease(ctx, strings.Split(m, "\n")[1], m); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -47,3 +47,15 @@ func PlanForTest(ctx context.Context, h *Handlers, conn string, raw json.RawMess
 	}
 	return f.typ, f.load, nil
 }
+
+// testKeys names keys under the default prefix, as the handlers do.
+var testKeys = &state{prefix: "notionsync:"}
+
+// LeasesKeyForTest is the lease index shard that holds conn's leases.
+func LeasesKeyForTest(conn string) string { return testKeys.leasesKey(conn) }
+
+// TreeKeyForTest is the block-walk checkpoint of a page of conn.
+func TreeKeyForTest(conn, page string) string { return testKeys.treeKey(conn, page) }
+
+// ConnPrefixForTest is the prefix of conn's keys (its shard's).
+func ConnPrefixForTest(conn string) string { return testKeys.cp(conn) }

@@ -101,7 +101,7 @@ type Config struct {
 	// UsersInterval is how often a connection's users (GET /v1/users) are
 	// listed into the sink, which then names people and mentions; the
 	// sweep lists them when this much time passed since the last listing
-	// (see syncUsersIfDue). Default 1h; negative: never. Sinks without
+	// (see syncUsersClaimed). Default 1h; negative: never. Sinks without
 	// sink.UserStore are skipped.
 	UsersInterval time.Duration
 	// Files downloads the Notion-hosted files pages reference into the

@@ -293,7 +293,7 @@ func TestTreeCheckpointIsAppendOnly(t *testing.T) {
 		t.Fatal("first run was not stopped by the rate limit")
 	}
 	ctx := context.Background()
-	key := "notionsync:ckpt:" + e.conn + ":tree:" + page
+	key := jobs.TreeKeyForTest(e.conn, page)
 	first, err := e.rdb.HGetAll(ctx, key).Result()
 	if err != nil {
 		t.Fatal(err)
@@ -403,7 +403,7 @@ func TestStopEndsAnEndlessWalk(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the walk went on after Stop")
 	}
-	n, err := e.rdb.HLen(context.Background(), "notionsync:ckpt:"+e.conn+":tree:"+page).Result()
+	n, err := e.rdb.HLen(context.Background(), jobs.TreeKeyForTest(e.conn, page)).Result()
 	if err != nil || n < 5 {
 		t.Fatalf("checkpoint holds %d fields (%v), want the listings done so far", n, err)
 	}

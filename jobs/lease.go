@@ -12,6 +12,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/notionsync/notionsync/internal/keyspace"
 )
 
 // What a running task holds in Redis expires with the task's liveness, not
@@ -23,7 +25,8 @@ import (
 // So every claim on a page, the drain flag of a running drain, and the
 // pending entry of a running sweep or database task lives ClaimTTL (8 s by
 // default) and is renewed by the worker's keeper every ClaimTTL/3: one
-// Lua script per interval for all leases of the worker process, however
+// pipeline per interval (a Lua script per key shard it touches) for all
+// leases of the worker process, however
 // many tasks it runs. A worker that dies stops renewing; its claims expire
 // by themselves, and the scheduler's reaper (Reaper.Reap, every tick)
 // finds the drain flags and sweep or database entries whose lease ran out
@@ -32,7 +35,12 @@ import (
 //
 // The lease index is a sorted set: member = kind, connection, owner (and
 // an object id), separated by "\n"; score = the deadline in Redis server
-// time (ms), so worker and scheduler clocks never disagree about it.
+// time (ms), so worker and scheduler clocks never disagree about it. It is
+// split into keyspace.Shards shards, shard i holding the leases of the
+// connections of shard i (keyspace.ShardOf), in their slot: the scripts
+// that take a drain flag or end a sweep name the connection's keys and its
+// lease together. Each shard's deadlines are therefore written and read by
+// the clock of the one Redis node that holds it.
 
 // DefaultClaimTTL is the default of Config.ClaimTTL.
 const DefaultClaimTTL = 8 * time.Second
@@ -45,7 +53,11 @@ const (
 	leaseDS    = "ds"    // a running data source task: run it again
 )
 
-func (s *state) leasesKey() string { return s.prefix + "busy:leases" }
+// leasesKey is the lease index shard of conn's leases.
+func (s *state) leasesKey(conn string) string { return s.cp(conn) + "busy:leases" }
+
+// leasesShardKey is shard i of the lease index.
+func (s *state) leasesShardKey(i int) string { return keyspace.Shard(s.prefix, i) + "busy:leases" }
 
 func leaseMember(kind, conn, owner string, extra ...string) string {
 	return strings.Join(append([]string{kind, conn, owner}, extra...), "\n")
@@ -67,8 +79,8 @@ return 0
 
 var leaseAddScript = redis.NewScript(leaseAddLua)
 
-// renewScript extends every lease of a worker in one round trip. KEYS[1] is
-// the index, KEYS[2..] the leases' keys. ARGV[1]: TTL (ms); then per lease
+// renewScript extends leases of one shard. KEYS[1] is the shard's lease
+// index, KEYS[2..] the leases' keys (all in the shard's slot). ARGV[1]: TTL (ms); then per lease
 // (in KEYS order from 2) a token and an index member (” none). A key lease
 // (a claim, a drain flag) is extended only while its value is the token; an
 // index-only lease (a sweep, a database task) has the key ” and is
@@ -100,6 +112,7 @@ return lost
 // lease is one thing a running task holds: a key whose value is token
 // (a claim, a drain flag), an entry in the lease index, or both.
 type lease struct {
+	conn       string // the connection: its shard holds key and member
 	key, token string // key lease; "" with an index-only lease
 	member     string // lease index member; "" none
 	onLost     func() // called (from the keeper) once when the lease is lost
@@ -172,38 +185,103 @@ func (k *keeper) loop() {
 	}
 }
 
-// renew extends ls in one round trip and reports the ones lost. A failed
-// round trip is retried at the next interval: the TTL leaves two of them.
+// renew extends ls and reports the ones lost: one script per shard that
+// holds some of them (a script names keys of one slot), all in one
+// pipeline, so one round trip per node. A failed round trip is retried at
+// the next interval: the TTL leaves two of them.
 func (k *keeper) renew(ls []*lease) {
-	keys := make([]string, 0, len(ls)+1)
-	args := make([]any, 0, 2*len(ls)+1)
-	keys = append(keys, k.st.leasesKey())
-	args = append(args, k.ttl.Milliseconds())
+	type group struct {
+		keys   []string
+		args   []any
+		leases []*lease
+	}
+	groups := map[int]*group{}
+	var order []int
 	for _, l := range ls {
+		sh := keyspace.ShardOf(l.conn)
+		g := groups[sh]
+		if g == nil {
+			g = &group{keys: []string{k.st.leasesShardKey(sh)}, args: []any{k.ttl.Milliseconds()}}
+			groups[sh] = g
+			order = append(order, sh)
+		}
 		key := l.key
 		if key == "" {
-			key = k.st.leasesKey() // index-only: the script does not read it
+			key = g.keys[0] // index-only: the script does not read it
 		}
-		keys = append(keys, key)
-		args = append(args, l.token, l.member)
+		g.keys = append(g.keys, key)
+		g.args = append(g.args, l.token, l.member)
+		g.leases = append(g.leases, l)
+	}
+	calls := make([]scriptCall, len(order))
+	for i, sh := range order {
+		calls[i] = scriptCall{keys: groups[sh].keys, args: groups[sh].args}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), k.every)
 	defer cancel()
-	lost, err := renewScript.Run(ctx, k.st.rdb, keys, args...).Int64Slice()
+	cmds, err := runScripts(ctx, k.st.rdb, renewScript, calls)
 	if err != nil {
 		k.log.Warn("could not renew the leases of running tasks", zap.Int("leases", len(ls)), zap.Error(err))
-		return
 	}
-	for _, i := range lost {
-		l := ls[i-1]
-		k.mu.Lock()
-		_, held := k.leases[l]
-		delete(k.leases, l)
-		k.mu.Unlock()
-		if held && l.onLost != nil {
-			l.onLost()
+	for i, sh := range order {
+		g := groups[sh]
+		lost, err := cmds[i].Int64Slice()
+		if err != nil {
+			continue // logged above; retried at the next interval
+		}
+		for _, j := range lost {
+			l := g.leases[j-1]
+			k.mu.Lock()
+			_, held := k.leases[l]
+			delete(k.leases, l)
+			k.mu.Unlock()
+			if held && l.onLost != nil {
+				l.onLost()
+			}
 		}
 	}
+}
+
+// scriptCall is one run of a script: its keys (of one slot) and args.
+type scriptCall struct {
+	keys []string
+	args []any
+}
+
+// runScripts runs sc once per call in one pipeline (plain, not MULTI: the
+// calls may name different slots, and go-redis sends each node its part)
+// and returns the commands in calls' order; the error is the first call's
+// that failed. It sends EVALSHA, then EVAL in a second round trip for the
+// calls a node answered NOSCRIPT (a restarted node, or a replica promoted
+// since the script was first run, has an empty script cache).
+func runScripts(ctx context.Context, rdb redis.UniversalClient, sc *redis.Script, calls []scriptCall) ([]*redis.Cmd, error) {
+	cmds := make([]*redis.Cmd, len(calls))
+	pipe := rdb.Pipeline()
+	for i, c := range calls {
+		cmds[i] = sc.EvalSha(ctx, pipe, c.keys, c.args...)
+	}
+	if len(calls) > 0 {
+		_, _ = pipe.Exec(ctx) // errors are read per command
+	}
+	var again []int
+	for i, c := range cmds {
+		if err := c.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			again = append(again, i)
+		}
+	}
+	if len(again) > 0 {
+		pipe := rdb.Pipeline()
+		for _, i := range again {
+			cmds[i] = sc.Eval(ctx, pipe, calls[i].keys, calls[i].args...)
+		}
+		_, _ = pipe.Exec(ctx)
+	}
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return cmds, err
+		}
+	}
+	return cmds, nil
 }
 
 // reapScript takes up to ARGV[1] members whose deadline has passed out of
@@ -223,7 +301,8 @@ type ReaperConfig struct {
 	KeyPrefix string
 	// Enqueuer receives the tasks that take over. Required.
 	Enqueuer Enqueuer
-	// Max bounds the leases handled per Reap call. Default 100.
+	// Max bounds the leases taken out of each of the lease index's
+	// keyspace.Shards shards per Reap call. Default 100.
 	Max int
 	// Logger: default none.
 	Logger *zap.Logger
@@ -254,31 +333,44 @@ func NewReaper(cfg ReaperConfig) (*Reaper, error) {
 	return &Reaper{cfg: cfg, st: &state{rdb: cfg.Redis, prefix: cfg.KeyPrefix}, log: cfg.Logger}, nil
 }
 
-// Reap acts on every lease whose deadline has passed (up to Max): a dead
-// drain's connection gets a new drain if pages wait, a dead sweep's
-// pending entry is released and the sweep runs again, a dead database or
-// data source task runs again. It returns how many it handed on. One round trip when
-// nothing is due.
+// Reap acts on every lease whose deadline has passed (up to Max per
+// shard of the lease index): a dead drain's connection gets a new drain if
+// pages wait, a dead sweep's pending entry is released and the sweep runs
+// again, a dead database or data source task runs again. It returns how
+// many it handed on. It walks the index's shards in one pipeline: one
+// round trip per Redis node when nothing is due.
 func (r *Reaper) Reap(ctx context.Context) (int, error) {
-	due, err := reapScript.Run(ctx, r.cfg.Redis, []string{r.st.leasesKey()}, r.cfg.Max).StringSlice()
+	calls := make([]scriptCall, keyspace.Shards)
+	for i := range calls {
+		calls[i] = scriptCall{keys: []string{r.st.leasesShardKey(i)}, args: []any{r.cfg.Max}}
+	}
+	cmds, err := runScripts(ctx, r.cfg.Redis, reapScript, calls)
+	var errs []error
 	if err != nil {
-		return 0, fmt.Errorf("jobs: reap leases: %w", err)
+		// Act on the shards that answered: what they returned is out of
+		// the index. The others are read again at the next tick.
+		errs = append(errs, fmt.Errorf("jobs: reap leases: %w", err))
 	}
 	n := 0
-	var errs []error
-	for _, m := range due {
-		ok, err := r.reap(ctx, m)
+	for i, cmd := range cmds {
+		due, err := cmd.StringSlice()
 		if err != nil {
-			// The member is gone from the index: put it back so the next
-			// tick tries again.
-			if aerr := leaseAddScript.Run(context.WithoutCancel(ctx), r.cfg.Redis, []string{r.st.leasesKey()}, m, 0).Err(); aerr != nil {
-				err = errors.Join(err, aerr)
-			}
-			errs = append(errs, err)
 			continue
 		}
-		if ok {
-			n++
+		for _, m := range due {
+			ok, err := r.reap(ctx, m)
+			if err != nil {
+				// The member is gone from the index: put it back so the next
+				// tick tries again.
+				if aerr := leaseAddScript.Run(context.WithoutCancel(ctx), r.cfg.Redis, []string{r.st.leasesShardKey(i)}, m, 0).Err(); aerr != nil {
+					err = errors.Join(err, aerr)
+				}
+				errs = append(errs, err)
+				continue
+			}
+			if ok {
+				n++
+			}
 		}
 	}
 	return n, errors.Join(errs...)

@@ -37,6 +37,10 @@ var nextDB atomic.Int32
 func TestMain(m *testing.M) {
 	code := redistest.RunMain(m, redistest.Options{Args: []string{"--databases", "1000"}},
 		func(s *redistest.Server) { redisSrv = s })
+	if err := jobs.StopClusterForTest(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop the Redis Cluster:", err)
+		code = cmp.Or(code, 1)
+	}
 	if code == 0 {
 		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
@@ -67,7 +71,7 @@ type env struct {
 	ws         string
 	conn       string
 	seed       notionfake.SeedResult
-	rdb        *redis.Client
+	rdb        redis.UniversalClient
 	store      *tokens.Store
 	src        *tokens.Source
 	notion     *notionclient.Client
@@ -110,6 +114,64 @@ type envOpts struct {
 	// Walk limits (0: the handlers' defaults).
 	maxBlockDepth, maxObjectBlocks, maxObjectRequests int
 	maxObjectBytes                                    int64
+	// cluster runs the handlers, asynq and the rate limiter on the
+	// package's Redis Cluster (jobs.ClusterForTest); the token store stays on the
+	// single server (its own database): the test is about jobs' keys.
+	cluster bool
+}
+
+// onBoth runs f as the subtests "single" (a redis-server) and "cluster"
+// (the package's Redis Cluster, jobs.ClusterForTest).
+func onBoth(t *testing.T, f func(t *testing.T, cluster bool)) {
+	t.Helper()
+	for _, b := range []struct {
+		name    string
+		cluster bool
+	}{{"single", false}, {"cluster", true}} {
+		t.Run(b.name, func(t *testing.T) { f(t, b.cluster) })
+	}
+}
+
+// anotherClient returns a new client of the env's Redis (the same
+// database, or the same cluster), closed when the test ends, with its own
+// pool size and retries: another worker process's.
+func (e *env) anotherClient(poolSize, maxRetries int) redis.UniversalClient {
+	var c redis.UniversalClient
+	switch r := e.rdb.(type) {
+	case *redis.ClusterClient:
+		o := *r.Options()
+		o.PoolSize, o.MaxRetries = poolSize, maxRetries
+		c = redis.NewClusterClient(&o)
+	case *redis.Client:
+		o := *r.Options()
+		o.PoolSize, o.MaxRetries = poolSize, maxRetries
+		c = redis.NewClient(&o)
+	default:
+		e.t.Fatalf("unexpected Redis client %T", e.rdb)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// keysMatching returns the keys that match pattern (KEYS), on every master
+// of a cluster: one node of a cluster answers for its own slots only.
+func (e *env) keysMatching(ctx context.Context, pattern string) ([]string, error) {
+	cc, ok := e.rdb.(*redis.ClusterClient)
+	if !ok {
+		return e.rdb.Keys(ctx, pattern).Result()
+	}
+	var (
+		mu  sync.Mutex
+		out []string
+	)
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		ks, err := c.Keys(ctx, pattern).Result()
+		mu.Lock()
+		out = append(out, ks...)
+		mu.Unlock()
+		return err
+	})
+	return out, err
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -123,13 +185,17 @@ func newEnv(t testing.TB, o envOpts) *env {
 	e.conn = "conn-" + e.ws
 
 	db := int(nextDB.Add(1))
-	e.rdb = redis.NewClient(&redis.Options{Addr: redisSrv.Addr(), DB: db, PoolSize: 64})
-	t.Cleanup(func() { e.rdb.Close() })
+	single := redis.NewClient(&redis.Options{Addr: redisSrv.Addr(), DB: db, PoolSize: 64})
+	t.Cleanup(func() { single.Close() })
+	e.rdb = single
+	if o.cluster {
+		e.rdb = jobs.ClusterForTest(t)
+	}
 	kr, err := tokens.NewKeyring(tokens.Key{ID: "k", Secret: make([]byte, 32)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.store, err = tokens.NewStore(tokens.StoreConfig{Redis: e.rdb, Keyring: kr, Now: clk.Now})
+	e.store, err = tokens.NewStore(tokens.StoreConfig{Redis: single, Keyring: kr, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func (h *Handlers) syncPage(ctx context.Context, log *zap.Logger, p PagePayload,
 	}
 	// The claim lives ClaimTTL and is renewed while this task runs: a
 	// worker that dies frees it within ClaimTTL.
-	defer h.keeper.hold(&lease{key: cl.key, token: cl.token})()
+	defer h.keeper.hold(&lease{conn: p.ConnID, key: cl.key, token: cl.token})()
 	released := false
 	defer func() {
 		if !released {

@@ -273,7 +273,7 @@ func TestErrorSinceKeptPerKind(t *testing.T) {
 	assertKind(t, st, "p", jobs.ErrorTransient, t0)
 	st = rec(jobs.ErrorPermanent, "403", t0.Add(2*time.Minute))
 	assertKind(t, st, "p", jobs.ErrorPermanent, t0.Add(2*time.Minute))
-	if err := rdb.HSet(ctx, "notionsync:sync:c:errors", "old", "plain message").Err(); err != nil {
+	if err := rdb.HSet(ctx, jobs.SyncKey("", "c")+":errors", "old", "plain message").Err(); err != nil {
 		t.Fatal(err)
 	}
 	st = rec(jobs.ErrorPermanent, "403 still", t0.Add(3*time.Minute))

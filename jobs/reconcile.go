@@ -135,12 +135,12 @@ type reconCheckpoint struct {
 // abandoned (its connection removed) does not stay in Redis for ever.
 const reconTTL = 7 * 24 * time.Hour
 
-func (s *state) reconKey(conn string) string       { return s.prefix + "recon:" + conn }
-func (s *state) reconSeenKey(conn string) string   { return s.prefix + "recon:" + conn + ":seen" }
-func (s *state) reconWalkKey(conn string) string   { return s.prefix + "recon:" + conn + ":walk" }
-func (s *state) reconCheckKey(conn string) string  { return s.prefix + "recon:" + conn + ":check" }
-func (s *state) reconLockKey(conn string) string   { return s.prefix + "recon:" + conn + ":lock" }
-func (s *state) reconStatusKey(conn string) string { return s.prefix + "sync:" + conn + ":recon" }
+func (s *state) reconKey(conn string) string       { return s.cp(conn) + "recon:" + conn }
+func (s *state) reconSeenKey(conn string) string   { return s.reconKey(conn) + ":seen" }
+func (s *state) reconWalkKey(conn string) string   { return s.reconKey(conn) + ":walk" }
+func (s *state) reconCheckKey(conn string) string  { return s.reconKey(conn) + ":check" }
+func (s *state) reconLockKey(conn string) string   { return s.reconKey(conn) + ":lock" }
+func (s *state) reconStatusKey(conn string) string { return s.key(conn) + ":recon" }
 
 // EnqueueReconcile enqueues a reconciliation pass of connID for the period
 // starting at slot (the scheduler's schedule.ReconcileSlot), on the backfill queue,
@@ -184,7 +184,7 @@ func (h *Handlers) reconcile(ctx context.Context, log *zap.Logger, conn string) 
 		log.Debug("reconciliation slice ends", zap.Error(errReconcileBusy))
 		return nil
 	}
-	dropLease := h.keeper.hold(&lease{key: lock.key, token: lock.token})
+	dropLease := h.keeper.hold(&lease{conn: conn, key: lock.key, token: lock.token})
 	unlock := func() {
 		dropLease()
 		h.state.release(ctx, lock)

@@ -350,45 +350,48 @@ func TestReconcileRetriesPermanentErrors(t *testing.T) {
 // result as one that runs through: what a killed worker's pass relies on.
 func TestReconcileResumesFromItsCheckpoint(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOpts{drainSlice: time.Nanosecond, spec: notionfake.SeedSpec{Seed: 46, Pages: 6, NestedPages: 5, BlocksPerPage: 2, Databases: 1, RowsPerDatabase: 4}})
-	// A top-level page with nothing under it, to unshare: a seeded page may
-	// hold nested pages or the database, which unsharing would hide too.
-	leaf, err := e.fake.AddPage(e.ws, notionfake.WorkspaceParent(), "to unshare")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.startWorkers(2)
-	e.sweep()
-	e.waitSynced()
-	e.waitIdle()
-	e.moveCursorOn()
-	trashed, unshared := e.seed.RowIDs[0], leaf
-	if err := e.fake.ArchivePage(e.ws, trashed); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.fake.UnsharePage(e.ws, unshared); err != nil {
-		t.Fatal(err)
-	}
-	before := e.fake.DataStats().Workspaces[e.ws]
-	c := e.reconcile()
-	if c.ConfirmedGone != 2 || c.Unreachable != 0 {
-		t.Errorf("counts %+v, want 2 confirmed gone", c)
-	}
-	for _, id := range []string{trashed, unshared} {
-		if st, _ := e.stat(sink.KindPage, id); !st.Deleted() {
-			t.Errorf("%s not a tombstone: %+v", id, st)
+	onBoth(t, func(t *testing.T, cluster bool) {
+		t.Parallel()
+		e := newEnv(t, envOpts{cluster: cluster, drainSlice: time.Nanosecond, spec: notionfake.SeedSpec{Seed: 46, Pages: 6, NestedPages: 5, BlocksPerPage: 2, Databases: 1, RowsPerDatabase: 4}})
+		// A top-level page with nothing under it, to unshare: a seeded page may
+		// hold nested pages or the database, which unsharing would hide too.
+		leaf, err := e.fake.AddPage(e.ws, notionfake.WorkspaceParent(), "to unshare")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	// Slices repeat no request: the pass's requests are the search, the
-	// database's GET (its list of data sources, for those search omits),
-	// its data source's rows and the two confirmations (and the drain's,
-	// for anything found late).
-	if n := int64(e.fake.DataStats().Workspaces[e.ws] - before); n != c.Requests {
-		t.Errorf("Notion served %d requests, the pass counted %d", n, c.Requests)
-	}
-	if c.Requests != 5 {
-		t.Errorf("pass sent %d requests, want 5 (search, database GET, rows, 2 confirming GETs)", c.Requests)
-	}
+		e.startWorkers(2)
+		e.sweep()
+		e.waitSynced()
+		e.waitIdle()
+		e.moveCursorOn()
+		trashed, unshared := e.seed.RowIDs[0], leaf
+		if err := e.fake.ArchivePage(e.ws, trashed); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.fake.UnsharePage(e.ws, unshared); err != nil {
+			t.Fatal(err)
+		}
+		before := e.fake.DataStats().Workspaces[e.ws]
+		c := e.reconcile()
+		if c.ConfirmedGone != 2 || c.Unreachable != 0 {
+			t.Errorf("counts %+v, want 2 confirmed gone", c)
+		}
+		for _, id := range []string{trashed, unshared} {
+			if st, _ := e.stat(sink.KindPage, id); !st.Deleted() {
+				t.Errorf("%s not a tombstone: %+v", id, st)
+			}
+		}
+		// Slices repeat no request: the pass's requests are the search, the
+		// database's GET (its list of data sources, for those search omits),
+		// its data source's rows and the two confirmations (and the drain's,
+		// for anything found late).
+		if n := int64(e.fake.DataStats().Workspaces[e.ws] - before); n != c.Requests {
+			t.Errorf("Notion served %d requests, the pass counted %d", n, c.Requests)
+		}
+		if c.Requests != 5 {
+			t.Errorf("pass sent %d requests, want 5 (search, database GET, rows, 2 confirming GETs)", c.Requests)
+		}
+	})
 }
 
 // A database no longer shared, and its rows with it, become tombstones

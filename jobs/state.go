@@ -12,36 +12,51 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/notionsync/notionsync/internal/keyspace"
 )
 
-// Sync state per connection lives in Redis:
+// Sync state per connection lives in Redis, every key of a connection
+// under its shard's prefix <c> = keyspace.Conn(<prefix>, <conn>), e.g.
+// "notionsync:{s7.113}:", so that each script and MULTI below names keys of
+// one Redis Cluster slot:
 //
-//	<prefix>sync:<conn>          hash: cursor, target (ms), last_sweep, last_sync (ms),
-//	                             pages_synced, last_error
-//	<prefix>sync:<conn>:pending  set: objects discovered and not yet durably in the sink
-//	<prefix>sync:<conn>:errors   hash: object id -> a per-object error (e.g. a database
-//	                             the API version cannot query): JSON {since, kind, msg}
-//	                             (objerror.go), or a plain message written before kinds
-//	<prefix>sync:<conn>:dbcur    hash: database id -> row cursor (ms)
-//	<prefix>sync:<conn>:todo     hash: page id -> todoItem (JSON): pages waiting for the
-//	                             connection's drain task
-//	<prefix>drain:<conn>         string with a TTL: a drain task exists for the connection
-//	<prefix>busy:<conn>:page:<id>  string with a TTL: a task is syncing the page (its claim)
-//	<prefix>busy:leases          sorted set: leases of running tasks by deadline (lease.go)
-//	<prefix>sync:errored         sorted set: connections that may have per-object
-//	                             errors (errindex.go)
-//	<prefix>ckpt:<conn>:<kind>:<id>  string: pagination checkpoint (JSON), with a TTL
-//	<prefix>ckpt:<conn>:tree:<id>    hash: a page's block walk, one field per
-//	                             listing request (see walk.go), with a TTL
-//	<prefix>sync:<conn>:recon    hash: the reconciliation's status (running,
-//	                             last_started, last_finished, last pass's counts)
-//	<prefix>recon:<conn>         string: a reconciliation pass in progress (JSON
-//	                             checkpoint), with :seen (set of ids enumerated),
-//	                             :walk and :check (lists) and :lock (the running
-//	                             slice's lease); see reconcile.go
-//	<prefix>capped:<conn>:<id>   string with a TTL: the version (ms) of a page
-//	                             that failed permanently (its walk stopped at a
-//	                             cap, or Notion answered a permanent error)
+//	<c>sync:<conn>          hash: cursor, target (ms), last_sweep, last_sync (ms),
+//	                        pages_synced, last_error
+//	<c>sync:<conn>:pending  set: objects discovered and not yet durably in the sink
+//	<c>sync:<conn>:errors   hash: object id -> a per-object error (e.g. a database
+//	                        the API version cannot query): JSON {since, kind, msg}
+//	                        (objerror.go), or a plain message written before kinds
+//	<c>sync:<conn>:dbcur    hash: database id -> row cursor (ms)
+//	<c>sync:<conn>:todo     hash: page id -> todoItem (JSON): pages waiting for the
+//	                        connection's drain task
+//	<c>sync:<conn>:users    string: when the user listing was last claimed (users.go)
+//	<c>drain:<conn>         string with a TTL: a drain task exists for the connection
+//	<c>busy:<conn>:page:<id>  string with a TTL: a task is syncing the page (its claim)
+//	<c>ckpt:<conn>:<kind>:<id>  string: pagination checkpoint (JSON), with a TTL
+//	<c>ckpt:<conn>:tree:<id>    hash: a page's block walk, one field per
+//	                        listing request (see walk.go), with a TTL
+//	<c>sync:<conn>:recon    hash: the reconciliation's status (running,
+//	                        last_started, last_finished, last pass's counts)
+//	<c>recon:<conn>         string: a reconciliation pass in progress (JSON
+//	                        checkpoint), with :seen (set of ids enumerated),
+//	                        :walk and :check (lists) and :lock (the running
+//	                        slice's lease); see reconcile.go
+//	<c>capped:<conn>:<id>   string with a TTL: the version (ms) of a page
+//	                        that failed permanently (its walk stopped at a
+//	                        cap, or Notion answered a permanent error)
+//
+// Two indexes span connections. Each is 64 shards, shard i under
+// <s_i> = keyspace.Shard(<prefix>, i) holding the connections of shard i
+// (keyspace.ShardOf), so the scripts that change a connection's keys and
+// its index entry together stay in one slot:
+//
+//	<s_i>busy:leases        sorted set: leases of running tasks by deadline (lease.go)
+//	<s_i>sync:errored       sorted set: connections that may have per-object
+//	                        errors (errindex.go)
+//
+// Their readers (the reaper, ErroredPage) walk the 64 shards in one
+// pipeline, which go-redis splits per node on a cluster.
 //
 // Cursor discipline: a sweep records the newest last_edited_time it
 // discovered as the target, and adds every object it hands out to the
@@ -56,17 +71,20 @@ type state struct {
 	claimTTL time.Duration
 }
 
-func (s *state) key(conn string) string        { return s.prefix + "sync:" + conn }
-func (s *state) pendingKey(conn string) string { return s.prefix + "sync:" + conn + ":pending" }
-func (s *state) errorsKey(conn string) string  { return s.prefix + "sync:" + conn + ":errors" }
-func (s *state) dbCurKey(conn string) string   { return s.prefix + "sync:" + conn + ":dbcur" }
-func (s *state) todoKey(conn string) string    { return s.prefix + "sync:" + conn + ":todo" }
-func (s *state) drainKey(conn string) string   { return s.prefix + "drain:" + conn }
+// cp is the prefix of conn's keys: its shard's (keyspace.Conn).
+func (s *state) cp(conn string) string { return keyspace.Conn(s.prefix, conn) }
+
+func (s *state) key(conn string) string        { return s.cp(conn) + "sync:" + conn }
+func (s *state) pendingKey(conn string) string { return s.key(conn) + ":pending" }
+func (s *state) errorsKey(conn string) string  { return s.key(conn) + ":errors" }
+func (s *state) dbCurKey(conn string) string   { return s.key(conn) + ":dbcur" }
+func (s *state) todoKey(conn string) string    { return s.key(conn) + ":todo" }
+func (s *state) drainKey(conn string) string   { return s.cp(conn) + "drain:" + conn }
 func (s *state) claimKey(conn, kind, id string) string {
-	return s.prefix + "busy:" + conn + ":" + kind + ":" + id
+	return s.cp(conn) + "busy:" + conn + ":" + kind + ":" + id
 }
 func (s *state) ckptKey(conn, kind, id string) string {
-	return s.prefix + "ckpt:" + conn + ":" + kind + ":" + id
+	return s.cp(conn) + "ckpt:" + conn + ":" + kind + ":" + id
 }
 
 // treeKey is a page's block-walk checkpoint: a hash of one field per
@@ -78,7 +96,7 @@ func (s *state) treeKey(conn, id string) string { return s.ckptKey(conn, "tree",
 // stopped at a cap, or Notion answered a permanent error (objerror.go). The
 // key keeps its first name ("capped"), so marks written before permanent
 // errors existed stay valid.
-func (s *state) cappedKey(conn, id string) string { return s.prefix + "capped:" + conn + ":" + id }
+func (s *state) cappedKey(conn, id string) string { return s.cp(conn) + "capped:" + conn + ":" + id }
 
 // SyncState is a connection's sync progress.
 type SyncState struct {
@@ -518,7 +536,7 @@ func (s *state) enqueueTodo(ctx context.Context, conn, owner string, members []s
 				fields = append(fields, it.ID, b)
 			}
 			p.HSet(ctx, s.todoKey(conn), fields...)
-			take = p.Eval(ctx, takeDrainLua, []string{s.drainKey(conn), s.leasesKey()}, owner, s.claimTTL.Milliseconds(), leaseMember(leaseDrain, conn, owner))
+			take = p.Eval(ctx, takeDrainLua, []string{s.drainKey(conn), s.leasesKey(conn)}, owner, s.claimTTL.Milliseconds(), leaseMember(leaseDrain, conn, owner))
 		}
 		p.HSet(ctx, s.key(conn), "last_sweep", now.UnixMilli())
 		return nil
@@ -543,7 +561,7 @@ if redis.call('HLEN', KEYS[3]) == 0 then return 0 end
 // lease and index member member (” none), for pages that wait without a
 // drain (one lost, stopped with its connection, or on a dead worker).
 func (s *state) ensureDrain(ctx context.Context, conn, owner string, lease time.Duration, member string) (bool, error) {
-	n, err := ensureDrainScript.Run(ctx, s.rdb, []string{s.drainKey(conn), s.leasesKey(), s.todoKey(conn)}, owner, lease.Milliseconds(), member).Int()
+	n, err := ensureDrainScript.Run(ctx, s.rdb, []string{s.drainKey(conn), s.leasesKey(conn), s.todoKey(conn)}, owner, lease.Milliseconds(), member).Int()
 	if err != nil {
 		return false, fmt.Errorf("sync state of %s: %w", conn, err)
 	}
@@ -573,7 +591,7 @@ func (s *state) ownDrain(ctx context.Context, conn, owner string, adopt bool) (b
 	if adopt {
 		a = "1"
 	}
-	n, err := ownDrainScript.Run(ctx, s.rdb, []string{s.drainKey(conn), s.leasesKey(), s.todoKey(conn)},
+	n, err := ownDrainScript.Run(ctx, s.rdb, []string{s.drainKey(conn), s.leasesKey(conn), s.todoKey(conn)},
 		owner, s.claimTTL.Milliseconds(), a, leaseMember(leaseDrain, conn, owner)).Int()
 	if err != nil {
 		return false, fmt.Errorf("sync state of %s: %w", conn, err)
@@ -587,7 +605,7 @@ func (s *state) passDrain(ctx context.Context, conn, drainTaskID string, lease t
 	pipe := s.rdb.Pipeline()
 	pipe.Set(ctx, s.drainKey(conn), drainTaskID, lease)
 	if prev != "" {
-		pipe.ZRem(ctx, s.leasesKey(), prev)
+		pipe.ZRem(ctx, s.leasesKey(conn), prev)
 	}
 	_, err := pipe.Exec(ctx)
 	return err
@@ -608,7 +626,7 @@ return 0
 // whether it did; if pages arrived meanwhile the drain must go on. member
 // is the releasing task's lease index entry (” none).
 func (s *state) releaseDrain(ctx context.Context, conn, member string) (bool, error) {
-	n, err := releaseDrainScript.Run(ctx, s.rdb, []string{s.todoKey(conn), s.drainKey(conn), s.leasesKey()}, member).Int()
+	n, err := releaseDrainScript.Run(ctx, s.rdb, []string{s.todoKey(conn), s.drainKey(conn), s.leasesKey(conn)}, member).Int()
 	if err != nil {
 		return false, fmt.Errorf("sync state of %s: %w", conn, err)
 	}
@@ -622,20 +640,21 @@ func (s *state) dropDrain(ctx context.Context, conn, member string) error {
 	pipe := s.rdb.Pipeline()
 	pipe.Del(ctx, s.drainKey(conn))
 	if member != "" {
-		pipe.ZRem(ctx, s.leasesKey(), member)
+		pipe.ZRem(ctx, s.leasesKey(conn), member)
 	}
 	_, err := pipe.Exec(ctx)
 	return err
 }
 
-// addLease records member in the lease index for claimTTL.
-func (s *state) addLease(ctx context.Context, member string) error {
-	return leaseAddScript.Run(ctx, s.rdb, []string{s.leasesKey()}, member, s.claimTTL.Milliseconds()).Err()
+// addLease records member, a lease of conn, in the lease index for claimTTL.
+func (s *state) addLease(ctx context.Context, conn, member string) error {
+	return leaseAddScript.Run(ctx, s.rdb, []string{s.leasesKey(conn)}, member, s.claimTTL.Milliseconds()).Err()
 }
 
-// dropLease removes member from the lease index: its task ended.
-func (s *state) dropLease(ctx context.Context, member string) error {
-	return s.rdb.ZRem(ctx, s.leasesKey(), member).Err()
+// dropLease removes member, a lease of conn, from the lease index: its
+// task ended.
+func (s *state) dropLease(ctx context.Context, conn, member string) error {
+	return s.rdb.ZRem(ctx, s.leasesKey(conn), member).Err()
 }
 
 // scanTodo reads the next part of the to-do hash from cursor. (The drain
@@ -687,23 +706,49 @@ type sweepStart struct {
 	gen     int64
 	pending int64 // before the sweep added itself
 	ck      []byte
+	// usersDue says the sweep claimed the connection's user listing
+	// (usersDueScript); usersPrev is the claim it replaced ("" none).
+	usersDue  bool
+	usersPrev string
+	usersErr  error // the claim failed (the sweep goes on without it)
 }
 
 // beginSweep reads the cursor, the task generation, the pending count and
 // the sweep's checkpoint, adds the sweep itself to the pending set and
-// records its lease (leaseMember(leaseSweep, conn, self)), in one round
-// trip.
-func (s *state) beginSweep(ctx context.Context, conn, self string, now time.Time) (sweepStart, error) {
+// records its lease (leaseMember(leaseSweep, conn, self)), and, when
+// usersEvery > 0, claims the connection's user listing if usersEvery has
+// passed since the last claim (see syncUsersClaimed), in one round trip: an
+// unchanged workspace's sweep costs a round trip less than with a claim of
+// its own.
+func (s *state) beginSweep(ctx context.Context, conn, self string, now time.Time, usersEvery time.Duration) (sweepStart, error) {
 	var st sweepStart
 	pipe := s.rdb.TxPipeline()
+	var users *redis.Cmd
+	if usersEvery > 0 {
+		// EVAL, not EVALSHA: a NOSCRIPT inside MULTI could not be retried
+		// alone. The script is a few lines.
+		users = usersDueScript.Eval(ctx, pipe, []string{s.usersKey(conn)}, now.UnixMilli(), usersEvery.Milliseconds())
+	}
 	h := pipe.HMGet(ctx, s.key(conn), "cursor", "gen")
 	n := pipe.SCard(ctx, s.pendingKey(conn))
 	ck := pipe.Get(ctx, s.ckptKey(conn, "sweep", "search"))
 	pipe.SAdd(ctx, s.pendingKey(conn), self)
 	pipe.HSet(ctx, s.key(conn), "last_sweep", now.UnixMilli())
-	pipe.Eval(ctx, leaseAddLua, []string{s.leasesKey()}, leaseMember(leaseSweep, conn, self), s.claimTTL.Milliseconds())
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return st, fmt.Errorf("sync state of %s: %w", conn, err)
+	pipe.Eval(ctx, leaseAddLua, []string{s.leasesKey(conn)}, leaseMember(leaseSweep, conn, self), s.claimTTL.Milliseconds())
+	cmds, err := pipe.Exec(ctx)
+	if err != nil && !errors.Is(err, redis.Nil) {
+		// A claim of the user listing that failed (say, an unreadable
+		// stored claim) must not fail the sweep: only the other commands'
+		// errors do. EXEC runs every queued command whatever another's
+		// error.
+		for _, c := range cmds {
+			if cerr := c.Err(); c != redis.Cmder(users) && cerr != nil && !errors.Is(cerr, redis.Nil) {
+				return st, fmt.Errorf("sync state of %s: %w", conn, cerr)
+			}
+		}
+		if len(cmds) == 0 {
+			return st, fmt.Errorf("sync state of %s: %w", conn, err)
+		}
 	}
 	vals := h.Val()
 	if v, ok := vals[0].(string); ok {
@@ -714,6 +759,14 @@ func (s *state) beginSweep(ctx context.Context, conn, self string, now time.Time
 	}
 	st.pending = n.Val()
 	st.ck, _ = ck.Bytes()
+	if users != nil {
+		switch prev, err := users.Text(); {
+		case err == nil:
+			st.usersDue, st.usersPrev = true, prev
+		case !errors.Is(err, redis.Nil): // redis.Nil: not due
+			st.usersErr = err
+		}
+	}
 	return st, nil
 }
 
@@ -783,7 +836,7 @@ func (s *state) endSweep(ctx context.Context, conn, self string, target time.Tim
 		c = "1"
 	}
 	n, err := endSweepScript.Run(ctx, s.rdb,
-		[]string{s.key(conn), s.pendingKey(conn), s.ckptKey(conn, "sweep", "search"), s.errorsKey(conn), s.leasesKey()},
+		[]string{s.key(conn), s.pendingKey(conn), s.ckptKey(conn, "sweep", "search"), s.errorsKey(conn), s.leasesKey(conn)},
 		append([]any{self, ms, c, leaseMember(leaseSweep, conn, self), "search:"}, toAny(bad)...)...).Int64()
 	if err != nil {
 		return time.Time{}, fmt.Errorf("sync state of %s: %w", conn, err)

@@ -52,14 +52,14 @@ func stateReaderClient(t *testing.T) *redis.Client {
 	ms := func(d time.Duration) int64 { return t0.Add(d).UnixMilli() }
 	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		// a: mid-sync, with two objects pending and a per-object error.
-		p.HSet(ctx, "notionsync:sync:a", "cursor", ms(0), "target", ms(time.Minute), "last_sweep", ms(2*time.Minute),
+		p.HSet(ctx, jobs.SyncKey("", "a"), "cursor", ms(0), "target", ms(time.Minute), "last_sweep", ms(2*time.Minute),
 			"last_sync", ms(3*time.Minute), "pages_synced", 42, "gen", 3)
-		p.SAdd(ctx, "notionsync:sync:a:pending", "page:p1", "sweep:search")
-		p.HSet(ctx, "notionsync:sync:a:errors", "db1", "database cannot be queried")
+		p.SAdd(ctx, jobs.SyncKey("", "a")+":pending", "page:p1", "sweep:search")
+		p.HSet(ctx, jobs.SyncKey("", "a")+":errors", "db1", "database cannot be queried")
 		// b: synced, nothing pending, no errors.
-		p.HSet(ctx, "notionsync:sync:b", "cursor", ms(time.Hour), "target", ms(time.Hour), "pages_synced", 7)
+		p.HSet(ctx, jobs.SyncKey("", "b"), "cursor", ms(time.Hour), "target", ms(time.Hour), "pages_synced", 7)
 		// Another prefix's state is not read.
-		p.HSet(ctx, "other:sync:c", "cursor", ms(0))
+		p.HSet(ctx, jobs.SyncKey("other:", "c"), "cursor", ms(0))
 		return nil
 	})
 	if err != nil {

@@ -100,7 +100,7 @@ func TestStoppedConnectionTasksCompleteWithVerdict(t *testing.T) {
 		}
 		// The stopped drain dropped its flag; its pages stay pending for
 		// the first sweep after the connection is usable again.
-		if n, err := e.rdb.Exists(ctx, "notionsync:drain:"+conn).Result(); err != nil || n != 0 {
+		if n, err := e.rdb.Exists(ctx, jobs.DrainKey("", conn)).Result(); err != nil || n != 0 {
 			t.Errorf("%s: drain flag still set (%d, %v)", conn, n, err)
 		}
 		st, err := e.h.State(ctx, conn)

@@ -60,22 +60,28 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 	// The sweep itself is pending while it runs: otherwise the cursor could
 	// move to the target (the newest result, seen first) as soon as the
 	// first page of results was stored, before older results were handed out.
-	st, err := h.state.beginSweep(ctx, conn, self, h.cfg.Now())
+	now := h.cfg.Now()
+	st, err := h.state.beginSweep(ctx, conn, self, now, h.usersEvery())
 	if err != nil {
 		return err
 	}
-	h.syncUsersIfDue(ctx, log, conn)
+	switch {
+	case st.usersErr != nil:
+		log.Warn("could not claim the user listing", zap.Error(st.usersErr))
+	case st.usersDue:
+		h.syncUsersClaimed(ctx, log, conn, st.usersPrev, now)
+	}
 	// Its pending entry is leased for ClaimTTL, renewed while it runs: if
 	// its worker dies, the reaper releases the entry and sweeps again
 	// (asynq would run this task again only after a minute or two).
 	sweepLease := leaseMember(leaseSweep, conn, self)
-	defer h.keeper.hold(&lease{member: sweepLease})()
+	defer h.keeper.hold(&lease{conn: conn, member: sweepLease})()
 	ended := false
 	defer func() {
 		if !ended {
 			// Failed or stopped: the task is retried (or released) by its
 			// caller, not by the reaper.
-			if err := h.state.dropLease(context.WithoutCancel(ctx), sweepLease); err != nil {
+			if err := h.state.dropLease(context.WithoutCancel(ctx), conn, sweepLease); err != nil {
 				log.Warn("could not drop the sweep's lease", zap.Error(err))
 			}
 		}
@@ -113,7 +119,7 @@ func (h *Handlers) sweep(ctx context.Context, log *zap.Logger, conn, self string
 	dropFlag := func() {}
 	own := func() {
 		owned = true
-		dropFlag = h.keeper.hold(&lease{key: h.state.drainKey(conn), token: self, member: leaseMember(leaseDrain, conn, self)})
+		dropFlag = h.keeper.hold(&lease{conn: conn, key: h.state.drainKey(conn), token: self, member: leaseMember(leaseDrain, conn, self)})
 	}
 	defer func() {
 		dropFlag()

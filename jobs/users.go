@@ -33,15 +33,26 @@ redis.call('SET', KEYS[1], ARGV[1])
 return last or ''
 `)
 
-func (s *state) usersKey(conn string) string { return s.prefix + "sync:" + conn + ":users" }
+func (s *state) usersKey(conn string) string { return s.key(conn) + ":users" }
 
-// syncUsersIfDue lists the connection's users into the sink when its
-// UsersInterval has passed since the last listing. The sweep calls it
-// before its search, so the pages a first sync stores already render
-// people and mentions by name, and a connection's users follow it at
-// the sweep's pace without a task or a schedule of their own: at 100
-// users per request, an hourly listing adds one request per hour to an
-// unchanged workspace's sweeps.
+// usersEvery is the interval of the user listing, or 0 when the handlers
+// do not list users (the sink cannot store them, or UsersInterval < 0).
+func (h *Handlers) usersEvery() time.Duration {
+	if _, ok := h.cfg.Sink.(sink.UserStore); !ok || h.cfg.UsersInterval < 0 {
+		return 0
+	}
+	return h.cfg.UsersInterval
+}
+
+// syncUsersClaimed lists the connection's users into the sink when its
+// UsersInterval has passed since the last listing: the sweep claims the
+// listing (usersDueScript) in its first round trip (beginSweep) and calls
+// it once it did (prev: the claim it replaced, "" none; now: the claim's
+// time). The sweep calls it before its search, so the pages a first sync
+// stores already render people and mentions by name, and a connection's
+// users follow it at the sweep's pace without a task or a schedule of
+// their own: at 100 users per request, an hourly listing adds one request
+// per hour to an unchanged workspace's sweeps, and no round trip.
 //
 // It never fails the sweep: a transient failure (rate limit, 5xx, a
 // stopped connection) gives the claim back, so the next sweep tries again;
@@ -49,21 +60,8 @@ func (s *state) usersKey(conn string) string { return s.prefix + "sync:" + conn 
 // for an integration without the user-information capability, 400, 404, a
 // user object that is not one, a repeated cursor) keeps it and is recorded as the connection's
 // per-object error "users", so it is tried again one interval later.
-func (h *Handlers) syncUsersIfDue(ctx context.Context, log *zap.Logger, conn string) {
-	store, ok := h.cfg.Sink.(sink.UserStore)
-	if !ok || h.cfg.UsersInterval < 0 {
-		return
-	}
-	now := h.cfg.Now()
-	prev, err := usersDueScript.Run(ctx, h.cfg.Redis, []string{h.state.usersKey(conn)},
-		now.UnixMilli(), h.cfg.UsersInterval.Milliseconds()).Text()
-	if errors.Is(err, redis.Nil) {
-		return // not due
-	}
-	if err != nil {
-		log.Warn("could not claim the user listing", zap.Error(err))
-		return
-	}
+func (h *Handlers) syncUsersClaimed(ctx context.Context, log *zap.Logger, conn, prev string, now time.Time) {
+	store := h.cfg.Sink.(sink.UserStore)
 	n, err := h.syncUsers(ctx, conn, store, now)
 	switch {
 	case err == nil:

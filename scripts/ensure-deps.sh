@@ -32,6 +32,10 @@ for arg in "$@"; do
 done
 
 have_redis() { command -v redis-server >/dev/null 2>&1; }
+# redis-cli creates the test clusters (redis-cli --cluster create); Debian ships
+# it in redis-tools, which redis-server depends on, but a hand-built server may
+# come without it.
+have_redis_cli() { command -v redis-cli >/dev/null 2>&1; }
 
 # Same search order as internal/pgtest: PATH, then /usr/lib/postgresql/*/bin.
 have_postgres() {
@@ -62,6 +66,7 @@ have_chromium() {
 
 missing=() # apt package names
 $want_redis && ! have_redis && missing+=(redis-server)
+$want_redis && have_redis && ! have_redis_cli && missing+=(redis-tools)
 $want_postgres && ! have_postgres && missing+=(postgresql-15)
 $want_chromium && ! have_chromium && missing+=(chromium)
 $want_compose && ! have_compose && missing+=(docker-compose)
@@ -92,6 +97,7 @@ done
 
 failed=()
 $want_redis && ! have_redis && failed+=(redis-server)
+$want_redis && ! have_redis_cli && failed+=(redis-tools)
 $want_postgres && ! have_postgres && failed+=(postgresql)
 $want_chromium && ! have_chromium && failed+=(chromium)
 $want_compose && ! have_compose && failed+=(docker-compose)

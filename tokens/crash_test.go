@@ -16,7 +16,9 @@ import (
 // refreshed correctly (by the next process, once the dead holder's lock
 // expires) or marked needs_reauth with the lost-response reason: never
 // silently broken, and never marked "revoked".
-func TestSIGKILLDuringRefresh(t *testing.T) {
+func TestSIGKILLDuringRefresh(t *testing.T) { onBackends(t, true, testSIGKILLDuringRefresh) }
+
+func testSIGKILLDuringRefresh(t *testing.T) {
 	t.Parallel()
 	const lockTTL = 1500 * time.Millisecond
 	cases := []struct {

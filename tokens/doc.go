@@ -55,21 +55,32 @@
 //
 // # Storage
 //
-// Redis keys (prefix configurable, "notionsync:" by default):
+// Redis keys follow internal/keyspace, so the package runs unchanged on one
+// Redis, Sentinel or a Redis Cluster. A connection's keys carry the hash
+// tag of its shard (keyspace.ShardOf(id), one of 64), written {tag} below;
+// the indexes are split into 64 shards, shard i holding the connections of
+// shard i under tag i. Every script names the keys of one connection and
+// its index shards only: one slot. Prefix configurable, "notionsync:" by
+// default:
 //
-//	<prefix>conn:<id>          hash: v, status, reason, detail, at, rt (sealed),
-//	                           exp, due, retry, fails, created, updated,
-//	                           refreshed, meta, inflight
-//	<prefix>conn:<id>:events   list: timeline, newest first, capped
-//	<prefix>due                zset: id by refresh-due time (ms)
-//	<prefix>connections        zset: id by creation time
-//	<prefix>status:<status>    zset: id by creation time, one per status
-//	                           (statusindex.go)
-//	<prefix>status:indexed     string: IndexStatuses ran
-//	<prefix>lock:<id>          redsync lock
-//	<prefix>token-events       pub/sub channel: "<id> <version> <kind>"
+//	<prefix>{tag}:conn:<id>          hash: v, status, reason, detail, at, rt
+//	                                 (sealed), exp, due, retry, fails,
+//	                                 created, updated, refreshed, meta,
+//	                                 inflight, nonce
+//	<prefix>{tag}:conn:<id>:events   list: timeline, newest first, capped
+//	<prefix>{tag}:lock:<id>          redsync lock
+//	<prefix>{tag}:due                zset: id by refresh-due time (ms)
+//	<prefix>{tag}:connections        zset: id by creation time
+//	<prefix>{tag}:status:<status>    zset: id by creation time, one per
+//	                                 status (statusindex.go)
+//	<prefix>status:indexed           string: IndexStatuses ran (global)
+//	<prefix>token-events             pub/sub channel: "<id> <version> <kind>"
+//
+// Listings (Due, List, PageIDs, CountByStatus, CheckKeys, IndexStatuses)
+// read every shard in one pipeline, which a cluster client splits into one
+// round trip per master, and merge by (score, id): the order one sorted set
+// would give (shards.go).
 //
 // Secrets are sealed with AES-256-GCM (Keyring) bound to the connection id
 // and field, with the key id stored in front of each ciphertext for rotation.
-// Redis Cluster is not supported (the scripts touch the shared due index).
 package tokens

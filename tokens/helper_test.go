@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/notionsync/notionsync/tokens"
 	"github.com/notionsync/notionsync/tokens/notionauth"
@@ -41,9 +42,11 @@ type helperProc struct {
 func (e *env) startHelper(mode, connID string, goroutines int, lockTTL time.Duration) *helperProc {
 	e.t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	addrs, cluster := backendAddrs(e.t)
 	cmd.Env = append(os.Environ(),
 		helperEnv+"="+mode,
-		"H_REDIS="+redisSrv.Addr(),
+		"H_REDIS="+addrs,
+		"H_CLUSTER="+strconv.FormatBool(cluster),
 		"H_PREFIX="+e.prefix,
 		"H_URL="+e.url,
 		"H_CLIENT_ID="+e.fake.ClientID(),
@@ -143,7 +146,13 @@ func helperMain() int {
 		outMu.Unlock()
 	}
 
-	rdb := redis.NewClient(&redis.Options{Addr: os.Getenv("H_REDIS")})
+	var rdb redis.UniversalClient = redis.NewClient(&redis.Options{Addr: os.Getenv("H_REDIS")})
+	if os.Getenv("H_CLUSTER") == "true" {
+		rdb = redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:                    strings.Split(os.Getenv("H_REDIS"), ","),
+			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+		})
+	}
 	defer rdb.Close()
 	kr, err := tokens.NewKeyring(tokens.Key{ID: "k1", Secret: keyBytes("k1")})
 	if err != nil {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/notionsync/notionsync/internal/keyspace"
 )
 
 // ErrKeyUnavailable: a stored token cannot be opened with the configured
@@ -41,40 +44,57 @@ func (e *KeyError) Is(target error) bool { return target == ErrKeyUnavailable }
 // CheckKeys opens the stored tokens of a sample of connections, the
 // perSide oldest and the perSide newest, to tell whether the keyring fits
 // what is stored: the newest are sealed with the current primary key, the
-// oldest are the likeliest to still need a retired one. It costs two Redis
-// round trips. It returns nil when every sampled record opens (or there are
-// none), a *KeyError for the first one that does not, or a Redis error.
+// oldest are the likeliest to still need a retired one. It costs three
+// pipelines (oldest, newest, records), whatever the number of
+// connections. It returns nil when every sampled record opens (or there
+// are none), a *KeyError for the first one that does not, or a Redis error.
 func (s *Store) CheckKeys(ctx context.Context, perSide int) error {
 	if perSide < 1 {
 		perSide = 1
 	}
+	oldest, err := s.rangeShards(ctx, s.shardKeys("connections"), PageCursor{}, "+inf", perSide)
+	if err != nil {
+		return fmt.Errorf("tokens: check keys: %w", err)
+	}
+	// The newest: the perSide newest of every shard, merged.
 	pipe := s.rdb.Pipeline()
-	oldest := pipe.ZRange(ctx, s.allKey(), 0, int64(perSide)-1)
-	newest := pipe.ZRange(ctx, s.allKey(), -int64(perSide), -1)
+	cmds := make([]*redis.ZSliceCmd, keyspace.Shards)
+	for i := range cmds {
+		cmds[i] = pipe.ZRangeWithScores(ctx, s.allKey(i), -int64(perSide), -1)
+	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("tokens: check keys: %w", err)
 	}
+	var newest []entry
+	for _, c := range cmds {
+		for _, z := range c.Val() {
+			id, _ := z.Member.(string)
+			newest = append(newest, entry{score: int64(z.Score), id: id})
+		}
+	}
+	slices.SortFunc(newest, compareEntries)
+	newest = newest[max(0, len(newest)-perSide):]
 	var ids []string
 	seen := map[string]bool{}
-	for _, id := range append(oldest.Val(), newest.Val()...) {
-		if !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
+	for _, e := range append(oldest, newest...) {
+		if !seen[e.id] {
+			seen[e.id] = true
+			ids = append(ids, e.id)
 		}
 	}
 	if len(ids) == 0 {
 		return nil
 	}
 	pipe = s.rdb.Pipeline()
-	cmds := make([]*redis.SliceCmd, len(ids))
+	reads := make([]*redis.SliceCmd, len(ids))
 	for i, id := range ids {
-		cmds[i] = pipe.HMGet(ctx, s.connKey(id), "at", "rt")
+		reads[i] = pipe.HMGet(ctx, s.connKey(id), "at", "rt")
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("tokens: check keys: %w", err)
 	}
 	for i, id := range ids {
-		vals := cmds[i].Val()
+		vals := reads[i].Val()
 		for j, field := range []string{"access", "refresh"} {
 			sealed, _ := vals[j].(string)
 			if sealed == "" {

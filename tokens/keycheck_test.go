@@ -10,11 +10,12 @@ import (
 	"github.com/notionsync/notionsync/tokens"
 )
 
-func TestCheckKeys(t *testing.T) {
+func TestCheckKeys(t *testing.T) { onBackends(t, true, testCheckKeys) }
+
+func testCheckKeys(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rdb := redisSrv.Client()
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb := backendClient(t)
 	prefix := redistest.UniquePrefix(t)
 	key := func(id string, b byte) tokens.Key {
 		secret := make([]byte, 32)

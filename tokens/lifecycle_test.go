@@ -23,7 +23,9 @@ func bg(t *testing.T) context.Context {
 	return ctx
 }
 
-func TestFastPathDoesNotRefresh(t *testing.T) {
+func TestFastPathDoesNotRefresh(t *testing.T) { onBackends(t, true, testFastPathDoesNotRefresh) }
+
+func testFastPathDoesNotRefresh(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	p := e.connect("ws-fast")
@@ -41,6 +43,10 @@ func TestFastPathDoesNotRefresh(t *testing.T) {
 
 // Invariant 1 inside one process (single-flight) and across Sources (lock).
 func TestInv1OneRefreshPerRotationGoroutines(t *testing.T) {
+	onBackends(t, true, testInv1OneRefreshPerRotationGoroutines)
+}
+
+func testInv1OneRefreshPerRotationGoroutines(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	e.connect("ws-1")
@@ -78,7 +84,9 @@ func TestInv1OneRefreshPerRotationGoroutines(t *testing.T) {
 
 // Invariants 1 and 2 across OS processes: 4 helper processes x 32
 // goroutines hit an expired token at the same moment.
-func TestInv1StormAcrossProcesses(t *testing.T) {
+func TestInv1StormAcrossProcesses(t *testing.T) { onBackends(t, true, testInv1StormAcrossProcesses) }
+
+func testInv1StormAcrossProcesses(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	e.connect("ws-storm")
@@ -120,7 +128,9 @@ func (e *env) checkStorm(hs []*helperProc, goroutines int) {
 
 // Invariant 2: a waiter is woken by the refresher's notification, not by
 // polling or by its lock-expiry safety net (LockTTL is 30 s here).
-func TestInv2WaitersAreWoken(t *testing.T) {
+func TestInv2WaitersAreWoken(t *testing.T) { onBackends(t, true, testInv2WaitersAreWoken) }
+
+func testInv2WaitersAreWoken(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	e.connect("ws-wake")
@@ -190,7 +200,9 @@ func (g *graceProvider) Refresh(ctx context.Context, rt string) (*tokens.Grant, 
 
 // Invariant 3: a holder whose lock expired during a slow token call cannot
 // overwrite the newer pair another holder stored meanwhile.
-func TestInv3StaleHolderIsFenced(t *testing.T) {
+func TestInv3StaleHolderIsFenced(t *testing.T) { onBackends(t, true, testInv3StaleHolderIsFenced) }
+
+func testInv3StaleHolderIsFenced(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	e.connect("ws-fence")
@@ -209,7 +221,7 @@ func TestInv3StaleHolderIsFenced(t *testing.T) {
 	}()
 	<-gp.seen[1] // the slow holder is inside its token call
 	// Its lock expires (a GC pause or a partition stalled its extensions).
-	if err := e.rdb.Del(bg(t), e.prefix+"lock:ws-fence").Err(); err != nil {
+	if err := e.rdb.Del(bg(t), e.key("lock:", "ws-fence")).Err(); err != nil {
 		t.Fatal(err)
 	}
 	tok := must[tokens.Token](t)(fast.Token(bg(t), "ws-fence"))
@@ -246,7 +258,9 @@ func hasEvent(t *testing.T, e *env, id, kind string) bool {
 
 // Invariant 4: the rotated pair is stored before anyone gets the access
 // token; a response without a refresh token keeps the stored one.
-func TestInv4PersistBeforeUse(t *testing.T) {
+func TestInv4PersistBeforeUse(t *testing.T) { onBackends(t, true, testInv4PersistBeforeUse) }
+
+func testInv4PersistBeforeUse(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	e.connect("ws-persist")
@@ -269,6 +283,10 @@ func TestInv4PersistBeforeUse(t *testing.T) {
 }
 
 func TestInv4NullRefreshTokenKeepsStoredOne(t *testing.T) {
+	onBackends(t, true, testInv4NullRefreshTokenKeepsStoredOne)
+}
+
+func testInv4NullRefreshTokenKeepsStoredOne(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{NullRefreshToken: true})
 	e.connect("ws-null")
@@ -287,7 +305,9 @@ func TestInv4NullRefreshTokenKeepsStoredOne(t *testing.T) {
 
 // Invariant 5: the token call is not cancelled by the job that triggered
 // it; the rotation is stored even though the caller gave up.
-func TestInv5CallOutlivesCaller(t *testing.T) {
+func TestInv5CallOutlivesCaller(t *testing.T) { onBackends(t, true, testInv5CallOutlivesCaller) }
+
+func testInv5CallOutlivesCaller(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	e.connect("ws-detach")
@@ -313,6 +333,10 @@ func TestInv5CallOutlivesCaller(t *testing.T) {
 // TTL (here: two unknown outcomes and their retries), so no second process
 // starts a refresh of its own.
 func TestInv5LockExtendedDuringLongRefresh(t *testing.T) {
+	onBackends(t, true, testInv5LockExtendedDuringLongRefresh)
+}
+
+func testInv5LockExtendedDuringLongRefresh(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	e.connect("ws-extend")
@@ -347,6 +371,10 @@ func TestInv5LockExtendedDuringLongRefresh(t *testing.T) {
 // Invariant 6: a loser's invalid_grant never marks a healthy connection
 // dead: it re-reads, finds the version moved, and adopts the new pair.
 func TestInv6InvalidGrantJudgedAfterReread(t *testing.T) {
+	onBackends(t, true, testInv6InvalidGrantJudgedAfterReread)
+}
+
+func testInv6InvalidGrantJudgedAfterReread(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	e.connect("ws-loser")
@@ -363,7 +391,7 @@ func TestInv6InvalidGrantJudgedAfterReread(t *testing.T) {
 	// and spends the (now dead) refresh token. Park its request at the fake
 	// until the winner has stored its pair.
 	gate := e.fake.BlockRefresh()
-	if err := e.rdb.Del(bg(t), e.prefix+"lock:ws-loser").Err(); err != nil {
+	if err := e.rdb.Del(bg(t), e.key("lock:", "ws-loser")).Err(); err != nil {
 		t.Fatal(err)
 	}
 	loser := e.source(nil)
@@ -397,6 +425,10 @@ func TestInv6InvalidGrantJudgedAfterReread(t *testing.T) {
 // Invariant 6 and 10: a revoked connection turns needs_reauth once, then
 // costs nothing; re-authorizing resumes it.
 func TestInv10RevokedIsQuietUntilReauthorized(t *testing.T) {
+	onBackends(t, true, testInv10RevokedIsQuietUntilReauthorized)
+}
+
+func testInv10RevokedIsQuietUntilReauthorized(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	e.connect("ws-revoked")
@@ -448,6 +480,10 @@ func TestInv10RevokedIsQuietUntilReauthorized(t *testing.T) {
 // Invariant 7: a 5xx is an unknown outcome: retried with the same refresh
 // token, and the connection survives.
 func TestInv7ServerErrorRetriedWithSameToken(t *testing.T) {
+	onBackends(t, true, testInv7ServerErrorRetriedWithSameToken)
+}
+
+func testInv7ServerErrorRetriedWithSameToken(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	e.connect("ws-5xx")
@@ -467,6 +503,10 @@ func TestInv7ServerErrorRetriedWithSameToken(t *testing.T) {
 // invalid_grant on the retry, is recorded as a lost response, not a
 // revocation.
 func TestInv7DroppedRotationIsReportedAsLost(t *testing.T) {
+	onBackends(t, true, testInv7DroppedRotationIsReportedAsLost)
+}
+
+func testInv7DroppedRotationIsReportedAsLost(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	e.connect("ws-drop")
@@ -487,6 +527,10 @@ func TestInv7DroppedRotationIsReportedAsLost(t *testing.T) {
 // connection instead of storming the endpoint, and serves the still-valid
 // access token meanwhile.
 func TestInv7TransientFailureBacksOff(t *testing.T) {
+	onBackends(t, true, testInv7TransientFailureBacksOff)
+}
+
+func testInv7TransientFailureBacksOff(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	p := e.connect("ws-backoff")
@@ -518,6 +562,10 @@ func TestInv7TransientFailureBacksOff(t *testing.T) {
 // Invariant 8: fifty 401s for the same token cause one refresh; a 401 for
 // a token that was already replaced causes none.
 func TestInv8UnauthorizedRefreshesOnce(t *testing.T) {
+	onBackends(t, true, testInv8UnauthorizedRefreshesOnce)
+}
+
+func testInv8UnauthorizedRefreshesOnce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	p := e.connect("ws-401")
@@ -550,6 +598,10 @@ func TestInv8UnauthorizedRefreshesOnce(t *testing.T) {
 // the scheduler's cost follows the number due and a fleet connected
 // together does not refresh in lockstep.
 func TestInv9DueIndexByExpiryWithJitter(t *testing.T) {
+	onBackends(t, true, testInv9DueIndexByExpiryWithJitter)
+}
+
+func testInv9DueIndexByExpiryWithJitter(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	st := e.store(nil)
@@ -591,6 +643,10 @@ func TestInv9DueIndexByExpiryWithJitter(t *testing.T) {
 
 // Invariant 9: Refresh (the scheduler's call) refreshes only what is due.
 func TestInv9ProactiveRefreshOnlyWhenDue(t *testing.T) {
+	onBackends(t, true, testInv9ProactiveRefreshOnlyWhenDue)
+}
+
+func testInv9ProactiveRefreshOnlyWhenDue(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	e.connect("ws-pro")
@@ -611,7 +667,9 @@ func TestInv9ProactiveRefreshOnlyWhenDue(t *testing.T) {
 }
 
 // Paused connections refuse data calls but keep their grant alive.
-func TestPausedConnection(t *testing.T) {
+func TestPausedConnection(t *testing.T) { onBackends(t, true, testPausedConnection) }
+
+func testPausedConnection(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	e.connect("ws-pause")
@@ -636,7 +694,9 @@ func TestPausedConnection(t *testing.T) {
 }
 
 // Invariant 11: tokens are sealed at rest, never in logs or errors.
-func TestInv11SecretsStaySecret(t *testing.T) {
+func TestInv11SecretsStaySecret(t *testing.T) { onBackends(t, true, testInv11SecretsStaySecret) }
+
+func testInv11SecretsStaySecret(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{EchoTokensInErrors: true})
 	p := e.connect("ws-secret")
@@ -664,7 +724,9 @@ func TestInv11SecretsStaySecret(t *testing.T) {
 
 // Invariant 11: keys rotate: a record sealed with an old key stays readable
 // and is re-sealed with the new primary on its next write.
-func TestInv11KeyRotation(t *testing.T) {
+func TestInv11KeyRotation(t *testing.T) { onBackends(t, true, testInv11KeyRotation) }
+
+func testInv11KeyRotation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	e.connect("ws-rekey") // sealed with k1
@@ -685,7 +747,9 @@ func TestInv11KeyRotation(t *testing.T) {
 }
 
 // Invariant 12: every change is on the timeline, capped.
-func TestInv12Timeline(t *testing.T) {
+func TestInv12Timeline(t *testing.T) { onBackends(t, true, testInv12Timeline) }
+
+func testInv12Timeline(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	e.connect("ws-timeline")
@@ -726,6 +790,10 @@ func TestInv12Timeline(t *testing.T) {
 // Disconnecting revokes the grant at the provider even for a paused
 // connection, deletes the pair, and a refresh in flight cannot write it back.
 func TestDisconnectRevokesAndDeletes(t *testing.T) {
+	onBackends(t, true, testDisconnectRevokesAndDeletes)
+}
+
+func testDisconnectRevokesAndDeletes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	p := e.connect("ws-bye")
@@ -756,7 +824,9 @@ func TestDisconnectRevokesAndDeletes(t *testing.T) {
 
 // Rekey re-seals a record with the new primary key without moving its
 // version, so it can never fence out a refresh.
-func TestRekey(t *testing.T) {
+func TestRekey(t *testing.T) { onBackends(t, true, testRekey) }
+
+func testRekey(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	p := e.connect("ws-rekey2") // sealed with k1
@@ -786,7 +856,9 @@ func TestRekey(t *testing.T) {
 
 // GetMany reads many connections in one round trip, missing ones reported
 // per id.
-func TestGetMany(t *testing.T) {
+func TestGetMany(t *testing.T) { onBackends(t, true, testGetMany) }
+
+func testGetMany(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	e.connect("gm-1")

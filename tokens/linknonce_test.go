@@ -16,6 +16,10 @@ var testTiming = tokens.Timing{AccessTokenLifetime: time.Hour, RefreshMargin: 10
 // refresh's token response, inside the fenced commit: the version moves by
 // exactly one, and a workspace already known is never overwritten.
 func TestRefreshLearnsMissingWorkspaceID(t *testing.T) {
+	onBackends(t, true, testRefreshLearnsMissingWorkspaceID)
+}
+
+func testRefreshLearnsMissingWorkspaceID(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	p := e.fake.SeedConnection("ws-learn")
@@ -57,7 +61,9 @@ func TestRefreshLearnsMissingWorkspaceID(t *testing.T) {
 // Every Connect replaces the link nonce; a Connect that expects a nonce
 // writes nothing when it changed; EnsureLinkNonce gives an old record one
 // without moving its version.
-func TestLinkNonce(t *testing.T) {
+func TestLinkNonce(t *testing.T) { onBackends(t, true, testLinkNonce) }
+
+func testLinkNonce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	st := e.store(nil)
@@ -93,7 +99,7 @@ func TestLinkNonce(t *testing.T) {
 	}
 
 	// A record from before nonces existed gets one, version untouched.
-	if err := e.rdb.HDel(ctx, e.prefix+"conn:ws-n", "nonce").Err(); err != nil {
+	if err := e.rdb.HDel(ctx, e.key("conn:", "ws-n"), "nonce").Err(); err != nil {
 		t.Fatal(err)
 	}
 	n := must[string](t)(st.EnsureLinkNonce(ctx, "ws-n"))

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/notionsync/notionsync/internal/keyspace"
 	"github.com/notionsync/notionsync/internal/notionfake"
 	"github.com/notionsync/notionsync/internal/redistest"
 	"github.com/notionsync/notionsync/tokens"
@@ -27,11 +28,97 @@ import (
 // redisSrv is the package's redis-server, started by TestMain.
 var redisSrv *redistest.Server
 
+// The package's Redis Cluster (3 masters, 3 replicas) is started by the
+// first test that needs it and stopped by TestMain: one per package run,
+// shared by every test (each uses its own key prefix).
+var (
+	clusterOnce sync.Once
+	clusterSrv  *redistest.Cluster
+	clusterErr  error
+)
+
+func sharedCluster(t testing.TB) *redistest.Cluster {
+	t.Helper()
+	clusterOnce.Do(func() { clusterSrv, clusterErr = redistest.StartCluster(redistest.ClusterOptions{}) })
+	if clusterErr != nil {
+		t.Fatal(clusterErr)
+	}
+	return clusterSrv
+}
+
+// onBackends runs body twice, as the subtests "redis" (one redis-server)
+// and "cluster" (a 3-master Redis Cluster): newEnv and backendClient give
+// a test the backend its subtest names, so the same body proves the same
+// invariants on both. A parallel body makes the pair parallel too.
+func onBackends(t *testing.T, parallel bool, body func(t *testing.T)) {
+	t.Helper()
+	if parallel {
+		t.Parallel()
+	}
+	for _, name := range []string{"redis", "cluster"} {
+		t.Run(name, body)
+	}
+}
+
+// onCluster reports whether t runs under onBackends' "cluster" subtest.
+func onCluster(t testing.TB) bool {
+	parts := strings.Split(t.Name(), "/")
+	return len(parts) > 1 && parts[1] == "cluster"
+}
+
+// backendClient returns a new client of t's backend (see onBackends),
+// closed when the test ends.
+func backendClient(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	var rdb redis.UniversalClient
+	if onCluster(t) {
+		rdb = sharedCluster(t).Client()
+	} else {
+		rdb = redis.NewClient(&redis.Options{Addr: redisSrv.Addr()})
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
+}
+
+// backendAddrs returns what a helper process needs to reach t's backend:
+// its addresses (comma-separated) and whether it is a cluster.
+func backendAddrs(t testing.TB) (addrs string, cluster bool) {
+	if onCluster(t) {
+		return strings.Join(sharedCluster(t).Addrs(), ","), true
+	}
+	return redisSrv.Addr(), false
+}
+
+// redisKeys returns the keys matching pattern, from every master of a
+// cluster (KEYS on one node sees only its own slots).
+func redisKeys(ctx context.Context, rdb redis.UniversalClient, pattern string) ([]string, error) {
+	cc, ok := rdb.(*redis.ClusterClient)
+	if !ok {
+		return rdb.Keys(ctx, pattern).Result()
+	}
+	var mu sync.Mutex
+	var out []string
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		ks, err := c.Keys(ctx, pattern).Result()
+		mu.Lock()
+		out = append(out, ks...)
+		mu.Unlock()
+		return err
+	})
+	return out, err
+}
+
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(helperMain())
 	}
 	code := redistest.RunMain(m, redistest.Options{}, func(s *redistest.Server) { redisSrv = s })
+	if clusterSrv != nil {
+		if err := clusterSrv.Stop(); err != nil {
+			os.Stderr.WriteString("stop cluster: " + err.Error() + "\n")
+			code = max(code, 1)
+		}
+	}
 	if code == 0 {
 		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
 			os.Stderr.WriteString("goleak: " + err.Error() + "\n")
@@ -67,7 +154,7 @@ type env struct {
 	t      *testing.T
 	fake   *notionfake.Server
 	url    string
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	prefix string
 	keys   *tokens.Keyring
 	clock  *clock
@@ -78,8 +165,7 @@ type env struct {
 func newEnv(t *testing.T, opts notionfake.Options) *env {
 	t.Helper()
 	fake, hs := notionfake.NewTest(t, opts)
-	rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr()})
-	t.Cleanup(func() { rdb.Close() })
+	rdb := backendClient(t)
 	core, logs := observer.New(zapcore.DebugLevel)
 	return &env{
 		t: t, fake: fake, url: hs.URL, rdb: rdb,
@@ -167,6 +253,10 @@ func (e *env) connect(id string) notionfake.Pair {
 	return p
 }
 
+// key returns the name of a connection's key, e.g. key("lock:", id) for
+// its refresh lock (see internal/keyspace).
+func (e *env) key(name, id string) string { return keyspace.Conn(e.prefix, id) + name + id }
+
 // expire moves the clock past every refresh-due time.
 func (e *env) expire() { e.clock.Advance(55 * time.Minute) }
 
@@ -195,7 +285,7 @@ func (e *env) assertNoSecrets(secrets ...string) {
 		}
 	}
 	ctx := context.Background()
-	keys, err := e.rdb.Keys(ctx, e.prefix+"*").Result()
+	keys, err := redisKeys(ctx, e.rdb, e.prefix+"*")
 	if err != nil {
 		e.t.Fatal(err)
 	}

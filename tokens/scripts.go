@@ -19,8 +19,10 @@ import "github.com/redis/go-redis/v9"
 // notification channel: waiters in every process wake and re-read, and
 // in-process caches drop the entry.
 //
-// Redis Cluster is not supported: the due and status indexes are shared by
-// all connections, so these keys do not hash to one slot.
+// KEYS[2] and KEYS[4..8] are the shards of the indexes that belong to the
+// connection's shard (Store.scriptKeys), so on a Redis Cluster every
+// script's keys hash to one slot. The notification channel is not a key
+// (a cluster forwards PUBLISH to every node).
 
 const luaEvent = `
 local function event(kind, v, detail)

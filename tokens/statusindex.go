@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/notionsync/notionsync/internal/keyspace"
 )
 
 // The status indexes let the operators' console page through the
@@ -22,9 +24,10 @@ import (
 // idempotent and atomic per connection, so it may race with status
 // changes and with another scheduler).
 //
-// A later issue hash-tags keys per connection for Redis Cluster: these
-// indexes, like the due index, are shared by all connections and will
-// need the same treatment as the due index then.
+// Like the due and all-connections indexes, each status index is split
+// into keyspace.Shards shards (a connection is in the shards of its own
+// hash tag), so the scripts stay within one Redis Cluster slot; the
+// listings below merge the shards (shards.go).
 
 // Statuses lists every status, in the order of KEYS[5..8] of the scripts.
 var Statuses = []Status{StatusActive, StatusPaused, StatusNeedsReauth, StatusDisconnected}
@@ -54,15 +57,20 @@ index_status(status or '')
 return 1
 `)
 
-func (s *Store) statusKey(st Status) string { return s.prefix + "status:" + string(st) }
+// statusKey is shard i of the index of status st.
+func (s *Store) statusKey(i int, st Status) string {
+	return keyspace.Shard(s.prefix, i) + "status:" + string(st)
+}
 
 // statusIndexDone marks that IndexStatuses ran to its end.
 func (s *Store) statusIndexDone() string { return s.prefix + "status:indexed" }
 
 // IndexStatuses indexes every connection by status, once per Redis (a
 // marker key remembers that it ran; the scripts keep the indexes current
-// from then on). It reads the all-connections index in batches of 500.
-// It reports how many connections it indexed (0 when the marker was set).
+// from then on). It walks the shards of the all-connections index, 500
+// members of every shard per pipeline (each script names the keys of one
+// connection's shard only). It reports how many connections it indexed (0
+// when the marker was set).
 func (s *Store) IndexStatuses(ctx context.Context) (int, error) {
 	n, err := s.rdb.Exists(ctx, s.statusIndexDone()).Result()
 	if err != nil {
@@ -71,30 +79,46 @@ func (s *Store) IndexStatuses(ctx context.Context) (int, error) {
 	if n == 1 {
 		return 0, nil
 	}
-	// EVALSHA in a pipeline cannot fall back to EVAL, so load it first.
+	// EVALSHA in a pipeline cannot fall back to EVAL, so load it first
+	// (a cluster client loads it on every master).
 	if err := reindexScript.Load(ctx, s.rdb).Err(); err != nil {
 		return 0, fmt.Errorf("tokens: status index: %w", err)
 	}
 	const batch = 500
 	done := 0
-	for start := int64(0); ; start += batch {
-		ids, err := s.rdb.ZRange(ctx, s.allKey(), start, start+batch-1).Result()
-		if err != nil {
+	live := make([]int, keyspace.Shards)
+	for i := range live {
+		live[i] = i
+	}
+	for start := int64(0); len(live) > 0; start += batch {
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.StringSliceCmd, len(live))
+		for j, i := range live {
+			cmds[j] = pipe.ZRange(ctx, s.allKey(i), start, start+batch-1)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
 			return done, fmt.Errorf("tokens: status index: %w", err)
 		}
-		pipe := s.rdb.Pipeline()
-		for _, id := range ids {
-			reindexScript.EvalSha(ctx, pipe, s.scriptKeys(id), s.scriptArgs(id, -1)...)
+		pipe = s.rdb.Pipeline()
+		var more []int
+		count := 0
+		for j, i := range live {
+			ids := cmds[j].Val()
+			for _, id := range ids {
+				reindexScript.EvalSha(ctx, pipe, s.scriptKeys(id), s.scriptArgs(id, -1)...)
+			}
+			count += len(ids)
+			if len(ids) == batch {
+				more = append(more, i)
+			}
 		}
-		if len(ids) > 0 {
+		if count > 0 {
 			if _, err := pipe.Exec(ctx); err != nil {
 				return done, fmt.Errorf("tokens: status index: %w", err)
 			}
 		}
-		done += len(ids)
-		if len(ids) < batch {
-			break
-		}
+		done += count
+		live = more
 	}
 	if err := s.rdb.Set(ctx, s.statusIndexDone(), "1", 0).Err(); err != nil {
 		return done, fmt.Errorf("tokens: status index: %w", err)
@@ -132,102 +156,58 @@ func ParsePageCursor(v string) (PageCursor, error) {
 	return PageCursor{CreatedMs: n, ID: id}, nil
 }
 
-// pageAfterScript returns the limit+1 members after member ARGV[1] in
-// the sorted set KEYS[1], with scores, or false when ARGV[1] is not in it.
-// ZRANK and ZRANGE in one script: the position cannot move in between.
-var pageAfterScript = redis.NewScript(`
-local r = redis.call('ZRANK', KEYS[1], ARGV[1])
-if not r then return false end
-return redis.call('ZRANGE', KEYS[1], r + 1, r + tonumber(ARGV[2]), 'WITHSCORES')
-`)
-
-// PageIDs returns up to limit connection ids after cursor, oldest first,
-// from the index of status ("" = all connections), and the cursor of the
-// next page (zero at the end). While the cursor's connection is still in
-// the index, the page starts right after its rank (ZRANK + ZRANGE in one
-// script: O(log n + limit)). When it left (its status changed), the page
-// starts at its creation time (ZRANGE BYSCORE, O(log n + limit) plus the
-// connections created in that same millisecond).
+// PageIDs returns up to limit connection ids after cursor, oldest first
+// (ties by id), from the index of status ("" = all connections), and the
+// cursor of the next page (zero at the end). The page starts after the
+// cursor's (creation time, id) whether or not the cursor's connection is
+// still in the index (a status index changes all the time). It costs
+// O(limit + shards) plus the connections created in the cursor's
+// millisecond (see rangeShards).
 func (s *Store) PageIDs(ctx context.Context, status Status, after PageCursor, limit int) ([]string, PageCursor, error) {
-	key := s.allKey()
+	name := "connections"
 	if status != "" {
-		key = s.statusKey(status)
+		name = "status:" + string(status)
 	}
 	if limit <= 0 {
 		return nil, PageCursor{}, nil
 	}
-	var out []redis.Z
-	found := false
-	if after.ID != "" {
-		res, err := pageAfterScript.Run(ctx, s.rdb, []string{key}, after.ID, limit+1).StringSlice()
-		switch {
-		case errors.Is(err, redis.Nil):
-		case err != nil:
-			return nil, PageCursor{}, fmt.Errorf("tokens: page index: %w", err)
-		default:
-			found = true
-			for i := 0; i+1 < len(res); i += 2 {
-				score, _ := strconv.ParseFloat(res[i+1], 64)
-				out = append(out, redis.Z{Member: res[i], Score: score})
-			}
-		}
-	}
-	if !found {
-		min := "-inf"
-		if after.ID != "" {
-			min = strconv.FormatInt(after.CreatedMs, 10)
-		}
-		// Members with the cursor's score sort by id; skip those up to
-		// the cursor's id. One more than the page tells whether another
-		// page follows.
-		for offset := int64(0); len(out) <= limit; {
-			want := int64(limit + 1 - len(out))
-			zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
-				Key: key, Start: min, Stop: "+inf", ByScore: true, Offset: offset, Count: want,
-			}).Result()
-			if err != nil {
-				return nil, PageCursor{}, fmt.Errorf("tokens: page index: %w", err)
-			}
-			for _, z := range zs {
-				id, _ := z.Member.(string)
-				if after.ID != "" && int64(z.Score) == after.CreatedMs && id <= after.ID {
-					continue
-				}
-				out = append(out, z)
-			}
-			if int64(len(zs)) < want {
-				break
-			}
-			offset += int64(len(zs))
-		}
+	// One more than the page tells whether another page follows.
+	out, err := s.rangeShards(ctx, s.shardKeys(name), after, "+inf", limit+1)
+	if err != nil {
+		return nil, PageCursor{}, fmt.Errorf("tokens: page index: %w", err)
 	}
 	var next PageCursor
 	if len(out) > limit {
 		out = out[:limit]
 		last := out[limit-1]
-		next = PageCursor{CreatedMs: int64(last.Score), ID: last.Member.(string)}
+		next = PageCursor{CreatedMs: last.score, ID: last.id}
 	}
 	ids := make([]string, len(out))
-	for i, z := range out {
-		ids[i] = z.Member.(string)
+	for i, e := range out {
+		ids[i] = e.id
 	}
 	return ids, next, nil
 }
 
 // CountByStatus returns how many connections each status index holds
-// (ZCARD: O(1) each, one round trip).
+// (ZCARD of every shard: O(1) each, one pipeline).
 func (s *Store) CountByStatus(ctx context.Context) (map[Status]int64, error) {
 	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.IntCmd, len(Statuses))
-	for i, st := range Statuses {
-		cmds[i] = pipe.ZCard(ctx, s.statusKey(st))
+	cmds := make([][]*redis.IntCmd, len(Statuses))
+	for j, st := range Statuses {
+		cmds[j] = make([]*redis.IntCmd, keyspace.Shards)
+		for i := range keyspace.Shards {
+			cmds[j][i] = pipe.ZCard(ctx, s.statusKey(i, st))
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("tokens: count by status: %w", err)
 	}
 	out := make(map[Status]int64, len(Statuses))
-	for i, st := range Statuses {
-		out[st] = cmds[i].Val()
+	for j, st := range Statuses {
+		for _, c := range cmds[j] {
+			out[st] += c.Val()
+		}
 	}
 	return out, nil
 }

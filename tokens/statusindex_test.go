@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/notionsync/notionsync/internal/keyspace"
 	"github.com/notionsync/notionsync/internal/notionfake"
 	"github.com/notionsync/notionsync/tokens"
 )
@@ -39,7 +40,9 @@ func pageAll(t *testing.T, st *tokens.Store, status tokens.Status, size int) []s
 // the same script; paging by status returns exactly the connections of
 // that status, oldest first, without duplicates across pages (also with
 // connections created in the same millisecond).
-func TestStatusIndex(t *testing.T) {
+func TestStatusIndex(t *testing.T) { onBackends(t, true, testStatusIndex) }
+
+func testStatusIndex(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	st := e.store(nil)
@@ -115,7 +118,9 @@ func TestStatusIndex(t *testing.T) {
 }
 
 // IndexStatuses indexes records written before the indexes existed, once.
-func TestIndexStatusesBackfills(t *testing.T) {
+func TestIndexStatusesBackfills(t *testing.T) { onBackends(t, true, testIndexStatusesBackfills) }
+
+func testIndexStatusesBackfills(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, notionfake.Options{})
 	st := e.store(nil)
@@ -130,7 +135,14 @@ func TestIndexStatusesBackfills(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Forget the indexes, as a Redis written by an older release has none.
-	if err := e.rdb.Del(ctx, e.prefix+"status:active", e.prefix+"status:paused").Err(); err != nil {
+	// Every shard of both, one key per DEL (a cluster refuses a DEL
+	// across slots).
+	pipe := e.rdb.Pipeline()
+	for i := range keyspace.Shards {
+		pipe.Del(ctx, keyspace.Shard(e.prefix, i)+"status:active")
+		pipe.Del(ctx, keyspace.Shard(e.prefix, i)+"status:paused")
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := pageAll(t, st, tokens.StatusPaused, 10); len(got) != 0 {

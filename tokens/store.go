@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/notionsync/notionsync/internal/keyspace"
 )
 
 // Status is a connection's state.
@@ -155,15 +157,24 @@ func cmpOr[T comparable](v, def T) T {
 	return v
 }
 
-func (s *Store) connKey(id string) string   { return s.prefix + "conn:" + id }
-func (s *Store) eventsKey(id string) string { return s.prefix + "conn:" + id + ":events" }
-func (s *Store) dueKey() string             { return s.prefix + "due" }
-func (s *Store) allKey() string             { return s.prefix + "connections" }
-func (s *Store) lockKey(id string) string   { return s.prefix + "lock:" + id }
+// Key names follow internal/keyspace: a connection's own keys and the
+// shard of every index it is in carry the hash tag of the connection's
+// shard, so each script names keys of one Redis Cluster slot only.
+func (s *Store) connKey(id string) string { return keyspace.Conn(s.prefix, id) + "conn:" + id }
+func (s *Store) eventsKey(id string) string {
+	return keyspace.Conn(s.prefix, id) + "conn:" + id + ":events"
+}
+func (s *Store) lockKey(id string) string { return keyspace.Conn(s.prefix, id) + "lock:" + id }
+
+// dueKey and allKey are shard i of the refresh-due and all-connections
+// indexes; a connection's entries live in shard keyspace.ShardOf(id).
+func (s *Store) dueKey(i int) string { return keyspace.Shard(s.prefix, i) + "due" }
+func (s *Store) allKey(i int) string { return keyspace.Shard(s.prefix, i) + "connections" }
 
 func (s *Store) scriptKeys(id string) []string {
-	return []string{s.connKey(id), s.dueKey(), s.eventsKey(id), s.allKey(),
-		s.statusKey(StatusActive), s.statusKey(StatusPaused), s.statusKey(StatusNeedsReauth), s.statusKey(StatusDisconnected)}
+	i := keyspace.ShardOf(id)
+	return []string{s.connKey(id), s.dueKey(i), s.eventsKey(id), s.allKey(i),
+		s.statusKey(i, StatusActive), s.statusKey(i, StatusPaused), s.statusKey(i, StatusNeedsReauth), s.statusKey(i, StatusDisconnected)}
 }
 
 // scriptArgs builds the ARGV prefix every script shares.
@@ -701,36 +712,48 @@ func (s *Store) Events(ctx context.Context, id string) ([]Event, error) {
 }
 
 // Due returns up to limit connection ids whose refresh is due at or before
-// until, earliest first. Its cost grows with the number returned, not with
-// the number of connections (a ZRANGE BYSCORE on the due index).
+// until, earliest first (ties by id). Its cost grows with the number
+// returned and the number of shards, not with the number of connections:
+// a ZRANGE BYSCORE on each shard of the due index, in one pipeline, merged.
 func (s *Store) Due(ctx context.Context, until time.Time, limit int) ([]string, error) {
-	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: s.dueKey(), Start: "-inf", Stop: strconv.FormatInt(until.UnixMilli(), 10),
-		ByScore: true, Count: int64(limit),
-	}).Result()
+	es, err := s.rangeShards(ctx, s.shardKeys("due"), PageCursor{}, strconv.FormatInt(until.UnixMilli(), 10), limit)
 	if err != nil {
 		return nil, fmt.Errorf("tokens: due index: %w", err)
+	}
+	ids := make([]string, len(es))
+	for i, e := range es {
+		ids[i] = e.id
 	}
 	return ids, nil
 }
 
 // List returns up to limit connections created after the given cursor (an
-// id; "" starts at the beginning), oldest first, and the cursor for the next
-// page ("" at the end).
+// id; "" starts at the beginning), oldest first (ties by id), and the
+// cursor for the next page ("" at the end). A cursor whose connection is
+// not indexed starts at the beginning. A page costs O(limit + shards): the
+// cursor's creation time is read from its own shard (ZSCORE), then every
+// shard is read from that position and the results merged.
 func (s *Store) List(ctx context.Context, after string, limit int) ([]*Connection, string, error) {
-	start := int64(0)
+	if limit <= 0 {
+		return nil, "", nil
+	}
+	var cur PageCursor
 	if after != "" {
-		rank, err := s.rdb.ZRank(ctx, s.allKey(), after).Result()
+		score, err := s.rdb.ZScore(ctx, s.allKey(keyspace.ShardOf(after)), after).Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, "", fmt.Errorf("tokens: list: %w", err)
 		}
 		if err == nil {
-			start = rank + 1
+			cur = PageCursor{CreatedMs: int64(score), ID: after}
 		}
 	}
-	ids, err := s.rdb.ZRange(ctx, s.allKey(), start, start+int64(limit)-1).Result()
+	es, err := s.rangeShards(ctx, s.shardKeys("connections"), cur, "+inf", limit)
 	if err != nil {
 		return nil, "", fmt.Errorf("tokens: list: %w", err)
+	}
+	ids := make([]string, len(es))
+	for i, e := range es {
+		ids[i] = e.id
 	}
 	// One pipelined read for the page, not one round trip per connection
 	// (the scheduler lists a page every tick).

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/notionsync/notionsync/internal/demo"
 	"github.com/notionsync/notionsync/jobs"
@@ -79,7 +80,7 @@ func runKillSync(ctx context.Context, cfg Config) (rep *Report, err error) {
 			break
 		}
 		hit[v.conn] = true
-		before, _ := h.rdb.HGet(ctx, demo.KeyPrefix+"sync:"+v.conn, "pages_synced").Int64()
+		before, _ := h.rdb.HGet(ctx, jobs.SyncKey(demo.KeyPrefix, v.conn), "pages_synced").Int64()
 		if err := h.c.KillWorker(v.worker); err != nil {
 			return nil, err
 		}
@@ -136,7 +137,7 @@ func runKillSync(ctx context.Context, cfg Config) (rep *Report, err error) {
 	// the import to the last page stored (the sync state's last_sync).
 	lags := map[bool][]time.Duration{}
 	for _, c := range h.conns {
-		ms, err := h.rdb.HGet(ctx, demo.KeyPrefix+"sync:"+c.id, "last_sync").Int64()
+		ms, err := h.rdb.HGet(ctx, jobs.SyncKey(demo.KeyPrefix, c.id), "last_sync").Int64()
 		if err == nil && ms > 0 {
 			lags[hit[c.id]] = append(lags[hit[c.id]], time.UnixMilli(ms).Sub(c.importedAt))
 		}
@@ -195,19 +196,23 @@ func (h *harness) findVictim(ctx context.Context, insp *asynq.Inspector, place s
 				if json.Unmarshal(a.TaskPayload, &p) != nil || p.ConnID == "" || skip[p.ConnID] {
 					continue
 				}
-				flag, _ := h.rdb.Get(ctx, demo.KeyPrefix+"drain:"+p.ConnID).Result()
+				flag, _ := h.rdb.Get(ctx, jobs.DrainKey(demo.KeyPrefix, p.ConnID)).Result()
 				if flag != owner {
 					continue
 				}
-				todo, _ := h.rdb.HLen(ctx, demo.KeyPrefix+"sync:"+p.ConnID+":todo").Result()
+				pages, _ := h.rdb.HKeys(ctx, jobs.SyncKey(demo.KeyPrefix, p.ConnID)+":todo").Result()
+				todo := int64(len(pages))
 				if todo < 10 {
 					continue
 				}
-				keys, _, _ := h.rdb.Scan(ctx, 0, demo.KeyPrefix+"busy:"+p.ConnID+":page:*", 1000).Result()
-				if place == placePage && len(keys) == 0 {
+				// The claims of the pages it holds are those of pages on
+				// its to-do list: read by name, not by SCAN (which one
+				// node of a cluster could not answer for all).
+				claims := h.countClaims(ctx, p.ConnID, pages)
+				if place == placePage && claims == 0 {
 					continue
 				}
-				return victim{worker: w, conn: p.ConnID, todo: todo, claims: int64(len(keys))}, nil
+				return victim{worker: w, conn: p.ConnID, todo: todo, claims: claims}, nil
 			}
 		}
 		if time.Now().After(deadline) {
@@ -217,6 +222,22 @@ func (h *harness) findVictim(ctx context.Context, insp *asynq.Inspector, place s
 			return victim{}, err
 		}
 	}
+}
+
+// countClaims counts the pages of conn among pages that a task holds a
+// claim on, in one pipelined round trip.
+func (h *harness) countClaims(ctx context.Context, conn string, pages []string) int64 {
+	pipe := h.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, len(pages))
+	for i, id := range pages {
+		cmds[i] = pipe.Exists(ctx, jobs.PageClaimKey(demo.KeyPrefix, conn, id))
+	}
+	_, _ = pipe.Exec(ctx)
+	var n int64
+	for _, c := range cmds {
+		n += c.Val()
+	}
+	return n
 }
 
 func (h *harness) workerByPID(pid int) int {
@@ -234,7 +255,7 @@ func (h *harness) waitProgress(ctx context.Context, conn string, before int64, a
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
-		n, _ := h.rdb.HGet(ctx, demo.KeyPrefix+"sync:"+conn, "pages_synced").Int64()
+		n, _ := h.rdb.HGet(ctx, jobs.SyncKey(demo.KeyPrefix, conn), "pages_synced").Int64()
 		if n > before {
 			return time.Since(at), nil
 		}
@@ -250,7 +271,7 @@ func (h *harness) waitProgress(ctx context.Context, conn string, before int64, a
 func (h *harness) waitBackfilled(ctx context.Context, conn string, at time.Time, timeout time.Duration) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	key := demo.KeyPrefix + "sync:" + conn
+	key := jobs.SyncKey(demo.KeyPrefix, conn)
 	for {
 		m, _ := h.rdb.HMGet(ctx, key, "cursor", "target").Result()
 		pending, _ := h.rdb.SCard(ctx, key+":pending").Result()

@@ -24,6 +24,7 @@ import (
 
 	"github.com/notionsync/notionsync/config"
 	"github.com/notionsync/notionsync/internal/app"
+	"github.com/notionsync/notionsync/internal/keyspace"
 	"github.com/notionsync/notionsync/internal/notionfake"
 	"github.com/notionsync/notionsync/internal/redistest"
 	"github.com/notionsync/notionsync/tokens"
@@ -270,6 +271,14 @@ func TestNeedsReauthWebhookFromAnyProcess(t *testing.T) {
 	}
 	if seen["c1/operator"] != 1 || seen["c2/operator"] != 1 {
 		t.Fatalf("webhooks: %v, want one each for c1 and c2", seen)
+	}
+	// The "sent once" marker is a per-connection key: in the connection's
+	// shard (internal/keyspace), so it is on the connection's cluster slot.
+	for _, id := range []string{"c1", "c2"} {
+		pattern := keyspace.Conn(vars["NOTIONSYNC_REDIS_KEY_PREFIX"], id) + "reauth-notified:" + id + ":*"
+		if keys, err := rdb.Keys(ctx, pattern).Result(); err != nil || len(keys) != 1 {
+			t.Fatalf("keys %s: %v (%v), want one", pattern, keys, err)
+		}
 	}
 	cancel()
 	for _, d := range dones {

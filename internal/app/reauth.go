@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/notionsync/notionsync/internal/keyspace"
 	"github.com/notionsync/notionsync/tokens"
 )
 
@@ -63,7 +64,9 @@ func (n *reauthNotifier) run(ctx context.Context) error {
 }
 
 func (n *reauthNotifier) handle(ctx context.Context, id string, version int64) {
-	key := fmt.Sprintf("%sreauth-notified:%s:%d", n.prefix, id, version)
+	// A per-connection key, so it lives in the connection's shard
+	// (internal/keyspace) like the connection's other keys.
+	key := fmt.Sprintf("%sreauth-notified:%s:%d", keyspace.Conn(n.prefix, id), id, version)
 	first, err := n.rdb.SetNX(ctx, key, 1, 7*24*time.Hour).Result()
 	if err != nil || !first {
 		return

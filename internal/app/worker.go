@@ -81,9 +81,14 @@ func RunWorker(ctx context.Context, cfg *config.Worker, log *zap.Logger) error {
 		Concurrency:     cfg.Pool.Concurrency,
 		Queues:          queues,
 		ShutdownTimeout: cfg.Pool.ShutdownTimeout,
-		Logger:          jobs.AsynqLogger{L: log.Named("asynq")},
-		LogLevel:        asynq.WarnLevel,
-		StrictPriority:  false,
+		// asynq's own loops poll Redis whether or not there is work: in an
+		// idle fleet they were most of its round trips (docs/BENCHMARKS.md).
+		TaskCheckInterval:        cfg.Pool.PollInterval,
+		DelayedTaskCheckInterval: cfg.Pool.DelayedCheckInterval,
+		JanitorInterval:          cfg.Pool.JanitorInterval,
+		Logger:                   jobs.AsynqLogger{L: log.Named("asynq")},
+		LogLevel:                 asynq.WarnLevel,
+		StrictPriority:           false,
 	}))
 	mux := asynq.NewServeMux()
 	h.Register(mux)

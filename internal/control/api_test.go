@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/notionsync/notionsync/internal/keyspace"
 	"github.com/notionsync/notionsync/tokens"
 )
 
@@ -352,7 +353,7 @@ func TestAPIDisconnect(t *testing.T) {
 		t.Errorf("Token after disconnect: %v", err)
 	}
 	// The secrets are gone from Redis.
-	fields := h.rdb.HGetAll(context.Background(), h.prefix+"conn:c1").Val()
+	fields := h.rdb.HGetAll(context.Background(), keyspace.Conn(h.prefix, "c1")+"conn:c1").Val()
 	if fields["at"] != "" || fields["rt"] != "" {
 		t.Errorf("secrets left: at=%d rt=%d bytes", len(fields["at"]), len(fields["rt"]))
 	}

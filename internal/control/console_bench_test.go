@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/notionsync/notionsync/internal/redistest"
+	"github.com/notionsync/notionsync/jobs"
 	"github.com/notionsync/notionsync/tokens"
 	"github.com/notionsync/notionsync/tokens/notionauth"
 )
@@ -87,9 +88,9 @@ func BenchmarkConsoleList(b *testing.B) {
 					err = store.Disconnect(ctx, id)
 				}
 				if err == nil && i%100 >= 50 && i%100 < 53 {
-					err = rdb.ZAdd(ctx, "notionsync:sync:errored", redis.Z{Member: id}).Err()
+					err = rdb.ZAdd(ctx, jobs.ErroredKey("notionsync:", id), redis.Z{Member: id}).Err()
 					if err == nil {
-						err = rdb.HSet(ctx, "notionsync:sync:"+id+":errors", "obj",
+						err = rdb.HSet(ctx, jobs.SyncKey("notionsync:", id)+":errors", "obj",
 							`{"since":1,"kind":"permanent","msg":"denied"}`).Err()
 					}
 				}

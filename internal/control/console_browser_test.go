@@ -14,6 +14,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/notionsync/notionsync/internal/browsertest"
+	"github.com/notionsync/notionsync/internal/keyspace"
+	"github.com/notionsync/notionsync/jobs"
 	"github.com/notionsync/notionsync/tokens"
 )
 
@@ -35,7 +37,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		c := h.conn(id)
 		meta := c.Meta
 		meta[MetaWorkspaceName] = name
-		if err := h.rdb.HSet(ctx, h.prefix+"conn:"+id, "meta", mustJSON(t, meta)).Err(); err != nil {
+		if err := h.rdb.HSet(ctx, keyspace.Conn(h.prefix, id)+"conn:"+id, "meta", mustJSON(t, meta)).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -43,12 +45,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	syncState := func(id string, pages, pending int, last time.Duration) {
 		t.Helper()
 		now := h.clock.Now()
-		if err := h.rdb.HSet(ctx, h.prefix+"sync:"+id, "pages_synced", pages, "last_sync", now.Add(-last).UnixMilli(),
+		if err := h.rdb.HSet(ctx, jobs.SyncKey(h.prefix, id), "pages_synced", pages, "last_sync", now.Add(-last).UnixMilli(),
 			"last_sweep", now.Add(-last).UnixMilli(), "cursor", now.Add(-last-time.Minute).UnixMilli()).Err(); err != nil {
 			t.Fatal(err)
 		}
 		for i := range pending {
-			h.rdb.SAdd(ctx, h.prefix+"sync:"+id+":pending", "page:"+string(rune('a'+i)))
+			h.rdb.SAdd(ctx, jobs.SyncKey(h.prefix, id)+":pending", "page:"+string(rune('a'+i)))
 		}
 	}
 	syncState("acme-eng", 1284, 3, 2*time.Minute)

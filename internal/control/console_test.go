@@ -84,10 +84,10 @@ func (h *harness) addObjectError(conn, object, kind, msg string) {
 		Kind  string `json:"kind"`
 		Msg   string `json:"msg"`
 	}{h.clock.Now().UnixMilli(), kind, msg})
-	if err := h.rdb.ZAdd(ctx, h.prefix+"sync:errored", redis.Z{Member: conn}).Err(); err != nil {
+	if err := h.rdb.ZAdd(ctx, jobs.ErroredKey(h.prefix, conn), redis.Z{Member: conn}).Err(); err != nil {
 		h.t.Fatal(err)
 	}
-	if err := h.rdb.HSet(ctx, h.prefix+"sync:"+conn+":errors", object, v).Err(); err != nil {
+	if err := h.rdb.HSet(ctx, jobs.SyncKey(h.prefix, conn)+":errors", object, v).Err(); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -333,7 +333,7 @@ func TestConsoleFiltersAndPagination(t *testing.T) {
 	}
 	// An errored connection whose errors cleared is not listed.
 	h.addObjectError("c001", "x", "transient", "gone")
-	if err := h.rdb.Del(ctx, h.prefix+"sync:c001:errors").Err(); err != nil {
+	if err := h.rdb.Del(ctx, jobs.SyncKey(h.prefix, "c001")+":errors").Err(); err != nil {
 		t.Fatal(err)
 	}
 	want[""] = all

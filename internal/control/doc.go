@@ -126,12 +126,19 @@
 //
 // Under KeyPrefix ("notionsync:" by default):
 //
-//	oauth:state:<hash>                     a started flow, until StateTTL
-//	oauth:states                           zset of outstanding state keys by expiry (the cap)
-//	webhook:notion:dedup:<conn>:<entity>   webhook de-duplication, WebhookDedupWindow
-//	webhook:notion:event:<hash of id>      an event id handled, WebhookEventMaxAge + 5m
-//	webhook:notion:verification            the sealed verification token, 1h
-//	workspace:<workspace_id>:connections   set of connection ids authorized for a workspace
+//	{oauth}:oauth:state:<hash>                   a started flow, until StateTTL
+//	{oauth}:oauth:states                         zset of outstanding state keys by expiry (the cap)
+//	{<tag>}:webhook:notion:dedup:<conn>:<entity> webhook de-duplication, WebhookDedupWindow
+//	webhook:notion:event:<hash of id>            an event id handled, WebhookEventMaxAge + 5m
+//	webhook:notion:verification                  the sealed verification token, 1h
+//	workspace:<workspace_id>:connections         set of connection ids authorized for a workspace
+//
+// Redis Cluster: the two OAuth keys, written by one script and deleted by
+// one MULTI, share the hash tag {oauth}, so they are in one slot; a
+// de-duplication key is per connection and carries the connection's shard
+// tag (keyspace.Conn); the other keys are used one at a time. The OAuth
+// states are short-lived (StateTTL), so renaming them from the former
+// oauth:state:* costs at most the flows in progress during an upgrade.
 //
 // # Concurrency
 //

@@ -33,8 +33,31 @@ import (
 // redisSrv is the package's redis-server; tests keep apart by key prefix.
 var redisSrv *redistest.Server
 
+// The package's Redis Cluster (3 masters, 3 replicas), started by the first
+// test that asks for it (clusterOf) and stopped by TestMain.
+var (
+	clusterOnce sync.Once
+	clusterSrv  *redistest.Cluster
+	clusterErr  error
+)
+
+func clusterOf(tb testing.TB) *redistest.Cluster {
+	tb.Helper()
+	clusterOnce.Do(func() { clusterSrv, clusterErr = redistest.StartCluster(redistest.ClusterOptions{}) })
+	if clusterErr != nil {
+		tb.Fatalf("start the redis cluster: %v", clusterErr)
+	}
+	return clusterSrv
+}
+
 func TestMain(m *testing.M) {
 	code := redistest.RunMain(m, redistest.Options{}, func(s *redistest.Server) { redisSrv = s })
+	if clusterSrv != nil {
+		if err := clusterSrv.Stop(); err != nil {
+			os.Stderr.WriteString("stop the redis cluster: " + err.Error() + "\n")
+			code = 1
+		}
+	}
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			os.Stderr.WriteString("goleak: " + err.Error() + "\n")
@@ -183,7 +206,7 @@ type harness struct {
 	t       *testing.T
 	fake    *notionfake.Server
 	fakeURL string
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	prefix  string
 	clock   *clock
 	store   *tokens.Store
@@ -211,6 +234,8 @@ type harnessOptions struct {
 	enqueuer Enqueuer
 	// keys are extra keyring keys after k1 (the primary), for key rotation.
 	keys []tokens.Key
+	// cluster runs the harness on the package's Redis Cluster.
+	cluster bool
 }
 
 // testKey is the harness's primary key k1.
@@ -225,7 +250,11 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		f, ts := notionfake.NewTest(t, o.fake)
 		return f, ts.URL
 	}()
-	h.rdb = redis.NewClient(&redis.Options{Addr: redisSrv.Addr()})
+	if o.cluster {
+		h.rdb = clusterOf(t).Client()
+	} else {
+		h.rdb = redis.NewClient(&redis.Options{Addr: redisSrv.Addr()})
+	}
 	t.Cleanup(func() { h.rdb.Close() })
 	core, logs := observer.New(zapcore.DebugLevel)
 	h.logs, h.log = logs, zap.New(core)

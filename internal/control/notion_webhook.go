@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/notionsync/notionsync/internal/keyspace"
 	"github.com/notionsync/notionsync/tokens"
 )
 
@@ -330,7 +331,7 @@ func (s *Server) syncConnectionForEvent(ctx context.Context, id string, ev notio
 	if entity == "" {
 		entity = "-"
 	}
-	key := s.cfg.KeyPrefix + "webhook:notion:dedup:" + id + ":" + entity
+	key := s.dedupKey(id, entity)
 	first, err := s.cfg.Redis.SetNX(ctx, key, "1", s.cfg.WebhookDedupWindow).Result()
 	if err != nil {
 		return "", err
@@ -349,6 +350,13 @@ func (s *Server) syncConnectionForEvent(ctx context.Context, id string, ev notio
 		return "", err
 	}
 	return WebhookEnqueued, nil
+}
+
+// dedupKey is the de-duplication key of a webhook's entity for one
+// connection: a key of the connection's shard (internal/keyspace), like
+// every per-connection key.
+func (s *Server) dedupKey(connID, entity string) string {
+	return keyspace.Conn(s.cfg.KeyPrefix, connID) + "webhook:notion:dedup:" + connID + ":" + entity
 }
 
 // workspaceKey indexes the connections authorized for a workspace under ids

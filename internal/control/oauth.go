@@ -86,11 +86,17 @@ func stateDigest(domain, state string) [32]byte {
 	return sha256.Sum256([]byte("notionsync oauth " + domain + "\x00" + state))
 }
 
+// oauthTag is the hash tag of the OAuth keys: a state and the zset that
+// caps them are written by one script and deleted by one MULTI, which Redis
+// Cluster allows only within one slot. Flows are few (MaxOAuthStates), so
+// one slot carries them easily.
+const oauthTag = "{oauth}:"
+
 // stateKey is the Redis key of a state. Only a hash of the state is stored,
 // so reading Redis does not yield a usable state.
 func (s *Server) stateKey(state string) string {
 	d := stateDigest("key", state)
-	return s.cfg.KeyPrefix + "oauth:state:" + hex.EncodeToString(d[:])
+	return s.cfg.KeyPrefix + oauthTag + "oauth:state:" + hex.EncodeToString(d[:])
 }
 
 // stateCookie binds a state to the browser that started the flow: a login
@@ -389,7 +395,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) page {
 // expiry, so that their number can be capped (Config.MaxOAuthStates):
 // Redis runs noeviction, and nothing an anonymous caller does may grow it
 // without bound. Members are the states' key digests, never states.
-func (s *Server) statesKey() string { return s.cfg.KeyPrefix + "oauth:states" }
+func (s *Server) statesKey() string { return s.cfg.KeyPrefix + oauthTag + "oauth:states" }
 
 var errTooManyStates = errors.New("too many outstanding oauth states")
 

@@ -60,7 +60,7 @@ func TestOAuthConnectEndToEnd(t *testing.T) {
 			t.Errorf("state cookie %s left in the browser", ck.Name)
 		}
 	}
-	if keys := h.rdb.Keys(context.Background(), h.prefix+"oauth:state:*").Val(); len(keys) != 0 {
+	if keys := h.rdb.Keys(context.Background(), h.prefix+"{oauth}:oauth:state:*").Val(); len(keys) != 0 {
 		t.Errorf("state keys left: %v", keys)
 	}
 	if o := outcomes.get(); len(o) != 1 || o[0] != OAuthConnected {
@@ -256,7 +256,7 @@ func TestOAuthAccessDenied(t *testing.T) {
 	if o := outcomes.get(); len(o) != 1 || o[0] != OAuthDenied {
 		t.Errorf("outcomes %v", o)
 	}
-	if keys := h.rdb.Keys(context.Background(), h.prefix+"oauth:state:*").Val(); len(keys) != 0 {
+	if keys := h.rdb.Keys(context.Background(), h.prefix+"{oauth}:oauth:state:*").Val(); len(keys) != 0 {
 		t.Errorf("the state of a denied flow was not consumed: %v", keys)
 	}
 }

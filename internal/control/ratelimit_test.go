@@ -157,7 +157,7 @@ func TestOAuthStatesCapped(t *testing.T) {
 	}
 	contains(t, r.body, "Too many sign-ins in progress")
 	retryAfterSeconds(t, r)
-	if n, _ := h.rdb.ZCard(context.Background(), h.prefix+"oauth:states").Result(); n != 3 {
+	if n, _ := h.rdb.ZCard(context.Background(), h.prefix+"{oauth}:oauth:states").Result(); n != 3 {
 		t.Errorf("state index holds %d, want 3", n)
 	}
 	// Finishing a flow frees its slot.
@@ -174,7 +174,7 @@ func TestOAuthStatesCapped(t *testing.T) {
 			t.Fatalf("start %d after expiry: %d", i+1, r.status)
 		}
 	}
-	if n, _ := h.rdb.ZCard(context.Background(), h.prefix+"oauth:states").Result(); n != 3 {
+	if n, _ := h.rdb.ZCard(context.Background(), h.prefix+"{oauth}:oauth:states").Result(); n != 3 {
 		t.Errorf("state index holds %d, want 3", n)
 	}
 }

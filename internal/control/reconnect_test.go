@@ -14,7 +14,7 @@ import (
 // stateCount returns how many OAuth states are stored.
 func (h *harness) stateCount() int {
 	h.t.Helper()
-	keys, err := h.rdb.Keys(context.Background(), h.prefix+"oauth:state:*").Result()
+	keys, err := h.rdb.Keys(context.Background(), h.prefix+"{oauth}:oauth:state:*").Result()
 	if err != nil {
 		h.t.Fatal(err)
 	}

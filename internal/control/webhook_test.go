@@ -72,7 +72,7 @@ func TestNotionWebhookSignatureAndDedup(t *testing.T) {
 		again := notionEvent("page.content_updated", testWorkspace, "page-0001")
 		expect(h.postWebhook(again, sign(again)), http.StatusOK, WebhookDeduplicated)
 	}
-	ttl := h.rdb.PTTL(context.Background(), h.prefix+"webhook:notion:dedup:"+connID+":page-0001").Val()
+	ttl := h.rdb.PTTL(context.Background(), h.srv.dedupKey(connID, "page-0001")).Val()
 	if ttl <= 0 || ttl > 30*time.Second {
 		t.Errorf("dedup TTL %s", ttl)
 	}
@@ -480,7 +480,7 @@ func TestNotionWebhookEventReplay(t *testing.T) {
 		t.Fatalf("first delivery: %d %s", r.status, r.body)
 	}
 	// The per-entity window is over (its key expired) ...
-	entityKey := h.prefix + "webhook:notion:dedup:" + connID + ":page-0001"
+	entityKey := h.srv.dedupKey(connID, "page-0001")
 	if n := h.rdb.Del(context.Background(), entityKey).Val(); n != 1 {
 		t.Fatalf("per-entity key %s not found", entityKey)
 	}

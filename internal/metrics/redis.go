@@ -17,8 +17,8 @@ const (
 	// RedisComponentQueue: asynq's own keys ("asynq:...").
 	RedisComponentQueue = "queue"
 	// RedisComponentTokens: the token store, refresh locks, the expiry
-	// index and the token-events channel (prefix + "conn:", "lock:",
-	// "due", "connections", "token-events").
+	// and status indexes and the token-events channel (prefix + "conn:",
+	// "lock:", "due", "connections", "status:", "token-events").
 	RedisComponentTokens = "tokens"
 	// RedisComponentRateLimit: the Notion rate limiter (prefix + "notion:").
 	RedisComponentRateLimit = "ratelimit"
@@ -112,7 +112,9 @@ const asynqKeyPrefix = "asynq:"
 // A call belongs to the component of the first key of its first command
 // that names one (a pipeline's MULTI, for example, names none): keys under
 // "asynq:" are the queue's; keys under the configured key prefix are
-// split by what follows it (see the RedisComponent constants); anything
+// split by what follows it, after the hash tag of the cluster key scheme
+// if there is one ("<prefix>{<tag>}:<name>" counts as "<prefix><name>"; see
+// internal/keyspace and the RedisComponent constants); anything
 // else, and calls that name no key, are "other". The key is args[1] of an
 // ordinary command (the channel of PUBLISH), the first of the numkeys keys
 // of EVAL, EVALSHA, their _RO forms and FCALL, args[2] of MEMORY and
@@ -262,8 +264,16 @@ func redisKeyComponent(prefix, key string) redisComponent {
 	if !ok {
 		return compOther
 	}
+	// A key of the cluster scheme (internal/keyspace) carries a hash tag
+	// after the prefix, "{s7.113}:conn:<id>" or "{oauth}:oauth:states":
+	// what follows the tag is the key's name as before.
+	if strings.HasPrefix(rest, "{") {
+		if i := strings.Index(rest, "}:"); i > 1 {
+			rest = rest[i+2:]
+		}
+	}
 	switch {
-	case hasAnyPrefix(rest, "conn:", "lock:", "due", "connections", "token-events"):
+	case hasAnyPrefix(rest, "conn:", "lock:", "due", "connections", "token-events", "status:"):
 		return compTokens
 	case strings.HasPrefix(rest, "notion:"):
 		return compRateLimit

@@ -53,6 +53,28 @@ func TestRedisComponentOfCommand(t *testing.T) {
 		{"", []any{"get", "conn:c1"}, "tokens"},
 		{"", []any{"get", "anything"}, "control"},
 		{"other:", []any{"get", "notionsync:conn:c1"}, "other"},
+		// The cluster key scheme: "<prefix>{<tag>}:<name>" counts as
+		// "<prefix><name>".
+		{p, []any{"hmget", p + "{s7.113}:conn:c1", "v", "rt"}, "tokens"},
+		{p, []any{"evalsha", "abc", 8, p + "{s7.113}:conn:c1", p + "{s7.113}:due", 1}, "tokens"},
+		{p, []any{"zrangebyscore", p + "{s0.12}:due", "-inf", "100"}, "tokens"},
+		{p, []any{"zrange", p + "{s63.4}:connections", 0, -1}, "tokens"},
+		{p, []any{"zcard", p + "{s63.4}:status:active"}, "tokens"},
+		{p, []any{"set", p + "{s7.113}:lock:c1", "v", "px", 8000, "nx"}, "tokens"},
+		{p, []any{"evalsha", "abc", 1, p + "{s7.113}:notion:c1:gcra", 3}, "ratelimit"},
+		{p, []any{"hgetall", p + "{s7.113}:sync:c1"}, "syncstate"},
+		{p, []any{"zadd", p + "{s7.113}:busy:leases", 1, "c1"}, "syncstate"},
+		{p, []any{"zrange", p + "{s7.113}:sync:errored", 0, -1}, "syncstate"},
+		{p, []any{"zrangebyscore", p + "{s2.40}:sweeps", "-inf", "1"}, "schedule"},
+		{p, []any{"evalsha", "abc", 2, p + "{oauth}:oauth:state:ab12", p + "{oauth}:oauth:states"}, "control"},
+		{p, []any{"set", p + "{s7.113}:webhook:notion:dedup:c1:e", 1}, "control"},
+		{p, []any{"set", p + "{s7.113}:reauth-notified:c1:3", 1}, "control"},
+		// Not the scheme: no tag, an empty one, or braces elsewhere.
+		{p, []any{"get", p + "{}:conn:c1"}, "control"},
+		{p, []any{"get", p + "{s1}conn:c1"}, "control"},
+		{p, []any{"get", p + "{unclosed:conn:c1"}, "control"},
+		{p, []any{"get", "asynq:{default}:pending"}, "queue"},
+		{"", []any{"get", "{s1.2}:conn:c1"}, "tokens"},
 		// no key
 		{p, []any{"ping"}, "other"},
 		{p, []any{"time"}, "other"},

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/notionsync/notionsync/internal/keyspace"
 	"github.com/notionsync/notionsync/internal/redistest"
 	"github.com/notionsync/notionsync/internal/schedule"
 	"github.com/notionsync/notionsync/tokens"
@@ -22,8 +23,9 @@ import (
 //
 //	go test -run '^$' -bench . -benchtime 200x -count 3 ./internal/schedule/
 //
-// Each benchmark starts its own redis-server, so the numbers do not include
-// other tests' keys.
+// (-bench 'Tick1MConnections/single' or '/cluster' for one of the two.)
+// Each benchmark starts its own redis-server (or cluster), so the numbers do
+// not include other tests' keys.
 
 const benchConnections = 1_000_000
 
@@ -41,13 +43,13 @@ func (n *nopEnqueuer) EnqueueSweep(context.Context, string, time.Time) error {
 	return nil
 }
 
-// benchWorld is a dedicated redis-server holding 1,000,000 connections in the
-// refresh-due index, the sweep schedule and the connection list. 2,000 of
-// them have real records (Store.Connect): r0000-r0999 are due for a refresh,
-// r1000-r1999 can be made due for a sweep. The rest are index entries only,
-// due a day later.
+// benchWorld is a dedicated redis-server (or a 3-master Redis Cluster)
+// holding 1,000,000 connections in the refresh-due index, the sweep
+// schedule and the connection list. 2,000 of them have real records
+// (Store.Connect): r0000-r0999 are due for a refresh, r1000-r1999 can be
+// made due for a sweep. The rest are index entries only, due a day later.
 type benchWorld struct {
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	cnt    *counter
 	store  *tokens.Store
 	clock  *clock
@@ -56,11 +58,20 @@ type benchWorld struct {
 
 const benchPrefix = "bench:"
 
-func newBenchWorld(b *testing.B) *benchWorld {
+func newBenchWorld(b *testing.B, cluster bool) *benchWorld {
 	b.Helper()
-	srv := redistest.StartTB(b, redistest.Options{})
 	w := &benchWorld{cnt: &counter{}, clock: newClock(t0), prefix: benchPrefix}
-	w.rdb = redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 32})
+	if cluster {
+		// No replicas: the machine's CPU goes to the masters.
+		c := redistest.StartClusterTB(b, redistest.ClusterOptions{Replicas: -1})
+		w.rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), PoolSize: 32})
+		if err := probeTokens(b, w.rdb); err != nil {
+			b.Skipf("tokens.Store cannot write on a cluster yet: %v", err)
+		}
+	} else {
+		srv := redistest.StartTB(b, redistest.Options{})
+		w.rdb = redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 32})
+	}
 	b.Cleanup(func() { w.rdb.Close() })
 	w.rdb.AddHook(w.cnt)
 	st, err := tokens.NewStore(tokens.StoreConfig{Redis: w.rdb, Keyring: newKeyring(b), KeyPrefix: w.prefix, Now: w.clock.Now})
@@ -69,41 +80,79 @@ func newBenchWorld(b *testing.B) *benchWorld {
 	}
 	w.store = st
 
-	fill(b, w.rdb, w.prefix, benchConnections-2000, t0.Add(24*time.Hour))
 	connectMany(b, st, 2000, func(i int) string { return fmt.Sprintf("r%04d", i) })
+	fill(b, w.rdb, w.prefix, benchConnections-2000, t0.Add(24*time.Hour))
 	// Real records are due at t0+50m; keep r1000-r1999 out of the refresh.
-	late := make([]redis.Z, 0, 1000)
-	for i := 1000; i < 2000; i++ {
-		late = append(late, redis.Z{Score: float64(t0.Add(24 * time.Hour).UnixMilli()), Member: fmt.Sprintf("r%04d", i)})
-	}
 	ctx := b.Context()
-	if err := w.rdb.ZAdd(ctx, w.prefix+"due", late...).Err(); err != nil {
+	_, err = w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := 1000; i < 2000; i++ {
+			id := fmt.Sprintf("r%04d", i)
+			p.ZAdd(ctx, tokensIndexKey(b, w.rdb, w.prefix, "due", id), redis.Z{Score: float64(t0.Add(24 * time.Hour).UnixMilli()), Member: id})
+		}
+		return nil
+	})
+	if err != nil {
 		b.Fatal(err)
 	}
 	w.setSweeps(b, t0.Add(24*time.Hour), 0, 2000)
-	// Discovery in steady state: its tail cursor at the end of the list.
-	last, err := w.rdb.ZRange(ctx, w.prefix+"connections", -1, -1).Result()
-	if err != nil || len(last) != 1 {
-		b.Fatalf("connection list: %v %v", last, err)
-	}
-	if err := w.rdb.HSet(ctx, w.prefix+"sweeps:cursor", "tail", last[0]).Err(); err != nil {
+	// Discovery in steady state: its tail cursor at the end of the list
+	// (the real records are the newest; among equal creation times, the
+	// last id).
+	if err := w.rdb.HSet(ctx, w.prefix+"sweeps:cursor", "tail", "r1999").Err(); err != nil {
 		b.Fatal(err)
 	}
-	if n, err := w.rdb.ZCard(ctx, w.prefix+"due").Result(); err != nil || n != benchConnections {
-		b.Fatalf("due index holds %d (%v), want %d", n, err, benchConnections)
+	var dueKeys []string
+	if tokensSharded(b, w.rdb) {
+		for i := range keyspace.Shards {
+			dueKeys = append(dueKeys, keyspace.Shard(w.prefix, i)+"due")
+		}
+	} else {
+		dueKeys = []string{w.prefix + "due"}
+	}
+	var total int64
+	for _, k := range dueKeys {
+		n, err := w.rdb.ZCard(ctx, k).Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += n
+	}
+	if total != benchConnections {
+		b.Fatalf("due index holds %d, want %d", total, benchConnections)
 	}
 	w.clock.Set(t0.Add(dueAfter))
 	return w
 }
 
+// probeTokens reports whether tokens.Store can write a connection through
+// rdb (on a cluster, its scripts must name keys of one slot).
+func probeTokens(b *testing.B, rdb redis.UniversalClient) error {
+	st, err := tokens.NewStore(tokens.StoreConfig{Redis: rdb, Keyring: newKeyring(b), KeyPrefix: "probe:"})
+	if err != nil {
+		return err
+	}
+	_, err = st.Connect(b.Context(), "probe", &tokens.Grant{AccessToken: "a", RefreshToken: "r"}, timing, tokens.ConnectOptions{})
+	return err
+}
+
 // setSweeps puts r<from>..r<to-1> on the sweep schedule at slot.
 func (w *benchWorld) setSweeps(b *testing.B, slot time.Time, from, to int) {
 	b.Helper()
-	zs := make([]redis.Z, 0, to-from)
+	var zs [keyspace.Shards][]redis.Z
 	for i := from; i < to; i++ {
-		zs = append(zs, redis.Z{Score: float64(slot.UnixMilli()), Member: fmt.Sprintf("r%04d", i)})
+		id := fmt.Sprintf("r%04d", i)
+		sh := keyspace.ShardOf(id)
+		zs[sh] = append(zs[sh], redis.Z{Score: float64(slot.UnixMilli()), Member: id})
 	}
-	if err := w.rdb.ZAdd(b.Context(), w.prefix+"sweeps", zs...).Err(); err != nil {
+	_, err := w.rdb.Pipelined(b.Context(), func(p redis.Pipeliner) error {
+		for sh, z := range zs {
+			if len(z) > 0 {
+				p.ZAdd(b.Context(), keyspace.Shard(w.prefix, sh)+"sweeps", z...)
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		b.Fatal(err)
 	}
 }
@@ -128,8 +177,19 @@ func connectMany(b *testing.B, st *tokens.Store, n int, id func(int) string) {
 // BenchmarkTick1MConnections measures one scheduler tick among 1,000,000
 // connections with 1,000 refreshes due (and, in the second case, 1,000
 // sweeps due as well, on other connections).
+//
+// It runs on one redis-server ("single") and on a 3-master Redis Cluster
+// without replicas ("cluster"; skipped while tokens.Store cannot write on
+// one). redis-cmds/tick counts commands (a pipeline's each), round-trips/
+// tick counts calls (a pipeline once, however many masters it goes to).
 func BenchmarkTick1MConnections(b *testing.B) {
-	w := newBenchWorld(b)
+	for _, backend := range []string{"single", "cluster"} {
+		b.Run(backend, func(b *testing.B) { benchTick1M(b, backend == "cluster") })
+	}
+}
+
+func benchTick1M(b *testing.B, cluster bool) {
+	w := newBenchWorld(b, cluster)
 	ctx := b.Context()
 	for _, tc := range []struct {
 		name   string
@@ -146,17 +206,18 @@ func BenchmarkTick1MConnections(b *testing.B) {
 			if _, err := s.Tick(ctx); err != nil { // loads the scripts
 				b.Fatal(err)
 			}
-			var cmds, ticks, tasks int64
+			var cmds, trips, ticks, tasks int64
 			for b.Loop() {
 				b.StopTimer()
 				if tc.sweeps {
 					w.setSweeps(b, t0, 1000, 2000)
 				}
-				before := w.cnt.n.Load()
+				before, beforeTrips := w.cnt.n.Load(), w.cnt.trips.Load()
 				b.StartTimer()
 				st, err := s.Tick(ctx)
 				b.StopTimer()
 				cmds += w.cnt.n.Load() - before
+				trips += w.cnt.trips.Load() - beforeTrips
 				ticks++
 				tasks += int64(st.RefreshEnqueued + st.SweepsEnqueued)
 				if err != nil {
@@ -173,6 +234,7 @@ func BenchmarkTick1MConnections(b *testing.B) {
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(cmds)/float64(ticks), "redis-cmds/tick")
+			b.ReportMetric(float64(trips)/float64(ticks), "round-trips/tick")
 			b.ReportMetric(float64(tasks)/float64(ticks), "tasks/tick")
 			if tc.sweeps {
 				w.setSweeps(b, t0.Add(24*time.Hour), 1000, 2000)

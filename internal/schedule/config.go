@@ -98,8 +98,8 @@ type Hooks struct {
 // documented default.
 type Config struct {
 	// Redis holds the leader lease, the sweep schedule and the discovery
-	// cursors (single node or Sentinel). Required. Normally the same client
-	// the Store uses.
+	// cursors (single node, Sentinel or Redis Cluster). Required. Normally
+	// the same client the Store uses.
 	Redis redis.UniversalClient
 	// Store is read for due refreshes (Due), connection state (Get) and
 	// discovery (List). Required.
@@ -148,10 +148,21 @@ type Config struct {
 	// to the sweep schedule (it follows the tail of the store's connection
 	// list). Default 1000.
 	DiscoverPerTick int
-	// RescanPerTick is how many connections of the full connection list one
-	// tick re-checks, cycling, to repair the sweep schedule (connections it
-	// lost). Default 100; a negative value disables the rescan.
+	// RescanPerTick is how many connections of the full connection list are
+	// re-checked per tick, cycling, to repair the sweep schedule
+	// (connections it lost). Default 100; a negative value disables the
+	// rescan. Run does it once per DiscoverInterval, that many ticks' worth
+	// at once (one page read instead of several).
 	RescanPerTick int
+	// DiscoverInterval is how often Run's ticks look for new connections
+	// and rescan (DiscoverPerTick and RescanPerTick are scaled by the
+	// ticks in between, so the throughput is the same). Discovery costs a
+	// few Redis round trips whether or not anything is new, and a new
+	// connection does not wait for it: the control plane enqueues its first
+	// sync itself; discovery only gives it its place on the sweep schedule.
+	// Tick (the exported method) always discovers. At least Tick; default
+	// 15s.
+	DiscoverInterval time.Duration
 	// SweepBatch is the most sweeps handed out in one call when the
 	// Enqueuer implements SweepBatchEnqueuer. Default 50; 1 hands out every
 	// sweep on its own (EnqueueSweep).
@@ -215,6 +226,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	for name, d := range map[string]time.Duration{
 		"Tick": c.Tick, "LeaseTTL": c.LeaseTTL, "SyncInterval": c.SyncInterval, "ParkInterval": c.ParkInterval,
+		"DiscoverInterval": c.DiscoverInterval,
 	} {
 		if d < 0 {
 			return c, fmt.Errorf("schedule: Config.%s must not be negative", name)
@@ -250,6 +262,7 @@ func (c Config) withDefaults() (Config, error) {
 	c.MaxSweepsPerTick = cmpOr(c.MaxSweepsPerTick, 1000)
 	c.DiscoverPerTick = cmpOr(c.DiscoverPerTick, 1000)
 	c.RescanPerTick = cmpOr(c.RescanPerTick, 100)
+	c.DiscoverInterval = max(cmpOr(c.DiscoverInterval, 15*time.Second), c.Tick)
 	c.Concurrency = cmpOr(c.Concurrency, 8)
 	c.SweepBatch = cmpOr(c.SweepBatch, 50)
 	if c.InstanceID == "" {

@@ -63,9 +63,12 @@
 //
 // # Sync sweeps
 //
-// The sweep schedule is a sorted set, <prefix>sweeps: member connection id,
-// score the next sweep slot (unix ms). Each tick takes up to
-// MaxSweepsPerTick entries with score <= now and, per connection:
+// The sweep schedule is a sorted set split into 64 shards
+// (internal/keyspace): member connection id, score the next sweep slot
+// (unix ms); shard i holds the connections whose keyspace.ShardOf is i.
+// Each tick reads the head of every shard in one pipeline (a cluster client
+// splits it per master), merges them and takes the up to MaxSweepsPerTick
+// oldest entries with score <= now; per connection:
 //
 //   - active: enqueues EnqueueSweep(id, slot) and moves the entry to
 //     slot+interval (from the slot, so the schedule does not drift; from now
@@ -95,19 +98,28 @@
 // # Redis keys
 //
 //	<prefix>scheduler:leader   string: the leader's instance id, PX LeaseTTL
-//	<prefix>sweeps             zset: connection id by next sweep slot (ms)
+//	<prefix>{<tag i>}:sweeps   zset, shard i of the sweep schedule (i in 0..63,
+//	                           keyspace.Shard): connection id by next slot (ms)
 //	<prefix>sweeps:cursor      hash: tail, rescan (discovery cursors)
 //
-// Redis Cluster is not supported (tokens' scripts are not either).
+// Redis Cluster: every script names one key (the lease, or one shard of the
+// schedule), so each runs on one slot; the shards spread over the masters;
+// the discovery cursor stays one global key and is never in a script or
+// MULTI with a shard. Plain pipelines span shards (go-redis's cluster client
+// sends each master its part). A single Redis or Sentinel runs the same
+// code: the braces mean nothing there.
 //
 // # Cost of a tick
 //
-// With D refreshes and S sweeps due: 2 reads, one HMGET per distinct
-// connection (D+S at most) sent in pipelined batches of 500 (Store.GetMany:
-// one round trip per batch), one enqueue per due connection, one script for
-// all reschedules, and discovery (a cursor read, two List pages: 2 commands
-// plus one read per connection listed, and a ZADD and cursor write only when
-// something changed). Nothing depends on the total number of connections.
+// With D refreshes and S sweeps due: the due refreshes (Store.Due), one
+// ZRANGE per schedule shard (64 commands in one pipeline: one round trip
+// per master), one HMGET per distinct connection (D+S at most) sent in
+// pipelined batches of 500 (Store.GetMany: one round trip per batch), one
+// enqueue per due connection, one reschedule script per shard touched (at
+// most min(S, 64), in one pipeline), and discovery (a cursor read, two List
+// pages: 2 commands plus one read per connection listed, and a pipeline of
+// ZADDs and a cursor write only when something changed). Nothing depends on
+// the total number of connections: the cost is O(D + S + shards).
 //
 // # Concurrency
 //

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/notionsync/notionsync/internal/keyspace"
 	"github.com/notionsync/notionsync/internal/redistest"
 	"github.com/notionsync/notionsync/internal/schedule"
 	"github.com/notionsync/notionsync/tokens"
@@ -26,8 +27,33 @@ import (
 // apart by key prefix.
 var redisSrv *redistest.Server
 
+// The package's Redis Cluster (3 masters, 3 replicas), started by the first
+// test that asks for it (clusterOf) and stopped by TestMain: one per package
+// run, since starting one takes seconds.
+var (
+	clusterOnce sync.Once
+	clusterSrv  *redistest.Cluster
+	clusterErr  error
+)
+
+// clusterOf returns the package's cluster, starting it on first use.
+func clusterOf(tb testing.TB) *redistest.Cluster {
+	tb.Helper()
+	clusterOnce.Do(func() { clusterSrv, clusterErr = redistest.StartCluster(redistest.ClusterOptions{}) })
+	if clusterErr != nil {
+		tb.Fatalf("start the redis cluster: %v", clusterErr)
+	}
+	return clusterSrv
+}
+
 func TestMain(m *testing.M) {
 	code := redistest.RunMain(m, redistest.Options{}, func(s *redistest.Server) { redisSrv = s })
+	if clusterSrv != nil {
+		if err := clusterSrv.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stop the redis cluster:", err)
+			code = 1
+		}
+	}
 	if code == 0 {
 		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
@@ -73,33 +99,85 @@ const dueAfter = 50 * time.Minute
 
 // env is one test's world: a Redis key space, a keyring, a clock and a store.
 type env struct {
-	t      testing.TB
-	rdb    *redis.Client
-	prefix string
-	clock  *clock
-	keys   *tokens.Keyring
-	store  *tokens.Store
+	t       testing.TB
+	cluster *redistest.Cluster // nil: the package's single redis-server
+	rdb     redis.UniversalClient
+	prefix  string
+	clock   *clock
+	keys    *tokens.Keyring
+	store   *tokens.Store
 }
 
-func newEnv(t testing.TB) *env {
+// newEnv returns an env on the package's single redis-server.
+func newEnv(t testing.TB) *env { return buildEnv(t, nil) }
+
+// newClusterEnv returns an env on the package's Redis Cluster.
+func newClusterEnv(t testing.TB) *env { return buildEnv(t, clusterOf(t)) }
+
+func buildEnv(t testing.TB, c *redistest.Cluster) *env {
 	t.Helper()
-	e := &env{t: t, prefix: redistest.UniquePrefix(t), clock: newClock(t0)}
+	e := &env{t: t, cluster: c, prefix: redistest.UniquePrefix(t), clock: newClock(t0)}
 	e.rdb = e.client()
 	e.keys = newKeyring(t)
 	e.store = e.newStore(e.rdb)
 	return e
 }
 
-// client returns a new client of the package's server (one per simulated
+// client returns a new client of the env's Redis (one per simulated
 // process), closed when the test ends.
-func (e *env) client(hooks ...redis.Hook) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: redisSrv.Addr()})
+func (e *env) client(hooks ...redis.Hook) redis.UniversalClient {
+	var c redis.UniversalClient
+	if e.cluster != nil {
+		c = e.cluster.Client()
+	} else {
+		c = redis.NewClient(&redis.Options{Addr: redisSrv.Addr()})
+	}
 	for _, h := range hooks {
 		c.AddHook(h)
 	}
 	e.t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// tokensIndexKey returns the key of tokens' index name ("due",
+// "connections") that holds id: shard keyspace.ShardOf(id) once package
+// tokens is on the cluster key scheme, else the single <prefix><name>.
+// Which one is found out once per client, from where Store.Connect puts a
+// probe connection, so these tests write tokens' indexes correctly on
+// either side of that change.
+func tokensIndexKey(tb testing.TB, rdb redis.UniversalClient, prefix, name, id string) string {
+	tb.Helper()
+	if tokensSharded(tb, rdb) {
+		return keyspace.Conn(prefix, id) + name
+	}
+	return prefix + name
+}
+
+var tokensLayout sync.Map // redis.UniversalClient -> bool (sharded)
+
+func tokensSharded(tb testing.TB, rdb redis.UniversalClient) bool {
+	tb.Helper()
+	if v, ok := tokensLayout.Load(rdb); ok {
+		return v.(bool)
+	}
+	const prefix = "layout-probe:"
+	st, err := tokens.NewStore(tokens.StoreConfig{Redis: rdb, Keyring: newKeyring(tb), KeyPrefix: prefix})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := st.Connect(tb.Context(), "probe", &tokens.Grant{AccessToken: "a", RefreshToken: "r"}, timing, tokens.ConnectOptions{}); err != nil {
+		tb.Fatal(err)
+	}
+	n, err := rdb.Exists(tb.Context(), prefix+"due").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tokensLayout.Store(rdb, n == 0)
+	return n == 0
+}
+
+// sweepKey is shard i of the sweep schedule.
+func (e *env) sweepKey(i int) string { return keyspace.Shard(e.prefix, i) + "sweeps" }
 
 func (e *env) newStore(rdb redis.UniversalClient) *tokens.Store {
 	e.t.Helper()
@@ -162,16 +240,23 @@ func (e *env) tick(s *schedule.Scheduler) schedule.TickStats {
 	return st
 }
 
-// sweeps returns the sweep schedule: connection id -> slot.
+// sweeps returns the sweep schedule: connection id -> slot. It fails the
+// test when an entry sits in a shard other than its connection's.
 func (e *env) sweeps() map[string]time.Time {
 	e.t.Helper()
-	zs, err := e.rdb.ZRangeWithScores(e.t.Context(), e.prefix+"sweeps", 0, -1).Result()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out := make(map[string]time.Time, len(zs))
-	for _, z := range zs {
-		out[z.Member.(string)] = time.UnixMilli(int64(z.Score))
+	out := make(map[string]time.Time)
+	for i := range keyspace.Shards {
+		zs, err := e.rdb.ZRangeWithScores(e.t.Context(), e.sweepKey(i), 0, -1).Result()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, z := range zs {
+			id := z.Member.(string)
+			if want := keyspace.ShardOf(id); want != i {
+				e.t.Fatalf("%s is in sweep shard %d, want %d", id, i, want)
+			}
+			out[id] = time.UnixMilli(int64(z.Score))
+		}
 	}
 	return out
 }
@@ -179,11 +264,13 @@ func (e *env) sweeps() map[string]time.Time {
 // setSlots puts connections on the sweep schedule at slot.
 func (e *env) setSlots(slot time.Time, ids ...string) {
 	e.t.Helper()
-	zs := make([]redis.Z, len(ids))
-	for i, id := range ids {
-		zs[i] = redis.Z{Score: float64(slot.UnixMilli()), Member: id}
-	}
-	if err := e.rdb.ZAdd(e.t.Context(), e.prefix+"sweeps", zs...).Err(); err != nil {
+	_, err := e.rdb.Pipelined(e.t.Context(), func(p redis.Pipeliner) error {
+		for _, id := range ids {
+			p.ZAdd(e.t.Context(), e.sweepKey(keyspace.ShardOf(id)), redis.Z{Score: float64(slot.UnixMilli()), Member: id})
+		}
+		return nil
+	})
+	if err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -300,7 +387,11 @@ func (f *dueEnqueuer) EnqueueRefreshAt(ctx context.Context, connID string, versi
 // counter is a go-redis hook that counts the commands sent, except those
 // that set up a new pool connection (how many connections a tick opens
 // depends on goroutine timing, not on the work).
-type counter struct{ n atomic.Int64 }
+type counter struct {
+	n     atomic.Int64 // commands
+	trips atomic.Int64 // round trips: one per command sent alone, one per pipeline
+	reads atomic.Int64 // HMGETs: connection records read
+}
 
 func counted(cmd redis.Cmder) bool {
 	switch cmd.Name() {
@@ -316,6 +407,10 @@ func (c *counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		if counted(cmd) {
 			c.n.Add(1)
+			c.trips.Add(1)
+			if cmd.Name() == "hmget" {
+				c.reads.Add(1)
+			}
 		}
 		return next(ctx, cmd)
 	}
@@ -323,10 +418,18 @@ func (c *counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		sent := false
 		for _, cmd := range cmds {
 			if counted(cmd) {
 				c.n.Add(1)
+				sent = true
+				if cmd.Name() == "hmget" {
+					c.reads.Add(1)
+				}
 			}
+		}
+		if sent {
+			c.trips.Add(1)
 		}
 		return next(ctx, cmds)
 	}

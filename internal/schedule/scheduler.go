@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/notionsync/notionsync/internal/keyspace"
 	"github.com/notionsync/notionsync/tokens"
 )
 
@@ -29,7 +30,7 @@ type Scheduler struct {
 	log        *zap.Logger
 	now        func() time.Time
 	leaseKey   string
-	sweepsKey  string
+	sweepKeys  [keyspace.Shards]string // shard i of the sweep schedule
 	cursorKey  string
 	renewEvery time.Duration
 
@@ -56,9 +57,11 @@ func New(cfg Config) (*Scheduler, error) {
 		log:        cfg.Logger,
 		now:        cfg.Now,
 		leaseKey:   cfg.KeyPrefix + "scheduler:leader",
-		sweepsKey:  cfg.KeyPrefix + "sweeps",
 		cursorKey:  cfg.KeyPrefix + "sweeps:cursor",
 		renewEvery: cfg.LeaseTTL / 5,
+	}
+	for i := range keyspace.Shards {
+		s.sweepKeys[i] = keyspace.Shard(cfg.KeyPrefix, i) + "sweeps"
 	}
 	s.enqAt, _ = cfg.Enqueuer.(RefreshAtEnqueuer)
 	if cfg.SweepBatch > 1 {
@@ -99,18 +102,21 @@ func (s *Scheduler) Run(ctx context.Context) error {
 func (s *Scheduler) tickLoop(ctx context.Context, kick <-chan struct{}) {
 	ticker := time.NewTicker(s.cfg.Tick)
 	defer ticker.Stop()
+	var p pace
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
 		case <-kick:
+			p = pace{} // a new leadership starts with a full tick
 		}
 		lctx, ok := s.leaderContext()
 		if !ok {
+			p = pace{}
 			continue
 		}
-		_, err := s.tick(lctx, s.IsLeader)
+		_, err := s.tick(lctx, s.IsLeader, &p)
 		switch {
 		case err == nil:
 		case errors.Is(err, errLostLease), errors.Is(context.Cause(lctx), errLostLease):
@@ -138,5 +144,15 @@ func (s *Scheduler) IsLeader() bool {
 // reports a failure to read or write the schedule; per-connection failures
 // are counted in TickStats.Errors and retried on a later tick.
 func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
-	return s.tick(ctx, nil)
+	return s.tick(ctx, nil, nil)
+}
+
+// pace is what Run's tick loop remembers between ticks to leave out the
+// parts of a tick that cannot find anything (see tick). The zero value
+// runs everything.
+type pace struct {
+	// nextRefresh: the refresh-due index need not be read before it.
+	nextRefresh time.Time
+	// nextDiscover: discovery and rescan are not run before it.
+	nextDiscover time.Time
 }

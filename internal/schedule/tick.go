@@ -1,11 +1,13 @@
 package schedule
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/notionsync/notionsync/internal/keyspace"
 	"github.com/notionsync/notionsync/tokens"
 )
 
@@ -25,7 +28,7 @@ import (
 // acted on stale data (a former leader waking from a pause) cannot move an
 // entry that the current leader already moved, nor resurrect one it removed.
 //
-//	KEYS[1] sweep schedule (zset)
+//	KEYS[1] one shard of the sweep schedule (zset; one slot per call)
 //	ARGV    triples: member, expected score (ms), new score (ms, or "-" to remove)
 //
 // Returns how many entries moved.
@@ -68,6 +71,7 @@ type fetched struct {
 // move reschedules (or removes) one sweep-schedule entry.
 type move struct {
 	id     string
+	shard  int   // the schedule shard the entry was read from
 	from   int64 // the score the tick read (ms)
 	to     time.Time
 	remove bool
@@ -96,7 +100,20 @@ func (l *errLog) add(id string, err error) {
 // reschedule the sweeps, discover new connections. guard, when not nil, is
 // asked before every write (enqueue or schedule change); once it says no, the
 // tick stops acting and returns errLostLease.
-func (s *Scheduler) tick(ctx context.Context, guard func() bool) (TickStats, error) {
+//
+// p, when not nil (Run's loop), lets the tick leave out reads that cannot
+// find anything, the fixed cost of an idle fleet:
+//
+//   - the refresh-due index, after a read that found nothing due before
+//     now+RefreshLookahead, is read again after RefreshLookahead less half
+//     a tick (so within the lookahead, at the tick nearest it): whatever
+//     falls due is still enqueued no later than its due time. Entries
+//     added meanwhile with an earlier due time (a new connection, a failure
+//     backoff) are due at least a token lifetime or a backoff period away
+//     in practice; at worst they are picked one lookahead late;
+//   - discovery and rescan run every DiscoverInterval, with the budget of
+//     the ticks in between.
+func (s *Scheduler) tick(ctx context.Context, guard func() bool, p *pace) (TickStats, error) {
 	start := time.Now()
 	now := s.now()
 	var st TickStats
@@ -113,16 +130,23 @@ func (s *Scheduler) tick(ctx context.Context, guard func() bool) (TickStats, err
 	}
 
 	until := now.Add(s.cfg.RefreshLookahead)
-	dueIDs, err := s.store.Due(ctx, until, s.cfg.MaxRefreshPerTick)
+	var dueIDs []string
+	if p == nil || !now.Before(p.nextRefresh) {
+		ids, err := s.store.Due(ctx, until, s.cfg.MaxRefreshPerTick)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		dueIDs = ids
+		if p != nil {
+			p.nextRefresh = time.Time{}
+			if err == nil && len(ids) == 0 {
+				p.nextRefresh = now.Add(s.cfg.RefreshLookahead - s.cfg.Tick/2)
+			}
+		}
+	}
+	sweeps, shards, err := s.dueSweeps(ctx, now)
 	if err != nil {
 		errs = append(errs, err)
-	}
-	sweeps, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
-		Key: s.sweepsKey, Start: "-inf", Stop: strconv.FormatInt(now.UnixMilli(), 10),
-		ByScore: true, Count: int64(s.cfg.MaxSweepsPerTick),
-	}).Result()
-	if err != nil {
-		errs = append(errs, fmt.Errorf("schedule: read due sweeps: %w", err))
 	}
 	st.RefreshDue, st.SweepsDue = len(dueIDs), len(sweeps)
 
@@ -144,6 +168,7 @@ func (s *Scheduler) tick(ctx context.Context, guard func() bool) (TickStats, err
 	for i, z := range sweeps {
 		g.Go(func() error {
 			sweepOut[i], moves[i] = s.sweepOne(ctx, guard, z, conns, now, &failures)
+			moves[i].shard = shards[i]
 			if s.reconcileOne(ctx, guard, z, sweepOut[i], conns, &failures) {
 				reconciles.Add(1)
 			}
@@ -185,12 +210,21 @@ func (s *Scheduler) tick(ctx context.Context, guard func() bool) (TickStats, err
 		if err := s.reschedule(ctx, moves); err != nil {
 			errs = append(errs, err)
 		}
-		n, err := s.discover(ctx, now, guard)
-		st.Discovered = n
-		if errors.Is(err, errLostLease) {
-			lost = true
-		} else if err != nil {
-			errs = append(errs, err)
+		if p == nil || !now.Before(p.nextDiscover) {
+			// Run discovers every DiscoverInterval, with the budget of the
+			// ticks in between; Tick, every time, with one tick's.
+			ticks := 1
+			if p != nil {
+				ticks = int(s.cfg.DiscoverInterval / s.cfg.Tick)
+				p.nextDiscover = now.Add(s.cfg.DiscoverInterval - s.cfg.Tick/2)
+			}
+			n, err := s.discover(ctx, now, guard, ticks)
+			st.Discovered = n
+			if errors.Is(err, errLostLease) {
+				lost = true
+			} else if err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if lost {
@@ -240,6 +274,64 @@ func (s *Scheduler) fetch(ctx context.Context, dueIDs []string, sweeps []redis.Z
 
 // fetchBatch bounds one pipelined read of connection records.
 const fetchBatch = 500
+
+// dueSweeps reads the sweeps due by now: the head of every shard of the
+// schedule in one pipeline (a cluster client sends each master its share at
+// once, so it is one round trip per master, not one per shard), merged
+// oldest first and capped at MaxSweepsPerTick. Each shard is asked for up to
+// MaxSweepsPerTick entries, so the merge takes the globally oldest even when
+// the backlog sits in a few shards. shards[i] is the shard sweeps[i] was
+// read from: its reschedule goes to that shard. A shard that cannot be read
+// is skipped (and reported) so the others still make progress.
+func (s *Scheduler) dueSweeps(ctx context.Context, now time.Time) (sweeps []redis.Z, shards []int, err error) {
+	stop := strconv.FormatInt(now.UnixMilli(), 10)
+	cmds := make([]*redis.ZSliceCmd, keyspace.Shards)
+	pipe := s.rdb.Pipeline()
+	for i := range keyspace.Shards {
+		cmds[i] = pipe.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
+			Key: s.sweepKeys[i], Start: "-inf", Stop: stop, ByScore: true, Count: int64(s.cfg.MaxSweepsPerTick),
+		})
+	}
+	_, _ = pipe.Exec(ctx) // per-command errors are read below
+	type entry struct {
+		z     redis.Z
+		shard int
+	}
+	var all []entry
+	var failed int
+	var first error
+	for i, c := range cmds {
+		zs, err := c.Result()
+		if err != nil {
+			failed++
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		for _, z := range zs {
+			all = append(all, entry{z: z, shard: i})
+		}
+	}
+	if failed > 0 {
+		err = fmt.Errorf("schedule: read due sweeps: %d of %d shards failed: %w", failed, keyspace.Shards, first)
+	}
+	slices.SortFunc(all, func(a, b entry) int {
+		if c := cmp.Compare(a.z.Score, b.z.Score); c != 0 {
+			return c
+		}
+		am, _ := a.z.Member.(string)
+		bm, _ := b.z.Member.(string)
+		return strings.Compare(am, bm)
+	})
+	all = all[:min(len(all), s.cfg.MaxSweepsPerTick)]
+	sweeps = make([]redis.Z, len(all))
+	shards = make([]int, len(all))
+	for i, e := range all {
+		sweeps[i], shards[i] = e.z, e.shard
+	}
+	return sweeps, shards, err
+}
 
 // refreshOne enqueues the refresh of one due connection, after checking the
 // record: only active and paused connections are refreshed (needs_reauth and
@@ -455,20 +547,12 @@ func (s *Scheduler) interval(c *tokens.Connection) time.Duration {
 	return s.cfg.SyncInterval
 }
 
-// reschedule writes the tick's moves.
+// reschedule writes the tick's moves: one rescheduleScript call per shard
+// touched (a script may name keys of one slot only), up to rescheduleChunk
+// moves each, all in one pipeline.
 func (s *Scheduler) reschedule(ctx context.Context, moves []move) error {
-	args := make([]any, 0, 3*min(len(moves), rescheduleChunk))
-	flush := func() error {
-		if len(args) == 0 {
-			return nil
-		}
-		err := rescheduleScript.Run(ctx, s.rdb, []string{s.sweepsKey}, args...).Err()
-		args = args[:0]
-		if err != nil {
-			return fmt.Errorf("schedule: reschedule sweeps: %w", err)
-		}
-		return nil
-	}
+	var calls []scriptCall
+	var pending [keyspace.Shards][]any
 	for _, m := range moves {
 		if m.id == "" {
 			continue
@@ -477,14 +561,74 @@ func (s *Scheduler) reschedule(ctx context.Context, moves []move) error {
 		if !m.remove {
 			to = strconv.FormatInt(m.to.UnixMilli(), 10)
 		}
-		args = append(args, m.id, m.from, to)
-		if len(args) == 3*rescheduleChunk {
-			if err := flush(); err != nil {
-				return err
+		pending[m.shard] = append(pending[m.shard], m.id, m.from, to)
+		if len(pending[m.shard]) == 3*rescheduleChunk {
+			calls = append(calls, scriptCall{keys: []string{s.sweepKeys[m.shard]}, args: pending[m.shard]})
+			pending[m.shard] = nil
+		}
+	}
+	for i, args := range pending {
+		if len(args) > 0 {
+			calls = append(calls, scriptCall{keys: []string{s.sweepKeys[i]}, args: args})
+		}
+	}
+	if err := runScripts(ctx, s.rdb, rescheduleScript, calls); err != nil {
+		return fmt.Errorf("schedule: reschedule sweeps: %w", err)
+	}
+	return nil
+}
+
+// scriptCall is one run of a script: its keys (all of one slot) and args.
+type scriptCall struct {
+	keys []string
+	args []any
+}
+
+// runScripts runs script once per call, in one pipeline of EVALSHA (a
+// cluster client splits it per master); the calls a server refuses with
+// NOSCRIPT (it has not seen the script yet: first run, restart, failover)
+// run again with EVAL in a second pipeline. It returns an error when any
+// call failed, counting them and wrapping the first.
+func runScripts(ctx context.Context, rdb redis.UniversalClient, script *redis.Script, calls []scriptCall) error {
+	switch len(calls) {
+	case 0:
+		return nil
+	case 1:
+		return script.Run(ctx, rdb, calls[0].keys, calls[0].args...).Err()
+	}
+	cmds := make([]*redis.Cmd, len(calls))
+	pipe := rdb.Pipeline()
+	for i, c := range calls {
+		cmds[i] = script.EvalSha(ctx, pipe, c.keys, c.args...)
+	}
+	_, _ = pipe.Exec(ctx) // per-command errors are read below
+	var retry []int
+	for i, c := range cmds {
+		if err := c.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) > 0 {
+		pipe = rdb.Pipeline()
+		for _, i := range retry {
+			cmds[i] = script.Eval(ctx, pipe, calls[i].keys, calls[i].args...)
+		}
+		_, _ = pipe.Exec(ctx)
+	}
+	var failed int
+	var first error
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			failed++
+			if first == nil {
+				first = err
 			}
 		}
 	}
-	return flush()
+	if failed > 0 {
+		return fmt.Errorf("%d of %d script calls failed: %w", failed, len(calls), first)
+	}
+	return nil
 }
 
 // discover adds connections that are not on the sweep schedule yet. Two
@@ -502,7 +646,7 @@ func (s *Scheduler) reschedule(ctx context.Context, moves []move) error {
 // interval), so connections created together are spread evenly. ZADD NX
 // leaves connections already scheduled alone. The cursors move only after
 // the entries are written.
-func (s *Scheduler) discover(ctx context.Context, now time.Time, guard func() bool) (int, error) {
+func (s *Scheduler) discover(ctx context.Context, now time.Time, guard func() bool, ticks int) (int, error) {
 	cur, err := s.rdb.HMGet(ctx, s.cursorKey, "tail", "rescan").Result()
 	if err != nil {
 		return 0, fmt.Errorf("schedule: read discovery cursors: %w", err)
@@ -513,7 +657,7 @@ func (s *Scheduler) discover(ctx context.Context, now time.Time, guard func() bo
 	var errs []error
 	var members []redis.Z
 	newTail, newRescan := tail, rescan
-	page, next, err := s.store.List(ctx, tail, s.cfg.DiscoverPerTick)
+	page, next, err := s.store.List(ctx, tail, s.cfg.DiscoverPerTick*ticks)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("schedule: discover new connections: %w", err))
 	} else {
@@ -526,7 +670,7 @@ func (s *Scheduler) discover(ctx context.Context, now time.Time, guard func() bo
 		}
 	}
 	if s.cfg.RescanPerTick > 0 {
-		page, next, err := s.store.List(ctx, rescan, s.cfg.RescanPerTick)
+		page, next, err := s.store.List(ctx, rescan, s.cfg.RescanPerTick*ticks)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("schedule: rescan connections: %w", err))
 		} else {
@@ -542,11 +686,11 @@ func (s *Scheduler) discover(ctx context.Context, now time.Time, guard func() bo
 	}
 	added := 0
 	if len(members) > 0 {
-		n, err := s.rdb.ZAddNX(ctx, s.sweepsKey, members...).Result()
+		n, err := s.addSweeps(ctx, members)
 		if err != nil {
 			return 0, errors.Join(append(errs, fmt.Errorf("schedule: add connections to the sweep schedule: %w", err))...)
 		}
-		added = int(n)
+		added = n
 	}
 	if newTail != tail || newRescan != rescan {
 		if err := s.rdb.HSet(ctx, s.cursorKey, "tail", newTail, "rescan", newRescan).Err(); err != nil {
@@ -557,6 +701,31 @@ func (s *Scheduler) discover(ctx context.Context, now time.Time, guard func() bo
 		s.log.Debug("connections added to the sweep schedule", zap.Int("count", added))
 	}
 	return added, errors.Join(errs...)
+}
+
+// addSweeps adds entries to the sweep schedule, each to its connection's
+// shard, unless the connection is already scheduled (ZADD NX): one ZADD per
+// shard touched, all in one pipeline. It returns how many were added.
+func (s *Scheduler) addSweeps(ctx context.Context, members []redis.Z) (int, error) {
+	var byShard [keyspace.Shards][]redis.Z
+	for _, z := range members {
+		id, _ := z.Member.(string)
+		i := keyspace.ShardOf(id)
+		byShard[i] = append(byShard[i], z)
+	}
+	pipe := s.rdb.Pipeline()
+	var cmds []*redis.IntCmd
+	for i, zs := range byShard {
+		if len(zs) > 0 {
+			cmds = append(cmds, pipe.ZAddNX(ctx, s.sweepKeys[i], zs...))
+		}
+	}
+	_, err := pipe.Exec(ctx)
+	added := 0
+	for _, c := range cmds {
+		added += int(c.Val())
+	}
+	return added, err
 }
 
 // spread appends schedule entries for page with stratified random first

@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/notionsync/notionsync/internal/keyspace"
 	"github.com/notionsync/notionsync/internal/schedule"
 	"github.com/notionsync/notionsync/tokens"
 )
@@ -55,7 +56,9 @@ func TestNewValidatesConfig(t *testing.T) {
 	}
 }
 
-func TestRefreshEnqueuesOnlyWhatIsDue(t *testing.T) {
+func TestRefreshEnqueuesOnlyWhatIsDue(t *testing.T) { testRefreshEnqueuesOnlyWhatIsDue(t, newEnv) }
+
+func testRefreshEnqueuesOnlyWhatIsDue(t *testing.T, newEnv func(testing.TB) *env) {
 	t.Parallel()
 	e := newEnv(t)
 	q := newQueue()
@@ -127,11 +130,13 @@ func TestRefreshChecksTheRecordNotJustTheIndex(t *testing.T) {
 	// "fresh" may have been refreshed since: put all of them back into the
 	// index as due, and move fresh's record into the future.
 	past := float64(t0.UnixMilli())
-	must(t, e.rdb.ZAdd(ctx, e.prefix+"due",
-		redis.Z{Score: past, Member: "reauth"}, redis.Z{Score: past, Member: "gone"},
-		redis.Z{Score: past, Member: "ghost"}).Err())
+	// (tokens' due index: shard keyspace.ShardOf(id) holds id.)
+	dueKey := func(id string) string { return keyspace.Conn(e.prefix, id) + "due" }
+	for _, id := range []string{"reauth", "gone", "ghost"} {
+		must(t, e.rdb.ZAdd(ctx, dueKey(id), redis.Z{Score: past, Member: id}).Err())
+	}
 	e.connect("fresh", nil) // a new version, due in 50 minutes
-	must(t, e.rdb.ZAdd(ctx, e.prefix+"due", redis.Z{Score: past, Member: "fresh"}).Err())
+	must(t, e.rdb.ZAdd(ctx, dueKey("fresh"), redis.Z{Score: past, Member: "fresh"}).Err())
 
 	s := e.scheduler(&fakeEnqueuer{name: "s", q: q}, func(c *schedule.Config) { c.RescanPerTick = -1 })
 	st := e.tick(s)
@@ -222,6 +227,10 @@ func TestFailingRefreshIsPickedOncePerBackoff(t *testing.T) {
 }
 
 func TestNewConnectionsAreSpreadOverTheInterval(t *testing.T) {
+	testNewConnectionsAreSpreadOverTheInterval(t, newEnv)
+}
+
+func testNewConnectionsAreSpreadOverTheInterval(t *testing.T, newEnv func(testing.TB) *env) {
 	t.Parallel()
 	e := newEnv(t)
 	q := newQueue()
@@ -318,7 +327,9 @@ func TestPerConnectionSyncInterval(t *testing.T) {
 	}
 }
 
-func TestSweepsSkipParkAndResume(t *testing.T) {
+func TestSweepsSkipParkAndResume(t *testing.T) { testSweepsSkipParkAndResume(t, newEnv) }
+
+func testSweepsSkipParkAndResume(t *testing.T, newEnv func(testing.TB) *env) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := t.Context()
@@ -399,7 +410,9 @@ func TestSweepFarBehindRestartsFromNowWithJitter(t *testing.T) {
 // apart, act on the same due entries at the same time: what they enqueue is
 // the same set of task ids, so a de-duplicating queue runs each once; and the
 // stale one cannot move the schedule the other already moved.
-func TestTwoLeadersEnqueueNoDuplicates(t *testing.T) {
+func TestTwoLeadersEnqueueNoDuplicates(t *testing.T) { testTwoLeadersEnqueueNoDuplicates(t, newEnv) }
+
+func testTwoLeadersEnqueueNoDuplicates(t *testing.T, newEnv func(testing.TB) *env) {
 	t.Parallel()
 	e := newEnv(t)
 	q := newQueue()
@@ -500,7 +513,8 @@ func TestTwoLeadersEnqueueNoDuplicates(t *testing.T) {
 // connections exist.
 func TestTickCostFollowsTheNumberDue(t *testing.T) {
 	t.Parallel()
-	measure := func(t *testing.T, total, due int) int64 {
+	type cost struct{ cmds, trips, reads int64 }
+	measure := func(t *testing.T, total, due int) cost {
 		e := newEnv(t)
 		ctx := t.Context()
 		var cnt counter
@@ -515,10 +529,8 @@ func TestTickCostFollowsTheNumberDue(t *testing.T) {
 		}
 		fill(t, e.rdb, e.prefix, total-due, t0.Add(24*time.Hour))
 		// Steady state: discovery is at the tail of the connection list.
-		last, err := e.rdb.ZRange(ctx, e.prefix+"connections", -1, -1).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
+		// (the newest of tokens' connections index: the last real one)
+		last := []string{real[len(real)-1]}
 		s := e.scheduler(&fakeEnqueuer{name: "s", q: newQueue()}, func(c *schedule.Config) {
 			c.Redis, c.Store = rdb, store
 		})
@@ -532,7 +544,7 @@ func TestTickCostFollowsTheNumberDue(t *testing.T) {
 			t.Fatal(err)
 		}
 		prepare()
-		before := cnt.n.Load()
+		before := cost{cnt.n.Load(), cnt.trips.Load(), cnt.reads.Load()}
 		st, err := s.Tick(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -540,43 +552,63 @@ func TestTickCostFollowsTheNumberDue(t *testing.T) {
 		if st.RefreshEnqueued != due || st.SweepsEnqueued != due {
 			t.Fatalf("stats %+v, want %d refreshes and sweeps", st, due)
 		}
-		return cnt.n.Load() - before
+		return cost{cnt.n.Load() - before.cmds, cnt.trips.Load() - before.trips, cnt.reads.Load() - before.reads}
 	}
 	small := measure(t, 300, 10)
 	large := measure(t, 30_000, 10)
 	more := measure(t, 30_000, 20)
-	t.Logf("commands per tick: 300 connections/10 due: %d, 30000/10: %d, 30000/20: %d", small, large, more)
+	t.Logf("commands/round trips/record reads per tick: 300 connections/10 due: %+v, 30000/10: %+v, 30000/20: %+v", small, large, more)
 	if small != large {
-		t.Errorf("a tick with 10 due costs %d commands among 300 connections but %d among 30000", small, large)
+		t.Errorf("a tick with 10 due costs %+v among 300 connections but %+v among 30000", small, large)
 	}
 	// A connection due for both a refresh and a sweep is read once.
-	if more-large != 10 {
-		t.Errorf("10 more due connections cost %d more commands, want 10 (one read each)", more-large)
+	if more.reads-large.reads != 10 {
+		t.Errorf("10 more due connections cost %d more record reads, want 10 (one each)", more.reads-large.reads)
+	}
+	// The schedule's shards are read and written in pipelines: more due
+	// entries (in more shards) cost no more round trips.
+	if more.trips != large.trips {
+		t.Errorf("20 due connections cost %d round trips, 10 cost %d; want the same", more.trips, large.trips)
+	}
+	// Commands: one more read each, and at most one more reschedule script
+	// per shard the 10 more touch.
+	if d := more.cmds - large.cmds; d < 10 || d > 20 {
+		t.Errorf("10 more due connections cost %d more commands, want 10 reads plus at most 10 scripts", d)
 	}
 }
 
 // fill puts n connections into the due index, the sweep schedule and the
 // connection list (created before everything else), all due after at. Only
 // the index entries exist: no records.
-func fill(tb testing.TB, rdb *redis.Client, prefix string, n int, at time.Time) {
+func fill(tb testing.TB, rdb redis.UniversalClient, prefix string, n int, at time.Time) {
 	tb.Helper()
 	ctx := tb.Context()
 	const batch = 10_000
 	for start := 0; start < n; start += batch {
 		end := min(start+batch, n)
 		due := make([]redis.Z, 0, end-start)
-		sweeps := make([]redis.Z, 0, end-start)
+		var sweeps [keyspace.Shards][]redis.Z
 		all := make([]redis.Z, 0, end-start)
 		for i := start; i < end; i++ {
 			id := "f" + strconv.Itoa(1_000_000+i)
 			due = append(due, redis.Z{Score: float64(at.UnixMilli() + int64(i)), Member: id})
-			sweeps = append(sweeps, redis.Z{Score: float64(at.UnixMilli() + int64(i%300_000)), Member: id})
+			sh := keyspace.ShardOf(id)
+			sweeps[sh] = append(sweeps[sh], redis.Z{Score: float64(at.UnixMilli() + int64(i%300_000)), Member: id})
 			all = append(all, redis.Z{Score: float64(i), Member: id})
 		}
 		_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			p.ZAdd(ctx, prefix+"due", due...)
-			p.ZAdd(ctx, prefix+"sweeps", sweeps...)
-			p.ZAdd(ctx, prefix+"connections", all...)
+			// tokens' indexes and the sweep schedule are sharded by
+			// connection (internal/keyspace).
+			for i := range due {
+				shard := keyspace.Conn(prefix, due[i].Member.(string))
+				p.ZAdd(ctx, shard+"due", due[i])
+				p.ZAdd(ctx, shard+"connections", all[i])
+			}
+			for sh, zs := range sweeps {
+				if len(zs) > 0 {
+					p.ZAdd(ctx, keyspace.Shard(prefix, sh)+"sweeps", zs...)
+				}
+			}
 			return nil
 		})
 		if err != nil {

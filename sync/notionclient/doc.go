@@ -106,12 +106,13 @@
 // reports redis-cmds/op), waits served in arrival order. Time comes from
 // Redis (TIME) in integer microseconds, so worker clocks do not matter.
 // Needs Redis 5 or later (scripts replicated by effects). The two keys of a
-// connection share the hash tag {connID}, so the script works on Redis
-// Cluster.
+// connection sit under its shard's hash tag (internal/keyspace), so the
+// script names one Redis Cluster slot.
 //
-// Redis keys, under Config.KeyPrefix: "notion:{connID}:gcra" (the
-// connection's theoretical arrival time) and "notion:{connID}:backoff"
-// (present while the connection backs off; its TTL is the backoff). When
+// Redis keys, under keyspace.Conn(Config.KeyPrefix, connID), e.g.
+// "notionsync:{s7.113}:": "notion:<connID>:gcra" (the connection's
+// theoretical arrival time) and "notion:<connID>:backoff" (present while
+// the connection backs off; its TTL is the backoff). When
 // Redis fails, requests fail: sending without a budget could get the
 // integration blocked.
 //

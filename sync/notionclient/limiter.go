@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/notionsync/notionsync/internal/keyspace"
 )
 
 // admitScript decides, in one round trip, whether a request of one
@@ -72,10 +74,13 @@ const (
 	admitBudget  = 2
 )
 
-// keys returns the Redis keys of one connection. Both share the hash tag
-// {connID} so that the admit script works on Redis Cluster.
+// keys returns the Redis keys of one connection, under the connection's
+// shard (keyspace.Conn): the admit script names both, so they must share a
+// Redis Cluster slot, and the shard's tag (rather than one tag per
+// connection) lets a script that also touches the connection's other keys
+// name them too.
 func (c *Client) keys(connID string) []string {
-	base := c.keyPrefix + "notion:{" + connID + "}:"
+	base := keyspace.Conn(c.keyPrefix, connID) + "notion:" + connID + ":"
 	return []string{base + "backoff", base + "gcra"}
 }
 
