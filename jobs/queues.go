@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/hibiken/asynq"
@@ -42,17 +43,23 @@ func QueueFor(base, connID string, n int) string {
 }
 
 // ServedQueues expands a worker's base queue weights (NOTIONSYNC_WORKER_QUEUES)
-// into the asynq queues it serves with n parts: each base queue itself
-// (tasks queued before the queues were spread) and its n parts, each with
-// the base's weight, so the ratio between bases is unchanged. existing
-// names queues that already exist in Redis (asynq.Inspector.Queues): one
-// that is a part of a base under another number of parts (the number
-// changed) is served too, with the base's weight, so its tasks are not
-// stranded. With n <= 1 and no such leftovers it returns weights as given.
+// into the asynq queues it serves with n parts: the n parts of each base,
+// each with the base's weight, so the ratio between bases is unchanged.
+// existing names the queues that already exist in Redis
+// (asynq.Inspector.Queues): a base queue itself (tasks queued before the
+// queues were spread) or a part under another number of parts (the number
+// changed) found there is served too, with its base's weight, so its tasks
+// are not stranded. A base queue that does not exist is not served when
+// n > 1: an idle worker polls every queue it serves, and the three base
+// queues all hash to the same master (slots 11935, 11216 and 13666), which
+// would load it more than the others. With n <= 1 and no leftovers it
+// returns weights as given.
 func ServedQueues(weights map[string]int, n int, existing []string) map[string]int {
 	out := make(map[string]int, len(weights)*(n+1))
 	for base, w := range weights {
-		out[base] = w
+		if n <= 1 || slices.Contains(existing, base) {
+			out[base] = w
+		}
 		for j := 0; n > 1 && j < n; j++ {
 			out[keyspace.SpreadName(base, j, n)] = w
 		}

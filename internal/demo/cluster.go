@@ -572,7 +572,7 @@ func (c *Cluster) Stop() error {
 	var apps, sandbox, redisProcs []*Process
 	for _, p := range procs {
 		switch {
-		case p.Name() == "redis":
+		case p.Name() == "redis" || strings.HasPrefix(p.Name(), "redis-"): // a single node or a cluster's
 			redisProcs = append(redisProcs, p)
 		case p.Name() == "notion-sandbox":
 			sandbox = append(sandbox, p)

@@ -37,6 +37,7 @@ var ErrRedisCLINotInstalled = errors.New("redis-cli not found in PATH; run `make
 
 // redisNode is one redis-server of a demo Redis Cluster.
 type redisNode struct {
+	name string // redis-<i>, its process's and log's name
 	proc *Process
 	addr string
 	dir  string // its data: AOF and nodes.conf (its identity in the cluster)
@@ -73,7 +74,8 @@ func (c *Cluster) startRedisCluster(ctx context.Context) ([]*redisNode, error) {
 	}
 	var nodes []*redisNode
 	for i := range 2 * ClusterMasters {
-		n := &redisNode{dir: c.path(RedisDir, fmt.Sprintf("node-%d", i)), log: c.logPath(fmt.Sprintf("redis-%d", i))}
+		name := fmt.Sprintf("redis-%d", i)
+		n := &redisNode{name: name, dir: c.path(RedisDir, fmt.Sprintf("node-%d", i)), log: c.logPath(name)}
 		if err := os.MkdirAll(n.dir, 0o700); err != nil {
 			return nil, fmt.Errorf("demo: %w", err)
 		}
@@ -114,7 +116,7 @@ func (c *Cluster) startRedisCluster(ctx context.Context) ([]*redisNode, error) {
 func (c *Cluster) startClusterNode(ctx context.Context, bin string, n *redisNode) (*Process, error) {
 	_, portStr, _ := net.SplitHostPort(n.addr)
 	port, _ := strconv.Atoi(portStr)
-	p, err := startProcess("redis", bin, clusterNodeArgs(port, n.dir), nil, n.dir, n.log, nil)
+	p, err := startProcess(n.name, bin, clusterNodeArgs(port, n.dir), nil, n.dir, n.log, nil)
 	if err != nil {
 		return nil, err
 	}
