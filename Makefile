@@ -112,7 +112,12 @@ fleet: build ## Fleet load and chaos suite, long version, then kill-sync (bench/
 	go run ./bench/fleet -bin $(BIN_DIR) -scenario all -connections 1000 -duration 3m
 	go run ./bench/fleet -bin $(BIN_DIR) -scenario kill-sync -connections 20 -pages 100 -blocks 2 -rate-limit 90 -workers 3 -concurrency 10 -sync-interval 5m -kills 6
 
+.PHONY: fleet-cluster
+fleet-cluster: build ## The same suite on a 3-master Redis Cluster (3 replicas; chaos SIGKILLs a master; commands per master reported; about 20 min)
+	@scripts/ensure-deps.sh redis
+	go run ./bench/fleet -bin $(BIN_DIR) -redis cluster -scenario all -connections 1000 -duration 3m
+
 .PHONY: fleet-short
-fleet-short: ## Short fleet suite, the version in make test (about 1 min)
+fleet-short: ## Short fleet suite, the version in make test (about 3 min; includes chaos on a Redis Cluster)
 	@scripts/ensure-deps.sh redis
 	$(GO) test -race -count=1 -run TestFleetShort ./bench/fleet

@@ -86,7 +86,8 @@ func runShort(t *testing.T, cfg Config, want ...string) {
 }
 
 // TestFleetShort is the CI version of the suite: fleet-sync and a brief
-// refresh storm with 50 connections on 4 workers.
+// refresh storm with 50 connections on 4 workers, bad input, and chaos on a
+// Redis Cluster.
 func TestFleetShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster of processes")
@@ -107,6 +108,19 @@ func TestFleetShort(t *testing.T) {
 		cfg.Connections = 20
 		runShort(t, cfg, invBIHealthyStored, invBIUnknownKept, invBIPerObjectError, invBICursorsRefused,
 			invBIHostileError, invBIHostileStop, invBIMemory, invBIRecovered, invAllSynced, invNoCrash, invBIRunning)
+	})
+	// The same binaries on a 3-master Redis Cluster (3 replicas,
+	// NOTIONSYNC_QUEUE_SHARDS=3): each chaos fault once, a worker, the
+	// leader scheduler and the busiest Redis master SIGKILLed (its replica
+	// promoted), with short token lifetimes so refreshes race the faults.
+	t.Run("cluster/"+ScenarioChaos, func(t *testing.T) {
+		cfg := shortConfig(t, ScenarioChaos)
+		cfg.Redis = redisCluster
+		cfg.Connections = 30
+		cfg.TokenLifetime = 4 * time.Second
+		cfg.Duration = 0 // every fault once
+		cfg.SyncTimeout = time.Minute
+		runShort(t, cfg, invRecovered, invOneGrant, invNoInvalidGrant, invAllActive, invNoCrash)
 	})
 }
 
