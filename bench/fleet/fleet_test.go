@@ -60,7 +60,9 @@ func shortConfig(t *testing.T, scenario string) Config {
 // and holds the named invariants, each passed.
 func runShort(t *testing.T, cfg Config, want ...string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
+	// A bound, not a goal: under a loaded CI machine (every package's tests
+	// run beside this one) bad-input alone took over 150 s.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, cfg)
 	if rep != nil {
