@@ -239,11 +239,14 @@ type Pool struct {
 	// With several workers, a new task waits for the first of them to
 	// look: about PollInterval / (workers + 1). Longer saves an idle
 	// fleet's round trips, but tasks that chain (drain continuations) and
-	// retries of a fleet with work wait for a look too, so the default
-	// stays asynq's (docs/runbook.md, "Idle Redis round trips"). 100ms to
-	// 1m.
-	// Default: 1s.
-	PollInterval time.Duration `env:"WORKER_POLL_INTERVAL" envDefault:"1s" doc:"How long an idle worker waits between looks for new tasks (asynq's TaskCheckInterval; each wait is half to one and a half of it). Each look costs one Redis round trip per queue served, so an idle fleet pays workers x queues / interval round trips per second; a busy worker does not wait. A new task waits for the first idle worker to look, about interval / (workers + 1), and so do chained tasks and retries of a fleet with work: longer saves round trips when idle but slows syncing. 100ms to 1m."`
+	// retries of a fleet with work wait for a look too. 3s rather than
+	// asynq's 1s: BenchmarkIdlePickup (internal/app) measured 4 idle
+	// workers at 18.9 round trips/s and a mean pickup of 0.18 s with 1s,
+	// 10.4/s and 0.79 s (p90 1.7 s) with 3s and a 10s delayed check; a
+	// worker with work does not wait (docs/runbook.md, "Idle Redis round
+	// trips"). 100ms to 1m.
+	// Default: 3s.
+	PollInterval time.Duration `env:"WORKER_POLL_INTERVAL" envDefault:"3s" doc:"How long an idle worker waits between looks for new tasks (asynq's TaskCheckInterval; each wait is half to one and a half of it). Each look costs one Redis round trip per queue served, so an idle fleet pays workers x queues / interval round trips per second; a busy worker does not wait. A new task waits for the first idle worker to look, about interval / (workers + 1), and so do chained tasks and retries of a fleet with work: longer saves round trips when idle but slows syncing. 100ms to 1m."`
 
 	// DelayedCheckInterval is how often a worker moves the scheduled and
 	// retry tasks that are due into their queues (asynq's
@@ -251,9 +254,12 @@ type Pool struct {
 	// refresh (scheduled for its due time, NOTIONSYNC_REFRESH_MARGIN before
 	// expiry) or a retry runs up to this much late: rate-limited and busy
 	// tasks retry after a second or two, so longer slows a fleet with
-	// work. 1s to 1m.
-	// Default: 5s.
-	DelayedCheckInterval time.Duration `env:"WORKER_DELAYED_CHECK_INTERVAL" envDefault:"5s" doc:"How often a worker moves due scheduled and retry tasks into their queues (asynq's DelayedTaskCheckInterval), two Redis round trips per queue; with several workers each does it. A token refresh (scheduled for its due time, NOTIONSYNC_REFRESH_MARGIN before expiry) or a task's retry runs up to this much late; rate-limited and busy tasks retry after a second or two, so longer slows syncing. 1s to 1m."`
+	// work. 10s rather than asynq's 5s halves the forwarder's share of an
+	// idle fleet's round trips (6 per worker per check with 3 queues); a
+	// refresh is due minutes before expiry, so 10 s late is harmless.
+	// 1s to 1m.
+	// Default: 10s.
+	DelayedCheckInterval time.Duration `env:"WORKER_DELAYED_CHECK_INTERVAL" envDefault:"10s" doc:"How often a worker moves due scheduled and retry tasks into their queues (asynq's DelayedTaskCheckInterval), two Redis round trips per queue; with several workers each does it. A token refresh (scheduled for its due time, NOTIONSYNC_REFRESH_MARGIN before expiry) or a task's retry runs up to this much late; rate-limited and busy tasks retry after a second or two, so longer slows syncing. 1s to 1m."`
 
 	// JanitorInterval is how often a worker deletes expired completed
 	// tasks (asynq's JanitorInterval): one round trip per queue. Longer

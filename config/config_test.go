@@ -102,7 +102,7 @@ func TestWorkerDefaults(t *testing.T) {
 			Concurrency:     50,
 			Queues:          QueueWeights{"tokens": 6, "sync": 3, "backfill": 1},
 			ShutdownTimeout: 30 * time.Second,
-			PollInterval:    time.Second, DelayedCheckInterval: 5 * time.Second, JanitorInterval: time.Minute,
+			PollInterval:    3 * time.Second, DelayedCheckInterval: 10 * time.Second, JanitorInterval: time.Minute,
 			HTTPAddr: "127.0.0.1:8081",
 		},
 		Files: Files{Enabled: true, MaxBytes: 1 << 30, QuotaBytes: 50 << 30, DownloadConcurrency: 4,
