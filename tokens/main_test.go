@@ -28,23 +28,12 @@ import (
 // redisSrv is the package's redis-server, started by TestMain.
 var redisSrv *redistest.Server
 
-// The package's Redis Cluster (3 masters, 3 replicas) is started by the
-// first test that needs it and stopped by TestMain: one per package run,
-// shared by every test (each uses its own key prefix).
-var (
-	clusterOnce sync.Once
-	clusterSrv  *redistest.Cluster
-	clusterErr  error
-)
+// cluster is the package's Redis Cluster (3 masters, 3 replicas), started
+// by the first test that needs it and stopped by TestMain: one per package
+// run, shared by every test (each uses its own key prefix).
+var cluster redistest.LazyCluster
 
-func sharedCluster(t testing.TB) *redistest.Cluster {
-	t.Helper()
-	clusterOnce.Do(func() { clusterSrv, clusterErr = redistest.StartCluster(redistest.ClusterOptions{}) })
-	if clusterErr != nil {
-		t.Fatal(clusterErr)
-	}
-	return clusterSrv
-}
+func sharedCluster(t testing.TB) *redistest.Cluster { return cluster.Get(t) }
 
 // onBackends runs body twice, as the subtests "redis" (one redis-server)
 // and "cluster" (a 3-master Redis Cluster): newEnv and backendClient give
@@ -113,11 +102,9 @@ func TestMain(m *testing.M) {
 		os.Exit(helperMain())
 	}
 	code := redistest.RunMain(m, redistest.Options{}, func(s *redistest.Server) { redisSrv = s })
-	if clusterSrv != nil {
-		if err := clusterSrv.Stop(); err != nil {
-			os.Stderr.WriteString("stop cluster: " + err.Error() + "\n")
-			code = max(code, 1)
-		}
+	if err := cluster.Stop(); err != nil {
+		os.Stderr.WriteString("stop cluster: " + err.Error() + "\n")
+		code = max(code, 1)
 	}
 	if code == 0 {
 		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {

@@ -1,48 +1,13 @@
 package control
 
 import (
-	"context"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/notionsync/notionsync/internal/keyspace"
-	"github.com/notionsync/notionsync/tokens"
 )
-
-// tokensOnCluster reports whether tokens.Store can write a connection on the
-// package's cluster (its scripts must name keys of one slot; package tokens
-// moves to the keyspace scheme separately).
-var tokensOnCluster = sync.OnceValue(func() error {
-	rdb := clusterSrv.Client() // started by needTokensOnCluster
-	defer rdb.Close()
-	kr, err := tokens.NewKeyring(testKey)
-	if err != nil {
-		return err
-	}
-	st, err := tokens.NewStore(tokens.StoreConfig{Redis: rdb, Keyring: kr, KeyPrefix: "probe:"})
-	if err != nil {
-		return err
-	}
-	_, err = st.Connect(context.Background(), "probe", &tokens.Grant{AccessToken: "a", RefreshToken: "r"}, timing, tokens.ConnectOptions{})
-	return err
-})
-
-// needTokensOnCluster skips t while tokens.Store cannot write on a cluster
-// (CROSSSLOT), saying so, and fails it on any other error.
-func needTokensOnCluster(t *testing.T) {
-	t.Helper()
-	clusterOf(t)
-	switch err := tokensOnCluster(); {
-	case err == nil:
-	case strings.Contains(err.Error(), "CROSSSLOT"):
-		t.Skipf("tokens.Store is not on the cluster key scheme yet: %v", err)
-	default:
-		t.Fatal(err)
-	}
-}
 
 // The control plane on a real Redis Cluster (3 masters): the OAuth state
 // script and the MULTI that takes a state name keys of one slot ({oauth}),
@@ -85,7 +50,6 @@ func TestControlOnCluster(t *testing.T) {
 
 	t.Run("OAuthCallbackAndWebhookDedup", func(t *testing.T) {
 		t.Parallel()
-		needTokensOnCluster(t)
 		h := newHarness(t, harnessOptions{cluster: true, config: func(c *Config) {
 			c.NotionWebhookToken = testNotionToken
 			c.WebhookDedupWindow = 30 * time.Second

@@ -33,30 +33,17 @@ import (
 // redisSrv is the package's redis-server; tests keep apart by key prefix.
 var redisSrv *redistest.Server
 
-// The package's Redis Cluster (3 masters, 3 replicas), started by the first
-// test that asks for it (clusterOf) and stopped by TestMain.
-var (
-	clusterOnce sync.Once
-	clusterSrv  *redistest.Cluster
-	clusterErr  error
-)
+// cluster is the package's Redis Cluster (3 masters, 3 replicas), started
+// by the first test that asks for it and stopped by TestMain.
+var cluster redistest.LazyCluster
 
-func clusterOf(tb testing.TB) *redistest.Cluster {
-	tb.Helper()
-	clusterOnce.Do(func() { clusterSrv, clusterErr = redistest.StartCluster(redistest.ClusterOptions{}) })
-	if clusterErr != nil {
-		tb.Fatalf("start the redis cluster: %v", clusterErr)
-	}
-	return clusterSrv
-}
+func clusterOf(tb testing.TB) *redistest.Cluster { return cluster.Get(tb) }
 
 func TestMain(m *testing.M) {
 	code := redistest.RunMain(m, redistest.Options{}, func(s *redistest.Server) { redisSrv = s })
-	if clusterSrv != nil {
-		if err := clusterSrv.Stop(); err != nil {
-			os.Stderr.WriteString("stop the redis cluster: " + err.Error() + "\n")
-			code = 1
-		}
+	if err := cluster.Stop(); err != nil {
+		os.Stderr.WriteString("stop the redis cluster: " + err.Error() + "\n")
+		code = 1
 	}
 	if code == 0 {
 		if err := goleak.Find(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -247,4 +248,39 @@ func withoutEnv(env []string, name string) []string {
 		}
 	}
 	return out
+}
+
+// LazyCluster is a test package's shared cluster: started by the first test
+// that calls Get (starting one takes seconds, so one per package run, each
+// test keeping apart by key prefix) and stopped by TestMain with Stop.
+type LazyCluster struct {
+	// Options configure the cluster when it starts.
+	Options ClusterOptions
+
+	once sync.Once
+	c    *Cluster
+	err  error
+}
+
+// Get returns the cluster, starting it on first use; it fails tb when the
+// cluster cannot start.
+func (l *LazyCluster) Get(tb interface {
+	Helper()
+	Fatalf(string, ...any)
+}) *Cluster {
+	tb.Helper()
+	l.once.Do(func() { l.c, l.err = StartCluster(l.Options) })
+	if l.err != nil {
+		tb.Fatalf("start the redis cluster: %v", l.err)
+	}
+	return l.c
+}
+
+// Stop stops the cluster if Get started one. Call it from TestMain after
+// the tests have run.
+func (l *LazyCluster) Stop() error {
+	if l.c == nil {
+		return nil
+	}
+	return l.c.Stop()
 }
