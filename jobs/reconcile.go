@@ -317,12 +317,13 @@ func (r *reconRun) finish(ctx context.Context) error {
 	r.log.Info("reconciliation pass finished", zap.Int64("found_late", c.FoundLate), zap.Int64("confirmed_gone", c.ConfirmedGone),
 		zap.Int64("unreachable", c.Unreachable), zap.Int64("retried", c.Retried), zap.Int64("enumerated", c.Enumerated),
 		zap.Int64("requests", c.Requests), zap.Duration("took", now.Sub(time.UnixMilli(r.ck.Pass))))
+	// The pass confirmed deletions: the files only they referenced may
+	// now be orphans. Before the hook, so that whoever waits for the pass
+	// (a test, a metric) sees its collection done too.
+	r.h.collectFiles(ctx, r.log, r.conn)
 	if f := r.h.cfg.Hooks.OnReconcile; f != nil {
 		f(r.conn, c)
 	}
-	// The pass confirmed deletions: the files only they referenced may
-	// now be orphans.
-	r.h.collectFiles(ctx, r.log, r.conn)
 	return nil
 }
 

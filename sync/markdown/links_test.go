@@ -150,7 +150,7 @@ func TestRenderDatabase(t *testing.T) {
 	}
 }
 
-// A database's and a data source's icon and cover render as images: a
+// A page's, a database's and a data source's icon and cover render as images: a
 // Notion-hosted one through FileURL (the local copy), an external one as
 // its URL, an emoji icon not at all.
 func TestSchemaIconAndCover(t *testing.T) {
@@ -171,8 +171,14 @@ func TestSchemaIconAndCover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, out := range []string{string(db), string(ds)} {
-		if !strings.HasPrefix(out, "# Tasks\n\n![icon](https://example.com/i.svg)\n\n![cover](../files/abc.png)\n\n") {
+	page, err := r.RenderPage("Tasks", nil,
+		json.RawMessage(`{"type":"external","external":{"url":"https://example.com/i.svg"}}`),
+		json.RawMessage(`{"type":"file","file":{"url":"`+hosted+`?X-Amz-Signature=s","expiry_time":"2026-12-06T15:00:00.000Z"}}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{string(db), string(ds), string(page)} {
+		if !strings.HasPrefix(out, "# Tasks\n\n![icon](https://example.com/i.svg)\n\n![cover](../files/abc.png)\n") {
 			t.Errorf("icon and cover not shown after the title:\n%s", out)
 		}
 	}
@@ -182,5 +188,12 @@ func TestSchemaIconAndCover(t *testing.T) {
 	}
 	if strings.Contains(string(emoji), "![") {
 		t.Errorf("an emoji icon or a null cover rendered an image:\n%s", emoji)
+	}
+	emojiPage, err := r.RenderPage("Tasks", nil, json.RawMessage(`{"type":"emoji","emoji":"💡"}`), json.RawMessage(`null`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "# Tasks\n"; string(emojiPage) != want {
+		t.Errorf("a page with an emoji icon and no cover rendered %q, want %q", emojiPage, want)
 	}
 }

@@ -65,6 +65,15 @@ func Render(title string, properties json.RawMessage, blocks []record.Block) ([]
 // member, may be nil) and its block tree (each Block's Raw is the block
 // object as Notion returned it).
 func (r *Renderer) Render(title string, properties json.RawMessage, blocks []record.Block) ([]byte, error) {
+	return r.RenderPage(title, properties, nil, nil, blocks)
+}
+
+// RenderPage is Render with the page's icon and cover (the page object's
+// "icon" and "cover" members, either may be nil), shown as images under the
+// title like a database's: a Notion-hosted one links the local copy
+// (FileURL), an external one its URL, an emoji icon nothing. An icon or
+// cover that does not decode is left out rather than failing the page.
+func (r *Renderer) RenderPage(title string, properties, iconJSON, coverJSON json.RawMessage, blocks []record.Block) ([]byte, error) {
 	rows, propTitle, err := r.properties(properties)
 	if err != nil {
 		return nil, err
@@ -79,6 +88,7 @@ func (r *Renderer) Render(title string, properties json.RawMessage, blocks []rec
 	out.WriteString("# ")
 	out.WriteString(escapeLineStart(escapeText(strings.ReplaceAll(title, "\n", " "))))
 	out.WriteString("\n")
+	r.writeImages(&out, pageImages(iconJSON, coverJSON))
 	if len(rows) > 0 {
 		out.WriteString("\n| Property | Value |\n| --- | --- |\n")
 		for _, row := range rows {
@@ -179,6 +189,25 @@ func (p *payload) text() []richText {
 
 type fileRef struct {
 	URL string `json:"url"`
+}
+
+// pageImages decodes a page's icon and cover; one that does not decode is
+// nil.
+func pageImages(iconJSON, coverJSON json.RawMessage) objectImages {
+	var o objectImages
+	for _, f := range []struct {
+		raw json.RawMessage
+		dst **icon
+	}{{iconJSON, &o.Icon}, {coverJSON, &o.Cover}} {
+		if len(f.raw) == 0 {
+			continue
+		}
+		var v icon
+		if json.Unmarshal(f.raw, &v) == nil {
+			*f.dst = &v
+		}
+	}
+	return o
 }
 
 type icon struct {

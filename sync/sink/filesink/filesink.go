@@ -359,7 +359,7 @@ func (s *Sink) renderWith(links *linkRecorder, p *record.Page, fields []record.F
 	}
 	r.UserName = s.userNames(p.ConnectionID)
 	r.FileURL = localFiles(p.Files)
-	md, err := r.Render(p.Title, record.Lookup(fields, "properties"), p.Blocks)
+	md, err := r.RenderPage(p.Title, record.Lookup(fields, "properties"), record.Lookup(fields, "icon"), record.Lookup(fields, "cover"), p.Blocks)
 	if err != nil {
 		s.log.Warn("filesink: markdown rendering failed",
 			zap.String("connection_id", p.ConnectionID), zap.String("page_id", p.ID), zap.Error(err))
