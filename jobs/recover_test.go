@@ -193,9 +193,20 @@ func TestReaperActsAgainWhenItsReplyIsLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.syncTimeout = 15 * time.Second
-	st := e.waitSynced()
-	if !st.LastSweep.Equal(e.clock.Now()) {
-		t.Fatalf("synced without a new sweep: last sweep %v", st.LastSweep)
+	// The reaper releases the dead sweep's pending entry and then a new
+	// sweep runs: between the two nothing is pending, so wait for the new
+	// sweep, not merely for "synced" (under load the gap is long enough to
+	// be seen).
+	deadline := time.Now().Add(e.syncTimeout)
+	for {
+		st := e.waitSynced()
+		if st.LastSweep.Equal(e.clock.Now()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("synced without a new sweep: last sweep %v", st.LastSweep)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the state, bounded by deadline
 	}
 	if n := reaped.Load(); n != 1 {
 		t.Fatalf("reaper handed on %d leases after the lost reply, want the dead sweep's once", n)
