@@ -59,6 +59,15 @@
 // test.
 // fleet_test.go runs a short fleet-sync, refresh-storm and bad-input in CI.
 //
+// Timing: the scheduler ticks every 1s with a 3s leader lease (the demo's,
+// which the scenarios' waits assume), not the shipped defaults of 5s and
+// 15s; the report's header says which ran. -production-timing runs the
+// shipped ones (read from the configuration's reference), -tick and
+// -leader-lease any other, and -env NOTIONSYNC_NAME=VALUE (repeatable)
+// gives every scheduler and worker another setting, since the demo keeps
+// the shell's NOTIONSYNC_* variables out. An idle fleet's round trips per
+// Notion request depend on the tick: quote the shipped figure to operators.
+//
 // Measurements: Notion requests, 429s, 401s and token grants are the
 // sandbox's counters (GET /_sandbox/stats); Redis round trips are the sum
 // of every worker's and scheduler's notionsync_redis_round_trips_total

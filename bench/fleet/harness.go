@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -64,22 +65,7 @@ type harness struct {
 
 // startHarness starts a Cluster as cfg and opts say.
 func startHarness(ctx context.Context, cfg Config, opts demo.Options) (*harness, error) {
-	opts.Dir = cfg.Dir
-	opts.BinDir = cfg.BinDir
-	opts.Workers = cfg.Workers
-	opts.Out = cfg.Log
-	opts.RateLimit = cfg.RateLimit
-	opts.WorkerConcurrency = cfg.Concurrency
-	opts.SyncInterval = cfg.SyncInterval
-	opts.RedisCluster = cfg.Redis == redisCluster
-	opts.SandboxArgs = append([]string{
-		"-rate-limit", strconv.Itoa(cfg.RateLimit),
-		// The default workspace stays tiny: the suite's connections are
-		// the fleet workspaces.
-		"-pages", "1", "-databases", "0", "-log-level", "warn",
-	}, opts.SandboxArgs...)
-	opts.Env = append([]string{"NOTIONSYNC_LOG_LEVEL=warn"}, opts.Env...)
-	c, err := demo.New(opts)
+	c, err := demo.New(demoOptions(cfg, opts))
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +78,28 @@ func startHarness(ctx context.Context, cfg Config, opts demo.Options) (*harness,
 		http: &http.Client{Timeout: 30 * time.Second},
 		byID: map[string]*conn{},
 	}, nil
+}
+
+// demoOptions is a scenario's opts completed from the run's cfg.
+func demoOptions(cfg Config, opts demo.Options) demo.Options {
+	opts.Dir = cfg.Dir
+	opts.BinDir = cfg.BinDir
+	opts.Workers = cfg.Workers
+	opts.Out = cfg.Log
+	opts.RateLimit = cfg.RateLimit
+	opts.WorkerConcurrency = cfg.Concurrency
+	opts.SyncInterval = cfg.SyncInterval
+	opts.RedisCluster = cfg.Redis == redisCluster
+	opts.SchedulerTick = cmp.Or(cfg.SchedulerTick, opts.SchedulerTick)
+	opts.LeaderLease = cmp.Or(cfg.LeaderLease, opts.LeaderLease)
+	opts.SandboxArgs = append([]string{
+		"-rate-limit", strconv.Itoa(cfg.RateLimit),
+		// The default workspace stays tiny: the suite's connections are
+		// the fleet workspaces.
+		"-pages", "1", "-databases", "0", "-log-level", "warn",
+	}, opts.SandboxArgs...)
+	opts.Env = append(append([]string{"NOTIONSYNC_LOG_LEVEL=warn"}, opts.Env...), cfg.Env...)
+	return opts
 }
 
 // stop ends every process. Processes the suite stopped on purpose are not

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/notionsync/notionsync/internal/demo"
 )
 
 // Check kinds: an invariant failing makes the run fail; a goal is a target
@@ -35,9 +37,19 @@ type Report struct {
 
 func newReport(scenario string, cfg Config) *Report {
 	return &Report{Scenario: scenario, Header: fmt.Sprintf(
-		"scenario %s · %d connections · %d workers (concurrency %d) · rate limit %d/min per connection · %d pages of %d blocks per workspace · Redis %s · %s",
+		"scenario %s · %d connections · %d workers (concurrency %d) · rate limit %d/min per connection · %d pages of %d blocks per workspace · Redis %s · %s%s",
 		scenario, cfg.Connections, cfg.Workers, cfg.Concurrency, cfg.RateLimit, cfg.Pages, cfg.Blocks, cmp.Or(cfg.Redis, redisSingle),
-		time.Now().UTC().Format(time.RFC3339))}
+		timing(cfg), time.Now().UTC().Format(time.RFC3339))}
+}
+
+// timing names the scheduler's tick and lease, and the extra settings, so
+// that a report says whether it ran the demo's fast tick or the shipped one.
+func timing(cfg Config) string {
+	s := fmt.Sprintf("scheduler tick %v, lease %v · ", cmp.Or(cfg.SchedulerTick, demo.DefaultSchedulerTick), cmp.Or(cfg.LeaderLease, demo.DefaultLeaderLease))
+	if len(cfg.Env) > 0 {
+		s += strings.Join(cfg.Env, " ") + " · "
+	}
+	return s
 }
 
 func (r *Report) figure(name, format string, args ...any) {

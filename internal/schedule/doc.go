@@ -100,7 +100,9 @@
 //	<prefix>scheduler:leader   string: the leader's instance id, PX LeaseTTL
 //	<prefix>{<tag i>}:sweeps   zset, shard i of the sweep schedule (i in 0..63,
 //	                           keyspace.Shard): connection id by next slot (ms)
-//	<prefix>sweeps:cursor      hash: tail, rescan (discovery cursors)
+//	<prefix>sweeps:cursor      hash: tail, rescan (discovery cursors: index
+//	                           positions "<created ms>.<id>", "" = the start;
+//	                           a bare id from older versions is still read)
 //
 // Redis Cluster: every script names one key (the lease, or one shard of the
 // schedule), so each runs on one slot; the shards spread over the masters;

@@ -9,7 +9,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/notionsync/notionsync/internal/keyspace"
 	"github.com/notionsync/notionsync/internal/schedule"
+	"github.com/notionsync/notionsync/tokens"
 )
 
 // keyCounter is a go-redis hook that counts the commands naming each key
@@ -17,6 +19,28 @@ import (
 type keyCounter struct {
 	mu sync.Mutex
 	n  map[string]int
+	// zs counts ZSCOREs per key, kept until reset.
+	zs map[string]int
+}
+
+type keyCounts struct{ zscore int }
+
+// snapshot returns the ZSCORE counts per key since the last reset.
+func (k *keyCounter) snapshot() map[string]keyCounts {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := make(map[string]keyCounts, len(k.zs))
+	for key, n := range k.zs {
+		out[key] = keyCounts{zscore: n}
+	}
+	return out
+}
+
+// reset forgets every count.
+func (k *keyCounter) reset() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.n, k.zs = nil, nil
 }
 
 func (k *keyCounter) add(cmd redis.Cmder) {
@@ -30,9 +54,12 @@ func (k *keyCounter) add(cmd redis.Cmder) {
 	}
 	k.mu.Lock()
 	if k.n == nil {
-		k.n = map[string]int{}
+		k.n, k.zs = map[string]int{}, map[string]int{}
 	}
 	k.n[key]++
+	if cmd.Name() == "zscore" {
+		k.zs[key]++
+	}
 	k.mu.Unlock()
 }
 
@@ -166,4 +193,91 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// A discovery pass over an unchanged list does not look up where its
+// cursors stand: they hold index positions (creation time and id), so the
+// pass is the cursors' read, one index read per cursor and the rescanned
+// records; no ZSCORE of the connection index. A cursor a former version
+// stored as a bare id still works (one lookup) and is rewritten as a
+// position. New connections are found either way, and the rescan still
+// repairs the schedule.
+func TestDiscoveryCursorsNeedNoLookup(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	var keys keyCounter
+	rdb := e.client(&keys)
+	store := e.newStore(rdb)
+	for _, id := range []string{"a", "b", "c"} {
+		e.connect(id, nil)
+		e.clock.Advance(time.Millisecond)
+	}
+	s := e.scheduler(&fakeEnqueuer{name: "s", q: newQueue()}, func(c *schedule.Config) {
+		c.Redis, c.Store = rdb, store
+		c.RescanPerTick = 2 // the rescan stops mid-list: both cursors non-empty
+	})
+	// zscores counts ZSCOREs of the connection index (Store.List's lookup
+	// of a cursor's position).
+	var zscores int
+	counting := func() {
+		zscores = 0
+		for k, n := range keys.snapshot() {
+			if strings.HasSuffix(k, ":connections") && n.zscore > 0 {
+				zscores += n.zscore
+			}
+		}
+	}
+	e.tick(s) // the first pass: tail to the end, rescan after b
+	keys.reset()
+	for range 3 {
+		e.clock.Advance(time.Second)
+		e.tick(s)
+	}
+	counting()
+	if zscores != 0 {
+		t.Errorf("3 discovery passes looked up their cursors' positions %d times; want none", zscores)
+	}
+	cur, err := e.rdb.HGetAll(ctx, e.prefix+"sweeps:cursor").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, perr := tokens.ParsePageCursor(cur["tail"]); perr != nil || !strings.HasSuffix(cur["tail"], ".c") {
+		t.Errorf("tail cursor %q, want the position of c", cur["tail"])
+	}
+
+	// A new connection is found after the tail; one the schedule lost comes
+	// back with the rescan.
+	e.connect("d", nil)
+	if err := e.rdb.ZRem(ctx, e.sweepKey(keyspace.ShardOf("a")), "a").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		e.clock.Advance(time.Second)
+		e.tick(s)
+	}
+	for _, id := range []string{"a", "d"} {
+		if _, ok := e.sweeps()[id]; !ok {
+			t.Errorf("%s is not on the sweep schedule", id)
+		}
+	}
+
+	// A bare id (the former format) as the tail: read once with List's
+	// lookup, then stored as a position.
+	if err := e.rdb.HSet(ctx, e.prefix+"sweeps:cursor", "tail", "b").Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.connect("e", nil)
+	e.clock.Advance(time.Second)
+	e.tick(s)
+	if _, ok := e.sweeps()["e"]; !ok {
+		t.Error("e, created after a bare-id tail, is not on the sweep schedule")
+	}
+	tail, err := e.rdb.HGet(ctx, e.prefix+"sweeps:cursor", "tail").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, perr := tokens.ParsePageCursor(tail); perr != nil || !strings.HasSuffix(tail, ".e") {
+		t.Errorf("tail after a bare-id cursor: %q, want the position of e", tail)
+	}
 }

@@ -645,7 +645,10 @@ func runScripts(ctx context.Context, rdb redis.UniversalClient, script *redis.Sc
 // the page (the i-th of n gets a random point of the i-th n-th of the
 // interval), so connections created together are spread evenly. ZADD NX
 // leaves connections already scheduled alone. The cursors move only after
-// the entries are written.
+// the entries are written. They hold index positions (see listPage), so
+// neither costs a lookup of where it stands: a discovery of an unchanged
+// list is the cursors' read, one index read each and the rescanned
+// records.
 func (s *Scheduler) discover(ctx context.Context, now time.Time, guard func() bool, ticks int) (int, error) {
 	cur, err := s.rdb.HMGet(ctx, s.cursorKey, "tail", "rescan").Result()
 	if err != nil {
@@ -657,25 +660,23 @@ func (s *Scheduler) discover(ctx context.Context, now time.Time, guard func() bo
 	var errs []error
 	var members []redis.Z
 	newTail, newRescan := tail, rescan
-	page, next, err := s.store.List(ctx, tail, s.cfg.DiscoverPerTick*ticks)
+	page, last, _, err := s.listPage(ctx, tail, s.cfg.DiscoverPerTick*ticks)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("schedule: discover new connections: %w", err))
 	} else {
 		members = s.spread(members, page, now)
-		switch {
-		case next != "":
-			newTail = next
-		case len(page) > 0:
-			newTail = page[len(page)-1].ID
-		}
+		newTail = cmp.Or(last, tail)
 	}
 	if s.cfg.RescanPerTick > 0 {
-		page, next, err := s.store.List(ctx, rescan, s.cfg.RescanPerTick*ticks)
+		page, last, more, err := s.listPage(ctx, rescan, s.cfg.RescanPerTick*ticks)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("schedule: rescan connections: %w", err))
 		} else {
 			members = s.spread(members, page, now)
-			newRescan = next // "" at the end: the next pass starts over
+			newRescan = ""
+			if more {
+				newRescan = last // else the next pass starts over
+			}
 		}
 	}
 	if len(members) == 0 && newTail == tail && newRescan == rescan {
@@ -701,6 +702,58 @@ func (s *Scheduler) discover(ctx context.Context, now time.Time, guard func() bo
 		s.log.Debug("connections added to the sweep schedule", zap.Int("count", added))
 	}
 	return added, errors.Join(errs...)
+}
+
+// listPage reads up to limit connections of the store's list after the
+// cursor raw (a value of the discovery cursors: tokens.PageCursor's
+// String, "" for the start), oldest first. last is the cursor of the
+// page's last connection ("" for an empty page) and more says whether the
+// list goes on after it. The cursor carries the connection's position
+// (creation time and id), so a page is one read of the index and one of
+// the records; a bare id, as versions before 2026-12 stored, costs
+// Store.List's extra lookup of its position, once.
+func (s *Scheduler) listPage(ctx context.Context, raw string, limit int) (page []*tokens.Connection, last string, more bool, err error) {
+	cur, perr := tokens.ParsePageCursor(raw)
+	if perr != nil {
+		page, next, err := s.store.List(ctx, raw, limit)
+		if err != nil {
+			return nil, "", false, err
+		}
+		if len(page) > 0 {
+			c := page[len(page)-1]
+			last = tokens.PageCursor{CreatedMs: c.CreatedAt.UnixMilli(), ID: c.ID}.String()
+		}
+		return page, last, next != "", nil
+	}
+	ids, next, err := s.store.PageIDs(ctx, "", cur, limit)
+	if err != nil {
+		return nil, "", false, err
+	}
+	conns, errs, err := s.store.GetMany(ctx, ids) // no round trip when ids is empty
+	if err != nil {
+		return nil, "", false, err
+	}
+	page = make([]*tokens.Connection, 0, len(ids))
+	for i, c := range conns {
+		switch {
+		case errors.Is(errs[i], tokens.ErrNotFound):
+			// Deleted since the index was read; nothing to schedule.
+		case errs[i] != nil:
+			return nil, "", false, errs[i]
+		default:
+			page = append(page, c)
+		}
+	}
+	switch {
+	case next.ID != "":
+		last = next.String()
+	case len(page) > 0:
+		// The index position of the last connection read: its score is
+		// the record's creation time.
+		c := page[len(page)-1]
+		last = tokens.PageCursor{CreatedMs: c.CreatedAt.UnixMilli(), ID: c.ID}.String()
+	}
+	return page, last, next.ID != "", nil
 }
 
 // addSweeps adds entries to the sweep schedule, each to its connection's
