@@ -209,6 +209,7 @@ func (h *harness) waitRecovered(ctx context.Context, at time.Time, timeout time.
 	var rec recovered
 	seen := make(map[string]bool, len(h.conns))
 	last := ""
+	var lastLog time.Time
 	for {
 		views, err := h.list(ctx)
 		if err == nil {
@@ -233,6 +234,12 @@ func (h *harness) waitRecovered(ctx context.Context, at time.Time, timeout time.
 				return rec, nil
 			}
 			last = fmt.Sprintf("%d not swept again (first: %s)", len(h.conns)-len(seen), strings.Join(first, ", "))
+			// With -v, who is still waiting and in what state, every 5 s:
+			// a slow recovery's cause shows in the laggards' sync state.
+			if time.Since(lastLog) >= 5*time.Second && len(seen) < len(h.conns) {
+				lastLog = time.Now()
+				fmt.Fprintf(h.cfg.Log, "fleet: %s after the fault: %s; %s\n", roundD(time.Since(at)), last, laggard(views, h.conns, seen))
+			}
 		} else {
 			last = err.Error()
 		}
@@ -280,4 +287,23 @@ func (h *harness) waitSweptAfter(ctx context.Context, at time.Time, timeout time
 			return fmt.Errorf("%s", last)
 		}
 	}
+}
+
+// laggard describes the sync state of the first connection not yet seen
+// swept again, for the -v progress lines.
+func laggard(views map[string]connView, conns []*conn, seen map[string]bool) string {
+	for _, c := range conns {
+		if seen[c.id] {
+			continue
+		}
+		v := views[c.id]
+		if v.Sync == nil {
+			return c.id + ": no sync state"
+		}
+		s := v.Sync
+		return fmt.Sprintf("%s: status %s, cursor %s, target %s, pending %d, last sweep %s, errors %v",
+			c.id, v.Status, s.Cursor.Format(time.RFC3339Nano), s.Target.Format(time.RFC3339Nano), s.Pending,
+			s.LastSweep.Format(time.RFC3339Nano), s.Errors)
+	}
+	return ""
 }

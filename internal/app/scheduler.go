@@ -102,6 +102,17 @@ func RunScheduler(ctx context.Context, cfg *config.Scheduler, log *zap.Logger) e
 		SyncInfo: func(ctx context.Context, id string) (any, error) {
 			return states.State(ctx, id)
 		},
+		SyncInfos: func(ctx context.Context, ids []string) ([]any, error) {
+			ss, err := states.States(ctx, ids)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]any, len(ss))
+			for i := range ss {
+				out[i] = ss[i]
+			}
+			return out, nil
+		},
 		Console: consoleSync(states),
 		Hooks:   c.metrics.ControlHooks(control.Hooks{}),
 		Logger:  log.Named("control"),

@@ -84,6 +84,20 @@ func utc(t time.Time) time.Time {
 }
 
 func (s *Server) view(ctx context.Context, c *tokens.Connection) ConnectionView {
+	v := s.viewNoSync(ctx, c)
+	if f := s.cfg.SyncInfo; f != nil {
+		info, err := f(ctx, c.ID)
+		if err != nil {
+			s.log.Warn("control: sync info", zap.String("conn_id", c.ID), zap.Error(err))
+		} else {
+			v.Sync = info
+		}
+	}
+	return v
+}
+
+// viewNoSync is view without the sync field.
+func (s *Server) viewNoSync(ctx context.Context, c *tokens.Connection) ConnectionView {
 	v := ConnectionView{
 		ID: c.ID, Status: c.Status, Reason: c.Reason, Detail: c.Detail, Version: c.Version,
 		AccessExpiresAt: utc(c.AccessExpiry), RefreshDueAt: utc(c.RefreshDue), Failures: c.Failures,
@@ -99,15 +113,40 @@ func (s *Server) view(ctx context.Context, c *tokens.Connection) ConnectionView 
 			s.log.Warn("control: mint a reconnect link", zap.String("conn_id", c.ID), zap.Error(err))
 		}
 	}
-	if f := s.cfg.SyncInfo; f != nil {
-		info, err := f(ctx, c.ID)
-		if err != nil {
-			s.log.Warn("control: sync info", zap.String("conn_id", c.ID), zap.Error(err))
-		} else {
-			v.Sync = info
+	return v
+}
+
+// views returns the views of a page of connections, their sync fields read
+// with one SyncInfos call when it is set (else SyncInfo per connection).
+func (s *Server) views(ctx context.Context, conns []*tokens.Connection) []ConnectionView {
+	out := make([]ConnectionView, 0, len(conns))
+	f := s.cfg.SyncInfos
+	if f == nil {
+		for _, c := range conns {
+			out = append(out, s.view(ctx, c))
+		}
+		return out
+	}
+	ids := make([]string, len(conns))
+	for i, c := range conns {
+		ids[i] = c.ID
+		out = append(out, s.viewNoSync(ctx, c))
+	}
+	if len(ids) == 0 {
+		return out
+	}
+	infos, err := f(ctx, ids)
+	switch {
+	case err != nil:
+		s.log.Warn("control: sync info", zap.Int("connections", len(ids)), zap.Error(err))
+	case len(infos) != len(ids):
+		s.log.Warn("control: sync info", zap.Int("connections", len(ids)), zap.Int("answers", len(infos)))
+	default:
+		for i := range out {
+			out[i].Sync = infos[i]
 		}
 	}
-	return v
+	return out
 }
 
 // handleReconnectLink mints a reconnect link: POST
@@ -212,11 +251,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, "", err)
 		return
 	}
-	out := ConnectionList{Connections: make([]ConnectionView, 0, len(conns)), Next: next}
-	for _, c := range conns {
-		out.Connections = append(out.Connections, s.view(r.Context(), c))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, ConnectionList{Connections: s.views(r.Context(), conns), Next: next})
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {

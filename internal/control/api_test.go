@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -531,5 +533,86 @@ func TestAPIReconcile(t *testing.T) {
 	}
 	if r := post("c1"); r.status != http.StatusConflict {
 		t.Errorf("paused connection: %d %s, want 409", r.status, r.body)
+	}
+}
+
+// With SyncInfos set, the list reads a page's sync fields in one call (one
+// pipelined Redis round trip in the app) instead of one SyncInfo call per
+// connection: a page of 1,000 connections took longer than a client's 15 s
+// timeout on a loaded host after a Redis failover. A nil entry omits that
+// connection's field; an error omits the page's.
+func TestAPIListReadsSyncInfoOncePerPage(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var batches [][]string
+	perConn := 0
+	failing := false
+	h := newHarness(t, harnessOptions{config: func(c *Config) {
+		c.SyncInfo = func(context.Context, string) (any, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			perConn++
+			return map[string]string{"from": "one"}, nil
+		}
+		c.SyncInfos = func(_ context.Context, ids []string) ([]any, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if failing {
+				return nil, errTest
+			}
+			batches = append(batches, slices.Clone(ids))
+			out := make([]any, len(ids))
+			for i, id := range ids {
+				if id != "c2" {
+					out[i] = map[string]string{"from": "batch", "id": id}
+				}
+			}
+			return out, nil
+		}
+	}})
+	for _, id := range []string{"c1", "c2", "c3"} {
+		h.seed(id, "")
+		h.clock.Advance(time.Millisecond)
+	}
+	resp := h.api(http.MethodGet, "/api/v1/connections?limit=3", nil)
+	if resp.status != http.StatusOK {
+		t.Fatalf("list: %d %s", resp.status, resp.body)
+	}
+	l := decode[ConnectionList](t, resp)
+	if len(l.Connections) != 3 {
+		t.Fatalf("listed %+v", l.Connections)
+	}
+	mu.Lock()
+	if perConn != 0 || len(batches) != 1 || !slices.Equal(batches[0], []string{"c1", "c2", "c3"}) {
+		t.Errorf("SyncInfo called %d times, SyncInfos with %v; want one SyncInfos call for the page", perConn, batches)
+	}
+	mu.Unlock()
+	for _, v := range l.Connections {
+		m, _ := v.Sync.(map[string]any)
+		if v.ID == "c2" {
+			if v.Sync != nil {
+				t.Errorf("c2: sync %v, want none (nil entry)", v.Sync)
+			}
+			continue
+		}
+		if m["from"] != "batch" || m["id"] != v.ID {
+			t.Errorf("%s: sync %v", v.ID, v.Sync)
+		}
+	}
+	// One connection's view still asks SyncInfo.
+	if g := decode[ConnectionView](t, h.api(http.MethodGet, "/api/v1/connections/c1", nil)); g.Sync == nil {
+		t.Error("get: no sync field")
+	}
+	mu.Lock()
+	failing = true
+	mu.Unlock()
+	resp = h.api(http.MethodGet, "/api/v1/connections?limit=3", nil)
+	if resp.status != http.StatusOK {
+		t.Fatalf("list with failing sync info: %d %s", resp.status, resp.body)
+	}
+	for _, v := range decode[ConnectionList](t, resp).Connections {
+		if v.Sync != nil {
+			t.Errorf("%s: sync %v after a failed SyncInfos", v.ID, v.Sync)
+		}
 	}
 }

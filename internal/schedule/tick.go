@@ -381,8 +381,10 @@ func (s *Scheduler) refreshOne(ctx context.Context, guard func() bool, id string
 //   - needs_reauth, disconnected: no task, looked at again after
 //     ParkInterval;
 //   - missing: removed from the schedule;
-//   - a failed read or enqueue: tried again after a short delay (a new slot),
-//     so failing entries never pile up at the head of the schedule.
+//   - a failed read: tried again after errorRetry (a new slot), so failing
+//     entries never pile up at the head of the schedule;
+//   - a failed enqueue (Redis down or failing over): tried again at the
+//     next tick (enqueueRetry), also a new slot.
 func (s *Scheduler) sweepOne(ctx context.Context, guard func() bool, z redis.Z, conns map[string]fetched, now time.Time, failures *errLog) (outcome, move) {
 	id, _ := z.Member.(string)
 	slotMs := int64(z.Score)
@@ -405,7 +407,7 @@ func (s *Scheduler) sweepOne(ctx context.Context, guard func() bool, z redis.Z, 
 		if s.enqBatch != nil {
 			// Handed out with the tick's other sweeps (enqueueBatches).
 			mv.to = nextSlot(slot, interval, now)
-			mv.retry = now.Add(s.errorRetry(interval))
+			mv.retry = now.Add(s.enqueueRetry(interval))
 			return outBatched, mv
 		}
 		if guard != nil && !guard() {
@@ -413,7 +415,7 @@ func (s *Scheduler) sweepOne(ctx context.Context, guard func() bool, z redis.Z, 
 		}
 		if err := duplicateOK(s.enq.EnqueueSweep(ctx, id, slot)); err != nil {
 			failures.add(id, fmt.Errorf("enqueue sweep: %w", err))
-			mv.to = now.Add(s.errorRetry(interval))
+			mv.to = now.Add(s.enqueueRetry(interval))
 			return outError, mv
 		}
 		mv.to = nextSlot(slot, interval, now)
@@ -535,6 +537,19 @@ func nextSlot(slot time.Time, interval time.Duration, now time.Time) time.Time {
 // errorRetry is how long an entry whose read or enqueue failed waits.
 func (s *Scheduler) errorRetry(interval time.Duration) time.Duration {
 	return min(interval, max(s.cfg.Tick, 30*time.Second))
+}
+
+// enqueueRetry is how long an entry whose enqueue failed waits: one tick.
+// An enqueue fails only when the queue's Redis does not answer (a
+// duplicate is not a failure), which on a Redis Cluster is one master's
+// failover: a few seconds, after which the queue part is back on the
+// promoted replica. Waiting errorRetry (up to 30 s, a whole sweep interval
+// with short intervals) after it doubled the fleet's recovery from a master
+// SIGKILL; trying at the next tick costs one enqueue per failed batch per
+// tick while Redis is down, and the entry still moves behind the sweeps
+// that are due now, so failures do not pile up at the schedule's head.
+func (s *Scheduler) enqueueRetry(interval time.Duration) time.Duration {
+	return min(interval, s.cfg.Tick)
 }
 
 // interval is the connection's sweep interval.

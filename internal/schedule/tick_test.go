@@ -649,7 +649,8 @@ func (f *batchEnqueuer) EnqueueSweeps(ctx context.Context, connIDs []string, slo
 // With a SweepBatchEnqueuer, a tick's due sweeps of active connections go
 // out in batches of at most SweepBatch, each with its own slot; inactive
 // connections are left out as before; a batch that cannot be enqueued is
-// tried again at the error-retry slot, not lost and not moved on.
+// tried again at the next tick (not after the 30 s error retry: a Redis
+// master's failover is over in seconds), not lost and not moved on.
 func TestSweepsAreHandedOutInBatches(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -699,7 +700,7 @@ func TestSweepsAreHandedOutInBatches(t *testing.T) {
 		}
 	}
 
-	// The queue fails: the entries wait for the error retry, then go out.
+	// The queue fails: the entries wait for the next tick, then go out.
 	enq.fail = true
 	e.clock.Set(t0.Add(5*time.Minute + time.Second))
 	st, err := s.Tick(t.Context())
@@ -708,12 +709,12 @@ func TestSweepsAreHandedOutInBatches(t *testing.T) {
 	}
 	sw = e.sweeps()
 	for _, id := range ids {
-		if want := e.clock.Now().Add(30 * time.Second); !sw[id].Equal(want) {
-			t.Errorf("%s moved to %s after a failed batch, want the error retry %s", id, sw[id], want)
+		if want := e.clock.Now().Add(5 * time.Second); !sw[id].Equal(want) {
+			t.Errorf("%s moved to %s after a failed batch, want the next tick %s", id, sw[id], want)
 		}
 	}
 	enq.fail = false
-	e.clock.Advance(31 * time.Second)
+	e.clock.Advance(5 * time.Second)
 	if st := e.tick(s); st.SweepsEnqueued != 7 {
 		t.Fatalf("after the queue came back: %+v", st)
 	}
@@ -812,5 +813,43 @@ func TestReconcilePassesOncePerIntervalSpreadOverIt(t *testing.T) {
 	}
 	if total != len(got) {
 		t.Errorf("ticks reported %d passes, %d enqueued", total, len(got))
+	}
+}
+
+// A sweep whose enqueue fails (its queue's Redis master is failing over)
+// is tried again at the next tick, not after the 30 s error retry, and goes
+// out once the queue answers.
+func TestFailedSweepEnqueueRetriedNextTick(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.connect("c0", nil)
+	failing := true
+	enq := &fakeEnqueuer{name: "s", q: newQueue(), before: func(context.Context, string) error {
+		if failing {
+			return errors.New("CLUSTERDOWN The cluster is down")
+		}
+		return nil
+	}}
+	s := e.scheduler(enq, func(c *schedule.Config) {
+		c.RescanPerTick, c.RefreshLookahead = -1, -1
+		c.Tick, c.SyncInterval = 2*time.Second, 15*time.Second
+	})
+	e.tick(s) // discovery
+	e.setSlots(t0, "c0")
+	e.clock.Set(t0.Add(time.Second))
+	st, err := s.Tick(t.Context())
+	if err != nil || st.Errors != 1 || st.SweepsEnqueued != 0 {
+		t.Fatalf("tick with a failing queue: %+v, %v", st, err)
+	}
+	if got, want := e.sweeps()["c0"], e.clock.Now().Add(2*time.Second); !got.Equal(want) {
+		t.Fatalf("c0 moved to %s after a failed enqueue, want the next tick %s", got, want)
+	}
+	failing = false
+	e.clock.Advance(2 * time.Second)
+	if st := e.tick(s); st.SweepsEnqueued != 1 {
+		t.Fatalf("after the queue came back: %+v", st)
+	}
+	if got := enq.q.acceptedWith("sweep:c0:"); len(got) != 1 {
+		t.Fatalf("sweeps of c0 enqueued: %v", got)
 	}
 }
