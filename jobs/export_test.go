@@ -59,3 +59,9 @@ func TreeKeyForTest(conn, page string) string { return testKeys.treeKey(conn, pa
 
 // ConnPrefixForTest is the prefix of conn's keys (its shard's).
 func ConnPrefixForTest(conn string) string { return testKeys.cp(conn) }
+
+// MarkDoneForTest records member as stored (pages of them) like a task
+// that has written them to the sink.
+func MarkDoneForTest(ctx context.Context, h *Handlers, conn, member string, pages int) error {
+	return h.markDone(ctx, conn, member, pages)
+}

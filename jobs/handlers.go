@@ -423,6 +423,10 @@ func (h *Handlers) objectError(ctx context.Context, connID, objectID string, kin
 	}
 }
 
+// finishTimeout bounds recording a finished object once its task's context
+// has ended (see finishObject): well inside a worker's shutdown timeout.
+const finishTimeout = 5 * time.Second
+
 // markDone records member as stored and reports a cursor move.
 func (h *Handlers) markDone(ctx context.Context, connID, member string, pages int) error {
 	return h.finishObject(ctx, connID, doneArgs{member: member, pages: pages})
@@ -430,6 +434,13 @@ func (h *Handlers) markDone(ctx context.Context, connID, member string, pages in
 
 // finishObject records an object as stored (see doneArgs) and reports it.
 func (h *Handlers) finishObject(ctx context.Context, connID string, a doneArgs) error {
+	// The object is in the sink (or its outcome is decided): recording it
+	// must not be cut short by the task's context ending (a worker's
+	// graceful shutdown cancels it), or the stored page would be fetched
+	// again and found stored, and never counted nor released. Bounded, so
+	// a Redis outage still ends the task.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
 	cursor, err := h.state.done(ctx, connID, a, h.cfg.Now())
 	if err != nil {
 		return err

@@ -267,3 +267,23 @@ func (l *loseReapReply) handsOutSweep(cmds []redis.Cmder) bool {
 	}
 	return false
 }
+
+// A task whose page is in the sink records it even when its context ends
+// right then (a worker's graceful shutdown cancels running tasks): else a
+// retry finds the page stored, skips it, and the page is never counted.
+func TestFinishSurvivesACancelledTask(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{spec: notionfake.SeedSpec{Seed: 9, Pages: 1, BlocksPerPage: 1}, usersInterval: -1})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := jobs.MarkDoneForTest(ctx, e.h, e.conn, "page:x", 1); err != nil {
+		t.Fatalf("recording a stored page after the task's context ended: %v", err)
+	}
+	st, err := e.h.State(context.Background(), e.conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PagesSynced != 1 {
+		t.Fatalf("pages synced %d, want 1", st.PagesSynced)
+	}
+}
