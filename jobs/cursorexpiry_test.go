@@ -142,7 +142,10 @@ func TestExpiringCursorDoesNotLoop(t *testing.T) {
 			if c.name == "query" {
 				runs = 2
 			}
-			if n := e.fake.DataStats().ExpiredCursors; n < 2 || n > int(2*runs) || n%2 != 0 {
+			// With two runs the second may still be between its two
+			// refusals when the first one's error is seen: count parity
+			// only for one run. A hot retry shows as more than 2 per run.
+			if n := e.fake.DataStats().ExpiredCursors; n < 2 || n > int(2*runs) || runs == 1 && n%2 != 0 {
 				t.Errorf("%d expired cursors refused, want 2 per listing run (at most %d runs)", n, runs)
 			}
 			if e.archived() != 0 {
