@@ -387,27 +387,13 @@ func setupTransition(action, done string) func(*flag.FlagSet) runFunc {
 	}
 }
 
-func setupReconcile(*flag.FlagSet) runFunc {
-	return func(ctx context.Context, r *runner, args []string) error {
-		id, err := oneID(r.cmd, args)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := r.withTimeout(ctx, DefaultTimeout)
-		defer cancel()
-		raw, err := r.getJSON(ctx, http.MethodPost, connPath(id, "/reconcile"), nil, nil, nil)
-		if err != nil {
-			return err
-		}
-		if r.jsonOutput() {
-			return r.printJSON(raw)
-		}
-		r.outf("%s: reconciliation enqueued\n", id)
-		return nil
-	}
-}
+func setupReconcile(*flag.FlagSet) runFunc { return enqueueAction("/reconcile", "reconciliation") }
 
-func setupSync(*flag.FlagSet) runFunc {
+func setupSync(*flag.FlagSet) runFunc { return enqueueAction("/sync", "sync") }
+
+// enqueueAction is a command that POSTs to a connection's action path and
+// reports "<id>: <what> enqueued" (or the answer, with -output json).
+func enqueueAction(path, what string) runFunc {
 	return func(ctx context.Context, r *runner, args []string) error {
 		id, err := oneID(r.cmd, args)
 		if err != nil {
@@ -415,14 +401,14 @@ func setupSync(*flag.FlagSet) runFunc {
 		}
 		ctx, cancel := r.withTimeout(ctx, DefaultTimeout)
 		defer cancel()
-		raw, err := r.getJSON(ctx, http.MethodPost, connPath(id, "/sync"), nil, nil, nil)
+		raw, err := r.getJSON(ctx, http.MethodPost, connPath(id, path), nil, nil, nil)
 		if err != nil {
 			return err
 		}
 		if r.jsonOutput() {
 			return r.printJSON(raw)
 		}
-		r.outf("%s: sync enqueued\n", id)
+		r.outf("%s: %s enqueued\n", id, what)
 		return nil
 	}
 }
